@@ -1,0 +1,74 @@
+//! Generates the raw client from Krea's pinned OpenAPI document (never a copy in this repo):
+//! locate + pin-check + normalize (krea-openapi), progenitor, prettyplease -> $OUT_DIR/codegen.rs;
+//! the model catalog as static data -> $OUT_DIR/catalog.rs.
+
+use std::path::{Path, PathBuf};
+
+use progenitor::{GenerationSettings, Generator, InterfaceStyle, TagStyle, TypeImpl};
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    // Cargo shows a failed build script's stderr; a panic would bury the message in a backtrace.
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let manifest = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
+    let root = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let spec_path = krea_openapi::spec_path(&root);
+    println!("cargo:rerun-if-env-changed={}", krea_openapi::SPEC_ENV);
+    println!("cargo:rerun-if-changed={}", spec_path.display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join(krea_openapi::LOCK_PATH).display()
+    );
+
+    let pinned = krea_openapi::load_pinned(&root).unwrap_or_else(|e| fail(e));
+    let normalized =
+        krea_openapi::normalize::normalize(&pinned.document).unwrap_or_else(|e| fail(e));
+    let models = krea_openapi::catalog::extract(&pinned.document).unwrap_or_else(|e| fail(e));
+
+    let spec: openapiv3::OpenAPI =
+        serde_json::from_value(normalized.document).unwrap_or_else(|e| {
+            fail(format!(
+                "normalized {} is not OpenAPI 3.0: {e}",
+                spec_path.display()
+            ))
+        });
+    let mut settings = GenerationSettings::new();
+    settings
+        .with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_derive("PartialEq")
+        .with_derive("schemars::JsonSchema")
+        .with_inner_type(quote::quote!(crate::auth::ApiAuth))
+        // Krea may add job states; the hand-written JobStatus keeps unknown ones instead of
+        // failing to decode the whole job.
+        .with_replacement(
+            "JobStatus",
+            "crate::JobStatus",
+            [TypeImpl::Display, TypeImpl::FromStr].into_iter(),
+        );
+    let tokens = Generator::new(&settings)
+        .generate_tokens(&spec)
+        .unwrap_or_else(|e| {
+            fail(format!(
+                "progenitor rejected the normalized {}: {e}",
+                spec_path.display()
+            ))
+        });
+    let file =
+        syn::parse2(tokens).unwrap_or_else(|e| fail(format!("generated code does not parse: {e}")));
+    let code = prettyplease::unparse(&file);
+
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out.join("codegen.rs"), code)
+        .unwrap_or_else(|e| fail(format!("write codegen.rs: {e}")));
+    std::fs::write(
+        out.join("catalog.rs"),
+        krea_openapi::emit::catalog_source(&models),
+    )
+    .unwrap_or_else(|e| fail(format!("write catalog.rs: {e}")));
+}

@@ -1,0 +1,46 @@
+//! Raw bindings to the Krea API, generated at build time by progenitor from Krea's pinned OpenAPI
+//! document, plus the model catalog as static data.
+//!
+//! Most people want the `krea` crate, which wraps this one. Use this crate directly for an
+//! operation the wrapper does not cover:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+//! let client = krea_gen::Client::new_with_client(
+//!     "https://api.krea.ai",
+//!     http,
+//!     krea_gen::ApiAuth::bearer(&std::env::var("KREA_API_TOKEN")?)?,
+//! );
+//! let job = client
+//!     .generate_image_bfl_flux_1_dev()
+//!     .body(krea_gen::types::GenerateImageBflFlux1DevBody::builder().prompt("a lighthouse at dusk"))
+//!     .send()
+//!     .await?;
+//! println!("job {} is {}", job.job_id, job.status);
+//! # Ok(()) }
+//! ```
+//!
+//! Every operation's error body is [`types::Error`]; jobs are [`types::Job`] with a
+//! [`JobStatus`] that tolerates states added later. `POST /assets` (multipart) is not generated:
+//! the `krea` crate implements it.
+
+mod auth;
+pub mod catalog;
+mod status;
+
+pub use auth::{ApiAuth, InvalidToken};
+pub use status::JobStatus;
+
+// Generated code: it is not edited, so the workspace's hand-written-code lints do not apply.
+#[allow(
+    missing_debug_implementations,
+    clippy::all,
+    clippy::unwrap_used,
+    unused_qualifications
+)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
+}
+
+pub use generated::*;

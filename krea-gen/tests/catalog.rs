@@ -1,0 +1,58 @@
+//! The static model catalog the build script emits.
+
+use krea_gen::catalog::{self, Kind, Literal, ParamType, MODELS};
+
+#[test]
+fn holds_all_56_generation_models_with_unique_ids() {
+    assert_eq!(MODELS.len(), 56);
+    let mut ids: Vec<&str> = MODELS.iter().map(|m| m.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 56, "sorted and unique");
+    let count = |k: Kind| MODELS.iter().filter(|m| m.kind == k).count();
+    assert_eq!(
+        (count(Kind::Image), count(Kind::Video), count(Kind::Enhance)),
+        (22, 31, 3)
+    );
+}
+
+#[test]
+fn flux_has_its_parameters_timing_cost_and_aliases() {
+    let flux = catalog::model("bfl/flux-1-dev").expect("flux");
+    assert_eq!(flux.path, "/generate/image/bfl/flux-1-dev");
+    assert_eq!(flux.operation_id, "generate_image_bfl_flux_1_dev");
+    assert_eq!(flux.typical_seconds, Some(7.0));
+    assert_eq!(flux.min_compute_units(), Some(3.0));
+    let prompt = flux.parameter("prompt").expect("prompt");
+    assert!(prompt.required);
+    assert_eq!(prompt.max_length, Some(1800));
+    let width = flux.parameter("width").expect("width");
+    assert_eq!(
+        (width.ty, width.minimum, width.maximum),
+        (ParamType::Number, Some(512.0), Some(2368.0))
+    );
+    assert_eq!(width.default, Some(Literal::Int(1024)));
+    assert!(flux
+        .deprecated_aliases
+        .iter()
+        .any(|a| a.from == "imageUrl" && a.to == "image_url"));
+    assert!(!flux.additional_properties);
+}
+
+#[test]
+fn video_durations_are_enumerated() {
+    let kling = catalog::model("kling/kling-2.1").expect("kling 2.1");
+    let duration = kling.parameter("duration").expect("duration");
+    assert_eq!(duration.ty, ParamType::Integer);
+    assert_eq!(duration.enum_values, &[Literal::Int(5), Literal::Int(10)]);
+    assert!(kling
+        .compute_units
+        .iter()
+        .any(|r| r.conditions.contains(&("Mode", "master"))));
+}
+
+#[test]
+fn lookup_by_path_finds_the_same_model() {
+    let veo = catalog::by_path("/generate/video/google/veo-3.1-fast").expect("veo");
+    assert_eq!(veo.id, "google/veo-3.1-fast");
+    assert_eq!(veo.kind, Kind::Video);
+}

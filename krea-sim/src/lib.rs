@@ -1,0 +1,3 @@
+//! A local Krea-compatible API server (being built).
+
+pub use krea_gen::catalog;

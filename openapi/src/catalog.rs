@@ -1,0 +1,507 @@
+//! The model catalog: one [`ModelSpec`] per `POST /generate/{kind}/{provider}/{model}`, read from
+//! the document (nothing typed by hand). krea-gen's build script emits it as static Rust data.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::normalize::{NormalizeError, operations, simplify_schemas};
+use crate::opid;
+
+/// What a model produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `/generate/image/...`
+    Image,
+    /// `/generate/video/...`
+    Video,
+    /// `/generate/enhance/...` (upscalers)
+    Enhance,
+}
+
+impl Kind {
+    /// The path segment: `image`, `video`, `enhance`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Image => "image",
+            Kind::Video => "video",
+            Kind::Enhance => "enhance",
+        }
+    }
+}
+
+/// The JSON type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    /// JSON string.
+    String,
+    /// Any JSON number.
+    Number,
+    /// A whole number.
+    Integer,
+    /// true / false.
+    Boolean,
+    /// JSON array; see `items`.
+    Array,
+    /// JSON object; see `properties`.
+    Object,
+    /// No single type (`oneOf` alternatives, see `variants`, or no `type` at all).
+    Any,
+}
+
+impl ParamType {
+    /// Lower-case name, as in JSON Schema.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Number => "number",
+            ParamType::Integer => "integer",
+            ParamType::Boolean => "boolean",
+            ParamType::Array => "array",
+            ParamType::Object => "object",
+            ParamType::Any => "any",
+        }
+    }
+}
+
+/// One request parameter (or a nested item/property of one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParamSpec {
+    /// JSON name (snake_case).
+    pub name: String,
+    /// JSON type.
+    pub ty: ParamType,
+    /// Must be present.
+    pub required: bool,
+    /// `null` is allowed.
+    pub nullable: bool,
+    /// The document's description.
+    pub description: Option<String>,
+    /// The value Krea uses when the parameter is absent.
+    pub default: Option<Value>,
+    /// Inclusive lower bound for numbers.
+    pub minimum: Option<f64>,
+    /// Inclusive upper bound for numbers.
+    pub maximum: Option<f64>,
+    /// Bounds on string length.
+    pub min_length: Option<u64>,
+    /// Bounds on string length.
+    pub max_length: Option<u64>,
+    /// Bounds on array length.
+    pub min_items: Option<u64>,
+    /// Bounds on array length.
+    pub max_items: Option<u64>,
+    /// Allowed values; empty when any value of the type is allowed.
+    pub enum_values: Vec<Value>,
+    /// `uri`, `date-time`...
+    pub format: Option<String>,
+    /// Regular expression strings must match.
+    pub pattern: Option<String>,
+    /// Schema of array items.
+    pub items: Option<Box<ParamSpec>>,
+    /// Properties of an object.
+    pub properties: Vec<ParamSpec>,
+    /// Whether an object accepts properties not listed (the document says `false` for bodies).
+    pub additional_properties: bool,
+    /// `oneOf` alternatives; a value must match one.
+    pub variants: Vec<ParamSpec>,
+}
+
+/// One row of a model's pricing table: under these conditions, this many compute units.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostRow {
+    /// Column name -> value (`Resolution` -> `1080p`, `Duration` -> `5s`).
+    pub conditions: Vec<(String, String)>,
+    /// Compute units charged.
+    pub compute_units: f64,
+    /// Average completion time in seconds, where the table states it.
+    pub seconds: Option<f64>,
+}
+
+/// A deprecated request field name Krea still accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldAlias {
+    /// The old (camelCase) name.
+    pub from: String,
+    /// The name to send instead.
+    pub to: String,
+    /// When Krea stops accepting `from` (YYYY-MM-DD).
+    pub sunset_date: Option<String>,
+}
+
+/// One generation model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSpec {
+    /// `provider/model`, e.g. `bfl/flux-1-dev`.
+    pub id: String,
+    /// `bfl`.
+    pub provider: String,
+    /// `flux-1-dev`.
+    pub slug: String,
+    /// Image, video or enhance.
+    pub kind: Kind,
+    /// The operation summary: `Flux`.
+    pub title: String,
+    /// The first paragraph of the description: `Fast model. Best for LoRAs.`
+    pub summary: String,
+    /// `/generate/image/bfl/flux-1-dev`.
+    pub path: String,
+    /// `generate_image_bfl_flux_1_dev`.
+    pub operation_id: String,
+    /// Body parameters in document order.
+    pub parameters: Vec<ParamSpec>,
+    /// Whether the body accepts properties it does not list.
+    pub additional_properties: bool,
+    /// The pricing table, where the description has one.
+    pub compute_units: Vec<CostRow>,
+    /// Typical completion time in seconds, where the description states it (the median row).
+    pub typical_seconds: Option<f64>,
+    /// Old field names Krea still accepts for this model.
+    pub deprecated_aliases: Vec<FieldAlias>,
+    /// The operation is marked deprecated.
+    pub deprecated: bool,
+}
+
+impl ModelSpec {
+    /// The parameter called `name`.
+    pub fn parameter(&self, name: &str) -> Option<&ParamSpec> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+}
+
+/// Reads every generation operation of an upstream (3.1) document into a catalog, sorted by id.
+pub fn extract(upstream: &Value) -> Result<Vec<ModelSpec>, NormalizeError> {
+    let mut doc = upstream.clone();
+    simplify_schemas(&mut doc)?;
+    let mut models = Vec::new();
+    for (method, path, op) in operations(&doc) {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let (kind, provider, slug) = match (method.as_str(), segments.as_slice()) {
+            ("post", ["generate", kind, provider, slug]) => (*kind, *provider, *slug),
+            _ => continue,
+        };
+        let kind = match kind {
+            "image" => Kind::Image,
+            "video" => Kind::Video,
+            "enhance" => Kind::Enhance,
+            other => {
+                return Err(NormalizeError(format!(
+                    "{path}: unknown generation kind `{other}`"
+                )));
+            }
+        };
+        let body = op
+            .pointer("/requestBody/content/application~1json/schema")
+            .ok_or_else(|| NormalizeError(format!("{path}: no JSON request body")))?;
+        let root = param("body", body, true);
+        let description = op
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let compute_units = cost_table(description);
+        let typical_seconds = median(compute_units.iter().filter_map(|r| r.seconds));
+        models.push(ModelSpec {
+            id: format!("{provider}/{slug}"),
+            provider: provider.to_string(),
+            slug: slug.to_string(),
+            kind,
+            title: op
+                .get("summary")
+                .and_then(Value::as_str)
+                .unwrap_or(slug)
+                .to_string(),
+            summary: description
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            path: path.clone(),
+            operation_id: op
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or_else(|| opid::synthesize(&method, &path)),
+            parameters: root.properties,
+            additional_properties: root.additional_properties,
+            compute_units,
+            typical_seconds,
+            deprecated_aliases: aliases(op),
+            deprecated: op
+                .get("deprecated")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        });
+    }
+    models.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(models)
+}
+
+fn param(name: &str, schema: &Value, required: bool) -> ParamSpec {
+    let num = |key: &str| schema.get(key).and_then(Value::as_f64);
+    let count = |key: &str| schema.get(key).and_then(Value::as_u64);
+    let text = |key: &str| schema.get(key).and_then(Value::as_str).map(String::from);
+    let ty = match schema.get("type").and_then(Value::as_str) {
+        Some("string") => ParamType::String,
+        Some("number") => ParamType::Number,
+        Some("integer") => ParamType::Integer,
+        Some("boolean") => ParamType::Boolean,
+        Some("array") => ParamType::Array,
+        Some("object") => ParamType::Object,
+        _ if schema.get("properties").is_some() => ParamType::Object,
+        _ => ParamType::Any,
+    };
+    let required_names: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(n, s)| param(n, s, required_names.contains(&n.as_str())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let variants = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+        .map(|alts| alts.iter().map(|s| param(name, s, required)).collect())
+        .unwrap_or_default();
+    ParamSpec {
+        name: name.to_string(),
+        ty,
+        required,
+        nullable: schema
+            .get("nullable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        description: text("description"),
+        default: schema.get("default").cloned(),
+        minimum: num("minimum"),
+        maximum: num("maximum"),
+        min_length: count("minLength"),
+        max_length: count("maxLength"),
+        min_items: count("minItems"),
+        max_items: count("maxItems"),
+        enum_values: schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        format: text("format"),
+        pattern: text("pattern"),
+        items: schema
+            .get("items")
+            .map(|s| Box::new(param("item", s, true))),
+        properties,
+        // JSON Schema's default is `true`; Krea writes `false` on bodies.
+        additional_properties: schema.get("additionalProperties") != Some(&Value::Bool(false)),
+        variants,
+    }
+}
+
+fn aliases(op: &Value) -> Vec<FieldAlias> {
+    op.get("x-krea-deprecated-field-aliases")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| {
+                    Some(FieldAlias {
+                        from: a.get("from")?.as_str()?.to_string(),
+                        to: a.get("to")?.as_str()?.to_string(),
+                        sunset_date: a
+                            .get("sunset_date")
+                            .and_then(Value::as_str)
+                            .map(String::from),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `~3` -> 3.0, `60.1` -> 60.1, `~7 seconds` -> 7.0, `-` -> None.
+fn number_in(cell: &str) -> Option<f64> {
+    let cell = cell.trim().trim_start_matches('~').trim();
+    let end = cell
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(cell.len());
+    cell[..end].parse().ok()
+}
+
+fn cells(line: &str) -> Vec<String> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().trim_matches('*').to_string())
+        .collect()
+}
+
+/// Parses the first Markdown table of `description` that has a `Compute Units` column.
+pub fn cost_table(description: &str) -> Vec<CostRow> {
+    let lines: Vec<&str> = description.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.starts_with('|') {
+            continue;
+        }
+        let header = cells(line);
+        let Some(cu) = header.iter().position(|h| h == "Compute Units") else {
+            continue;
+        };
+        let time = header.iter().position(|h| h == "Average Completion Time");
+        let mut rows = Vec::new();
+        for row in lines[i + 1..].iter().take_while(|l| l.starts_with('|')) {
+            let cells = cells(row);
+            let separator = cells
+                .iter()
+                .all(|c| c.len() > 1 && c.chars().all(|ch| ch == '-' || ch == ':'));
+            if separator {
+                continue;
+            }
+            let Some(units) = cells.get(cu).and_then(|c| number_in(c)) else {
+                continue;
+            };
+            let conditions = header
+                .iter()
+                .zip(&cells)
+                .enumerate()
+                .filter(|(j, (_, v))| *j != cu && Some(*j) != time && v.as_str() != "-")
+                .map(|(_, (h, v))| (h.clone(), v.clone()))
+                .collect();
+            rows.push(CostRow {
+                conditions,
+                compute_units: units,
+                seconds: time.and_then(|t| cells.get(t)).and_then(|c| number_in(c)),
+            });
+        }
+        return rows;
+    }
+    Vec::new()
+}
+
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture() -> Value {
+        json!({"openapi": "3.1.0", "paths": {
+            "/jobs/{id}": {"get": {}},
+            "/generate/image/bfl/flux-1-dev": {"post": {
+                "summary": "Flux",
+                "description": "Fast model. Best for LoRAs.\n| Compute Units | Average Completion Time |\n|---|---|\n| ~3 | ~7 seconds |\n",
+                "x-krea-deprecated-field-aliases": [
+                    {"from": "imageUrl", "to": "image_url", "sunset_date": "2026-06-19"}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false, "required": ["prompt"],
+                    "properties": {
+                        "prompt": {"type": "string", "maxLength": 1800},
+                        "steps": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+                        "image_url": {"type": ["string", "null"], "format": "uri"},
+                        "styles": {"type": "array", "items": {"type": "object",
+                            "properties": {"id": {"type": "string"}, "strength": {"type": "number", "minimum": -2}},
+                            "required": ["id"]}}
+                    }}}}}}},
+            "/generate/video/google/veo-3": {"post": {
+                "summary": "Veo 3",
+                "description": "Older.\n| Resolution | Audio | Duration | Compute Units |\n|--|--|--|--|\n| 720p | No | 5s | 573 |\n| 1080p | Yes | 8s | 1833 |\n",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "duration": {"anyOf": [{"type": "number", "const": 5}, {"type": "number", "const": 8}], "default": 5}
+                }}}}}}}
+        }})
+    }
+
+    #[test]
+    fn extracts_each_generation_operation_as_a_model() {
+        let models = extract(&fixture()).expect("catalog");
+        assert_eq!(models.len(), 2);
+        let flux = &models[0];
+        assert_eq!(
+            (flux.id.as_str(), flux.kind, flux.title.as_str()),
+            ("bfl/flux-1-dev", Kind::Image, "Flux")
+        );
+        assert_eq!(flux.operation_id, "generate_image_bfl_flux_1_dev");
+        assert_eq!(flux.summary, "Fast model. Best for LoRAs.");
+        assert_eq!(flux.typical_seconds, Some(7.0));
+        assert_eq!(flux.compute_units[0].compute_units, 3.0);
+        assert!(!flux.additional_properties);
+        assert_eq!(flux.deprecated_aliases[0].from, "imageUrl");
+    }
+
+    #[test]
+    fn reads_types_ranges_defaults_and_nesting() {
+        let models = extract(&fixture()).expect("catalog");
+        let flux = &models[0];
+        let prompt = flux.parameter("prompt").expect("prompt");
+        assert!(prompt.required && prompt.max_length == Some(1800));
+        let steps = flux.parameter("steps").expect("steps");
+        assert_eq!(
+            (steps.ty, steps.minimum, steps.maximum),
+            (ParamType::Integer, Some(1.0), Some(100.0))
+        );
+        assert_eq!(
+            steps.default,
+            Some(json!(25)),
+            "the catalog keeps the defaults"
+        );
+        let image = flux.parameter("image_url").expect("image_url");
+        assert!(image.nullable && image.ty == ParamType::String && !image.required);
+        let styles = flux.parameter("styles").expect("styles");
+        let item = styles.items.as_ref().expect("items");
+        assert_eq!(item.properties.len(), 2);
+        assert!(item.properties[0].required && !item.properties[1].required);
+    }
+
+    #[test]
+    fn video_durations_are_an_enum_and_costs_keep_their_conditions() {
+        let models = extract(&fixture()).expect("catalog");
+        let veo = &models[1];
+        assert_eq!(veo.kind, Kind::Video);
+        let duration = veo.parameter("duration").expect("duration");
+        assert_eq!(
+            (duration.ty, duration.enum_values.clone()),
+            (ParamType::Integer, vec![json!(5), json!(8)])
+        );
+        assert_eq!(veo.compute_units.len(), 2);
+        assert_eq!(
+            veo.compute_units[1].conditions,
+            vec![
+                ("Resolution".into(), "1080p".into()),
+                ("Audio".into(), "Yes".into()),
+                ("Duration".into(), "8s".into())
+            ]
+        );
+        assert_eq!(veo.typical_seconds, None);
+    }
+
+    #[test]
+    fn cost_tables_ignore_dashes_and_read_times() {
+        let rows = cost_table(
+            "x\n| Duration | Compute Units | Average Completion Time |\n|---|---|---|\n| - | ~270 | ~97 seconds |\n",
+        );
+        assert_eq!(
+            rows,
+            vec![CostRow {
+                conditions: vec![],
+                compute_units: 270.0,
+                seconds: Some(97.0)
+            }]
+        );
+        assert!(cost_table("no table here").is_empty());
+    }
+}

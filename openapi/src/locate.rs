@@ -1,0 +1,218 @@
+//! Finding the upstream document and checking it against the pin.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::lock::Lock;
+
+/// Environment variable that points at the upstream document.
+pub const SPEC_ENV: &str = "KREA_OPENAPI_SPEC";
+/// Where the document lives when `KREA_OPENAPI_SPEC` is unset, relative to the workspace root.
+pub const DEFAULT_SPEC: &str = "../shared/openapi/krea-api-openapi.json";
+/// The pin, relative to the workspace root.
+pub const LOCK_PATH: &str = "openapi/krea-api.lock";
+
+/// The upstream document, read and checked against the pin.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The parsed document (OpenAPI 3.1, as published).
+    pub document: serde_json::Value,
+    /// The lock it matched.
+    pub lock: Lock,
+}
+
+/// Why the pinned document could not be loaded. Every message says how to fix it.
+#[derive(Debug)]
+pub enum SpecError {
+    /// No file at the spec path.
+    Missing { path: PathBuf },
+    /// The file exists but could not be read.
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The lock file is missing or malformed.
+    Lock { path: PathBuf, message: String },
+    /// The document's hash is not the pinned one.
+    Mismatch {
+        path: PathBuf,
+        pinned: String,
+        actual: String,
+    },
+    /// The document is not JSON.
+    Json { path: PathBuf, message: String },
+}
+
+const FIX: &str = "run `cargo xtask spec refresh` (or `cargo xtask spec refresh --from <file>` offline) \
+to pin the document you mean to build against";
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpecError::Missing { path } => write!(
+                f,
+                "Krea OpenAPI document not found at {}: set {SPEC_ENV} to its path, or {FIX}",
+                path.display()
+            ),
+            SpecError::Unreadable { path, error } => {
+                write!(
+                    f,
+                    "cannot read Krea OpenAPI document {}: {error}",
+                    path.display()
+                )
+            }
+            SpecError::Lock { path, message } => {
+                write!(f, "bad lock file {}: {message}; {FIX}", path.display())
+            }
+            SpecError::Mismatch {
+                path,
+                pinned,
+                actual,
+            } => write!(
+                f,
+                "Krea OpenAPI document {} does not match the pin in {LOCK_PATH}:\n  pinned sha256: {pinned}\n  actual sha256: {actual}\nIf the API changed on purpose, {FIX}; it prints what changed.",
+                path.display()
+            ),
+            SpecError::Json { path, message } => {
+                write!(
+                    f,
+                    "Krea OpenAPI document {} is not valid JSON: {message}",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// The path of the upstream document: `$KREA_OPENAPI_SPEC`, else [`DEFAULT_SPEC`] under `root`.
+pub fn spec_path(root: &Path) -> PathBuf {
+    match std::env::var_os(SPEC_ENV) {
+        Some(p) if !p.is_empty() => {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { root.join(p) }
+        }
+        _ => root.join(DEFAULT_SPEC),
+    }
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads the lock under `root`.
+pub fn read_lock(root: &Path) -> Result<Lock, SpecError> {
+    let path = root.join(LOCK_PATH);
+    let text = std::fs::read_to_string(&path).map_err(|e| SpecError::Lock {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Lock::parse(&text).map_err(|message| SpecError::Lock { path, message })
+}
+
+/// Reads the document at `path` and checks it against `lock`.
+pub fn load_checked(path: &Path, lock: Lock) -> Result<Pinned, SpecError> {
+    let bytes = std::fs::read(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => SpecError::Missing {
+            path: path.to_path_buf(),
+        },
+        _ => SpecError::Unreadable {
+            path: path.to_path_buf(),
+            error,
+        },
+    })?;
+    let actual = sha256_hex(&bytes);
+    if actual != lock.sha256 {
+        return Err(SpecError::Mismatch {
+            path: path.to_path_buf(),
+            pinned: lock.sha256,
+            actual,
+        });
+    }
+    let document = serde_json::from_slice(&bytes).map_err(|e| SpecError::Json {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(Pinned {
+        path: path.to_path_buf(),
+        document,
+        lock,
+    })
+}
+
+/// Locates the upstream document for the workspace at `root` and checks it against the pin.
+pub fn load_pinned(root: &Path) -> Result<Pinned, SpecError> {
+    let lock = read_lock(root)?;
+    load_checked(&spec_path(root), lock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("krea-openapi-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        dir
+    }
+
+    #[test]
+    fn a_modified_document_fails_with_both_hashes_and_the_fix() {
+        let dir = temp_dir("mismatch");
+        let doc = dir.join("spec.json");
+        std::fs::write(&doc, br#"{"openapi":"3.1.0"}"#).expect("write");
+        let lock = Lock {
+            sha256: "0".repeat(64),
+            source: "x".into(),
+            date: "d".into(),
+        };
+        let err = load_checked(&doc, lock).unwrap_err().to_string();
+        assert!(err.contains(&doc.display().to_string()), "{err}");
+        assert!(err.contains(&"0".repeat(64)), "{err}");
+        assert!(
+            err.contains(&sha256_hex(br#"{"openapi":"3.1.0"}"#)),
+            "{err}"
+        );
+        assert!(err.contains("cargo xtask spec refresh"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_document_names_the_path_and_the_variable() {
+        let lock = Lock {
+            sha256: "0".repeat(64),
+            source: "x".into(),
+            date: "d".into(),
+        };
+        let err = load_checked(Path::new("/nonexistent/krea.json"), lock)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/krea.json") && err.contains(SPEC_ENV),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_matching_document_loads() {
+        let dir = temp_dir("match");
+        let doc = dir.join("spec.json");
+        let bytes = br#"{"openapi":"3.1.0","paths":{}}"#;
+        std::fs::write(&doc, bytes).expect("write");
+        let lock = Lock {
+            sha256: sha256_hex(bytes),
+            source: "x".into(),
+            date: "d".into(),
+        };
+        let pinned = load_checked(&doc, lock).expect("pinned");
+        assert_eq!(pinned.document["openapi"], "3.1.0");
+    }
+}

@@ -1,0 +1,3 @@
+//! Maintainer tasks behind `cargo xtask`, as a library so tests can drive them directly.
+
+pub mod spec;

@@ -1,0 +1,77 @@
+//! `cargo xtask`: maintainer tasks.
+//!
+//! ```text
+//! cargo xtask spec refresh [--from URL|PATH] [--to PATH]
+//! cargo xtask spec check
+//! cargo xtask spec diff OLD NEW [--json]
+//! ```
+#![allow(clippy::print_stdout)] // a command-line tool: stdout is its output
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use xtask::spec;
+
+const USAGE: &str = "usage:
+  cargo xtask spec refresh [--from URL|PATH] [--to PATH]   fetch a new upstream document, print the API changelog, update the pin
+  cargo xtask spec check                                   check the pin and the normalization invariants, print counts
+  cargo xtask spec diff OLD NEW [--json]                   what changed in the API between two documents";
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn take_flag(args: &mut Vec<String>, flag: &str) -> Result<Option<String>> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) if i + 1 < args.len() => {
+            let value = args.remove(i + 1);
+            args.remove(i);
+            Ok(Some(value))
+        }
+        Some(_) => bail!("{flag} needs a value\n{USAGE}"),
+        None => Ok(None),
+    }
+}
+
+fn main() -> Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    let words: Vec<&str> = args.iter().take(2).map(String::as_str).collect();
+    match words.as_slice() {
+        ["spec", "check"] => {
+            print!("{}", spec::check(&root)?);
+            Ok(())
+        }
+        ["spec", "refresh"] => {
+            let from = take_flag(&mut args, "--from")?;
+            let to = take_flag(&mut args, "--to")?.map(PathBuf::from);
+            let outcome = spec::refresh(&root, from.as_deref(), to.as_deref())?;
+            print!("{outcome}");
+            Ok(())
+        }
+        ["spec", "diff"] => {
+            let json = args.iter().any(|a| a == "--json");
+            let files: Vec<&String> = args[2..].iter().filter(|a| *a != "--json").collect();
+            let [old, new] = files.as_slice() else {
+                bail!("spec diff needs OLD and NEW\n{USAGE}")
+            };
+            let diff = spec::diff_files(old.as_ref(), new.as_ref())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&diff).context("serialize diff")?
+                );
+            } else {
+                print!("{diff}");
+            }
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
