@@ -71,4 +71,25 @@ fn main() {
         krea_openapi::emit::catalog_source(&models),
     )
     .unwrap_or_else(|e| fail(format!("write catalog.rs: {e}")));
+    std::fs::write(out.join("bodies.rs"), body_dispatch(&models))
+        .unwrap_or_else(|e| fail(format!("write bodies.rs: {e}")));
+}
+
+/// `decode_body(operation_id, json)`: decodes a generation body as its generated type (typify
+/// names it `{OpId}Body`), so a server can check requests with exactly the types clients send.
+fn body_dispatch(models: &[krea_openapi::catalog::ModelSpec]) -> String {
+    let mut arms = String::new();
+    for m in models {
+        let ty = format!("{}Body", krea_openapi::opid::pascal(&m.operation_id));
+        arms.push_str(&format!(
+            "        {:?} => Some(decode::<crate::types::{ty}>(body)),\n",
+            m.operation_id
+        ));
+    }
+    format!(
+        "/// Decodes `body` as the generated request type of the generation operation `operation_id`;\n\
+         /// `None` for other operations. The error is serde's message (it names the field).\n\
+         pub fn decode_body(operation_id: &str, body: &serde_json::Value) -> Option<Result<(), String>> {{\n\
+         \x20   match operation_id {{\n{arms}        _ => None,\n    }}\n}}\n"
+    )
 }

@@ -237,3 +237,9 @@ pub fn model(id: &str) -> Option<&'static ModelSpec> {
 pub fn by_path(path: &str) -> Option<&'static ModelSpec> {
     MODELS.iter().find(|m| m.path == path)
 }
+
+fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<(), String> {
+    T::deserialize(body).map(drop).map_err(|e| e.to_string())
+}
+
+include!(concat!(env!("OUT_DIR"), "/bodies.rs"));

@@ -28,6 +28,7 @@
 mod auth;
 pub mod catalog;
 mod status;
+pub mod validate;
 
 pub use auth::{ApiAuth, InvalidToken};
 pub use status::JobStatus;

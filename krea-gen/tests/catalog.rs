@@ -56,3 +56,29 @@ fn lookup_by_path_finds_the_same_model() {
     assert_eq!(veo.id, "google/veo-3.1-fast");
     assert_eq!(veo.kind, Kind::Video);
 }
+
+#[test]
+fn bodies_decode_through_the_generated_types() {
+    use serde_json::json;
+    let ok = catalog::decode_body(
+        "generate_image_bfl_flux_1_dev",
+        &json!({"prompt": "x", "steps": 20}),
+    );
+    assert_eq!(ok, Some(Ok(())));
+    let unknown = catalog::decode_body(
+        "generate_image_bfl_flux_1_dev",
+        &json!({"prompt": "x", "colour": 1}),
+    );
+    assert!(unknown
+        .expect("generation op")
+        .expect_err("unknown field")
+        .contains("colour"));
+    assert_eq!(catalog::decode_body("get_job", &json!({})), None);
+    for m in MODELS {
+        assert!(
+            catalog::decode_body(m.operation_id, &json!({})).is_some(),
+            "{} has a body type",
+            m.id
+        );
+    }
+}

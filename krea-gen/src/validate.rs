@@ -1,0 +1,298 @@
+//! Checking a request body against a model's schema from the catalog: required fields, types,
+//! ranges, enums, lengths, patterns and unknown fields. The `krea` crate runs it before sending
+//! (so a bad request costs no round trip); krea-sim runs it to answer 400 like Krea.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::catalog::{Literal, ModelSpec, ParamSpec, ParamType};
+
+/// One thing wrong with a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Dotted path of the field (`styles[0].strength`); the model id for body-level problems.
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Every violation of `model`'s schema in `body` (empty when the body is valid).
+pub fn validate(model: &ModelSpec, body: &Value) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let Some(map) = body.as_object() else {
+        out.push(Violation {
+            field: model.id.to_string(),
+            problem: format!("the body must be a JSON object, not {}", type_name(body)),
+        });
+        return out;
+    };
+    check_object(
+        "",
+        model.parameters,
+        model.additional_properties,
+        map,
+        &mut out,
+    );
+    out
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn names(params: &[ParamSpec]) -> String {
+    params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
+
+fn check_object(
+    prefix: &str,
+    params: &[ParamSpec],
+    additional: bool,
+    map: &Map<String, Value>,
+    out: &mut Vec<Violation>,
+) {
+    for p in params.iter().filter(|p| p.required) {
+        if !map.contains_key(p.name) {
+            out.push(Violation {
+                field: join(prefix, p.name),
+                problem: "is required".into(),
+            });
+        }
+    }
+    for (key, value) in map {
+        match params.iter().find(|p| p.name == key) {
+            Some(p) => check_value(&join(prefix, key), p, value, out),
+            None if !additional => out.push(Violation {
+                field: join(prefix, key),
+                problem: format!("is not a known field (allowed: {})", names(params)),
+            }),
+            None => {}
+        }
+    }
+}
+
+/// Whether `value` satisfies `p` (used for `oneOf` alternatives).
+fn satisfies(p: &ParamSpec, value: &Value) -> bool {
+    let mut scratch = Vec::new();
+    check_value("", p, value, &mut scratch);
+    scratch.is_empty()
+}
+
+fn range(p: &ParamSpec) -> String {
+    match (p.minimum, p.maximum) {
+        (Some(lo), Some(hi)) => format!(" (allowed {lo}..={hi})"),
+        _ => String::new(),
+    }
+}
+
+fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violation>) {
+    let mut fail = |problem: String| {
+        out.push(Violation {
+            field: field.to_string(),
+            problem,
+        })
+    };
+    if value.is_null() {
+        if !p.nullable {
+            fail(format!("must not be null (expected {})", p.ty.as_str()));
+        }
+        return;
+    }
+    if !p.variants.is_empty() {
+        if !p.variants.iter().any(|v| satisfies(v, value)) {
+            fail("matches none of the allowed forms of this field".into());
+        }
+        return;
+    }
+    let type_ok = match p.ty {
+        ParamType::String => value.is_string(),
+        ParamType::Number => value.is_number(),
+        ParamType::Integer => value.as_f64().is_some_and(|f| f.fract() == 0.0),
+        ParamType::Boolean => value.is_boolean(),
+        ParamType::Array => value.is_array(),
+        ParamType::Object => value.is_object(),
+        ParamType::Any => true,
+    };
+    if !type_ok {
+        let expected = match p.ty {
+            ParamType::Integer => "a whole number",
+            ParamType::Number => "a number",
+            ParamType::String => "a string",
+            ParamType::Boolean => "true or false",
+            ParamType::Array => "an array",
+            ParamType::Object => "an object",
+            ParamType::Any => "any value",
+        };
+        fail(format!(
+            "must be {expected}, not {} {value}",
+            type_name(value)
+        ));
+        return;
+    }
+    if !p.enum_values.is_empty() && !p.enum_values.iter().any(|l| l.matches(value)) {
+        let allowed: Vec<String> = p.enum_values.iter().map(Literal::to_string).collect();
+        fail(format!(
+            "{value} is not allowed (one of: {})",
+            allowed.join(", ")
+        ));
+        return;
+    }
+    if let Some(n) = value.as_f64() {
+        if let Some(min) = p.minimum.filter(|min| n < *min) {
+            fail(format!("{n} is below the minimum {min}{}", range(p)));
+        }
+        if let Some(max) = p.maximum.filter(|max| n > *max) {
+            fail(format!("{n} is above the maximum {max}{}", range(p)));
+        }
+    }
+    if let Some(s) = value.as_str() {
+        let len = s.chars().count() as u64;
+        if let Some(min) = p.min_length.filter(|min| len < *min) {
+            fail(format!("is {len} characters; at least {min} are needed"));
+        }
+        if let Some(max) = p.max_length.filter(|max| len > *max) {
+            fail(format!("is {len} characters; at most {max} are allowed"));
+        }
+        if let Some(pattern) = p.pattern {
+            let matched = regress::Regex::new(pattern)
+                .map(|re| re.find(s).is_some())
+                .unwrap_or(true);
+            if !matched {
+                fail(format!("{s:?} does not match the pattern {pattern}"));
+            }
+        }
+        if p.format == Some("uri") && !looks_like_uri(s) {
+            fail(format!("{s:?} is not an absolute URL (https://...)"));
+        }
+    }
+    if let Some(items) = value.as_array() {
+        let len = items.len() as u64;
+        if let Some(min) = p.min_items.filter(|min| len < *min) {
+            fail(format!("has {len} items; at least {min} are needed"));
+        }
+        if let Some(max) = p.max_items.filter(|max| len > *max) {
+            fail(format!("has {len} items; at most {max} are allowed"));
+        }
+        if let Some(item) = p.items {
+            for (i, v) in items.iter().enumerate() {
+                check_value(&format!("{field}[{i}]"), item, v, out);
+            }
+        }
+    }
+    if let Some(map) = value.as_object() {
+        if !p.properties.is_empty() || !p.additional_properties {
+            check_object(field, p.properties, p.additional_properties, map, out);
+        }
+    }
+}
+
+fn looks_like_uri(s: &str) -> bool {
+    reqwest::Url::parse(s).is_ok_and(|u| u.has_host() || u.scheme() == "data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::model;
+    use serde_json::json;
+
+    fn flux() -> &'static ModelSpec {
+        model("bfl/flux-1-dev").expect("flux")
+    }
+
+    fn problems(body: Value) -> Vec<String> {
+        validate(flux(), &body)
+            .iter()
+            .map(Violation::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_body_has_no_violations() {
+        assert!(problems(json!({"prompt": "a lighthouse", "width": 1024, "steps": 28})).is_empty());
+    }
+
+    #[test]
+    fn names_each_class_of_problem_and_what_is_allowed() {
+        assert_eq!(problems(json!({})), ["prompt: is required"]);
+        let unknown = problems(json!({"prompt": "x", "colour": "red"}));
+        assert!(
+            unknown[0].starts_with("colour: is not a known field (allowed: prompt, "),
+            "{unknown:?}"
+        );
+        assert_eq!(
+            problems(json!({"prompt": "x", "width": 4000})),
+            ["width: 4000 is above the maximum 2368 (allowed 512..=2368)"]
+        );
+        assert_eq!(
+            problems(json!({"prompt": "x", "steps": 2.5})),
+            ["steps: must be a whole number, not a number 2.5"]
+        );
+        assert_eq!(
+            problems(json!({"prompt": 5})),
+            ["prompt: must be a string, not a number 5"]
+        );
+        assert_eq!(
+            problems(json!({"prompt": "x".repeat(1801)})),
+            ["prompt: is 1801 characters; at most 1800 are allowed"]
+        );
+        assert_eq!(
+            problems(json!({"prompt": "x", "image_url": "not a url"})),
+            ["image_url: \"not a url\" is not an absolute URL (https://...)"]
+        );
+    }
+
+    #[test]
+    fn checks_nested_items() {
+        let p = problems(json!({"prompt": "x", "styles": [{"id": "s", "strength": 3}]}));
+        assert_eq!(
+            p,
+            ["styles[0].strength: 3 is above the maximum 2 (allowed -2..=2)"]
+        );
+        let p = problems(json!({"prompt": "x", "styles": [{"strength": 1}]}));
+        assert_eq!(p, ["styles[0].id: is required"]);
+    }
+
+    #[test]
+    fn checks_enums_with_the_allowed_values() {
+        let kling = model("kling/kling-2.1").expect("kling");
+        let v = validate(kling, &json!({"prompt": "waves", "duration": 7}));
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            v[0].to_string(),
+            "duration: 7 is not allowed (one of: 5, 10)"
+        );
+        assert!(validate(kling, &json!({"prompt": "waves", "duration": 10})).is_empty());
+    }
+
+    #[test]
+    fn null_is_accepted_only_where_nullable() {
+        assert!(problems(json!({"prompt": "x", "image_url": null})).is_empty());
+        assert_eq!(
+            problems(json!({"prompt": "x", "width": null})),
+            ["width: must not be null (expected number)"]
+        );
+    }
+}
