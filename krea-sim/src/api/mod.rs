@@ -1,0 +1,87 @@
+//! The API origin: every operation of Krea's document.
+
+// Handlers return early with a ready `Response` as the error: the idiomatic axum shape, on
+// cold paths, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use krea_gen::catalog::MODELS;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::server::api_layer;
+use crate::state::Sim;
+
+pub mod assets;
+pub mod generate;
+pub mod jobs;
+pub mod node_apps;
+pub mod styles;
+
+/// `{"error": message}` with `status`, as Krea answers every failure.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Largest request body accepted on the upload route (the API's own limit, 75 MB, is checked
+/// with a clear message below this).
+const UPLOAD_BODY_LIMIT: usize = 80 * 1024 * 1024;
+
+/// Every route of the document, plus `/_sim/counters`.
+pub fn router(sim: Arc<Sim>) -> Router {
+    let mut api = Router::new()
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get).delete(jobs::delete))
+        .route(
+            "/assets",
+            get(assets::list)
+                .post(assets::upload)
+                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route("/assets/{id}", get(assets::get).delete(assets::delete))
+        .route("/styles/train", post(styles::train))
+        .route("/styles", get(styles::list))
+        .route("/styles/{id}", get(styles::get).patch(styles::update))
+        .route("/styles/{id}/share/link", get(styles::share_link))
+        .route(
+            "/styles/{id}/share/workspace",
+            post(styles::share).delete(styles::unshare),
+        )
+        .route("/node-apps/{id}", get(node_apps::get))
+        .route("/node-apps/{id}/execute", post(node_apps::execute));
+    for model in MODELS {
+        api = api.route(
+            model.path,
+            post(move |state, headers, body| generate::generate(model, state, headers, body)),
+        );
+    }
+    for retired in &sim.config.retirements {
+        if !MODELS.iter().any(|m| m.path == retired.path) {
+            let (path, retired) = (retired.path.clone(), retired.clone());
+            api = api.route(&path, post(move || async move { generate::gone(&retired) }));
+        }
+    }
+    api.route_layer(middleware::from_fn_with_state(sim.clone(), api_layer))
+        .route("/_sim/counters", get(counters))
+        .fallback(not_found)
+        .with_state(sim)
+}
+
+async fn counters(State(sim): State<Arc<Sim>>) -> Response {
+    Json(sim.lock().counters(Instant::now())).into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("No such operation: {method} {}", uri.path()),
+    )
+}

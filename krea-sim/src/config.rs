@@ -1,0 +1,168 @@
+//! How a simulator behaves: timing, capacity, credits, retirements and injected faults.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// What happens to a generation beyond the concurrency cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Accept it as `backlogged`; it starts when a running job ends.
+    Backlog,
+    /// Refuse it with 429 `{error}` (no job is created, nothing is charged).
+    Reject,
+}
+
+/// A fault the simulator injects, at a seeded rate, on the routes a [`FaultRule`] names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Answer with this status and `{"error": "simulated <status>"}` instead of handling.
+    Status(u16),
+    /// Answer 429 to this request and the next `burst - 1` on the same rule, with `Retry-After`.
+    RateLimitBurst {
+        /// Requests answered 429 in a row.
+        burst: u32,
+        /// Sent as `retry-after-ms` and (rounded up) `Retry-After`.
+        retry_after: Duration,
+    },
+    /// Close the connection before reading the request body; nothing is processed.
+    ResetBeforeBody,
+    /// Read the body and process the request (a generation creates, and charges, its job), then
+    /// close the connection without answering: the client cannot know the outcome.
+    ResetAfterBody,
+    /// Wait this long before handling.
+    Slow(Duration),
+    /// Answer 307 to the same path on the file origin (another host), which serves it too.
+    RedirectToOtherHost,
+    /// (File origin) Send `Content-Length` in full but stop halfway through the body.
+    TruncateBody,
+    /// (Generations) The job ends `failed`, and is not charged.
+    FailJob,
+    /// (Generations) The job never leaves `processing`.
+    StuckJob,
+}
+
+/// Inject `fault` on requests matching `route` with probability `rate`.
+///
+/// `route` is `"METHOD /template"` as the router names it (`"GET /jobs/{id}"`), a prefix ending
+/// in `*` (`"POST /generate/*"`), or `"*"` for every route. File-origin routes are
+/// `"GET /files/*"` and `"GET /assets/*"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultRule {
+    /// Which requests.
+    pub route: String,
+    /// What to do to them.
+    pub fault: Fault,
+    /// Probability per request, 0.0..=1.0.
+    pub rate: f64,
+}
+
+impl FaultRule {
+    /// Whether `route` (`"GET /jobs/{id}"`) is one this rule targets.
+    pub fn matches(&self, route: &str) -> bool {
+        match self.route.strip_suffix('*') {
+            Some(prefix) => route.starts_with(prefix),
+            None => self.route == route,
+        }
+    }
+}
+
+/// A model Krea retired (or will retire).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retirement {
+    /// The generation path (`/generate/image/bytedance/seedream-3`); it need not be in the catalog.
+    pub path: String,
+    /// After this instant the route answers 410; before it, `Deprecation`/`Sunset` headers.
+    pub sunset: DateTime<Utc>,
+    /// The model id to use instead.
+    pub replacement: String,
+}
+
+/// Everything configurable. Build one with [`crate::Simulator::builder`].
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seeds every random choice: durations, job ids, fault draws, image pixels.
+    pub seed: u64,
+    /// Multiplies every job duration (0.01 in tests: a 20 s image takes 0.2 s; 0 finishes at once).
+    pub time_scale: f64,
+    /// Most jobs running at once; `None` for no cap.
+    pub concurrency: Option<usize>,
+    /// What happens beyond the cap.
+    pub overflow: Overflow,
+    /// Starting balance in compute units.
+    pub credits: f64,
+    /// The bearer token the API accepts.
+    pub token: String,
+    /// Injected faults.
+    pub faults: Vec<FaultRule>,
+    /// Retired models.
+    pub retirements: Vec<Retirement>,
+    /// Size of each video output's placeholder payload, in bytes.
+    pub video_bytes: u64,
+    /// Ports to bind (0 = any free port) for the API and the file origin.
+    pub ports: (u16, u16),
+}
+
+/// The token a simulator accepts unless told otherwise. Not a secret: the simulator is local.
+pub const DEFAULT_TOKEN: &str = "krea-sim-token";
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 0x5eed,
+            time_scale: 1.0,
+            concurrency: None,
+            overflow: Overflow::Reject,
+            credits: 1_000_000.0,
+            token: DEFAULT_TOKEN.into(),
+            faults: Vec::new(),
+            retirements: vec![seedream_3_retirement()],
+            video_bytes: 256 * 1024,
+            ports: (0, 0),
+        }
+    }
+}
+
+/// Seedream 3, which Krea retired on 2026-05-13 in favour of Seedream 4.
+pub fn seedream_3_retirement() -> Retirement {
+    let day = NaiveDate::from_ymd_opt(2026, 5, 13).and_then(|d| d.and_hms_opt(0, 0, 0));
+    Retirement {
+        path: "/generate/image/bytedance/seedream-3".into(),
+        sunset: day.map(|d| d.and_utc()).unwrap_or_default(),
+        replacement: "bytedance/seedream-4".into(),
+    }
+}
+
+/// Per-kind durations when the catalog states none (seconds, before `time_scale`).
+pub(crate) fn default_seconds(kind: krea_gen::catalog::Kind) -> f64 {
+    match kind {
+        krea_gen::catalog::Kind::Image => 20.0,
+        krea_gen::catalog::Kind::Enhance => 30.0,
+        krea_gen::catalog::Kind::Video => 120.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_exact_routes_prefixes_and_everything() {
+        let rule = |route: &str| FaultRule {
+            route: route.into(),
+            fault: Fault::Status(503),
+            rate: 1.0,
+        };
+        assert!(rule("GET /jobs/{id}").matches("GET /jobs/{id}"));
+        assert!(!rule("GET /jobs/{id}").matches("GET /jobs"));
+        assert!(rule("POST /generate/*").matches("POST /generate/image/bfl/flux-1-dev"));
+        assert!(rule("*").matches("DELETE /assets/{id}"));
+    }
+
+    #[test]
+    fn seedream_3_is_retired_for_seedream_4() {
+        let r = seedream_3_retirement();
+        assert_eq!(r.sunset.to_rfc3339(), "2026-05-13T00:00:00+00:00");
+        assert_eq!(r.replacement, "bytedance/seedream-4");
+    }
+}

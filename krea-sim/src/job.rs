@@ -1,0 +1,242 @@
+//! A simulated job: a timeline fixed when it is created, from which its state at any instant
+//! follows. Nothing ticks; a `GET` computes the state for "now", so completion times are exact
+//! and an idle simulator costs nothing.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use krea_gen::JobStatus;
+use krea_gen::catalog::ModelSpec;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::render::Output;
+
+/// What produced a job.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// `POST /generate/...`
+    Generation(&'static ModelSpec),
+    /// `POST /styles/train`; the style exists once the job completes.
+    StyleTraining { style_id: String },
+    /// `POST /node-apps/{id}/execute`
+    NodeApp { app_id: String },
+}
+
+/// One job and its fixed timeline.
+#[derive(Debug, Clone)]
+pub struct SimJob {
+    /// `job_id`.
+    pub id: Uuid,
+    /// What produced it.
+    pub origin: Origin,
+    /// Wall-clock creation time (strictly increasing across jobs, microsecond precision).
+    pub created_at: DateTime<Utc>,
+    /// Monotonic creation instant.
+    pub created: Instant,
+    /// When it leaves `backlogged` (later than `created` only when backlogged at the cap).
+    pub start: Instant,
+    /// When it reaches its terminal state; `None` for a job that never finishes.
+    pub finish: Option<Instant>,
+    /// It ends `failed` rather than `completed`.
+    pub fails: bool,
+    /// Cancelled at this instant (wall time alongside).
+    pub cancelled: Option<(Instant, DateTime<Utc>)>,
+    /// Compute units charged (refunded if it fails or is cancelled).
+    pub cost: f64,
+    /// Its refund, if due, has been made.
+    pub refunded: bool,
+    /// Result files.
+    pub outputs: Vec<Output>,
+    /// Seeds the result files' bytes: a hash of model, request and seed.
+    pub fingerprint: u64,
+    /// `X-Webhook-URL`, if given.
+    pub webhook: Option<String>,
+    /// Removed by `DELETE /jobs/{id}` after it ended.
+    pub deleted: bool,
+    /// The concurrency slot it holds (backlog mode).
+    pub slot: Option<usize>,
+}
+
+/// RFC 3339 with microseconds and `Z`, as the simulator writes every timestamp.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl SimJob {
+    /// The type `GET /jobs?types=` filters on: the model slug, `loraTraining` or `nodeApp`.
+    pub fn job_type(&self) -> &str {
+        match &self.origin {
+            Origin::Generation(m) => m.slug,
+            Origin::StyleTraining { .. } => "loraTraining",
+            Origin::NodeApp { .. } => "nodeApp",
+        }
+    }
+
+    /// The state at `now`.
+    pub fn status(&self, now: Instant) -> JobStatus {
+        if let Some((at, _)) = self.cancelled
+            && now >= at
+        {
+            return JobStatus::Cancelled;
+        }
+        if now < self.start {
+            return JobStatus::Backlogged;
+        }
+        let elapsed = now.duration_since(self.start).as_secs_f64();
+        let Some(finish) = self.finish else {
+            return if elapsed < 0.05 {
+                JobStatus::Queued
+            } else {
+                JobStatus::Processing
+            };
+        };
+        if now >= finish {
+            return if self.fails {
+                JobStatus::Failed
+            } else {
+                JobStatus::Completed
+            };
+        }
+        let fraction = elapsed
+            / finish
+                .duration_since(self.start)
+                .as_secs_f64()
+                .max(f64::MIN_POSITIVE);
+        match fraction {
+            f if f < 0.10 => JobStatus::Queued,
+            f if f < 0.15 => JobStatus::Scheduled,
+            f if f < 0.50 => JobStatus::Processing,
+            _ => JobStatus::Sampling,
+        }
+    }
+
+    /// The instant it became terminal, if it has by `now`.
+    pub fn ended(&self, now: Instant) -> Option<Instant> {
+        match (self.cancelled, self.finish) {
+            (Some((at, _)), _) if at <= now => Some(at),
+            (_, Some(finish)) if finish <= now => Some(finish),
+            _ => None,
+        }
+    }
+
+    /// Wall-clock time it became terminal.
+    pub fn completed_at(&self, now: Instant) -> Option<DateTime<Utc>> {
+        if let Some((at, wall)) = self.cancelled
+            && at <= now
+        {
+            return Some(wall);
+        }
+        let finish = self.finish.filter(|f| *f <= now)?;
+        let offset = chrono::Duration::from_std(finish.duration_since(self.created)).ok()?;
+        Some(self.created_at + offset)
+    }
+
+    /// Whether it counts against the concurrency cap at `now`.
+    pub fn is_running(&self, now: Instant) -> bool {
+        self.start <= now && self.ended(now).is_none()
+    }
+
+    /// The URL of result file `n`.
+    pub fn file_url(&self, files_url: &str, n: usize) -> String {
+        let ext = self.outputs.get(n).map_or("bin", Output::extension);
+        format!("{files_url}/files/{}/{n}.{ext}", self.id)
+    }
+
+    /// The job as the API returns it at `now`.
+    pub fn to_json(&self, now: Instant, files_url: &str) -> Value {
+        let status = self.status(now);
+        let mut job = json!({
+            "job_id": self.id,
+            "status": status.as_str(),
+            "created_at": timestamp(self.created_at),
+            "completed_at": self.completed_at(now).map(timestamp),
+            "result": Value::Null,
+        });
+        if status == JobStatus::Completed {
+            job["result"] = match &self.origin {
+                Origin::StyleTraining { style_id } => json!({ "style_id": style_id, "urls": [] }),
+                _ => {
+                    json!({ "urls": (0..self.outputs.len()).map(|n| self.file_url(files_url, n)).collect::<Vec<_>>() })
+                }
+            };
+        }
+        job
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn job(start_after: u64, run: Option<u64>) -> SimJob {
+        let created = Instant::now();
+        let start = created + Duration::from_millis(start_after);
+        SimJob {
+            id: Uuid::nil(),
+            origin: Origin::NodeApp { app_id: "a".into() },
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            created,
+            start,
+            finish: run.map(|r| start + Duration::from_millis(r)),
+            fails: false,
+            cancelled: None,
+            cost: 1.0,
+            refunded: false,
+            outputs: vec![Output::Png {
+                width: 8,
+                height: 8,
+            }],
+            fingerprint: 1,
+            webhook: None,
+            deleted: false,
+            slot: None,
+        }
+    }
+
+    #[test]
+    fn moves_through_the_documented_states() {
+        let j = job(100, Some(1000));
+        let at = |ms: u64| j.created + Duration::from_millis(ms);
+        assert_eq!(j.status(at(50)), JobStatus::Backlogged);
+        assert_eq!(j.status(at(150)), JobStatus::Queued);
+        assert_eq!(j.status(at(220)), JobStatus::Scheduled);
+        assert_eq!(j.status(at(400)), JobStatus::Processing);
+        assert_eq!(j.status(at(900)), JobStatus::Sampling);
+        assert_eq!(j.status(at(1100)), JobStatus::Completed);
+        assert_eq!(
+            j.completed_at(at(1100)).map(timestamp).as_deref(),
+            Some("1970-01-01T00:00:01.100000Z")
+        );
+    }
+
+    #[test]
+    fn a_stuck_job_never_finishes_and_a_failing_one_fails() {
+        let stuck = job(0, None);
+        assert_eq!(
+            stuck.status(stuck.created + Duration::from_secs(3600)),
+            JobStatus::Processing
+        );
+        let mut failing = job(0, Some(10));
+        failing.fails = true;
+        assert_eq!(
+            failing.status(failing.created + Duration::from_millis(20)),
+            JobStatus::Failed
+        );
+    }
+
+    #[test]
+    fn the_json_has_urls_only_when_completed() {
+        let j = job(0, Some(10));
+        let pending = j.to_json(j.created, "http://f");
+        assert_eq!(
+            (pending["completed_at"].clone(), pending["result"].clone()),
+            (Value::Null, Value::Null)
+        );
+        let done = j.to_json(j.created + Duration::from_millis(10), "http://f");
+        assert_eq!(
+            done["result"]["urls"][0],
+            format!("http://f/files/{}/0.png", Uuid::nil())
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! Result files: real PNGs for images and enhancements, rendered deterministically from the
+//! request (same request, same bytes), and a placeholder payload for videos.
+//!
+//! Images are the requested `width` x `height`; else `aspect_ratio` (and `resolution` 1K/2K/4K)
+//! around a 1024 px long side; else 1024 x 1024. Sides are capped at 4096 px to keep memory
+//! bounded. Placeholders (videos, and enhance outputs asked for as `jpg` or `webp`) are the
+//! format's magic header followed by seeded filler bytes: the right content type and size, not
+//! a decodable file. Videos are `SimConfig::video_bytes` long, image placeholders 64 KiB.
+
+use serde_json::Value;
+
+use crate::rng;
+
+/// Largest side rendered, in pixels.
+pub const MAX_SIDE: u32 = 4096;
+
+/// Size of image placeholders (JPEG, WebP).
+pub const IMAGE_PLACEHOLDER_BYTES: u64 = 64 * 1024;
+
+/// A file format served as a placeholder payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    /// `video/mp4`
+    Mp4,
+    /// `image/jpeg`
+    Jpeg,
+    /// `image/webp`
+    Webp,
+}
+
+impl Placeholder {
+    fn header(self) -> &'static [u8] {
+        match self {
+            Placeholder::Mp4 => b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41",
+            Placeholder::Jpeg => {
+                b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+            }
+            Placeholder::Webp => b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+        }
+    }
+}
+
+/// What a result file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A PNG image.
+    Png { width: u32, height: u32 },
+    /// A placeholder payload of this many bytes.
+    Placeholder { format: Placeholder, bytes: u64 },
+}
+
+impl Output {
+    /// The `Content-Type` it is served with.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Output::Png { .. } => "image/png",
+            Output::Placeholder {
+                format: Placeholder::Mp4,
+                ..
+            } => "video/mp4",
+            Output::Placeholder {
+                format: Placeholder::Jpeg,
+                ..
+            } => "image/jpeg",
+            Output::Placeholder {
+                format: Placeholder::Webp,
+                ..
+            } => "image/webp",
+        }
+    }
+
+    /// The file extension in its URL.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Output::Png { .. } => "png",
+            Output::Placeholder {
+                format: Placeholder::Mp4,
+                ..
+            } => "mp4",
+            Output::Placeholder {
+                format: Placeholder::Jpeg,
+                ..
+            } => "jpg",
+            Output::Placeholder {
+                format: Placeholder::Webp,
+                ..
+            } => "webp",
+        }
+    }
+}
+
+fn side(v: Option<&Value>) -> Option<u32> {
+    v.and_then(Value::as_f64)
+        .filter(|f| *f >= 1.0)
+        .map(|f| (f as u32).min(MAX_SIDE))
+}
+
+/// The pixel size an image request asks for.
+pub fn image_size(request: &Value) -> (u32, u32) {
+    if let (Some(w), Some(h)) = (side(request.get("width")), side(request.get("height"))) {
+        return (w, h);
+    }
+    let long = match request.get("resolution").and_then(Value::as_str) {
+        Some("2K") => 2048.0,
+        Some("4K") => 4096.0,
+        _ => 1024.0,
+    };
+    let ratio = request
+        .get("aspect_ratio")
+        .and_then(Value::as_str)
+        .and_then(|r| r.split_once(':'))
+        .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
+        .filter(|(a, b)| *a > 0.0 && *b > 0.0);
+    match ratio {
+        Some((a, b)) if a >= b => (long as u32, ((long * b / a).round() as u32).max(1)),
+        Some((a, b)) => (((long * a / b).round() as u32).max(1), long as u32),
+        None => match (side(request.get("width")), side(request.get("height"))) {
+            (Some(w), None) => (w, w),
+            (None, Some(h)) => (h, h),
+            _ => (1024, 1024),
+        },
+    }
+}
+
+/// Renders a PNG of `width` x `height` whose pixels depend only on `fingerprint`.
+pub fn png(width: u32, height: u32, fingerprint: u64) -> Vec<u8> {
+    let width = width.clamp(1, MAX_SIDE);
+    let height = height.clamp(1, MAX_SIDE);
+    // Two colours and a stripe frequency from the fingerprint: a diagonal gradient with bands.
+    let c = |i: u64| (rng::draw(fingerprint, 0xc010, i) & 0xff) as i32;
+    let (a, b) = ([c(0), c(1), c(2)], [c(3), c(4), c(5)]);
+    let bands = 4 + (rng::draw(fingerprint, 0xba4d, 0) % 12) as u32;
+    let mut data = Vec::with_capacity(width as usize * height as usize * 3);
+    let span = (width + height).max(1);
+    for y in 0..height {
+        for x in 0..width {
+            let t = ((x + y) * 255 / span) as i32;
+            let band = if ((x + 2 * y) * bands / span).is_multiple_of(2) {
+                0
+            } else {
+                24
+            };
+            for ch in 0..3 {
+                let v = a[ch] + (b[ch] - a[ch]) * t / 255 + band;
+                data.push(v.clamp(0, 255) as u8);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    // Writing to a Vec cannot fail; the header and data sizes agree by construction.
+    if let Ok(mut writer) = encoder.write_header() {
+        let _ = writer.write_image_data(&data);
+    }
+    out
+}
+
+/// Byte `offset..offset+len` of the placeholder for `fingerprint` (`total` bytes long), so
+/// large placeholders stream without being held in memory.
+pub fn placeholder_chunk(
+    format: Placeholder,
+    fingerprint: u64,
+    total: u64,
+    offset: u64,
+    len: usize,
+) -> Vec<u8> {
+    let header = format.header();
+    let mut out = Vec::with_capacity(len);
+    let end = (offset + len as u64).min(total);
+    let mut i = offset;
+    while i < end {
+        if (i as usize) < header.len() {
+            out.push(header[i as usize]);
+            i += 1;
+            continue;
+        }
+        // Eight filler bytes per draw.
+        let word = rng::draw(fingerprint, 0x3d4, i / 8).to_le_bytes();
+        let start = (i % 8) as usize;
+        let take = ((8 - start) as u64).min(end - i) as usize;
+        out.extend_from_slice(&word[start..start + take]);
+        i += take as u64;
+    }
+    out
+}
+
+/// Width and height of a PNG or JPEG, from its header.
+pub fn image_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() >= 24 {
+        let w = u32::from_be_bytes(bytes[16..20].try_into().ok()?);
+        let h = u32::from_be_bytes(bytes[20..24].try_into().ok()?);
+        return Some((w, h));
+    }
+    if bytes.starts_with(&[0xff, 0xd8]) {
+        let mut i = 2;
+        while i + 9 < bytes.len() {
+            if bytes[i] != 0xff {
+                return None;
+            }
+            let marker = bytes[i + 1];
+            let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+            if matches!(marker, 0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf) {
+                let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+                let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+                return Some((w, h));
+            }
+            i += 2 + len;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_come_from_width_height_or_aspect_ratio() {
+        assert_eq!(
+            image_size(&json!({"width": 640, "height": 480})),
+            (640, 480)
+        );
+        assert_eq!(image_size(&json!({"aspect_ratio": "16:9"})), (1024, 576));
+        assert_eq!(
+            image_size(&json!({"aspect_ratio": "9:16", "resolution": "2K"})),
+            (1152, 2048)
+        );
+        assert_eq!(image_size(&json!({"prompt": "x"})), (1024, 1024));
+        assert_eq!(
+            image_size(&json!({"width": 100000, "height": 10})),
+            (MAX_SIDE, 10)
+        );
+    }
+
+    #[test]
+    fn pngs_are_real_deterministic_and_the_right_size() {
+        let a = png(64, 32, 42);
+        assert_eq!(a, png(64, 32, 42));
+        assert_ne!(a, png(64, 32, 43));
+        assert_eq!(image_dimensions(&a), Some((64, 32)));
+        let decoder = png::Decoder::new(std::io::Cursor::new(&a));
+        let reader = decoder.read_info().expect("a decodable PNG");
+        assert_eq!((reader.info().width, reader.info().height), (64, 32));
+    }
+
+    #[test]
+    fn placeholder_chunks_concatenate_to_the_whole() {
+        let chunk = |offset, len| placeholder_chunk(Placeholder::Mp4, 9, 100, offset, len);
+        let whole = chunk(0, 100);
+        assert_eq!(whole.len(), 100);
+        assert_eq!(&whole[4..8], b"ftyp");
+        let parts = [chunk(0, 13), chunk(13, 50), chunk(63, 64)].concat();
+        assert_eq!(parts, whole);
+    }
+}

@@ -1,0 +1,240 @@
+//! Listeners, the per-connection kill switch that lets a fault drop a connection mid-request,
+//! and the middleware every API route passes through: fault injection, bearer auth, counting.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower::ServiceExt;
+
+use crate::api::error;
+use crate::config::Fault;
+use crate::state::Sim;
+
+/// Closes the connection a request arrived on (an injected reset).
+#[derive(Clone, Debug)]
+pub struct ConnKill(Arc<Notify>);
+
+impl ConnKill {
+    fn fire(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Marks a request the file origin forwarded after an API redirect: it needs no token.
+#[derive(Clone, Copy, Debug)]
+pub struct Mirrored;
+
+/// Serves `router` on `listener` until the task is aborted. Each connection gets a
+/// [`ConnKill`] in its requests' extensions.
+pub async fn serve(listener: TcpListener, router: Router) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let handle = ConnKill(kill.clone());
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(handle.clone());
+                    let router = router.clone();
+                    async move {
+                        Ok::<_, Infallible>(
+                            router.oneshot(req.map(Body::new)).await.into_response(),
+                        )
+                    }
+                },
+            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            // Dropping the connection closes the socket without an answer.
+            tokio::select! {
+                _ = conn => {}
+                _ = kill.notified() => {}
+            }
+        });
+    }
+}
+
+/// `"GET /jobs/{id}"` for a request.
+pub fn route_name(req: &Request) -> String {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", MatchedPath::as_str);
+    format!("{} {path}", req.method())
+}
+
+fn is_request_fault(f: &Fault) -> bool {
+    matches!(
+        f,
+        Fault::Status(_)
+            | Fault::RateLimitBurst { .. }
+            | Fault::ResetBeforeBody
+            | Fault::ResetAfterBody
+            | Fault::Slow(_)
+            | Fault::RedirectToOtherHost
+    )
+}
+
+fn authorized(sim: &Sim, req: &Request) -> bool {
+    if req.extensions().get::<Mirrored>().is_some() {
+        return true;
+    }
+    let expected = format!("Bearer {}", sim.config.token);
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes())
+}
+
+async fn authed(sim: &Sim, req: Request, next: Next) -> Response {
+    if !authorized(sim, &req) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: send `Authorization: Bearer <token>` with a valid API token",
+        );
+    }
+    next.run(req).await
+}
+
+/// Drops the connection and never answers.
+async fn reset(sim: &Sim, route: &str, kill: Option<ConnKill>) -> Response {
+    {
+        let mut st = sim.lock();
+        st.count(route, 0);
+        st.counters.connections_reset += 1;
+    }
+    if let Some(kill) = kill {
+        kill.fire();
+    }
+    std::future::pending::<Response>().await
+}
+
+/// Faults, then auth, then the handler; counts the outcome per route and status.
+pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {
+    let route = route_name(&req);
+    let kill = req.extensions().get::<ConnKill>().cloned();
+    let mirrored = req.extensions().get::<Mirrored>().is_some();
+    let fault = sim
+        .lock()
+        .draw_fault(sim.config.seed, &route, is_request_fault);
+    let response = match fault {
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error(status, format!("simulated {code}"))
+        }
+        Some(Fault::RateLimitBurst { retry_after, .. }) => {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests (simulated burst)",
+            );
+            let ms = retry_after.as_millis();
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            if let (Ok(ms), Ok(secs)) = (
+                HeaderValue::try_from(ms.to_string()),
+                HeaderValue::try_from(secs.to_string()),
+            ) {
+                r.headers_mut().insert("retry-after-ms", ms);
+                r.headers_mut().insert(header::RETRY_AFTER, secs);
+            }
+            r
+        }
+        Some(Fault::ResetBeforeBody) => return reset(&sim, &route, kill).await,
+        Some(Fault::ResetAfterBody) => {
+            let _processed = authed(&sim, req, next).await;
+            return reset(&sim, &route, kill).await;
+        }
+        Some(Fault::RedirectToOtherHost) if !mirrored => {
+            let target = format!(
+                "{}/mirror{}",
+                sim.files_url,
+                req.uri().path_and_query().map_or("/", |p| p.as_str())
+            );
+            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::try_from(target) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Some(Fault::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            authed(&sim, req, next).await
+        }
+        _ => authed(&sim, req, next).await,
+    };
+    sim.lock().count(&route, response.status().as_u16());
+    response
+}
+
+/// The file origin's middleware: counts requests and any `Authorization` header received,
+/// and injects request-level faults on file routes.
+pub async fn files_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {
+    let route = route_name(&req);
+    let kill = req.extensions().get::<ConnKill>().cloned();
+    let fault = {
+        let mut st = sim.lock();
+        st.counters.file_requests += 1;
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            st.counters.file_authorization_headers += 1;
+        }
+        let wanted: fn(&Fault) -> bool = |f| {
+            matches!(
+                f,
+                Fault::Status(_) | Fault::ResetBeforeBody | Fault::Slow(_)
+            )
+        };
+        st.draw_fault(sim.config.seed, &route, wanted)
+    };
+    let response = match fault {
+        Some(Fault::Status(code)) => error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            format!("simulated {code}"),
+        ),
+        Some(Fault::ResetBeforeBody) => return reset(&sim, &route, kill).await,
+        Some(Fault::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            next.run(req).await
+        }
+        _ => next.run(req).await,
+    };
+    sim.lock().count(&route, response.status().as_u16());
+    response
+}
+
+/// The file origin's `/mirror/...`: what an API redirect to another host lands on. It answers
+/// as the API would, without needing the token (so a client that leaks it gains nothing and
+/// the counters show it).
+pub async fn mirror(State(api): State<Router>, mut req: Request) -> Response {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let forwarded = path_and_query
+        .strip_prefix("/mirror")
+        .unwrap_or(&path_and_query)
+        .to_string();
+    match forwarded.parse() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "bad mirror path"),
+    }
+    req.extensions_mut().insert(Mirrored);
+    match api.oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}

@@ -1,0 +1,440 @@
+//! The simulator's shared state. One mutex; no `.await` while it is held.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use krea_gen::catalog::{Kind, ModelSpec};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::config::{Fault, FaultRule, Overflow, SimConfig, default_seconds};
+use crate::job::{Origin, SimJob};
+use crate::render::{self, Output, Placeholder};
+use crate::rng;
+
+/// What the simulator has seen. Read it with [`crate::Control::counters`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Requests per route (`"GET /jobs/{id}"`) and status (0 = connection closed, no answer).
+    pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Jobs created (each paid for unless it failed or was cancelled).
+    pub jobs_created: u64,
+    /// Jobs per current state (`completed`, `failed`, `cancelled`, pending ones by name).
+    pub jobs_by_state: BTreeMap<String, u64>,
+    /// Requests to the file origin.
+    pub file_requests: u64,
+    /// Requests to the file origin that carried an `Authorization` header. Should stay 0.
+    pub file_authorization_headers: u64,
+    /// Webhook POSTs answered 2xx.
+    pub webhooks_delivered: u64,
+    /// Webhook deliveries given up after retries.
+    pub webhooks_failed: u64,
+    /// Connections closed by an injected reset.
+    pub connections_reset: u64,
+}
+
+impl Counters {
+    /// All requests to `route`, whatever their status.
+    pub fn requests_to(&self, route: &str) -> u64 {
+        self.requests.get(route).map_or(0, |by| by.values().sum())
+    }
+
+    /// Requests to `route` answered `status`.
+    pub fn responses(&self, route: &str, status: u16) -> u64 {
+        self.requests
+            .get(route)
+            .and_then(|by| by.get(&status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests to routes starting with `prefix` (`"POST /generate/"`).
+    pub fn requests_with_prefix(&self, prefix: &str) -> u64 {
+        self.requests
+            .iter()
+            .filter(|(r, _)| r.starts_with(prefix))
+            .map(|(_, by)| by.values().sum::<u64>())
+            .sum()
+    }
+
+    /// Requests anywhere on the API.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().flat_map(|by| by.values()).sum()
+    }
+}
+
+/// An uploaded asset.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    pub id: Uuid,
+    pub file_name: String,
+    pub mime: &'static str,
+    pub bytes: bytes::Bytes,
+    pub description: Option<String>,
+    pub uploaded_at: DateTime<Utc>,
+    pub dimensions: Option<(u32, u32)>,
+}
+
+/// A style (LoRA): built in, or trained through the API.
+#[derive(Debug, Clone)]
+pub struct Style {
+    pub id: String,
+    pub title: Option<String>,
+    pub urls: Vec<String>,
+    pub public: bool,
+    pub cover_url: Option<String>,
+    pub prompt: String,
+    pub models: Vec<String>,
+    /// Trained by this account (else a Krea-official style).
+    pub owned: bool,
+    pub created_at: DateTime<Utc>,
+    /// The training job; the style exists once it has completed.
+    pub training_job: Option<Uuid>,
+    pub share_token: Option<String>,
+    pub shared_with_workspace: bool,
+}
+
+/// Everything mutable.
+#[derive(Debug)]
+pub struct State {
+    pub jobs: HashMap<Uuid, SimJob>,
+    /// Job ids in creation order.
+    pub order: Vec<Uuid>,
+    last_created: Option<DateTime<Utc>>,
+    /// Backlog mode: when each concurrency slot frees up.
+    slots: Vec<Instant>,
+    pub credits: f64,
+    /// Jobs that will fail and have not been refunded yet.
+    pending_refunds: Vec<Uuid>,
+    pub faults: Vec<FaultRule>,
+    fault_draws: HashMap<usize, u64>,
+    burst_left: HashMap<usize, u32>,
+    pub assets: BTreeMap<Uuid, Asset>,
+    pub styles: BTreeMap<String, Style>,
+    pub counters: Counters,
+    /// Seeds ids of things that are not jobs (assets, styles, share tokens).
+    pub id_seq: u64,
+}
+
+/// The simulator: configuration, addresses, state.
+#[derive(Debug)]
+pub struct Sim {
+    pub config: SimConfig,
+    pub api_url: String,
+    pub files_url: String,
+    state: Mutex<State>,
+    /// Delivers webhooks.
+    pub http: reqwest::Client,
+}
+
+/// Why a generation was not accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// 402: the balance is below the cost.
+    Credits { cost: f64, balance: f64 },
+    /// 429: the concurrency cap is reached (reject mode).
+    Capacity { cap: usize },
+}
+
+impl Sim {
+    pub fn new(config: SimConfig, api_url: String, files_url: String) -> Arc<Sim> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        let state = State {
+            jobs: HashMap::new(),
+            order: Vec::new(),
+            last_created: None,
+            slots: vec![Instant::now(); config.concurrency.unwrap_or(0)],
+            credits: config.credits,
+            pending_refunds: Vec::new(),
+            faults: config.faults.clone(),
+            fault_draws: HashMap::new(),
+            burst_left: HashMap::new(),
+            assets: BTreeMap::new(),
+            styles: crate::api::styles::builtin_styles(),
+            counters: Counters::default(),
+            id_seq: 0,
+        };
+        Arc::new(Sim {
+            config,
+            api_url,
+            files_url,
+            state: Mutex::new(state),
+            http,
+        })
+    }
+
+    /// The state, even if a handler panicked while holding it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A deterministic id for the `n`th thing of `stream`.
+    pub fn uuid(&self, stream: &str, n: u64) -> Uuid {
+        let hi = rng::draw(self.config.seed, rng::hash(stream.as_bytes()), n);
+        let lo = rng::draw(self.config.seed, rng::hash(stream.as_bytes()) ^ 1, n);
+        uuid::Builder::from_random_bytes(((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes())
+            .into_uuid()
+    }
+
+    fn scaled(&self, seconds: f64) -> Duration {
+        Duration::from_secs_f64((seconds * self.config.time_scale).max(0.0))
+    }
+}
+
+impl State {
+    /// Decides whether a fault of one of `kinds` hits this request on `route`.
+    pub fn draw_fault(
+        &mut self,
+        seed: u64,
+        route: &str,
+        wanted: fn(&Fault) -> bool,
+    ) -> Option<Fault> {
+        for (i, rule) in self.faults.iter().enumerate() {
+            if !wanted(&rule.fault) || !rule.matches(route) {
+                continue;
+            }
+            if let Some(left) = self.burst_left.get_mut(&i).filter(|l| **l > 0) {
+                *left -= 1;
+                return Some(rule.fault.clone());
+            }
+            let n = self.fault_draws.entry(i).or_default();
+            *n += 1;
+            if rng::unit(seed, 0xfa017 + i as u64, *n) < rule.rate {
+                if let Fault::RateLimitBurst { burst, .. } = rule.fault {
+                    self.burst_left.insert(i, burst.saturating_sub(1));
+                }
+                return Some(rule.fault.clone());
+            }
+        }
+        None
+    }
+
+    /// Applies refunds for jobs that have failed by `now`.
+    pub fn settle(&mut self, now: Instant) {
+        let jobs = &mut self.jobs;
+        let mut refunded = 0.0;
+        self.pending_refunds.retain(|id| match jobs.get_mut(id) {
+            Some(job) if job.ended(now).is_some() => {
+                if !job.refunded {
+                    job.refunded = true;
+                    refunded += job.cost;
+                }
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+        self.credits += refunded;
+    }
+
+    /// Cancels job `id` at `now` (refunding it). `false` if it had already ended.
+    pub fn cancel(&mut self, id: Uuid, now: Instant) -> bool {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
+        if job.ended(now).is_some() {
+            return false;
+        }
+        job.cancelled = Some((now, Utc::now()));
+        if !job.refunded {
+            job.refunded = true;
+            self.credits += job.cost;
+        }
+        // Free the slot if this job was the one holding it.
+        if let (Some(slot), Some(finish)) = (job.slot, job.finish)
+            && self.slots.get(slot) == Some(&finish)
+        {
+            self.slots[slot] = now;
+        }
+        true
+    }
+
+    /// Counts a finished request.
+    pub fn count(&mut self, route: &str, status: u16) {
+        *self
+            .counters
+            .requests
+            .entry(route.to_string())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    /// A snapshot of the counters with per-state job counts for `now`.
+    pub fn counters(&self, now: Instant) -> Counters {
+        let mut c = self.counters.clone();
+        for job in self.jobs.values() {
+            *c.jobs_by_state
+                .entry(job.status(now).as_str().to_string())
+                .or_default() += 1;
+        }
+        c
+    }
+
+    fn next_created_at(&mut self) -> DateTime<Utc> {
+        // Cursor pagination needs distinct timestamps: at least 1 µs after the previous job.
+        let now = Utc::now();
+        let at = match self.last_created {
+            Some(last) if now <= last => last + chrono::Duration::microseconds(1),
+            _ => now,
+        };
+        self.last_created = Some(at);
+        at
+    }
+}
+
+/// What to create.
+#[derive(Debug)]
+pub struct NewJob {
+    pub origin: Origin,
+    pub request: Value,
+    /// Typical duration in seconds, before the time scale.
+    pub seconds: f64,
+    pub cost: f64,
+    pub outputs: Vec<Output>,
+    pub webhook: Option<String>,
+    pub fails: bool,
+    pub stuck: bool,
+}
+
+impl Sim {
+    /// Typical seconds for a model: the catalog's figure, else the kind's default.
+    pub fn model_seconds(model: &ModelSpec) -> f64 {
+        model
+            .typical_seconds
+            .unwrap_or_else(|| default_seconds(model.kind))
+    }
+
+    /// The outputs a generation request produces.
+    pub fn outputs_for(&self, model: &ModelSpec, request: &Value) -> Vec<Output> {
+        let count = ["num_images", "batch_size", "n", "number_of_images"]
+            .iter()
+            .find_map(|k| request.get(*k).and_then(Value::as_u64))
+            .unwrap_or(1)
+            .clamp(1, 4) as usize;
+        let format = request
+            .get("output_format")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                let default = model.parameter("output_format")?.default?;
+                match default {
+                    krea_gen::catalog::Literal::Str(s) => Some(s),
+                    _ => None,
+                }
+            });
+        let image_placeholder = |format| Output::Placeholder {
+            format,
+            bytes: render::IMAGE_PLACEHOLDER_BYTES,
+        };
+        let one = match (model.kind, format) {
+            (Kind::Video, _) => Output::Placeholder {
+                format: Placeholder::Mp4,
+                bytes: self.config.video_bytes,
+            },
+            (_, Some("jpg" | "jpeg")) => image_placeholder(Placeholder::Jpeg),
+            (_, Some("webp")) => image_placeholder(Placeholder::Webp),
+            (Kind::Image | Kind::Enhance, _) => {
+                let (width, height) = render::image_size(request);
+                Output::Png { width, height }
+            }
+        };
+        vec![one; count]
+    }
+
+    /// Creates a job, or says why not (402, 429). Charges it.
+    pub fn create_job(&self, new: NewJob) -> Result<SimJob, Refusal> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        st.settle(now);
+        if st.credits < new.cost {
+            return Err(Refusal::Credits {
+                cost: new.cost,
+                balance: st.credits,
+            });
+        }
+        let seq = st.order.len() as u64;
+        let running_cap = self.config.concurrency;
+        let mut start = now;
+        let mut slot = None;
+        if let Some(cap) = running_cap.filter(|c| *c > 0) {
+            match self.config.overflow {
+                Overflow::Reject => {
+                    let running = st.jobs.values().filter(|j| j.is_running(now)).count();
+                    if running >= cap {
+                        return Err(Refusal::Capacity { cap });
+                    }
+                }
+                Overflow::Backlog => {
+                    let (i, free) = st
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, t)| **t)
+                        .map(|(i, t)| (i, *t))
+                        .unwrap_or((0, now));
+                    start = free.max(now);
+                    slot = Some(i);
+                }
+            }
+        }
+        // Around the typical time: a seeded factor in [0.75, 1.25).
+        let factor = 0.75 + 0.5 * rng::unit(self.config.seed, 0xd0a7, seq);
+        let finish = (!new.stuck).then(|| start + self.scaled(new.seconds * factor));
+        if let Some(i) = slot {
+            st.slots[i] = finish.unwrap_or(now + Duration::from_secs(86_400 * 365));
+        }
+        let id = self.uuid("job", seq);
+        let fingerprint = rng::hash(
+            format!(
+                "{}|{}|{}",
+                self.config.seed,
+                job_model_id(&new.origin),
+                rng::canonical(&new.request)
+            )
+            .as_bytes(),
+        );
+        let job = SimJob {
+            id,
+            origin: new.origin,
+            created_at: st.next_created_at(),
+            created: now,
+            start,
+            finish,
+            fails: new.fails,
+            cancelled: None,
+            cost: new.cost,
+            refunded: false,
+            outputs: new.outputs,
+            fingerprint,
+            webhook: new.webhook,
+            deleted: false,
+            slot,
+        };
+        st.credits -= new.cost;
+        if new.fails {
+            st.pending_refunds.push(id);
+        }
+        st.order.push(id);
+        st.jobs.insert(id, job.clone());
+        st.counters.jobs_created += 1;
+        Ok(job)
+    }
+}
+
+fn job_model_id(origin: &Origin) -> &str {
+    match origin {
+        Origin::Generation(m) => m.id,
+        Origin::StyleTraining { .. } => "style-training",
+        Origin::NodeApp { app_id } => app_id,
+    }
+}
