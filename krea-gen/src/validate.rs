@@ -208,6 +208,74 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
     }
 }
 
+/// A minimal valid body for `model`: its required parameters with plausible values (`prompt`
+/// gets `prompt`, URLs an https URL, enums their first value, numbers their minimum). For tests,
+/// examples and benchmarks.
+pub fn example_body(model: &ModelSpec, prompt: &str) -> Value {
+    let mut body = Map::new();
+    for p in model.required() {
+        body.insert(p.name.to_string(), example_value(p, prompt));
+    }
+    if let Some(p) = model.parameter("prompt").filter(|p| !p.required) {
+        body.insert(p.name.to_string(), example_value(p, prompt));
+    }
+    Value::Object(body)
+}
+
+fn example_value(p: &ParamSpec, prompt: &str) -> Value {
+    if let Some(first) = p.enum_values.first() {
+        return first.to_json();
+    }
+    if let Some(variant) = p.variants.first() {
+        return example_value(variant, prompt);
+    }
+    match p.ty {
+        ParamType::String if p.format == Some("uri") => {
+            Value::from("https://example.com/input.png")
+        }
+        ParamType::String => {
+            let min = p.min_length.unwrap_or(0) as usize;
+            let mut text = if p.name == "prompt" {
+                prompt.to_string()
+            } else {
+                "example".to_string()
+            };
+            while text.chars().count() < min {
+                text.push_str(" example");
+            }
+            Value::from(text)
+        }
+        ParamType::Number | ParamType::Integer => {
+            let lo = p.minimum.unwrap_or(1.0);
+            let n = match p.name {
+                "width" | "height" => 1024.0_f64.clamp(lo, p.maximum.unwrap_or(f64::MAX).max(lo)),
+                _ => lo,
+            };
+            if p.ty == ParamType::Integer {
+                Value::from(n.ceil() as i64)
+            } else {
+                Value::from(n)
+            }
+        }
+        ParamType::Boolean => Value::Bool(false),
+        ParamType::Array => {
+            let item = p
+                .items
+                .map(|i| example_value(i, prompt))
+                .unwrap_or(Value::Null);
+            Value::Array(vec![item; p.min_items.unwrap_or(0) as usize])
+        }
+        ParamType::Object => {
+            let mut map = Map::new();
+            for q in p.properties.iter().filter(|q| q.required) {
+                map.insert(q.name.to_string(), example_value(q, prompt));
+            }
+            Value::Object(map)
+        }
+        ParamType::Any => Value::Null,
+    }
+}
+
 fn looks_like_uri(s: &str) -> bool {
     reqwest::Url::parse(s).is_ok_and(|u| u.has_host() || u.scheme() == "data")
 }
@@ -285,6 +353,20 @@ mod tests {
             "duration: 7 is not allowed (one of: 5, 10)"
         );
         assert!(validate(kling, &json!({"prompt": "waves", "duration": 10})).is_empty());
+    }
+
+    #[test]
+    fn every_model_has_a_valid_example_body() {
+        for m in crate::catalog::MODELS {
+            let body = example_body(m, "a lighthouse at dusk");
+            assert_eq!(validate(m, &body), vec![], "{}: {body}", m.id);
+            assert_eq!(
+                crate::catalog::decode_body(m.operation_id, &body),
+                Some(Ok(())),
+                "{}",
+                m.id
+            );
+        }
     }
 
     #[test]
