@@ -12,7 +12,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use krea_gen::JobStatus;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -51,12 +51,20 @@ fn respond(content_type: &'static str, total: u64, chunks: Vec<Bytes>, truncate:
             out.push(Ok(c.slice(..take)));
             left -= take as u64;
         }
-        out.push(Err(std::io::Error::other("simulated truncation")));
         out
     } else {
         chunks.into_iter().map(Ok).collect()
     };
-    let mut response = Body::from_stream(stream::iter(kept)).into_response();
+    let body = stream::iter(kept).chain(stream::once(async move {
+        if truncate {
+            // Let the head and the first half reach the client before the connection drops.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err(std::io::Error::other("simulated truncation"))
+        } else {
+            Ok(Bytes::new())
+        }
+    }));
+    let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

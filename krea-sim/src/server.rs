@@ -218,7 +218,7 @@ pub async fn files_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) 
 /// The file origin's `/mirror/...`: what an API redirect to another host lands on. It answers
 /// as the API would, without needing the token (so a client that leaks it gains nothing and
 /// the counters show it).
-pub async fn mirror(State(api): State<Router>, mut req: Request) -> Response {
+pub async fn mirror(State(api): State<Router>, req: Request) -> Response {
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -228,12 +228,21 @@ pub async fn mirror(State(api): State<Router>, mut req: Request) -> Response {
         .strip_prefix("/mirror")
         .unwrap_or(&path_and_query)
         .to_string();
+    let kill = req.extensions().get::<ConnKill>().cloned();
+    let (parts, body) = req.into_parts();
+    // A fresh request: the mirror route's own path parameters must not reach the API router.
+    let mut inner = Request::new(body);
+    *inner.method_mut() = parts.method;
+    *inner.headers_mut() = parts.headers;
     match forwarded.parse() {
-        Ok(uri) => *req.uri_mut() = uri,
+        Ok(uri) => *inner.uri_mut() = uri,
         Err(_) => return error(StatusCode::BAD_REQUEST, "bad mirror path"),
     }
-    req.extensions_mut().insert(Mirrored);
-    match api.oneshot(req).await {
+    inner.extensions_mut().insert(Mirrored);
+    if let Some(kill) = kill {
+        inner.extensions_mut().insert(kill);
+    }
+    match api.oneshot(inner).await {
         Ok(r) => r,
         Err(never) => match never {},
     }
