@@ -1,0 +1,214 @@
+//! Every operation of Krea's document answers, with a status the document lists for it; and the
+//! same seed and requests give the same responses and file bytes.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use krea_gen::catalog;
+use krea_sim::Simulator;
+use serde_json::{Value, json};
+use support::{get, http, job_id, post, start, wait};
+
+fn upstream() -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    krea_openapi::load_pinned(root)
+        .expect("the pinned document")
+        .document
+}
+
+#[tokio::test]
+async fn all_72_operations_answer_with_a_documented_status() {
+    let doc = upstream();
+    let sim = start(Simulator::builder().time_scale(0.0)).await;
+    // Things for the {id}s to point at.
+    let job = job_id(
+        &post(
+            &sim,
+            "/generate/image/bfl/flux-1-dev",
+            &json!({"prompt": "x"}),
+        )
+        .await
+        .body,
+    );
+    let part = reqwest::multipart::Part::bytes(krea_sim::render_png(8, 8, 1)).file_name("a.png");
+    let asset: Value = http()
+        .post(format!("{}/assets", sim.api_url()))
+        .bearer_auth(sim.token())
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("asset");
+    let asset = asset["id"].as_str().expect("asset id").to_string();
+    let train = post(
+        &sim,
+        "/styles/train",
+        &json!({"name": "s", "urls": ["https://example.com/a.png"]}),
+    )
+    .await;
+    let (trained, _) = wait(&sim, &job_id(&train.body)).await;
+    let style = trained["result"]["style_id"]
+        .as_str()
+        .expect("style id")
+        .to_string();
+
+    let mut operations = krea_openapi::normalize::operations(&doc);
+    // Deletions last, so the other operations still find what they point at.
+    operations.sort_by_key(|(method, _, _)| method == "delete");
+    let mut answered = BTreeSet::new();
+    for (method, path, op) in &operations {
+        let documented: BTreeSet<u16> = op["responses"]
+            .as_object()
+            .expect("responses")
+            .keys()
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        let id = if path.starts_with("/jobs") {
+            &job
+        } else if path.starts_with("/assets") {
+            &asset
+        } else if path.starts_with("/styles") {
+            &style
+        } else {
+            krea_sim::DEMO_APP
+        };
+        let url = format!("{}{}", sim.api_url(), path.replace("{id}", id));
+        let request = match (method.as_str(), path.as_str()) {
+            ("post", "/assets") => {
+                let part = reqwest::multipart::Part::bytes(krea_sim::render_png(8, 8, 2))
+                    .file_name("b.png");
+                http()
+                    .post(&url)
+                    .multipart(reqwest::multipart::Form::new().part("file", part))
+            }
+            ("post", p) if p.starts_with("/generate/") => {
+                let model = catalog::by_path(p).expect("every generation path is in the catalog");
+                http().post(&url).json(&krea_gen::validate::example_body(
+                    model,
+                    "a lighthouse at dusk",
+                ))
+            }
+            ("post", "/styles/train") => http()
+                .post(&url)
+                .json(&json!({"name": "t", "urls": ["https://example.com/b.png"]})),
+            ("post", "/node-apps/{id}/execute") => {
+                http().post(&url).json(&json!({"prompt": "a cat"}))
+            }
+            ("post", _) => http().post(&url),
+            ("patch", _) => http().patch(&url).json(&json!({"title": "renamed"})),
+            ("delete", _) => http().delete(&url),
+            _ => http().get(&url),
+        };
+        let response = request
+            .bearer_auth(sim.token())
+            .send()
+            .await
+            .expect("answered");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        assert!(
+            documented.contains(&status),
+            "{} {path}: {status} is not documented ({documented:?}): {body}",
+            method.to_uppercase()
+        );
+        assert!(
+            status < 300,
+            "{} {path}: {status}: {body}",
+            method.to_uppercase()
+        );
+        answered.insert(format!("{} {path}", method.to_uppercase()));
+    }
+    assert_eq!(answered.len(), 72);
+}
+
+/// The run of requests the determinism test repeats: returns the responses (timestamps and the
+/// port-specific origins masked) and the bytes of every result file.
+async fn a_fixed_run(seed: u64) -> (Vec<Value>, Vec<Vec<u8>>) {
+    let sim = start(
+        Simulator::builder()
+            .seed(seed)
+            .time_scale(0.0)
+            .video_bytes(4096),
+    )
+    .await;
+    let mask = |mut v: Value| {
+        for key in ["created_at", "completed_at"] {
+            if v.get(key).is_some_and(Value::is_string) {
+                v[key] = json!("<time>");
+            }
+        }
+        serde_json::from_str::<Value>(&v.to_string().replace(sim.files_url(), "<files>"))
+            .expect("json")
+    };
+    let bodies = [
+        (
+            "/generate/image/bfl/flux-1-dev",
+            json!({"prompt": "a lighthouse", "seed": 7}),
+        ),
+        (
+            "/generate/image/google/nano-banana-2",
+            json!({"prompt": "a red bicycle", "aspect_ratio": "16:9"}),
+        ),
+        (
+            "/generate/video/kling/kling-2.1",
+            json!({"prompt": "waves"}),
+        ),
+    ];
+    let mut responses = Vec::new();
+    let mut files = Vec::new();
+    for (path, body) in bodies {
+        let created = post(&sim, path, &body).await.body;
+        responses.push(mask(created.clone()));
+        let (done, _) = wait(&sim, &job_id(&created)).await;
+        for url in done["result"]["urls"].as_array().expect("urls") {
+            files.push(
+                http()
+                    .get(url.as_str().expect("url"))
+                    .send()
+                    .await
+                    .expect("get")
+                    .bytes()
+                    .await
+                    .expect("bytes")
+                    .to_vec(),
+            );
+        }
+        responses.push(mask(done));
+    }
+    (responses, files)
+}
+
+#[tokio::test]
+async fn the_same_seed_and_requests_give_the_same_responses_and_bytes() {
+    let (a, files_a) = a_fixed_run(11).await;
+    let (b, files_b) = a_fixed_run(11).await;
+    assert_eq!(a, b);
+    assert_eq!(files_a, files_b);
+    let (c, files_c) = a_fixed_run(12).await;
+    assert_ne!(
+        a[0]["job_id"], c[0]["job_id"],
+        "another seed gives other ids"
+    );
+    assert_ne!(files_a[0], files_c[0], "and other pixels");
+}
+
+#[tokio::test]
+async fn list_answers_for_the_counters_endpoint_too() {
+    let sim = start(Simulator::builder()).await;
+    get(&sim, "/jobs").await;
+    let counters: Value = http()
+        .get(format!("{}/_sim/counters", sim.api_url()))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(counters["requests"]["GET /jobs"]["200"], 1);
+}
