@@ -27,6 +27,7 @@
 
 mod auth;
 pub mod catalog;
+pub mod media;
 mod status;
 pub mod validate;
 

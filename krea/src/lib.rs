@@ -1,4 +1,34 @@
-//! The Krea API client. The hand-written layer (models, typed requests, polling, retries,
-//! downloads) is being built; until then this crate re-exports the generated bindings.
+#![doc = include_str!("../README.md")]
 
+mod api;
+mod client;
+mod config;
+mod download;
+mod error;
+mod job;
+pub mod journal;
+mod limiter;
+pub mod models;
+mod poll;
+mod request;
+mod retry;
+mod timings;
+pub mod webhook;
+
+pub use api::assets::Assets;
+pub use api::jobs::{JobQuery, Jobs, Resumed};
+pub use api::node_apps::NodeApps;
+pub use api::styles::{StyleTraining, StyleUpdate, Styles};
+pub use client::Krea;
+pub use config::{BASE_URL_ENV, DEFAULT_BASE_URL, KreaBuilder, StatePath, TOKEN_ENV};
+pub use download::{DownloadOptions, extension, sanitize};
+pub use error::{Error, Result};
+pub use job::{Finished, JobHandle, JobUpdate};
+pub use krea_gen::JobStatus;
+pub use krea_gen::types;
+pub use poll::{Expectation, FirstPoll, PollPolicy};
+pub use request::{GenerationRequest, check_webhook_url};
+pub use retry::RetryPolicy;
+
+/// The generated client and its types, for operations this crate does not wrap.
 pub use krea_gen as raw;

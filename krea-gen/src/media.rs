@@ -1,0 +1,54 @@
+//! What `POST /assets` accepts: the file types and size Krea documents, recognised by content
+//! (not by name), so a client can refuse a bad upload before sending it and a server can refuse
+//! it the same way.
+
+/// Krea's upload limit: 75 MB.
+pub const MAX_UPLOAD_BYTES: u64 = 75 * 1024 * 1024;
+
+/// The types Krea takes, for messages.
+pub const ACCEPTED: &str = "JPEG, PNG, WebP, HEIC, MP4, MOV, WebM, GLB, WAV or MP3";
+
+/// The MIME type of a file from its first bytes (16 are enough); `None` for a type Krea does
+/// not take.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    let at = |offset: usize, magic: &[u8]| bytes.get(offset..offset + magic.len()) == Some(magic);
+    if at(0, b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if at(0, &[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if at(0, b"RIFF") && at(8, b"WEBP") {
+        Some("image/webp")
+    } else if at(0, b"RIFF") && at(8, b"WAVE") {
+        Some("audio/wav")
+    } else if at(4, b"ftyp") {
+        match bytes.get(8..12).unwrap_or_default() {
+            b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc" => Some("image/heic"),
+            b"qt  " => Some("video/quicktime"),
+            _ => Some("video/mp4"),
+        }
+    } else if at(0, &[0x1a, 0x45, 0xdf, 0xa3]) {
+        Some("video/webm")
+    } else if at(0, b"glTF") {
+        Some("model/gltf-binary")
+    } else if at(0, b"ID3") || at(0, &[0xff, 0xfb]) || at(0, &[0xff, 0xf3]) || at(0, &[0xff, 0xf2]) {
+        Some("audio/mpeg")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_documented_types_and_refuses_others() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(sniff(b"\x00\x00\x00\x18ftypqt  "), Some("video/quicktime"));
+        assert_eq!(sniff(b"\x00\x00\x00\x18ftypheic"), Some("image/heic"));
+        assert_eq!(sniff(b"RIFF\x00\x00\x00\x00WAVEfmt "), Some("audio/wav"));
+        assert_eq!(sniff(b"glTF\x02\x00\x00\x00"), Some("model/gltf-binary"));
+        assert_eq!(sniff(b"%PDF-1.7"), None);
+        assert_eq!(sniff(b""), None);
+    }
+}

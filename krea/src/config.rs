@@ -1,0 +1,247 @@
+//! Building a client: token, base URL, timeouts, user agent, HTTP clients, local state.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::client::Krea;
+use crate::error::{Error, Result};
+use crate::poll::PollPolicy;
+use crate::retry::RetryPolicy;
+
+/// Where the API lives unless told otherwise.
+pub const DEFAULT_BASE_URL: &str = "https://api.krea.ai";
+/// Environment variable holding the token.
+pub const TOKEN_ENV: &str = "KREA_API_TOKEN";
+/// Environment variable overriding the base URL.
+pub const BASE_URL_ENV: &str = "KREA_BASE_URL";
+
+/// Where local state goes: the default location, a path of your choice, or nowhere.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StatePath {
+    /// Under the user's state (journal) or cache (timings) directory.
+    #[default]
+    Default,
+    /// This file.
+    At(PathBuf),
+    /// Not kept.
+    Disabled,
+}
+
+/// Configures a [`Krea`] client. Every setting has a default; the token has none.
+#[derive(Clone)]
+#[must_use]
+pub struct KreaBuilder {
+    pub(crate) token: Option<SecretString>,
+    pub(crate) base_url: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) user_agent: String,
+    pub(crate) http: Option<reqwest::Client>,
+    pub(crate) download_http: Option<reqwest::Client>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) poll: PollPolicy,
+    pub(crate) journal: StatePath,
+    pub(crate) timings: StatePath,
+    pub(crate) max_jobs_in_flight: usize,
+    pub(crate) download_concurrency: usize,
+}
+
+impl std::fmt::Debug for KreaBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KreaBuilder")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .field("poll", &self.poll)
+            .field("journal", &self.journal)
+            .field("timings", &self.timings)
+            .field("max_jobs_in_flight", &self.max_jobs_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for KreaBuilder {
+    fn default() -> Self {
+        KreaBuilder {
+            token: None,
+            base_url: DEFAULT_BASE_URL.into(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            user_agent: format!("krea-rs/{}", env!("CARGO_PKG_VERSION")),
+            http: None,
+            download_http: None,
+            retry: RetryPolicy::default(),
+            poll: PollPolicy::default(),
+            journal: StatePath::Default,
+            timings: StatePath::Default,
+            max_jobs_in_flight: 64,
+            download_concurrency: 4,
+        }
+    }
+}
+
+impl KreaBuilder {
+    /// Reads `KREA_API_TOKEN` and `KREA_BASE_URL` where set.
+    pub fn from_env(mut self) -> Self {
+        if let Some(token) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty()) {
+            self.token = Some(SecretString::from(token));
+        }
+        if let Some(url) = std::env::var(BASE_URL_ENV).ok().filter(|u| !u.trim().is_empty()) {
+            self.base_url = url;
+        }
+        self
+    }
+
+    /// The API token (kept in a [`SecretString`]; sent only to the API origin).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// The API base URL (default `https://api.krea.ai`). `http://` is accepted for loopback
+    /// hosts only (a local simulator), so the token never crosses a network in clear text.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// Time to open a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time for one API request, answer included (default 60 s). Never infinite.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` sent with every request.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// Uses this reqwest client for API calls (bring your own proxy or TLS settings). Set its
+    /// timeouts; the request timeout above is also applied per request. Never give it an
+    /// `Authorization` default header: the token is added per request, to the API origin only.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Uses this reqwest client for result downloads (it must carry no credentials).
+    pub fn download_client(mut self, client: reqwest::Client) -> Self {
+        self.download_http = Some(client);
+        self
+    }
+
+    /// How failed requests are retried.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How [`crate::JobHandle::wait`] polls, unless a call passes its own.
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = policy;
+        self
+    }
+
+    /// Where the job journal goes (default: `krea/journal.jsonl` under the user's state dir).
+    pub fn journal(mut self, at: StatePath) -> Self {
+        self.journal = at;
+        self
+    }
+
+    /// Where observed job durations are kept (default: `krea/timings.json` under the user's
+    /// cache dir). They make the first poll land near the completion.
+    pub fn timings(mut self, at: StatePath) -> Self {
+        self.timings = at;
+        self
+    }
+
+    /// Most jobs pending at once from this client (the adaptive limiter's ceiling).
+    pub fn max_jobs_in_flight(mut self, n: usize) -> Self {
+        self.max_jobs_in_flight = n.max(1);
+        self
+    }
+
+    /// Files downloaded at once per job (default 4).
+    pub fn download_concurrency(mut self, n: usize) -> Self {
+        self.download_concurrency = n.max(1);
+        self
+    }
+
+    /// Builds the client. Fails without a token, or with a base URL that would expose it.
+    pub fn build(self) -> Result<Krea> {
+        let token = self.token.clone().ok_or(Error::MissingToken)?;
+        let base = check_base_url(&self.base_url)?;
+        let auth = krea_gen::ApiAuth::bearer(token.expose_secret()).map_err(|e| Error::Config(e.to_string()))?;
+        Krea::new(self, base, auth)
+    }
+}
+
+/// A URL with no trailing slash, https or loopback http.
+pub(crate) fn check_base_url(url: &str) -> Result<String> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| Error::Config(format!("base URL {url:?} is not a URL ({e}); use e.g. {DEFAULT_BASE_URL}")))?;
+    let loopback = match parsed.host_str() {
+        Some("localhost") => true,
+        Some(h) => h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(Error::Config(format!(
+                "refusing the http:// base URL {url}: the token would travel unencrypted; use https:// (http:// is allowed for loopback hosts only)"
+            )));
+        }
+        other => return Err(Error::Config(format!("base URL scheme {other:?} is not supported; use https://"))),
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::Config(format!("base URL {url} must not have a query or fragment")));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_and_loopback_http_are_accepted() {
+        assert_eq!(check_base_url("https://api.krea.ai/").ok().as_deref(), Some("https://api.krea.ai"));
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://localhost:1").is_ok());
+        assert!(check_base_url("http://[::1]:9").is_ok());
+    }
+
+    #[test]
+    fn plain_http_elsewhere_and_other_schemes_are_refused() {
+        for url in ["http://api.krea.ai", "http://10.0.0.5", "ftp://api.krea.ai", "not a url"] {
+            let err = check_base_url(url).expect_err(url).to_string();
+            assert!(err.contains("https://"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_builder_without_a_token_says_which_variable_to_set() {
+        let err = KreaBuilder::default().build().expect_err("no token");
+        assert!(err.to_string().contains("KREA_API_TOKEN"));
+    }
+
+    #[test]
+    fn debug_of_the_builder_hides_the_token() {
+        let b = KreaBuilder::default().token("sentinel-secret-123");
+        assert!(!format!("{b:?}").contains("sentinel-secret-123"));
+    }
+}

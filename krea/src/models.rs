@@ -1,0 +1,210 @@
+//! Finding a model by what people call it.
+//!
+//! Accepted: the id (`bfl/flux-1-dev`), the API path (`/generate/image/bfl/flux-1-dev`), the bare
+//! slug (`flux-1-dev`), and the aliases below (those of the community skill this project grew
+//! from, and a few more). Matching ignores case, spaces, `-`, `_` and `.`.
+
+pub use krea_gen::catalog::{CostRow, FieldAlias, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType};
+
+use crate::error::{Error, Result};
+
+/// The model used when none is named: Nano Banana 2.
+pub const DEFAULT_MODEL: &str = "google/nano-banana-2";
+
+/// Hand-written names on top of the catalog, alias -> model id.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("nano banana 2", "google/nano-banana-2"),
+    ("nano2", "google/nano-banana-2"),
+    ("flash", "google/nano-banana-2"),
+    ("default", "google/nano-banana-2"),
+    // The skill's endpoint for Nano Banana 2; Krea's document calls it nano-banana-2.
+    ("nano-banana-flash", "google/nano-banana-2"),
+    ("google/nano-banana-flash", "google/nano-banana-2"),
+    ("flux", "bfl/flux-1-dev"),
+    ("flux-dev", "bfl/flux-1-dev"),
+    ("bfl", "bfl/flux-1-dev"),
+    ("imagen", "google/imagen-4-fast"),
+    ("imagen4", "google/imagen-4-fast"),
+    ("imagen-4", "google/imagen-4-fast"),
+    ("google", "google/imagen-4-fast"),
+    ("ideogram", "ideogram/ideogram-3"),
+    ("ideogram3", "ideogram/ideogram-3"),
+    ("ideogram-3", "ideogram/ideogram-3"),
+    ("nano banana pro", "google/nano-banana-pro"),
+    ("nano pro", "google/nano-banana-pro"),
+    ("pro", "google/nano-banana-pro"),
+    ("nano banana", "google/nano-banana"),
+    ("nano", "google/nano-banana"),
+    ("nano1", "google/nano-banana"),
+    ("seedream", "bytedance/seedream-4"),
+    ("bytedance", "bytedance/seedream-4"),
+    ("gpt-image", "openai/gpt-image"),
+    ("kontext", "bfl/flux-1-kontext-dev"),
+    ("veo", "google/veo-3.1"),
+    ("kling", "kling/kling-2.6"),
+    ("hailuo", "minimax/hailuo-2.3"),
+    ("wan", "alibaba/wan-2.5"),
+    ("topaz", "topaz/standard-enhance"),
+];
+
+/// Models Krea has retired: names people still use -> (retired id, replacement id, date).
+pub const RETIRED: &[(&str, &str, &str, &str)] = &[
+    ("seedream3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
+    ("seedream-3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
+    ("bytedance/seedream-3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
+    ("/generate/image/bytedance/seedream-3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
+];
+
+/// `"Nano Banana-2"` -> `"nanobanana2"`.
+pub fn fold(name: &str) -> String {
+    name.chars().filter(|c| !matches!(c, ' ' | '-' | '_' | '.')).flat_map(char::to_lowercase).collect()
+}
+
+/// The model `name` refers to.
+///
+/// ```
+/// let m = krea::models::resolve("Flux")?;
+/// assert_eq!(m.id, "bfl/flux-1-dev");
+/// assert_eq!(krea::models::resolve("/generate/video/google/veo-3.1-fast")?.id, "google/veo-3.1-fast");
+/// assert!(matches!(krea::models::resolve("seedream-3"), Err(krea::Error::ModelRetired { .. })));
+/// # Ok::<(), krea::Error>(())
+/// ```
+pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
+    let trimmed = name.trim();
+    let folded = fold(trimmed.trim_start_matches('/'));
+    if let Some(&(_, id, replacement, date)) = RETIRED.iter().find(|r| fold(r.0.trim_start_matches('/')) == folded) {
+        return Err(Error::ModelRetired { model: id.into(), replacement: replacement.into(), sunset: Some(date.into()) });
+    }
+    let by_path = trimmed.strip_prefix('/').unwrap_or(trimmed);
+    if let Some(m) = MODELS.iter().find(|m| m.path.trim_start_matches('/') == by_path || m.id.eq_ignore_ascii_case(trimmed)) {
+        return Ok(m);
+    }
+    if let Some((_, id)) = ALIASES.iter().find(|(alias, _)| fold(alias) == folded) {
+        return krea_gen::catalog::model(id).ok_or_else(|| unknown(name));
+    }
+    let matches: Vec<&'static ModelSpec> = MODELS
+        .iter()
+        .filter(|m| fold(m.id) == folded || fold(m.slug) == folded || fold(m.path.trim_start_matches('/')) == folded)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(unknown(name)),
+        several => Err(Error::UnknownModel { name: name.into(), suggestions: several.iter().map(|m| m.id.to_string()).collect() }),
+    }
+}
+
+/// The aliases that lead to model `id`.
+pub fn aliases_of(id: &str) -> Vec<&'static str> {
+    ALIASES.iter().filter(|(_, target)| *target == id).map(|(alias, _)| *alias).collect()
+}
+
+/// Every model of a kind, in id order.
+pub fn of_kind(kind: Kind) -> impl Iterator<Item = &'static ModelSpec> {
+    MODELS.iter().filter(move |m| m.kind == kind)
+}
+
+fn unknown(name: &str) -> Error {
+    Error::UnknownModel { name: name.into(), suggestions: suggest(name) }
+}
+
+/// Up to three names close to `name` (edit distance on folded names, or containing it).
+pub fn suggest(name: &str) -> Vec<String> {
+    let folded = fold(name);
+    if folded.is_empty() {
+        return Vec::new();
+    }
+    let candidates = MODELS.iter().flat_map(|m| [(m.id, m.id), (m.slug, m.id)]).chain(ALIASES.iter().map(|(a, id)| (*a, *id)));
+    let mut scored: Vec<(usize, String)> = candidates
+        .filter_map(|(candidate, id)| {
+            let c = fold(candidate);
+            let d = distance(&folded, &c);
+            let close = d <= (folded.len() / 3).max(2) || (folded.len() >= 3 && c.contains(&folded));
+            close.then(|| (d, if candidate == id { id.to_string() } else { format!("{candidate} ({id})") }))
+        })
+        .collect();
+    scored.sort();
+    let mut out: Vec<String> = Vec::new();
+    for (_, s) in scored {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+        if out.len() == 3 {
+            break;
+        }
+    }
+    out
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alias_points_at_a_catalog_model() {
+        for (alias, id) in ALIASES {
+            assert_eq!(resolve(alias).map(|m| m.id).ok(), Some(*id), "{alias}");
+        }
+    }
+
+    #[test]
+    fn ids_paths_and_slugs_resolve_ignoring_case_and_punctuation() {
+        for m in MODELS {
+            assert_eq!(resolve(m.id).map(|r| r.id).ok(), Some(m.id));
+            assert_eq!(resolve(m.path).map(|r| r.id).ok(), Some(m.id));
+            assert_eq!(resolve(&m.id.to_uppercase()).map(|r| r.id).ok(), Some(m.id));
+        }
+        assert_eq!(resolve("flux 1 dev").map(|m| m.id).ok(), Some("bfl/flux-1-dev"));
+        assert_eq!(resolve("VEO_3.1_FAST").map(|m| m.id).ok(), Some("google/veo-3.1-fast"));
+    }
+
+    #[test]
+    fn folded_names_do_not_collide() {
+        let mut folded: Vec<String> = MODELS.iter().map(|m| fold(m.id)).collect();
+        folded.sort();
+        folded.dedup();
+        assert_eq!(folded.len(), MODELS.len());
+    }
+
+    #[test]
+    fn unknown_names_get_suggestions() {
+        match resolve("fluxx") {
+            Err(Error::UnknownModel { suggestions, .. }) => assert!(suggestions.iter().any(|s| s.contains("bfl/flux-1-dev")), "{suggestions:?}"),
+            other => panic!("{other:?}"),
+        }
+        match resolve("ideogramm") {
+            Err(Error::UnknownModel { suggestions, .. }) => assert!(suggestions.iter().any(|s| s.contains("ideogram")), "{suggestions:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn seedream_3_is_retired_not_silently_replaced() {
+        for name in ["seedream3", "seedream-3", "Seedream 3", "bytedance/seedream-3", "/generate/image/bytedance/seedream-3"] {
+            match resolve(name) {
+                Err(Error::ModelRetired { replacement, .. }) => assert_eq!(replacement, "bytedance/seedream-4"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_model_is_nano_banana_2() {
+        assert_eq!(resolve(DEFAULT_MODEL).map(|m| m.title).ok(), Some("Nano Banana 2"));
+    }
+}

@@ -1,0 +1,66 @@
+//! A simulator and a client pointed at it, with local state in a scratch directory.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use krea::{Krea, PollPolicy, RetryPolicy, StatePath};
+use krea_sim::{SimBuilder, Simulator};
+
+/// The simulator runs this much faster than real time in these tests.
+pub const SCALE: f64 = 0.01;
+
+pub struct Setup {
+    pub sim: Simulator,
+    pub krea: Krea,
+    pub dir: PathBuf,
+}
+
+impl Setup {
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join("journal.jsonl")
+    }
+
+    /// Another client on the same simulator and journal (a second run of a program).
+    pub fn second_client(&self) -> Krea {
+        client(&self.sim, &self.dir, PollPolicy::default().scaled(SCALE))
+    }
+}
+
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("krea-test-{name}-{}-{}", std::process::id(), fastrand_suffix()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn fastrand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn client(sim: &Simulator, dir: &std::path::Path, poll: PollPolicy) -> Krea {
+    Krea::builder()
+        .token(sim.token())
+        .base_url(sim.api_url())
+        .journal(StatePath::At(dir.join("journal.jsonl")))
+        .timings(StatePath::Disabled)
+        .poll_policy(poll)
+        .retry_policy(RetryPolicy { base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(200), ..RetryPolicy::default() })
+        .build()
+        .expect("client")
+}
+
+pub async fn setup(name: &str, builder: SimBuilder) -> Setup {
+    let sim = builder.time_scale(SCALE).start().await.expect("simulator");
+    let dir = scratch(name);
+    let krea = client(&sim, &dir, PollPolicy::default().scaled(SCALE));
+    Setup { sim, krea, dir }
+}
+
+/// Files in `dir` whose name starts with `.` (temporaries).
+pub fn hidden_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|it| it.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.')).collect())
+        .unwrap_or_default()
+}
