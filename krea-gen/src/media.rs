@@ -30,7 +30,8 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
         Some("video/webm")
     } else if at(0, b"glTF") {
         Some("model/gltf-binary")
-    } else if at(0, b"ID3") || at(0, &[0xff, 0xfb]) || at(0, &[0xff, 0xf3]) || at(0, &[0xff, 0xf2]) {
+    } else if at(0, b"ID3") || at(0, &[0xff, 0xfb]) || at(0, &[0xff, 0xf3]) || at(0, &[0xff, 0xf2])
+    {
         Some("audio/mpeg")
     } else {
         None

@@ -78,7 +78,11 @@ impl Krea {
     pub(crate) fn new(b: KreaBuilder, base: String, auth: krea_gen::ApiAuth) -> Result<Krea> {
         let token: &SecretString = b.token.as_ref().ok_or(Error::MissingToken)?;
         let mut header = HeaderValue::try_from(format!("Bearer {}", token.expose_secret().trim()))
-            .map_err(|_| Error::Config("the token contains characters that cannot be sent in a header".into()))?;
+            .map_err(|_| {
+                Error::Config(
+                    "the token contains characters that cannot be sent in a header".into(),
+                )
+            })?;
         header.set_sensitive(true);
         let http = match b.http.clone() {
             Some(c) => c,
@@ -124,7 +128,9 @@ impl Krea {
             timings: Timings::load(timings_path),
             download_concurrency: b.download_concurrency,
         };
-        Ok(Krea { inner: Arc::new(inner) })
+        Ok(Krea {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The generated client, for anything this crate does not wrap. It carries the token (to
@@ -161,7 +167,9 @@ impl Krea {
     pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, mut send: F) -> Result<T>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = std::result::Result<ResponseValue<T>, progenitor_client::Error<types::Error>>>,
+        Fut: Future<
+            Output = std::result::Result<ResponseValue<T>, progenitor_client::Error<types::Error>>,
+        >,
     {
         let policy = &self.inner.retry;
         let attempt = || {
@@ -189,7 +197,12 @@ impl Krea {
     }
 
     /// `POST {path}` with a JSON body and the token, for the generation endpoints.
-    async fn post_once<T: serde::de::DeserializeOwned>(&self, path: &str, body: &Value, webhook: Option<&str>) -> std::result::Result<T, Fault> {
+    async fn post_once<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        webhook: Option<&str>,
+    ) -> std::result::Result<T, Fault> {
         let mut req = self
             .inner
             .http
@@ -204,9 +217,16 @@ impl Krea {
         let status = response.status();
         let headers = response.headers().clone();
         if let Some(sunset) = headers.get("sunset").and_then(|v| v.to_str().ok()) {
-            tracing::warn!(path, sunset, "Krea has scheduled this model's retirement; see `krea models` for alternatives");
+            tracing::warn!(
+                path,
+                sunset,
+                "Krea has scheduled this model's retirement; see `krea models` for alternatives"
+            );
         }
-        let bytes = response.bytes().await.map_err(|e| Fault::NoAnswer(format!("reading the answer failed: {e}")))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Fault::NoAnswer(format!("reading the answer failed: {e}")))?;
         if !status.is_success() {
             return Err(Fault::Status {
                 status: status.as_u16(),
@@ -274,7 +294,11 @@ impl Krea {
     }
 
     /// An authenticated request to the API origin (for the hand-written operations).
-    pub(crate) fn api_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn api_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.inner
             .http
             .request(method, format!("{}{path}", self.inner.base))
@@ -296,11 +320,18 @@ pub(crate) async fn fault_of(e: progenitor_client::Error<types::Error>) -> Fault
             let status = response.status().as_u16();
             let retry = retry_after(response.headers());
             let body = response.text().await.unwrap_or_default();
-            Fault::Status { status, retry_after: retry, body }
+            Fault::Status {
+                status,
+                retry_after: retry,
+                body,
+            }
         }
         E::CommunicationError(e) => Fault::from_reqwest(&e),
         E::ResponseBodyError(e) => Fault::NoAnswer(format!("reading the answer failed: {e}")),
-        E::InvalidResponsePayload(bytes, e) => Fault::Decode { message: e.to_string(), body: String::from_utf8_lossy(&bytes).into_owned() },
+        E::InvalidResponsePayload(bytes, e) => Fault::Decode {
+            message: e.to_string(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        },
         E::InvalidRequest(message) | E::Custom(message) => Fault::Local(message),
         E::InvalidUpgrade(e) => Fault::Local(e.to_string()),
     }

@@ -88,10 +88,16 @@ impl Default for KreaBuilder {
 impl KreaBuilder {
     /// Reads `KREA_API_TOKEN` and `KREA_BASE_URL` where set.
     pub fn from_env(mut self) -> Self {
-        if let Some(token) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty()) {
+        if let Some(token) = std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+        {
             self.token = Some(SecretString::from(token));
         }
-        if let Some(url) = std::env::var(BASE_URL_ENV).ok().filter(|u| !u.trim().is_empty()) {
+        if let Some(url) = std::env::var(BASE_URL_ENV)
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        {
             self.base_url = url;
         }
         self
@@ -183,18 +189,25 @@ impl KreaBuilder {
     pub fn build(self) -> Result<Krea> {
         let token = self.token.clone().ok_or(Error::MissingToken)?;
         let base = check_base_url(&self.base_url)?;
-        let auth = krea_gen::ApiAuth::bearer(token.expose_secret()).map_err(|e| Error::Config(e.to_string()))?;
+        let auth = krea_gen::ApiAuth::bearer(token.expose_secret())
+            .map_err(|e| Error::Config(e.to_string()))?;
         Krea::new(self, base, auth)
     }
 }
 
 /// A URL with no trailing slash, https or loopback http.
 pub(crate) fn check_base_url(url: &str) -> Result<String> {
-    let parsed = reqwest::Url::parse(url.trim())
-        .map_err(|e| Error::Config(format!("base URL {url:?} is not a URL ({e}); use e.g. {DEFAULT_BASE_URL}")))?;
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
+        Error::Config(format!(
+            "base URL {url:?} is not a URL ({e}); use e.g. {DEFAULT_BASE_URL}"
+        ))
+    })?;
     let loopback = match parsed.host_str() {
         Some("localhost") => true,
-        Some(h) => h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        Some(h) => h
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
         None => false,
     };
     match parsed.scheme() {
@@ -205,10 +218,16 @@ pub(crate) fn check_base_url(url: &str) -> Result<String> {
                 "refusing the http:// base URL {url}: the token would travel unencrypted; use https:// (http:// is allowed for loopback hosts only)"
             )));
         }
-        other => return Err(Error::Config(format!("base URL scheme {other:?} is not supported; use https://"))),
+        other => {
+            return Err(Error::Config(format!(
+                "base URL scheme {other:?} is not supported; use https://"
+            )));
+        }
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(Error::Config(format!("base URL {url} must not have a query or fragment")));
+        return Err(Error::Config(format!(
+            "base URL {url} must not have a query or fragment"
+        )));
     }
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
@@ -219,7 +238,10 @@ mod tests {
 
     #[test]
     fn https_and_loopback_http_are_accepted() {
-        assert_eq!(check_base_url("https://api.krea.ai/").ok().as_deref(), Some("https://api.krea.ai"));
+        assert_eq!(
+            check_base_url("https://api.krea.ai/").ok().as_deref(),
+            Some("https://api.krea.ai")
+        );
         assert!(check_base_url("http://127.0.0.1:8080").is_ok());
         assert!(check_base_url("http://localhost:1").is_ok());
         assert!(check_base_url("http://[::1]:9").is_ok());
@@ -227,7 +249,12 @@ mod tests {
 
     #[test]
     fn plain_http_elsewhere_and_other_schemes_are_refused() {
-        for url in ["http://api.krea.ai", "http://10.0.0.5", "ftp://api.krea.ai", "not a url"] {
+        for url in [
+            "http://api.krea.ai",
+            "http://10.0.0.5",
+            "ftp://api.krea.ai",
+            "not a url",
+        ] {
             let err = check_base_url(url).expect_err(url).to_string();
             assert!(err.contains("https://"), "{url}: {err}");
         }

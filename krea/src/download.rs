@@ -26,20 +26,35 @@ impl Finished {
     /// order.
     pub async fn download_to(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let overwrite = self.output.as_ref().is_some_and(|o| o.overwrite);
-        self.download_with(dir.as_ref(), DownloadOptions { overwrite }).await
+        self.download_with(dir.as_ref(), DownloadOptions { overwrite })
+            .await
     }
 
     /// Downloads into the directory planned at submission (`output_dir`).
     pub async fn download(&self) -> Result<Vec<PathBuf>> {
         let Some(plan) = &self.output else {
-            return Err(Error::Config("this job has no output directory: use download_to(dir)".into()));
+            return Err(Error::Config(
+                "this job has no output directory: use download_to(dir)".into(),
+            ));
         };
-        self.download_with(&plan.dir, DownloadOptions { overwrite: plan.overwrite }).await
+        self.download_with(
+            &plan.dir,
+            DownloadOptions {
+                overwrite: plan.overwrite,
+            },
+        )
+        .await
     }
 
     /// Downloads into `dir` with `options`, at most the client's download concurrency at once.
-    pub async fn download_with(&self, dir: &Path, options: DownloadOptions) -> Result<Vec<PathBuf>> {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| Error::io(dir, e))?;
+    pub async fn download_with(
+        &self,
+        dir: &Path,
+        options: DownloadOptions,
+    ) -> Result<Vec<PathBuf>> {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::io(dir, e))?;
         let slug = self.model.map_or("krea", |m| m.slug);
         let job8: String = self.job_id().simple().to_string().chars().take(8).collect();
         let concurrency = self.krea.inner.download_concurrency;
@@ -52,7 +67,12 @@ impl Finished {
             .try_collect()
             .await?;
         if let Some(journal) = self.krea.journal() {
-            let entry = Entry::Finished { at: chrono::Utc::now(), job_id: self.job_id(), status: "completed".into(), files: paths.clone() };
+            let entry = Entry::Finished {
+                at: chrono::Utc::now(),
+                job_id: self.job_id(),
+                status: "completed".into(),
+                files: paths.clone(),
+            };
             if let Err(e) = journal.append(&entry) {
                 tracing::warn!(job_id = %self.job_id(), error = %e, "could not write the job journal");
             }
@@ -63,14 +83,29 @@ impl Finished {
 
 /// Keeps `[A-Za-z0-9._-]`, folds the rest to `-`, trims dots (no `..`, no hidden files).
 pub fn sanitize(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' }).collect();
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let s = s.trim_matches(['.', '-']).replace("..", ".");
     if s.is_empty() { "file".into() } else { s }
 }
 
 /// The extension for a content type, else the URL's own if it is a known media extension.
 pub fn extension(content_type: Option<&str>, url: &str) -> &'static str {
-    let mime = content_type.unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = content_type
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "image/png" => return "png",
         "image/jpeg" | "image/jpg" => return "jpg",
@@ -89,9 +124,16 @@ pub fn extension(content_type: Option<&str>, url: &str) -> &'static str {
         .ok()
         .and_then(|u| u.path_segments()?.next_back().map(str::to_ascii_lowercase))
         .and_then(|last| last.rsplit_once('.').map(|(_, e)| e.to_string()));
-    const KNOWN: [&str; 11] = ["png", "jpg", "jpeg", "webp", "gif", "heic", "mp4", "mov", "webm", "mp3", "wav"];
+    const KNOWN: [&str; 11] = [
+        "png", "jpg", "jpeg", "webp", "gif", "heic", "mp4", "mov", "webm", "mp3", "wav",
+    ];
     match path_ext.as_deref() {
-        Some(e) => KNOWN.iter().find(|k| **k == e).copied().map(|e| if e == "jpeg" { "jpg" } else { e }).unwrap_or("bin"),
+        Some(e) => KNOWN
+            .iter()
+            .find(|k| **k == e)
+            .copied()
+            .map(|e| if e == "jpeg" { "jpg" } else { e })
+            .unwrap_or("bin"),
         None => "bin",
     }
 }
@@ -102,12 +144,21 @@ fn free_name(dir: &Path, stem: &str, ext: &str, overwrite: bool) -> PathBuf {
     if overwrite || !first.exists() {
         return first;
     }
-    (2..).map(|k| dir.join(format!("{stem}-{k}.{ext}"))).find(|p| !p.exists()).unwrap_or(first)
+    (2..)
+        .map(|k| dir.join(format!("{stem}-{k}.{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
 }
 
 impl Krea {
     /// Downloads one file with retries (transport errors, 5xx, truncation restart it).
-    async fn download(&self, url: &str, dir: &Path, stem: &str, options: DownloadOptions) -> Result<PathBuf> {
+    async fn download(
+        &self,
+        url: &str,
+        dir: &Path,
+        stem: &str,
+        options: DownloadOptions,
+    ) -> Result<PathBuf> {
         let policy = &self.inner.retry;
         let mut backoff = policy.backoff(policy.max_retries);
         loop {
@@ -118,26 +169,64 @@ impl Krea {
                         tracing::debug!(url, reason, "download failed; retrying");
                         tokio::time::sleep(wait).await;
                     }
-                    None => return Err(Error::Download { url: url.into(), reason }),
+                    None => {
+                        return Err(Error::Download {
+                            url: url.into(),
+                            reason,
+                        });
+                    }
                 },
                 Err(Attempt::Fatal(e)) => return Err(e),
             }
         }
     }
 
-    async fn download_once(&self, url: &str, dir: &Path, stem: &str, options: DownloadOptions) -> std::result::Result<PathBuf, Attempt> {
-        let parsed = reqwest::Url::parse(url).map_err(|_| Attempt::Fatal(Error::Download { url: url.into(), reason: "not an absolute URL".into() }))?;
+    async fn download_once(
+        &self,
+        url: &str,
+        dir: &Path,
+        stem: &str,
+        options: DownloadOptions,
+    ) -> std::result::Result<PathBuf, Attempt> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| {
+            Attempt::Fatal(Error::Download {
+                url: url.into(),
+                reason: "not an absolute URL".into(),
+            })
+        })?;
         if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Attempt::Fatal(Error::Download { url: url.into(), reason: "only http(s) URLs are downloaded".into() }));
+            return Err(Attempt::Fatal(Error::Download {
+                url: url.into(),
+                reason: "only http(s) URLs are downloaded".into(),
+            }));
         }
-        let response = self.inner.downloads.get(parsed).send().await.map_err(|e| Attempt::Retry(e.to_string()))?;
+        let response = self
+            .inner
+            .downloads
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| Attempt::Retry(e.to_string()))?;
         let status = response.status();
         if !status.is_success() {
             let reason = format!("the file server answered {status}");
-            return Err(if status.is_server_error() || status.as_u16() == 429 { Attempt::Retry(reason) } else { Attempt::Fatal(Error::Download { url: url.into(), reason }) });
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                Attempt::Retry(reason)
+            } else {
+                Attempt::Fatal(Error::Download {
+                    url: url.into(),
+                    reason,
+                })
+            });
         }
         let expected = response.content_length();
-        let ext = extension(response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), url);
+        let ext = extension(
+            response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            url,
+        );
         let tmp = dir.join(format!(".{stem}.{}.part", fastrand::u64(..)));
         let written = stream_to(response, &tmp).await;
         let fail = |reason: String| {
@@ -166,15 +255,24 @@ enum Attempt {
 }
 
 /// Streams the body into `path` chunk by chunk (constant memory); returns the byte count.
-async fn stream_to(mut response: reqwest::Response, path: &Path) -> std::result::Result<u64, String> {
-    let mut file = tokio::fs::File::create(path).await.map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+async fn stream_to(
+    mut response: reqwest::Response,
+    path: &Path,
+) -> std::result::Result<u64, String> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let mut n = 0u64;
     let idle = Duration::from_secs(300);
     loop {
-        let chunk = tokio::time::timeout(idle, response.chunk()).await.map_err(|_| "the transfer stalled".to_string())?;
+        let chunk = tokio::time::timeout(idle, response.chunk())
+            .await
+            .map_err(|_| "the transfer stalled".to_string())?;
         match chunk {
             Ok(Some(bytes)) => {
-                file.write_all(&bytes).await.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                file.write_all(&bytes)
+                    .await
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 n += bytes.len() as u64;
             }
             Ok(None) => break,
@@ -201,9 +299,15 @@ mod tests {
     #[test]
     fn extensions_come_from_the_content_type_then_a_known_url_suffix() {
         assert_eq!(extension(Some("image/png"), "https://x/y"), "png");
-        assert_eq!(extension(Some("image/jpeg; charset=binary"), "https://x/y.png"), "jpg");
+        assert_eq!(
+            extension(Some("image/jpeg; charset=binary"), "https://x/y.png"),
+            "jpg"
+        );
         assert_eq!(extension(None, "https://cdn/x/result.JPEG"), "jpg");
-        assert_eq!(extension(Some("application/octet-stream"), "https://cdn/x/run.sh"), "bin");
+        assert_eq!(
+            extension(Some("application/octet-stream"), "https://cdn/x/run.sh"),
+            "bin"
+        );
         assert_eq!(extension(None, "https://cdn/x/..%2f..%2fetc"), "bin");
     }
 

@@ -24,14 +24,18 @@ pub enum Error {
     Config(String),
 
     /// The API refused the token (401).
-    #[error("the Krea API rejected the token ({message}): check KREA_API_TOKEN, or create a new token at https://krea.ai/settings/api-tokens")]
+    #[error(
+        "the Krea API rejected the token ({message}): check KREA_API_TOKEN, or create a new token at https://krea.ai/settings/api-tokens"
+    )]
     Unauthorized {
         /// The API's message.
         message: String,
     },
 
     /// The account has run out of compute units (402). Not retried.
-    #[error("out of Krea credits ({message}): add compute units at https://krea.ai/settings/billing, then run again")]
+    #[error(
+        "out of Krea credits ({message}): add compute units at https://krea.ai/settings/billing, then run again"
+    )]
     InsufficientCredits {
         /// The API's message.
         message: String,
@@ -95,7 +99,9 @@ pub enum Error {
 
     /// The generation request was sent but no answer came back: a job may have been created
     /// (and charged). It is never retried automatically.
-    #[error("the request to {model} was sent but the connection failed before an answer ({detail}); a job may exist and be charged: check `krea jobs list` before submitting again")]
+    #[error(
+        "the request to {model} was sent but the connection failed before an answer ({detail}); a job may exist and be charged: check `krea jobs list` before submitting again"
+    )]
     OutcomeUnknown {
         /// The model the request was for.
         model: String,
@@ -117,7 +123,10 @@ pub enum Error {
     Transport(String),
 
     /// A response could not be decoded; the raw body is kept.
-    #[error("unexpected response from the Krea API ({message}); body: {}", truncate(body))]
+    #[error(
+        "unexpected response from the Krea API ({message}); body: {}",
+        truncate(body)
+    )]
     Decode {
         /// What did not decode.
         message: String,
@@ -126,7 +135,9 @@ pub enum Error {
     },
 
     /// A result file could not be downloaded completely; nothing partial was left on disk.
-    #[error("download of {url} failed: {reason}; run it again (`krea jobs resume` finishes interrupted runs)")]
+    #[error(
+        "download of {url} failed: {reason}; run it again (`krea jobs resume` finishes interrupted runs)"
+    )]
     Download {
         /// The file's URL.
         url: String,
@@ -156,7 +167,10 @@ fn truncate(body: &str) -> String {
 impl Error {
     /// An I/O error on `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The job this error is about, if any.
@@ -174,18 +188,44 @@ mod tests {
 
     #[test]
     fn messages_say_what_to_do() {
-        assert!(Error::MissingToken.to_string().contains("set KREA_API_TOKEN"));
-        let e = Error::UnknownModel { name: "fluz".into(), suggestions: vec!["flux".into()] };
-        assert_eq!(e.to_string(), "unknown model \"fluz\" (did you mean flux?); `krea models` lists them all");
-        let e = Error::Timeout { job_id: Uuid::nil(), waited: Duration::from_secs(600) };
-        assert!(e.to_string().contains("krea jobs wait 00000000-0000-0000-0000-000000000000"));
-        let e = Error::ModelRetired { model: "seedream-3".into(), replacement: "bytedance/seedream-4".into(), sunset: Some("2026-05-13".into()) };
-        assert_eq!(e.to_string(), "seedream-3 was retired by Krea on 2026-05-13: use bytedance/seedream-4 instead");
+        assert!(
+            Error::MissingToken
+                .to_string()
+                .contains("set KREA_API_TOKEN")
+        );
+        let e = Error::UnknownModel {
+            name: "fluz".into(),
+            suggestions: vec!["flux".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown model \"fluz\" (did you mean flux?); `krea models` lists them all"
+        );
+        let e = Error::Timeout {
+            job_id: Uuid::nil(),
+            waited: Duration::from_secs(600),
+        };
+        assert!(
+            e.to_string()
+                .contains("krea jobs wait 00000000-0000-0000-0000-000000000000")
+        );
+        let e = Error::ModelRetired {
+            model: "seedream-3".into(),
+            replacement: "bytedance/seedream-4".into(),
+            sunset: Some("2026-05-13".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "seedream-3 was retired by Krea on 2026-05-13: use bytedance/seedream-4 instead"
+        );
     }
 
     #[test]
     fn long_bodies_are_cut_at_a_char_boundary() {
-        let e = Error::Decode { message: "m".into(), body: "é".repeat(400) };
+        let e = Error::Decode {
+            message: "m".into(),
+            body: "é".repeat(400),
+        };
         assert!(e.to_string().ends_with("..."));
     }
 }

@@ -64,7 +64,12 @@ impl JobHandle {
     }
 
     /// A handle on an existing job (from its id), e.g. one created by another process.
-    pub fn existing(krea: &Krea, job: Job, model: Option<&'static ModelSpec>, output: Option<OutputPlan>) -> JobHandle {
+    pub fn existing(
+        krea: &Krea,
+        job: Job,
+        model: Option<&'static ModelSpec>,
+        output: Option<OutputPlan>,
+    ) -> JobHandle {
         let poll = krea.poll_policy().clone();
         JobHandle::new(krea.clone(), job, model, output, poll, None, false)
     }
@@ -116,7 +121,10 @@ impl JobHandle {
     pub(crate) fn schedule(&self, policy: &PollPolicy) -> Schedule {
         let expected = match self.model {
             Some(m) => self.krea.expectation(m),
-            None => crate::poll::Expectation { seconds: kind_default(Kind::Image), founded: false },
+            None => crate::poll::Expectation {
+                seconds: kind_default(Kind::Image),
+                founded: false,
+            },
         };
         policy.schedule(expected)
     }
@@ -142,7 +150,11 @@ impl JobHandle {
     }
 
     /// Waits with `policy`, calling `on_update` at each change of state.
-    pub async fn wait_with(&self, policy: &PollPolicy, mut on_update: impl FnMut(&JobUpdate)) -> Result<Finished> {
+    pub async fn wait_with(
+        &self,
+        policy: &PollPolicy,
+        mut on_update: impl FnMut(&JobUpdate),
+    ) -> Result<Finished> {
         let mut schedule = self.schedule(policy);
         let deadline = self.created + policy.deadline_for(self.kind());
         let mut at = self.created;
@@ -153,7 +165,10 @@ impl JobHandle {
             at = (at + schedule.next_delay()).max(Instant::now());
             if at >= deadline {
                 tokio::time::sleep_until(deadline).await;
-                return Err(Error::Timeout { job_id: self.id(), waited: self.created.elapsed() });
+                return Err(Error::Timeout {
+                    job_id: self.id(),
+                    waited: self.created.elapsed(),
+                });
             }
             tokio::time::sleep_until(at).await;
             let job = self.krea.jobs().get(self.id()).await?;
@@ -167,32 +182,42 @@ impl JobHandle {
     pub fn updates(&self) -> impl Stream<Item = Result<JobUpdate>> + '_ {
         let schedule = self.schedule(&self.poll);
         let deadline = self.created + self.poll.deadline_for(self.kind());
-        futures_util::stream::unfold((schedule, self.created, false), move |(mut schedule, mut at, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                at = (at + schedule.next_delay()).max(Instant::now());
-                if at >= deadline {
-                    let timeout = Error::Timeout { job_id: self.id(), waited: self.created.elapsed() };
-                    return Some((Err(timeout), (schedule, at, true)));
+        futures_util::stream::unfold(
+            (schedule, self.created, false),
+            move |(mut schedule, mut at, done)| async move {
+                if done {
+                    return None;
                 }
-                tokio::time::sleep_until(at).await;
-                match self.krea.jobs().get(self.id()).await {
-                    Ok(job) => {
-                        let terminal = job.status.is_terminal();
-                        if self.observe(job) || terminal {
-                            return Some((Ok(self.update()), (schedule, at, terminal)));
-                        }
+                loop {
+                    at = (at + schedule.next_delay()).max(Instant::now());
+                    if at >= deadline {
+                        let timeout = Error::Timeout {
+                            job_id: self.id(),
+                            waited: self.created.elapsed(),
+                        };
+                        return Some((Err(timeout), (schedule, at, true)));
                     }
-                    Err(e) => return Some((Err(e), (schedule, at, true))),
+                    tokio::time::sleep_until(at).await;
+                    match self.krea.jobs().get(self.id()).await {
+                        Ok(job) => {
+                            let terminal = job.status.is_terminal();
+                            if self.observe(job) || terminal {
+                                return Some((Ok(self.update()), (schedule, at, terminal)));
+                            }
+                        }
+                        Err(e) => return Some((Err(e), (schedule, at, true))),
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     fn update(&self) -> JobUpdate {
-        JobUpdate { job_id: self.id(), status: self.status(), elapsed: self.created.elapsed() }
+        JobUpdate {
+            job_id: self.id(),
+            status: self.status(),
+            elapsed: self.created.elapsed(),
+        }
     }
 
     /// If the job has ended: release the slot, learn its duration, and give the outcome.
@@ -202,7 +227,9 @@ impl JobHandle {
             return None;
         }
         self.permit.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let (Some(model), Some(done), JobStatus::Completed) = (self.model, job.completed_at, &job.status) {
+        if let (Some(model), Some(done), JobStatus::Completed) =
+            (self.model, job.completed_at, &job.status)
+        {
             let seconds = (done - job.created_at).num_milliseconds() as f64 / 1000.0;
             self.krea.observe_duration(model, seconds);
         }
@@ -212,7 +239,12 @@ impl JobHandle {
     fn outcome(&self, job: Job) -> Result<Finished> {
         let journal_finished = |status: &JobStatus| {
             if let Some(journal) = self.krea.journal() {
-                let entry = Entry::Finished { at: chrono::Utc::now(), job_id: job.job_id, status: status.to_string(), files: Vec::new() };
+                let entry = Entry::Finished {
+                    at: chrono::Utc::now(),
+                    job_id: job.job_id,
+                    status: status.to_string(),
+                    files: Vec::new(),
+                };
                 if let Err(e) = journal.append(&entry) {
                     tracing::warn!(job_id = %job.job_id, error = %e, "could not write the job journal");
                 }
@@ -224,11 +256,19 @@ impl JobHandle {
                 if self.output.is_none() {
                     journal_finished(&job.status);
                 }
-                Ok(Finished { krea: self.krea.clone(), job, model: self.model, output: self.output.clone() })
+                Ok(Finished {
+                    krea: self.krea.clone(),
+                    job,
+                    model: self.model,
+                    output: self.output.clone(),
+                })
             }
             status => {
                 journal_finished(status);
-                Err(Error::JobFailed { job_id: job.job_id, reason: status.to_string() })
+                Err(Error::JobFailed {
+                    job_id: job.job_id,
+                    reason: status.to_string(),
+                })
             }
         }
     }

@@ -100,12 +100,17 @@ pub struct Journal {
 impl Journal {
     /// The default location.
     pub fn default_path() -> Option<PathBuf> {
-        dirs::state_dir().or_else(dirs::data_local_dir).map(|d| d.join("krea").join("journal.jsonl"))
+        dirs::state_dir()
+            .or_else(dirs::data_local_dir)
+            .map(|d| d.join("krea").join("journal.jsonl"))
     }
 
     /// A journal at `path` (created on first write).
     pub fn at(path: impl Into<PathBuf>) -> Journal {
-        Journal { path: path.into(), write: Mutex::new(()) }
+        Journal {
+            path: path.into(),
+            write: Mutex::new(()),
+        }
     }
 
     /// Its file.
@@ -119,10 +124,16 @@ impl Journal {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let mut line = serde_json::to_vec(entry).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
+        let mut line = serde_json::to_vec(entry)
+            .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
         line.push(b'\n');
-        let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        file.write_all(&line).map_err(|e| Error::io(&self.path, e))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        file.write_all(&line)
+            .map_err(|e| Error::io(&self.path, e))?;
         file.flush().map_err(|e| Error::io(&self.path, e))
     }
 
@@ -146,15 +157,28 @@ impl Journal {
     /// Submitted jobs without a `finished` line, oldest first.
     pub fn pending(&self) -> Result<Vec<PendingJob>> {
         let entries = self.entries()?;
-        let finished: std::collections::HashSet<Uuid> =
-            entries.iter().filter(|e| matches!(e, Entry::Finished { .. })).map(Entry::job_id).collect();
+        let finished: std::collections::HashSet<Uuid> = entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Finished { .. }))
+            .map(Entry::job_id)
+            .collect();
         let mut seen = std::collections::HashSet::new();
         Ok(entries
             .into_iter()
             .filter_map(|e| match e {
-                Entry::Submitted { at, job_id, model, request, output } if !finished.contains(&job_id) && seen.insert(job_id) => {
-                    Some(PendingJob { job_id, model, request, output, submitted_at: at })
-                }
+                Entry::Submitted {
+                    at,
+                    job_id,
+                    model,
+                    request,
+                    output,
+                } if !finished.contains(&job_id) && seen.insert(job_id) => Some(PendingJob {
+                    job_id,
+                    model,
+                    request,
+                    output,
+                    submitted_at: at,
+                }),
                 _ => None,
             })
             .collect())
@@ -163,9 +187,19 @@ impl Journal {
     /// The `submitted` line of `job_id`, if any.
     pub fn submitted(&self, job_id: Uuid) -> Result<Option<PendingJob>> {
         Ok(self.entries()?.into_iter().find_map(|e| match e {
-            Entry::Submitted { at, job_id: id, model, request, output } if id == job_id => {
-                Some(PendingJob { job_id, model, request, output, submitted_at: at })
-            }
+            Entry::Submitted {
+                at,
+                job_id: id,
+                model,
+                request,
+                output,
+            } if id == job_id => Some(PendingJob {
+                job_id,
+                model,
+                request,
+                output,
+                submitted_at: at,
+            }),
             _ => None,
         }))
     }
@@ -177,7 +211,8 @@ mod tests {
     use serde_json::json;
 
     fn journal(name: &str) -> Journal {
-        let path = std::env::temp_dir().join(format!("krea-journal-{name}-{}.jsonl", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("krea-journal-{name}-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&path);
         Journal::at(path)
     }
@@ -188,7 +223,10 @@ mod tests {
             job_id: Uuid::from_u128(id),
             model: "bfl/flux-1-dev".into(),
             request: json!({"prompt": "x"}),
-            output: Some(OutputPlan { dir: "out".into(), overwrite: false }),
+            output: Some(OutputPlan {
+                dir: "out".into(),
+                overwrite: false,
+            }),
         }
     }
 
@@ -197,11 +235,20 @@ mod tests {
         let j = journal("pending");
         j.append(&submitted(1)).expect("append");
         j.append(&submitted(2)).expect("append");
-        j.append(&Entry::Finished { at: Utc::now(), job_id: Uuid::from_u128(1), status: "completed".into(), files: vec!["out/a.png".into()] }).expect("append");
+        j.append(&Entry::Finished {
+            at: Utc::now(),
+            job_id: Uuid::from_u128(1),
+            status: "completed".into(),
+            files: vec!["out/a.png".into()],
+        })
+        .expect("append");
         let pending = j.pending().expect("pending");
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].job_id, Uuid::from_u128(2));
-        assert_eq!(pending[0].output.as_ref().map(|o| o.dir.clone()), Some(PathBuf::from("out")));
+        assert_eq!(
+            pending[0].output.as_ref().map(|o| o.dir.clone()),
+            Some(PathBuf::from("out"))
+        );
         let _ = std::fs::remove_file(j.path());
     }
 
@@ -209,8 +256,12 @@ mod tests {
     fn a_torn_last_line_is_skipped() {
         let j = journal("torn");
         j.append(&submitted(3)).expect("append");
-        let mut f = OpenOptions::new().append(true).open(j.path()).expect("open");
-        f.write_all(b"{\"event\":\"finished\",\"job_id\":").expect("write");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(j.path())
+            .expect("open");
+        f.write_all(b"{\"event\":\"finished\",\"job_id\":")
+            .expect("write");
         assert_eq!(j.pending().expect("pending").len(), 1);
         let _ = std::fs::remove_file(j.path());
     }

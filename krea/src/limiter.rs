@@ -49,8 +49,17 @@ impl Limiter {
     /// A limiter starting at `initial` jobs, never above `max`.
     pub fn new(initial: usize, max: usize) -> Limiter {
         let max = max.max(1);
-        let state = State { limit: initial.clamp(1, max), max, in_flight: 0, ceiling: None, since_limited: 0 };
-        Limiter { state: Arc::new(Mutex::new(state)), freed: Arc::new(Notify::new()) }
+        let state = State {
+            limit: initial.clamp(1, max),
+            max,
+            in_flight: 0,
+            ceiling: None,
+            since_limited: 0,
+        };
+        Limiter {
+            state: Arc::new(Mutex::new(state)),
+            freed: Arc::new(Notify::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -65,7 +74,9 @@ impl Limiter {
                 let mut s = self.lock();
                 if s.in_flight < s.limit {
                     s.in_flight += 1;
-                    return Permit { limiter: self.clone() };
+                    return Permit {
+                        limiter: self.clone(),
+                    };
                 }
             }
             freed.await;
@@ -139,7 +150,11 @@ mod tests {
         for _ in 0..(PROBE_AFTER - 1) {
             l.accepted();
         }
-        assert_eq!(l.snapshot().0, 8, "no probing before PROBE_AFTER accepted jobs");
+        assert_eq!(
+            l.snapshot().0,
+            8,
+            "no probing before PROBE_AFTER accepted jobs"
+        );
         l.accepted();
         assert_eq!(l.snapshot().0, 9);
     }
@@ -153,6 +168,9 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!waiter.is_finished());
         drop(first);
-        let _second = tokio::time::timeout(std::time::Duration::from_secs(1), waiter).await.expect("released").expect("task");
+        let _second = tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("released")
+            .expect("task");
     }
 }

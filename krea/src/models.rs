@@ -4,7 +4,9 @@
 //! slug (`flux-1-dev`), and the aliases below (those of the community skill this project grew
 //! from, and a few more). Matching ignores case, spaces, `-`, `_` and `.`.
 
-pub use krea_gen::catalog::{CostRow, FieldAlias, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType};
+pub use krea_gen::catalog::{
+    CostRow, FieldAlias, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType,
+};
 
 use crate::error::{Error, Result};
 
@@ -49,15 +51,38 @@ pub const ALIASES: &[(&str, &str)] = &[
 
 /// Models Krea has retired: names people still use -> (retired id, replacement id, date).
 pub const RETIRED: &[(&str, &str, &str, &str)] = &[
-    ("seedream3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
-    ("seedream-3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
-    ("bytedance/seedream-3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
-    ("/generate/image/bytedance/seedream-3", "bytedance/seedream-3", "bytedance/seedream-4", "2026-05-13"),
+    (
+        "seedream3",
+        "bytedance/seedream-3",
+        "bytedance/seedream-4",
+        "2026-05-13",
+    ),
+    (
+        "seedream-3",
+        "bytedance/seedream-3",
+        "bytedance/seedream-4",
+        "2026-05-13",
+    ),
+    (
+        "bytedance/seedream-3",
+        "bytedance/seedream-3",
+        "bytedance/seedream-4",
+        "2026-05-13",
+    ),
+    (
+        "/generate/image/bytedance/seedream-3",
+        "bytedance/seedream-3",
+        "bytedance/seedream-4",
+        "2026-05-13",
+    ),
 ];
 
 /// `"Nano Banana-2"` -> `"nanobanana2"`.
 pub fn fold(name: &str) -> String {
-    name.chars().filter(|c| !matches!(c, ' ' | '-' | '_' | '.')).flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The model `name` refers to.
@@ -72,11 +97,21 @@ pub fn fold(name: &str) -> String {
 pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
     let trimmed = name.trim();
     let folded = fold(trimmed.trim_start_matches('/'));
-    if let Some(&(_, id, replacement, date)) = RETIRED.iter().find(|r| fold(r.0.trim_start_matches('/')) == folded) {
-        return Err(Error::ModelRetired { model: id.into(), replacement: replacement.into(), sunset: Some(date.into()) });
+    if let Some(&(_, id, replacement, date)) = RETIRED
+        .iter()
+        .find(|r| fold(r.0.trim_start_matches('/')) == folded)
+    {
+        return Err(Error::ModelRetired {
+            model: id.into(),
+            replacement: replacement.into(),
+            sunset: Some(date.into()),
+        });
     }
     let by_path = trimmed.strip_prefix('/').unwrap_or(trimmed);
-    if let Some(m) = MODELS.iter().find(|m| m.path.trim_start_matches('/') == by_path || m.id.eq_ignore_ascii_case(trimmed)) {
+    if let Some(m) = MODELS
+        .iter()
+        .find(|m| m.path.trim_start_matches('/') == by_path || m.id.eq_ignore_ascii_case(trimmed))
+    {
         return Ok(m);
     }
     if let Some((_, id)) = ALIASES.iter().find(|(alias, _)| fold(alias) == folded) {
@@ -84,18 +119,29 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
     }
     let matches: Vec<&'static ModelSpec> = MODELS
         .iter()
-        .filter(|m| fold(m.id) == folded || fold(m.slug) == folded || fold(m.path.trim_start_matches('/')) == folded)
+        .filter(|m| {
+            fold(m.id) == folded
+                || fold(m.slug) == folded
+                || fold(m.path.trim_start_matches('/')) == folded
+        })
         .collect();
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(unknown(name)),
-        several => Err(Error::UnknownModel { name: name.into(), suggestions: several.iter().map(|m| m.id.to_string()).collect() }),
+        several => Err(Error::UnknownModel {
+            name: name.into(),
+            suggestions: several.iter().map(|m| m.id.to_string()).collect(),
+        }),
     }
 }
 
 /// The aliases that lead to model `id`.
 pub fn aliases_of(id: &str) -> Vec<&'static str> {
-    ALIASES.iter().filter(|(_, target)| *target == id).map(|(alias, _)| *alias).collect()
+    ALIASES
+        .iter()
+        .filter(|(_, target)| *target == id)
+        .map(|(alias, _)| *alias)
+        .collect()
 }
 
 /// Every model of a kind, in id order.
@@ -104,7 +150,10 @@ pub fn of_kind(kind: Kind) -> impl Iterator<Item = &'static ModelSpec> {
 }
 
 fn unknown(name: &str) -> Error {
-    Error::UnknownModel { name: name.into(), suggestions: suggest(name) }
+    Error::UnknownModel {
+        name: name.into(),
+        suggestions: suggest(name),
+    }
 }
 
 /// Up to three names close to `name` (edit distance on folded names, or containing it).
@@ -113,13 +162,26 @@ pub fn suggest(name: &str) -> Vec<String> {
     if folded.is_empty() {
         return Vec::new();
     }
-    let candidates = MODELS.iter().flat_map(|m| [(m.id, m.id), (m.slug, m.id)]).chain(ALIASES.iter().map(|(a, id)| (*a, *id)));
+    let candidates = MODELS
+        .iter()
+        .flat_map(|m| [(m.id, m.id), (m.slug, m.id)])
+        .chain(ALIASES.iter().map(|(a, id)| (*a, *id)));
     let mut scored: Vec<(usize, String)> = candidates
         .filter_map(|(candidate, id)| {
             let c = fold(candidate);
             let d = distance(&folded, &c);
-            let close = d <= (folded.len() / 3).max(2) || (folded.len() >= 3 && c.contains(&folded));
-            close.then(|| (d, if candidate == id { id.to_string() } else { format!("{candidate} ({id})") }))
+            let close =
+                d <= (folded.len() / 3).max(2) || (folded.len() >= 3 && c.contains(&folded));
+            close.then(|| {
+                (
+                    d,
+                    if candidate == id {
+                        id.to_string()
+                    } else {
+                        format!("{candidate} ({id})")
+                    },
+                )
+            })
         })
         .collect();
     scored.sort();
@@ -144,7 +206,11 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(cur)
+            };
             prev = cur;
         }
     }
@@ -169,8 +235,14 @@ mod tests {
             assert_eq!(resolve(m.path).map(|r| r.id).ok(), Some(m.id));
             assert_eq!(resolve(&m.id.to_uppercase()).map(|r| r.id).ok(), Some(m.id));
         }
-        assert_eq!(resolve("flux 1 dev").map(|m| m.id).ok(), Some("bfl/flux-1-dev"));
-        assert_eq!(resolve("VEO_3.1_FAST").map(|m| m.id).ok(), Some("google/veo-3.1-fast"));
+        assert_eq!(
+            resolve("flux 1 dev").map(|m| m.id).ok(),
+            Some("bfl/flux-1-dev")
+        );
+        assert_eq!(
+            resolve("VEO_3.1_FAST").map(|m| m.id).ok(),
+            Some("google/veo-3.1-fast")
+        );
     }
 
     #[test]
@@ -184,20 +256,34 @@ mod tests {
     #[test]
     fn unknown_names_get_suggestions() {
         match resolve("fluxx") {
-            Err(Error::UnknownModel { suggestions, .. }) => assert!(suggestions.iter().any(|s| s.contains("bfl/flux-1-dev")), "{suggestions:?}"),
+            Err(Error::UnknownModel { suggestions, .. }) => assert!(
+                suggestions.iter().any(|s| s.contains("bfl/flux-1-dev")),
+                "{suggestions:?}"
+            ),
             other => panic!("{other:?}"),
         }
         match resolve("ideogramm") {
-            Err(Error::UnknownModel { suggestions, .. }) => assert!(suggestions.iter().any(|s| s.contains("ideogram")), "{suggestions:?}"),
+            Err(Error::UnknownModel { suggestions, .. }) => assert!(
+                suggestions.iter().any(|s| s.contains("ideogram")),
+                "{suggestions:?}"
+            ),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn seedream_3_is_retired_not_silently_replaced() {
-        for name in ["seedream3", "seedream-3", "Seedream 3", "bytedance/seedream-3", "/generate/image/bytedance/seedream-3"] {
+        for name in [
+            "seedream3",
+            "seedream-3",
+            "Seedream 3",
+            "bytedance/seedream-3",
+            "/generate/image/bytedance/seedream-3",
+        ] {
             match resolve(name) {
-                Err(Error::ModelRetired { replacement, .. }) => assert_eq!(replacement, "bytedance/seedream-4"),
+                Err(Error::ModelRetired { replacement, .. }) => {
+                    assert_eq!(replacement, "bytedance/seedream-4")
+                }
                 other => panic!("{name}: {other:?}"),
             }
         }
@@ -205,6 +291,9 @@ mod tests {
 
     #[test]
     fn the_default_model_is_nano_banana_2() {
-        assert_eq!(resolve(DEFAULT_MODEL).map(|m| m.title).ok(), Some("Nano Banana 2"));
+        assert_eq!(
+            resolve(DEFAULT_MODEL).map(|m| m.title).ok(),
+            Some("Nano Banana 2")
+        );
     }
 }

@@ -47,7 +47,10 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
-            first: FirstPoll::Expected { fraction: 0.8, guess_fraction: 0.4 },
+            first: FirstPoll::Expected {
+                fraction: 0.8,
+                guess_fraction: 0.4,
+            },
             interval: Duration::from_millis(500),
             growth: 1.3,
             max_interval: Duration::from_secs(2),
@@ -119,13 +122,24 @@ impl PollPolicy {
     /// The delays between submission and each poll, in order (scaled, jittered).
     pub fn schedule(&self, expected: Expectation) -> Schedule {
         let first = match self.first {
-            FirstPoll::Expected { fraction, guess_fraction } => {
-                let f = if expected.founded { fraction } else { guess_fraction };
+            FirstPoll::Expected {
+                fraction,
+                guess_fraction,
+            } => {
+                let f = if expected.founded {
+                    fraction
+                } else {
+                    guess_fraction
+                };
                 Duration::from_secs_f64((expected.seconds * f).max(0.0))
             }
             FirstPoll::After(d) => d,
         };
-        Schedule { policy: self.clone(), next: Some(self.scale(first)), interval: self.scale(self.interval) }
+        Schedule {
+            policy: self.clone(),
+            next: Some(self.scale(first)),
+            interval: self.scale(self.interval),
+        }
     }
 }
 
@@ -150,25 +164,30 @@ impl Schedule {
             }
         };
         let j = self.policy.jitter.clamp(0.0, 0.9);
-        if j == 0.0 { base } else { base.mul_f64(1.0 + j * (2.0 * fastrand::f64() - 1.0)) }
+        if j == 0.0 {
+            base
+        } else {
+            base.mul_f64(1.0 + j * (2.0 * fastrand::f64() - 1.0))
+        }
     }
 
-    /// The current interval, for a job just checked by someone else (a list page): the next
-    /// look is this far from now.
-    pub fn after_refresh(&mut self) -> Duration {
-        if self.next.is_some() {
-            // Still before the first poll: keep it.
-            return self.next.take().unwrap_or_default();
-        }
-        self.next_delay()
+    /// The delay `next_delay` would give next, without jitter.
+    pub fn upcoming(&self) -> Duration {
+        self.next.unwrap_or(self.interval)
     }
 }
 
 /// What the catalog says about a model's duration.
 pub fn catalog_expectation(model: &ModelSpec) -> Expectation {
     match model.typical_seconds {
-        Some(seconds) => Expectation { seconds, founded: true },
-        None => Expectation { seconds: kind_default(model.kind), founded: false },
+        Some(seconds) => Expectation {
+            seconds,
+            founded: true,
+        },
+        None => Expectation {
+            seconds: kind_default(model.kind),
+            founded: false,
+        },
     }
 }
 
@@ -177,12 +196,18 @@ mod tests {
     use super::*;
 
     fn no_jitter() -> PollPolicy {
-        PollPolicy { jitter: 0.0, ..PollPolicy::default() }
+        PollPolicy {
+            jitter: 0.0,
+            ..PollPolicy::default()
+        }
     }
 
     #[test]
     fn the_default_polls_first_near_the_expected_time_then_at_growing_intervals() {
-        let mut s = no_jitter().schedule(Expectation { seconds: 20.0, founded: true });
+        let mut s = no_jitter().schedule(Expectation {
+            seconds: 20.0,
+            founded: true,
+        });
         let delays: Vec<f64> = (0..8).map(|_| s.next_delay().as_secs_f64()).collect();
         assert_eq!(delays[0], 16.0);
         assert_eq!(delays[1], 0.5);
@@ -193,22 +218,39 @@ mod tests {
 
     #[test]
     fn a_guess_polls_earlier() {
-        let mut s = no_jitter().schedule(Expectation { seconds: 120.0, founded: false });
+        let mut s = no_jitter().schedule(Expectation {
+            seconds: 120.0,
+            founded: false,
+        });
         assert_eq!(s.next_delay(), Duration::from_secs(48));
     }
 
     #[test]
     fn fixed_polls_every_interval_and_scaling_shrinks_everything() {
-        let mut s = PollPolicy::fixed(Duration::from_secs(6)).schedule(Expectation { seconds: 30.0, founded: true });
+        let mut s = PollPolicy::fixed(Duration::from_secs(6)).schedule(Expectation {
+            seconds: 30.0,
+            founded: true,
+        });
         assert!((0..5).all(|_| s.next_delay() == Duration::from_secs(6)));
-        let mut fast = PollPolicy::fixed(Duration::from_secs(2)).scaled(0.01).schedule(Expectation { seconds: 30.0, founded: true });
+        let mut fast = PollPolicy::fixed(Duration::from_secs(2))
+            .scaled(0.01)
+            .schedule(Expectation {
+                seconds: 30.0,
+                founded: true,
+            });
         assert_eq!(fast.next_delay(), Duration::from_millis(20));
-        assert_eq!(PollPolicy::default().scaled(0.01).deadline_for(Kind::Video), Duration::from_secs(18));
+        assert_eq!(
+            PollPolicy::default().scaled(0.01).deadline_for(Kind::Video),
+            Duration::from_secs(18)
+        );
     }
 
     #[test]
     fn jitter_stays_within_its_spread() {
-        let mut s = PollPolicy::fixed(Duration::from_secs(10)).schedule(Expectation { seconds: 1.0, founded: true });
+        let mut s = PollPolicy::fixed(Duration::from_secs(10)).schedule(Expectation {
+            seconds: 1.0,
+            founded: true,
+        });
         s.policy.jitter = 0.1;
         for _ in 0..100 {
             let d = s.next_delay().as_secs_f64();

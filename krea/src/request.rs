@@ -64,7 +64,9 @@ impl Krea {
                     r = r.param(&k, v);
                 }
             }
-            other => r.problems.push(format!("the parameters must be a JSON object, not {other}")),
+            other => r
+                .problems
+                .push(format!("the parameters must be a JSON object, not {other}")),
         }
         r
     }
@@ -100,7 +102,11 @@ impl GenerationRequest {
         match self.model() {
             Some(m) if m.parameter(name).is_none() => {
                 let names: Vec<&str> = m.parameters.iter().map(|p| p.name).collect();
-                self.problems.push(format!("{name}: {} has no such parameter (it takes: {})", m.id, names.join(", ")));
+                self.problems.push(format!(
+                    "{name}: {} has no such parameter (it takes: {})",
+                    m.id,
+                    names.join(", ")
+                ));
             }
             _ => {
                 self.params.insert(name.to_string(), value);
@@ -177,7 +183,8 @@ impl GenerationRequest {
         let model = self.model();
         let takes = |name: &str| model.is_some_and(|m| m.parameter(name).is_some());
         if takes("image_urls") {
-            if let Value::Array(list) = self.params.entry("image_urls").or_insert_with(|| json!([])) {
+            if let Value::Array(list) = self.params.entry("image_urls").or_insert_with(|| json!([]))
+            {
                 list.push(url);
             }
             self
@@ -205,7 +212,11 @@ impl GenerationRequest {
         if !self.has("style_images") {
             return self.typed("style_images", Value::Null);
         }
-        if let Value::Array(list) = self.params.entry("style_images").or_insert_with(|| json!([])) {
+        if let Value::Array(list) = self
+            .params
+            .entry("style_images")
+            .or_insert_with(|| json!([]))
+        {
             list.push(json!({ "url": url.into(), "strength": strength }));
         }
         self
@@ -231,7 +242,10 @@ impl GenerationRequest {
     /// Where [`crate::Finished::download`] (and `krea jobs resume`) put the files.
     pub fn output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         let overwrite = self.output.as_ref().is_some_and(|o| o.overwrite);
-        self.output = Some(OutputPlan { dir: dir.into(), overwrite });
+        self.output = Some(OutputPlan {
+            dir: dir.into(),
+            overwrite,
+        });
         self
     }
 
@@ -259,7 +273,12 @@ impl GenerationRequest {
     pub fn check(&self) -> Result<(&'static ModelSpec, Value)> {
         let Some(model) = self.model else {
             // Resolving again gives the typed error (UnknownModel with suggestions, ModelRetired).
-            return Err(models::resolve(&self.name).err().unwrap_or(Error::UnknownModel { name: self.name.clone(), suggestions: Vec::new() }));
+            return Err(models::resolve(&self.name)
+                .err()
+                .unwrap_or(Error::UnknownModel {
+                    name: self.name.clone(),
+                    suggestions: Vec::new(),
+                }));
         };
         let mut problems = self.problems.clone();
         if let Some(kind) = self.kind.filter(|k| *k != model.kind) {
@@ -268,30 +287,62 @@ impl GenerationRequest {
                 Kind::Video => "krea.video(...)",
                 Kind::Enhance => "krea.enhance(...)",
             };
-            let a = |k: Kind| if k == Kind::Video { "a video" } else if k == Kind::Image { "an image" } else { "an enhance" };
-            problems.push(format!("{} is {} model, not {}: use {call} or krea.generate(...)", model.id, a(model.kind), a(kind)));
+            let a = |k: Kind| {
+                if k == Kind::Video {
+                    "a video"
+                } else if k == Kind::Image {
+                    "an image"
+                } else {
+                    "an enhance"
+                }
+            };
+            problems.push(format!(
+                "{} is {} model, not {}: use {call} or krea.generate(...)",
+                model.id,
+                a(model.kind),
+                a(kind)
+            ));
         }
         let body = Value::Object(self.params.clone());
-        problems.extend(krea_gen::validate::validate(model, &body).iter().map(ToString::to_string));
+        problems.extend(
+            krea_gen::validate::validate(model, &body)
+                .iter()
+                .map(ToString::to_string),
+        );
         if problems.is_empty() {
             // The generated type is the last word: a body it refuses is not sent.
             if let Some(Err(e)) = krea_gen::catalog::decode_body(model.operation_id, &body) {
                 problems.push(e);
             }
         }
-        if let Some(url) = &self.webhook {
-            if let Err(why) = check_webhook_url(url) {
-                problems.push(format!("webhook: {why}"));
-            }
+        if let Some(url) = &self.webhook
+            && let Err(why) = check_webhook_url(url)
+        {
+            problems.push(format!("webhook: {why}"));
         }
         problems.dedup();
-        if problems.is_empty() { Ok((model, body)) } else { Err(Error::InvalidRequest { model: model.id.into(), problems }) }
+        if problems.is_empty() {
+            Ok((model, body))
+        } else {
+            Err(Error::InvalidRequest {
+                model: model.id.into(),
+                problems,
+            })
+        }
     }
 
     /// Checks, sends, journals and returns a handle to wait on.
     pub async fn submit(self) -> Result<JobHandle> {
         let (model, body) = self.check()?;
-        let (job, permit) = self.krea.create_job::<krea_gen::types::Job>(model.id, model.path, &body, self.webhook.as_deref()).await?;
+        let (job, permit) = self
+            .krea
+            .create_job::<krea_gen::types::Job>(
+                model.id,
+                model.path,
+                &body,
+                self.webhook.as_deref(),
+            )
+            .await?;
         if let Some(journal) = self.krea.journal() {
             let entry = Entry::Submitted {
                 at: chrono::Utc::now(),
@@ -306,7 +357,15 @@ impl GenerationRequest {
             }
         }
         let poll = self.poll.unwrap_or_else(|| self.krea.poll_policy().clone());
-        Ok(JobHandle::new(self.krea, job, Some(model), self.output, poll, Some(permit), self.cancel_on_drop))
+        Ok(JobHandle::new(
+            self.krea,
+            job,
+            Some(model),
+            self.output,
+            poll,
+            Some(permit),
+            self.cancel_on_drop,
+        ))
     }
 }
 
@@ -315,13 +374,18 @@ pub fn check_webhook_url(url: &str) -> std::result::Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|_| format!("{url:?} is not an absolute URL"))?;
     let loopback = match parsed.host_str() {
         Some("localhost") => true,
-        Some(h) => h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        Some(h) => h
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
         None => false,
     };
     match parsed.scheme() {
         "https" if parsed.host_str().is_some() => Ok(()),
         "http" if loopback => Ok(()),
-        "http" => Err(format!("{url} must use https:// (http:// only for loopback hosts)")),
+        "http" => Err(format!(
+            "{url} must use https:// (http:// only for loopback hosts)"
+        )),
         _ => Err(format!("{url} must be an https:// URL")),
     }
 }
@@ -342,45 +406,98 @@ mod tests {
 
     #[test]
     fn a_valid_request_gives_the_body_to_send() {
-        let (model, body) = krea().image("flux").prompt("a lighthouse").width(1024).seed(7).check().expect("valid");
+        let (model, body) = krea()
+            .image("flux")
+            .prompt("a lighthouse")
+            .width(1024)
+            .seed(7)
+            .check()
+            .expect("valid");
         assert_eq!(model.id, "bfl/flux-1-dev");
-        assert_eq!(body, json!({"prompt": "a lighthouse", "width": 1024, "seed": 7}));
+        assert_eq!(
+            body,
+            json!({"prompt": "a lighthouse", "width": 1024, "seed": 7})
+        );
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err = krea().image("flux").prompt("x".repeat(2000)).width(9000).duration(5).check().expect_err("invalid");
-        let Error::InvalidRequest { problems, .. } = err else { panic!("{err:?}") };
+        let err = krea()
+            .image("flux")
+            .prompt("x".repeat(2000))
+            .width(9000)
+            .duration(5)
+            .check()
+            .expect_err("invalid");
+        let Error::InvalidRequest { problems, .. } = err else {
+            panic!("{err:?}")
+        };
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("duration: bfl/flux-1-dev has no such parameter")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("duration: bfl/flux-1-dev has no such parameter"))
+        );
     }
 
     #[test]
     fn deprecated_camel_case_is_sent_as_snake_case() {
-        let (_, body) = krea().generate("nano banana 2", json!({"prompt": "cat", "imageUrls": ["https://example.com/a.png"]})).check().expect("valid");
+        let (_, body) = krea()
+            .generate(
+                "nano banana 2",
+                json!({"prompt": "cat", "imageUrls": ["https://example.com/a.png"]}),
+            )
+            .check()
+            .expect("valid");
         assert_eq!(body["image_urls"][0], "https://example.com/a.png");
         assert!(body.get("imageUrls").is_none());
     }
 
     #[test]
     fn image_urls_go_where_the_model_takes_them() {
-        let (_, body) = krea().image("nano2").prompt("cat").image_url("https://e.com/a.png").image_url("https://e.com/b.png").check().expect("valid");
-        assert_eq!(body["image_urls"], json!(["https://e.com/a.png", "https://e.com/b.png"]));
-        let (_, body) = krea().image("flux").prompt("cat").image_url("https://e.com/a.png").check().expect("valid");
+        let (_, body) = krea()
+            .image("nano2")
+            .prompt("cat")
+            .image_url("https://e.com/a.png")
+            .image_url("https://e.com/b.png")
+            .check()
+            .expect("valid");
+        assert_eq!(
+            body["image_urls"],
+            json!(["https://e.com/a.png", "https://e.com/b.png"])
+        );
+        let (_, body) = krea()
+            .image("flux")
+            .prompt("cat")
+            .image_url("https://e.com/a.png")
+            .check()
+            .expect("valid");
         assert_eq!(body["image_url"], "https://e.com/a.png");
-        let (_, body) = krea().video("kling/kling-2.1").prompt("waves").image_url("https://e.com/a.png").check().expect("valid");
+        let (_, body) = krea()
+            .video("kling/kling-2.1")
+            .prompt("waves")
+            .image_url("https://e.com/a.png")
+            .check()
+            .expect("valid");
         assert_eq!(body["start_image"], "https://e.com/a.png");
     }
 
     #[test]
     fn the_kind_must_match() {
-        let err = krea().image("kling/kling-2.1").prompt("waves").check().expect_err("a video model");
+        let err = krea()
+            .image("kling/kling-2.1")
+            .prompt("waves")
+            .check()
+            .expect_err("a video model");
         assert!(err.to_string().contains("use krea.video(...)"), "{err}");
     }
 
     #[test]
     fn model_errors_keep_their_type() {
-        assert!(matches!(krea().image("seedream-3").prompt("x").check(), Err(Error::ModelRetired { .. })));
+        assert!(matches!(
+            krea().image("seedream-3").prompt("x").check(),
+            Err(Error::ModelRetired { .. })
+        ));
         match krea().image("fluxx").prompt("x").check() {
             Err(Error::UnknownModel { suggestions, .. }) => assert!(!suggestions.is_empty()),
             other => panic!("{other:?}"),
@@ -393,7 +510,12 @@ mod tests {
         assert!(check_webhook_url("http://127.0.0.1:8080/hook").is_ok());
         assert!(check_webhook_url("http://hooks.example.com/krea").is_err());
         assert!(check_webhook_url("/relative").is_err());
-        let err = krea().image("flux").prompt("x").webhook("http://evil.example/h").check().expect_err("refused");
+        let err = krea()
+            .image("flux")
+            .prompt("x")
+            .webhook("http://evil.example/h")
+            .check()
+            .expect_err("refused");
         assert!(err.to_string().contains("webhook"));
     }
 }

@@ -46,7 +46,11 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> RetryPolicy {
-        RetryPolicy { max_retries: 0, max_rate_limited_submits: 0, ..RetryPolicy::default() }
+        RetryPolicy {
+            max_retries: 0,
+            max_rate_limited_submits: 0,
+            ..RetryPolicy::default()
+        }
     }
 
     /// The backoff schedule (backon's exponential, with jitter).
@@ -62,7 +66,10 @@ impl RetryPolicy {
     /// The wait before retrying `fault`: its `Retry-After` (capped), else `backoff`.
     pub(crate) fn delay(&self, fault: &Fault, backoff: Duration) -> Duration {
         match fault {
-            Fault::Status { retry_after: Some(wait), .. } => (*wait).min(self.retry_after_cap),
+            Fault::Status {
+                retry_after: Some(wait),
+                ..
+            } => (*wait).min(self.retry_after_cap),
             _ => backoff,
         }
     }
@@ -72,7 +79,11 @@ impl RetryPolicy {
 #[derive(Debug, Clone)]
 pub(crate) enum Fault {
     /// The API answered with an error status.
-    Status { status: u16, retry_after: Option<Duration>, body: String },
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: String,
+    },
     /// The connection could not be opened: the request was never sent.
     NotSent(String),
     /// The request may have been sent, but no (complete) answer came back.
@@ -121,11 +132,21 @@ impl Fault {
     /// (its failures after sending are [`Error::OutcomeUnknown`]).
     pub fn into_error(self, class: Class, model: &str) -> Error {
         match self {
-            Fault::Status { status, retry_after, body } => status_error(status, retry_after, &body, model),
-            Fault::NoAnswer(detail) if class == Class::Generation => Error::OutcomeUnknown { model: model.into(), detail },
+            Fault::Status {
+                status,
+                retry_after,
+                body,
+            } => status_error(status, retry_after, &body, model),
+            Fault::NoAnswer(detail) if class == Class::Generation => Error::OutcomeUnknown {
+                model: model.into(),
+                detail,
+            },
             Fault::NotSent(detail) | Fault::NoAnswer(detail) => Error::Transport(detail),
             Fault::Decode { message, body } => Error::Decode { message, body },
-            Fault::Local(message) => Error::InvalidRequest { model: model.into(), problems: vec![message] },
+            Fault::Local(message) => Error::InvalidRequest {
+                model: model.into(),
+                problems: vec![message],
+            },
         }
     }
 }
@@ -134,7 +155,12 @@ impl Fault {
 fn message_of(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
-        .and_then(|v| v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).map(String::from))
+        .and_then(|v| {
+            v.get("message")
+                .or_else(|| v.get("error"))
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .unwrap_or_else(|| body.chars().take(300).collect())
 }
 
@@ -143,7 +169,10 @@ fn status_error(status: u16, retry_after: Option<Duration>, body: &str, model: &
     match status {
         401 => Error::Unauthorized { message },
         402 => Error::InsufficientCredits { message },
-        429 => Error::RateLimited { retry_after, message },
+        429 => Error::RateLimited {
+            retry_after,
+            message,
+        },
         410 => {
             let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
             let text = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
@@ -162,8 +191,16 @@ fn status_error(status: u16, retry_after: Option<Duration>, body: &str, model: &
 
 /// `retry-after-ms` (milliseconds), else `Retry-After` (seconds or an HTTP date).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0) {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = text("retry-after-ms")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+    {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     let value = text("retry-after")?;
@@ -171,7 +208,9 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 #[cfg(test)]
@@ -180,7 +219,11 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     fn status(code: u16) -> Fault {
-        Fault::Status { status: code, retry_after: None, body: String::new() }
+        Fault::Status {
+            status: code,
+            retry_after: None,
+            body: String::new(),
+        }
     }
 
     #[test]
@@ -200,26 +243,53 @@ mod tests {
         assert!(Fault::NotSent("refused".into()).retryable(Class::Generation));
         assert!(!Fault::NoAnswer("reset".into()).retryable(Class::Generation));
         for code in [500, 502, 503, 504, 408] {
-            assert!(!status(code).retryable(Class::Generation), "{code}: the job may exist");
+            assert!(
+                !status(code).retryable(Class::Generation),
+                "{code}: the job may exist"
+            );
         }
-        let e = Fault::NoAnswer("connection closed".into()).into_error(Class::Generation, "bfl/flux-1-dev");
+        let e = Fault::NoAnswer("connection closed".into())
+            .into_error(Class::Generation, "bfl/flux-1-dev");
         assert!(matches!(e, Error::OutcomeUnknown { .. }), "{e:?}");
     }
 
     #[test]
     fn statuses_become_typed_errors() {
-        let e = |code, body: &str| Fault::Status { status: code, retry_after: None, body: body.into() }.into_error(Class::Idempotent, "m");
-        assert!(matches!(e(401, r#"{"error":"x"}"#), Error::Unauthorized { .. }));
-        assert!(matches!(e(402, r#"{"error":"x"}"#), Error::InsufficientCredits { .. }));
-        match e(410, r#"{"error":"model_unavailable","replacement":"bytedance/seedream-4","sunset":"2026-05-13T00:00:00Z"}"#) {
-            Error::ModelRetired { replacement, sunset, .. } => {
+        let e = |code, body: &str| {
+            Fault::Status {
+                status: code,
+                retry_after: None,
+                body: body.into(),
+            }
+            .into_error(Class::Idempotent, "m")
+        };
+        assert!(matches!(
+            e(401, r#"{"error":"x"}"#),
+            Error::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            e(402, r#"{"error":"x"}"#),
+            Error::InsufficientCredits { .. }
+        ));
+        match e(
+            410,
+            r#"{"error":"model_unavailable","replacement":"bytedance/seedream-4","sunset":"2026-05-13T00:00:00Z"}"#,
+        ) {
+            Error::ModelRetired {
+                replacement,
+                sunset,
+                ..
+            } => {
                 assert_eq!(replacement, "bytedance/seedream-4");
                 assert_eq!(sunset.as_deref(), Some("2026-05-13"));
             }
             other => panic!("{other:?}"),
         }
         match e(404, r#"{"error":"Job not found"}"#) {
-            Error::Api { status: 404, message } => assert_eq!(message, "Job not found"),
+            Error::Api {
+                status: 404,
+                message,
+            } => assert_eq!(message, "Job not found"),
             other => panic!("{other:?}"),
         }
     }
@@ -232,7 +302,9 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         let mut d = HeaderMap::new();
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
         d.insert("retry-after", HeaderValue::try_from(later).expect("header"));
         let wait = retry_after(&d).expect("a date");
         assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
@@ -241,7 +313,11 @@ mod tests {
     #[test]
     fn retry_after_is_capped() {
         let p = RetryPolicy::default();
-        let f = Fault::Status { status: 429, retry_after: Some(Duration::from_secs(3600)), body: String::new() };
+        let f = Fault::Status {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3600)),
+            body: String::new(),
+        };
         assert_eq!(p.delay(&f, Duration::from_millis(1)), p.retry_after_cap);
     }
 }

@@ -45,7 +45,14 @@ impl Timings {
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
-        Timings { path, inner: Mutex::new(Inner { stats, dirty: false, saved: None }) }
+        Timings {
+            path,
+            inner: Mutex::new(Inner {
+                stats,
+                dirty: false,
+                saved: None,
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -56,7 +63,10 @@ impl Timings {
     /// `time_scale` converts observations made against a faster simulator back to real seconds.
     pub fn expect(&self, model: &ModelSpec, time_scale: f64) -> Expectation {
         match self.lock().stats.get(model.id) {
-            Some(s) if s.samples > 0 && time_scale > 0.0 => Expectation { seconds: s.mean_seconds / time_scale, founded: true },
+            Some(s) if s.samples > 0 && time_scale > 0.0 => Expectation {
+                seconds: s.mean_seconds / time_scale,
+                founded: true,
+            },
             _ => catalog_expectation(model),
         }
     }
@@ -131,15 +141,25 @@ mod tests {
         drop(t);
         let again = Timings::load(Some(path.clone()));
         assert_eq!(again.expect(flux(), 1.0).seconds, 11.0);
-        assert_eq!(again.expect(flux(), 0.01).seconds, 1100.0, "scaled back to real seconds");
+        assert_eq!(
+            again.expect(flux(), 0.01).seconds,
+            1100.0,
+            "scaled back to real seconds"
+        );
         let _ = std::fs::remove_file(&path);
     }
 
     #[test]
     fn a_corrupt_file_starts_empty() {
-        let path = std::env::temp_dir().join(format!("krea-timings-bad-{}.json", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("krea-timings-bad-{}.json", std::process::id()));
         std::fs::write(&path, b"{not json").expect("write");
-        assert_eq!(Timings::load(Some(path.clone())).expect(flux(), 1.0).seconds, 7.0);
+        assert_eq!(
+            Timings::load(Some(path.clone()))
+                .expect(flux(), 1.0)
+                .seconds,
+            7.0
+        );
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -37,12 +37,16 @@ pub enum WebhookError {
 /// # Ok::<(), krea::webhook::WebhookError>(())
 /// ```
 pub fn parse(body: &[u8], is_ours: impl Fn(Uuid) -> bool) -> Result<Job, WebhookError> {
-    let job: Job = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let job: Job =
+        serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     if !is_ours(job.job_id) {
         return Err(WebhookError::UnknownJob(job.job_id));
     }
     if !job.status.is_terminal() {
-        return Err(WebhookError::NotTerminal { job_id: job.job_id, status: job.status.to_string() });
+        return Err(WebhookError::NotTerminal {
+            job_id: job.job_id,
+            status: job.status.to_string(),
+        });
     }
     Ok(job)
 }
@@ -53,8 +57,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_pending_jobs() {
-        assert!(matches!(parse(b"{}", |_| true), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            parse(b"{}", |_| true),
+            Err(WebhookError::Malformed(_))
+        ));
         let pending = br#"{"job_id":"4d0e5f97-9721-4422-b88c-73a9032d7de1","status":"processing","created_at":"2026-11-21T10:00:00Z"}"#;
-        assert!(matches!(parse(pending, |_| true), Err(WebhookError::NotTerminal { .. })));
+        assert!(matches!(
+            parse(pending, |_| true),
+            Err(WebhookError::NotTerminal { .. })
+        ));
     }
 }

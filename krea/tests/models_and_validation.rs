@@ -41,10 +41,20 @@ async fn every_alias_submits_to_its_endpoint() {
         s.sim.control().reset_counters();
         let model = krea::models::resolve(alias).expect("alias resolves");
         let body = krea_gen::validate::example_body(model, "a lighthouse at dusk");
-        let job = s.krea.generate(alias, body).submit().await.unwrap_or_else(|e| panic!("{alias}: {e}"));
+        let job = s
+            .krea
+            .generate(alias, body)
+            .submit()
+            .await
+            .unwrap_or_else(|e| panic!("{alias}: {e}"));
         assert_eq!(job.model().map(|m| m.path), Some(*path), "{alias}");
         let c = s.sim.control().counters();
-        assert_eq!(c.requests_to(&format!("POST {path}")), 1, "{alias} -> {path}: {:?}", c.requests);
+        assert_eq!(
+            c.requests_to(&format!("POST {path}")),
+            1,
+            "{alias} -> {path}: {:?}",
+            c.requests
+        );
     }
 }
 
@@ -53,7 +63,9 @@ async fn the_retired_seedream_3_is_explained_without_a_request() {
     let s = setup("retired", Simulator::builder()).await;
     for name in ["seedream3", "seedream-3"] {
         match s.krea.image(name).prompt("x").submit().await {
-            Err(Error::ModelRetired { replacement, .. }) => assert_eq!(replacement, "bytedance/seedream-4"),
+            Err(Error::ModelRetired { replacement, .. }) => {
+                assert_eq!(replacement, "bytedance/seedream-4")
+            }
             other => panic!("{name}: {other:?}"),
         }
     }
@@ -64,27 +76,77 @@ async fn the_retired_seedream_3_is_explained_without_a_request() {
 async fn each_validation_class_is_refused_with_zero_requests_sent() {
     let s = setup("invalid", Simulator::builder()).await;
     let cases: Vec<(&str, krea::GenerationRequest, &str)> = vec![
-        ("required", s.krea.image("flux").width(1024), "prompt: is required"),
-        ("type", s.krea.generate("flux", json!({"prompt": "x", "width": "wide"})), "width: must be a number"),
-        ("range", s.krea.image("flux").prompt("x").width(9000), "width: 9000 is above the maximum 2368"),
-        ("enum", s.krea.image("nano2").prompt("a cat").aspect_ratio("7:3"), "aspect_ratio: \"7:3\" is not allowed"),
-        ("length", s.krea.image("nano2").prompt("ab"), "prompt: is 2 characters; at least 3"),
-        ("unknown field", s.krea.generate("flux", json!({"prompt": "x", "colour": "red"})), "colour: is not a known field"),
-        ("unsupported setter", s.krea.image("nano2").prompt("a cat").steps(20), "steps: google/nano-banana-2 has no such parameter"),
-        ("wrong kind", s.krea.image("veo").prompt("waves"), "is a video model, not an image"),
-        ("bad webhook", s.krea.image("flux").prompt("x").webhook("http://hooks.example.com/x"), "webhook"),
+        (
+            "required",
+            s.krea.image("flux").width(1024),
+            "prompt: is required",
+        ),
+        (
+            "type",
+            s.krea
+                .generate("flux", json!({"prompt": "x", "width": "wide"})),
+            "width: must be a number",
+        ),
+        (
+            "range",
+            s.krea.image("flux").prompt("x").width(9000),
+            "width: 9000 is above the maximum 2368",
+        ),
+        (
+            "enum",
+            s.krea.image("nano2").prompt("a cat").aspect_ratio("7:3"),
+            "aspect_ratio: \"7:3\" is not allowed",
+        ),
+        (
+            "length",
+            s.krea.image("nano2").prompt("ab"),
+            "prompt: is 2 characters; at least 3",
+        ),
+        (
+            "unknown field",
+            s.krea
+                .generate("flux", json!({"prompt": "x", "colour": "red"})),
+            "colour: is not a known field",
+        ),
+        (
+            "unsupported setter",
+            s.krea.image("nano2").prompt("a cat").steps(20),
+            "steps: google/nano-banana-2 has no such parameter",
+        ),
+        (
+            "wrong kind",
+            s.krea.image("veo").prompt("waves"),
+            "is a video model, not an image",
+        ),
+        (
+            "bad webhook",
+            s.krea
+                .image("flux")
+                .prompt("x")
+                .webhook("http://hooks.example.com/x"),
+            "webhook",
+        ),
     ];
     for (class, request, expected) in cases {
         match request.submit().await {
             Err(Error::InvalidRequest { problems, .. }) => {
-                assert!(problems.iter().any(|p| p.contains(expected)), "{class}: {problems:?} lacks {expected:?}");
+                assert!(
+                    problems.iter().any(|p| p.contains(expected)),
+                    "{class}: {problems:?} lacks {expected:?}"
+                );
             }
             other => panic!("{class}: {other:?}"),
         }
     }
     match s.krea.image("fluxx").prompt("x").submit().await {
-        Err(Error::UnknownModel { suggestions, .. }) => assert!(suggestions.iter().any(|s| s.contains("flux"))),
+        Err(Error::UnknownModel { suggestions, .. }) => {
+            assert!(suggestions.iter().any(|s| s.contains("flux")))
+        }
         other => panic!("{other:?}"),
     }
-    assert_eq!(s.sim.control().counters().total_requests(), 0, "nothing was sent");
+    assert_eq!(
+        s.sim.control().counters().total_requests(),
+        0,
+        "nothing was sent"
+    );
 }

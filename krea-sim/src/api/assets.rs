@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::error;
-use krea_gen::media::{ACCEPTED, MAX_UPLOAD_BYTES, sniff};
 use crate::api::jobs::{cursor, page_limit};
 use crate::job::timestamp;
 use crate::render;
 use crate::state::{Asset, Sim};
+use krea_gen::media::{ACCEPTED, MAX_UPLOAD_BYTES, sniff};
 
 /// A file name safe to put in a URL path.
 fn url_safe(name: &str) -> String {
@@ -104,7 +104,10 @@ pub async fn upload(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Respons
         );
     }
     let Some(mime) = sniff(&bytes) else {
-        return error(StatusCode::BAD_REQUEST, format!("Unsupported file type: upload {ACCEPTED}"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("Unsupported file type: upload {ACCEPTED}"),
+        );
     };
     let asset = {
         let mut st = sim.lock();

@@ -31,5 +31,7 @@ impl Krea {
 
 /// A page of results and the cursor of the next one.
 pub(crate) fn next_cursor(cursor: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
-    cursor.and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|t| t.with_timezone(&chrono::Utc))
+    cursor
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
 }

@@ -28,7 +28,11 @@ impl Setup {
 }
 
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("krea-test-{name}-{}-{}", std::process::id(), fastrand_suffix()));
+    let dir = std::env::temp_dir().join(format!(
+        "krea-test-{name}-{}-{}",
+        std::process::id(),
+        fastrand_suffix()
+    ));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
@@ -46,21 +50,35 @@ pub fn client(sim: &Simulator, dir: &std::path::Path, poll: PollPolicy) -> Krea 
         .journal(StatePath::At(dir.join("journal.jsonl")))
         .timings(StatePath::Disabled)
         .poll_policy(poll)
-        .retry_policy(RetryPolicy { base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(200), ..RetryPolicy::default() })
+        .retry_policy(RetryPolicy {
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+            ..RetryPolicy::default()
+        })
         .build()
         .expect("client")
 }
 
 pub async fn setup(name: &str, builder: SimBuilder) -> Setup {
-    let sim = builder.time_scale(SCALE).start().await.expect("simulator");
+    setup_scaled(name, builder, SCALE).await
+}
+
+/// [`setup`] with another time scale (style training takes 600 s of simulated time).
+pub async fn setup_scaled(name: &str, builder: SimBuilder, scale: f64) -> Setup {
+    let sim = builder.time_scale(scale).start().await.expect("simulator");
     let dir = scratch(name);
-    let krea = client(&sim, &dir, PollPolicy::default().scaled(SCALE));
+    let krea = client(&sim, &dir, PollPolicy::default().scaled(scale));
     Setup { sim, krea, dir }
 }
 
 /// Files in `dir` whose name starts with `.` (temporaries).
 pub fn hidden_files(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|it| it.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.')).collect())
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.'))
+                .collect()
+        })
         .unwrap_or_default()
 }
