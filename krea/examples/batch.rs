@@ -12,13 +12,40 @@ mod common;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = common::session().await?;
-    let subjects = ["lighthouse", "fox", "teapot", "glacier", "tram", "orchid", "robot", "harbour", "owl", "canyon"];
-    let styles = ["at dawn", "in the rain", "as a woodcut", "in neon light", "from above"];
-    let prompts: Vec<String> = subjects.iter().flat_map(|s| styles.iter().map(move |st| format!("a {s} {st}"))).collect();
+    let subjects = [
+        "lighthouse",
+        "fox",
+        "teapot",
+        "glacier",
+        "tram",
+        "orchid",
+        "robot",
+        "harbour",
+        "owl",
+        "canyon",
+    ];
+    let styles = [
+        "at dawn",
+        "in the rain",
+        "as a woodcut",
+        "in neon light",
+        "from above",
+    ];
+    let prompts: Vec<String> = subjects
+        .iter()
+        .flat_map(|s| styles.iter().map(move |st| format!("a {s} {st}")))
+        .collect();
     let out = common::out_dir();
     let mut handles = Vec::new();
     for p in &prompts {
-        handles.push(s.krea.image("nano banana 2").prompt(p.clone()).output_dir(&out).submit().await?);
+        handles.push(
+            s.krea
+                .image("nano banana 2")
+                .prompt(p.clone())
+                .output_dir(&out)
+                .submit()
+                .await?,
+        );
     }
     println!("submitted {} jobs", handles.len());
     let results = s.krea.jobs().wait_all(&handles).await;

@@ -11,8 +11,19 @@ mod common;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = common::session().await?;
-    let job = s.krea.image("flux").prompt("a lighthouse at dusk, oil painting").width(1024).height(768).submit().await?;
-    println!("submitted job {} to {}", job.id(), job.model().map_or("?", |m| m.id));
+    let job = s
+        .krea
+        .image("flux")
+        .prompt("a lighthouse at dusk, oil painting")
+        .width(1024)
+        .height(768)
+        .submit()
+        .await?;
+    println!(
+        "submitted job {} to {}",
+        job.id(),
+        job.model().map_or("?", |m| m.id)
+    );
     let done = job.wait().await?;
     for path in done.download_to(common::out_dir()).await? {
         println!("{} -> {}", done.model_id(), path.display());

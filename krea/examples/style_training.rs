@@ -14,7 +14,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = common::session().await?;
     let training = StyleTraining {
         name: "ink sketches".into(),
-        urls: (1..=4).map(|i| format!("https://images.example.com/sketch-{i}.png")).collect(),
+        urls: (1..=4)
+            .map(|i| format!("https://images.example.com/sketch-{i}.png"))
+            .collect(),
         trigger_word: Some("inksketch".into()),
         max_train_steps: Some(500),
         ..StyleTraining::default()
@@ -22,11 +24,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let job = s.krea.styles().train(&training).await?;
     println!("training job {}", job.id());
     let trained = job.wait().await?;
-    let style_id = trained.style_id().ok_or("the training finished without a style id")?.to_string();
+    let style_id = trained
+        .style_id()
+        .ok_or("the training finished without a style id")?
+        .to_string();
     println!("style {style_id} is ready");
-    let done = s.krea.image("flux").prompt("inksketch of a harbour").style(&style_id, 1.0).submit().await?.wait().await?;
+    let done = s
+        .krea
+        .image("flux")
+        .prompt("inksketch of a harbour")
+        .style(&style_id, 1.0)
+        .submit()
+        .await?
+        .wait()
+        .await?;
     for path in done.download_to(common::out_dir()).await? {
-        println!("{} with style {style_id} -> {}", done.model_id(), path.display());
+        println!(
+            "{} with style {style_id} -> {}",
+            done.model_id(),
+            path.display()
+        );
     }
     Ok(())
 }

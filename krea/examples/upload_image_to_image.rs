@@ -15,7 +15,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A stand-in for your own photo: a small PNG.
     let input = out.join("input.png");
     std::fs::write(&input, krea_sim::render_png(512, 512, 42))?;
-    let asset = s.krea.assets().upload(&input, Some("example input")).await?;
+    let asset = s
+        .krea
+        .assets()
+        .upload(&input, Some("example input"))
+        .await?;
     println!("uploaded {} as asset {}", input.display(), asset.id);
     let done = s
         .krea

@@ -46,19 +46,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = std::env::var("WEBHOOK_URL").unwrap_or_else(|_| format!("http://{}/krea-webhook", listener.local_addr().unwrap_or_else(|_| ([127, 0, 0, 1], 0).into())));
+    let url = std::env::var("WEBHOOK_URL").unwrap_or_else(|_| {
+        format!(
+            "http://{}/krea-webhook",
+            listener
+                .local_addr()
+                .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into())
+        )
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let mut handles = Vec::new();
     for prompt in ["a paper boat", "a copper kettle", "a pine forest"] {
-        let job = s.krea.image("flux").prompt(prompt).webhook(url.clone()).submit().await?;
+        let job = s
+            .krea
+            .image("flux")
+            .prompt(prompt)
+            .webhook(url.clone())
+            .submit()
+            .await?;
         ours.lock().map_err(|_| "lock")?.insert(job.id());
         handles.push(job);
     }
-    println!("submitted {} jobs; waiting for webhooks at {url}", handles.len());
+    println!(
+        "submitted {} jobs; waiting for webhooks at {url}",
+        handles.len()
+    );
     for _ in 0..handles.len() {
         let job = rx.recv().await.ok_or("the receiver stopped")?;
-        let handle = handles.iter().find(|h| h.id() == job.job_id).ok_or("unknown job")?;
+        let handle = handles
+            .iter()
+            .find(|h| h.id() == job.job_id)
+            .ok_or("unknown job")?;
         handle.refresh().await?;
         let done = handle.wait().await?; // already complete: returns at once
         for path in done.download_to(common::out_dir()).await? {

@@ -16,7 +16,8 @@ use xtask::spec;
 const USAGE: &str = "usage:
   cargo xtask spec refresh [--from URL|PATH] [--to PATH]   fetch a new upstream document, print the API changelog, update the pin
   cargo xtask spec check                                   check the pin and the normalization invariants, print counts
-  cargo xtask spec diff OLD NEW [--json]                   what changed in the API between two documents";
+  cargo xtask spec diff OLD NEW [--json]                   what changed in the API between two documents
+  cargo xtask bench [--quick] [SCENARIO...]                 benchmarks against krea-sim (release build)";
 
 /// The workspace root: xtask lives one level below it.
 fn workspace_root() -> PathBuf {
@@ -68,6 +69,19 @@ fn main() -> Result<()> {
                 print!("{diff}");
             }
             Ok(())
+        }
+        ["bench", ..] => {
+            // The benchmarks live in their own crate (they need the generated client, which
+            // xtask must not: `spec refresh` has to build when the pin does not match).
+            let status = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            )
+            .args(["run", "--release", "--quiet", "-p", "krea-bench", "--"])
+            .args(&args[1..])
+            .current_dir(&root)
+            .status()
+            .context("run cargo")?;
+            std::process::exit(status.code().unwrap_or(1));
         }
         _ => {
             eprintln!("{USAGE}");

@@ -13,7 +13,10 @@ pub struct Session {
 
 pub async fn session() -> Result<Session, Box<dyn std::error::Error>> {
     if !std::env::args().any(|a| a == "--sim") {
-        return Ok(Session { krea: Krea::from_env()?, sim: None });
+        return Ok(Session {
+            krea: Krea::from_env()?,
+            sim: None,
+        });
     }
     let scale = 0.01;
     let sim = Simulator::builder().time_scale(scale).start().await?;
@@ -25,10 +28,17 @@ pub async fn session() -> Result<Session, Box<dyn std::error::Error>> {
         .journal(StatePath::Disabled)
         .timings(StatePath::Disabled)
         .build()?;
-    Ok(Session { krea, sim: Some(sim) })
+    Ok(Session {
+        krea,
+        sim: Some(sim),
+    })
 }
 
 /// The output directory: the first argument that is not a flag, else `out`.
 pub fn out_dir() -> std::path::PathBuf {
-    std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_else(|| "out".into()).into()
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "out".into())
+        .into()
 }
