@@ -79,10 +79,15 @@ fn main() {
 /// names it `{OpId}Body`), so a server can check requests with exactly the types clients send.
 fn body_dispatch(models: &[krea_openapi::catalog::ModelSpec]) -> String {
     let mut arms = String::new();
+    let mut schemas = String::new();
     for m in models {
         let ty = format!("{}Body", krea_openapi::opid::pascal(&m.operation_id));
         arms.push_str(&format!(
             "        {:?} => Some(decode::<crate::types::{ty}>(body)),\n",
+            m.operation_id
+        ));
+        schemas.push_str(&format!(
+            "        {:?} => Some(schemars::schema_for!(crate::types::{ty})),\n",
             m.operation_id
         ));
     }
@@ -90,6 +95,10 @@ fn body_dispatch(models: &[krea_openapi::catalog::ModelSpec]) -> String {
         "/// Decodes `body` as the generated request type of the generation operation `operation_id`;\n\
          /// `None` for other operations. The error is serde's message (it names the field).\n\
          pub fn decode_body(operation_id: &str, body: &serde_json::Value) -> Option<Result<(), String>> {{\n\
-         \x20   match operation_id {{\n{arms}        _ => None,\n    }}\n}}\n"
+         \x20   match operation_id {{\n{arms}        _ => None,\n    }}\n}}\n\n\
+         /// The JSON Schema of the generation operation `operation_id`'s request body (for tools\n\
+         /// and assistants); `None` for other operations.\n\
+         pub fn body_schema(operation_id: &str) -> Option<schemars::schema::RootSchema> {{\n\
+         \x20   match operation_id {{\n{schemas}        _ => None,\n    }}\n}}\n"
     )
 }

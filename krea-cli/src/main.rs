@@ -1,9 +1,129 @@
-//! The `krea` command-line tool (being built).
+//! The `krea` command-line tool. It uses the `krea` library for everything; no HTTP here.
 
-fn main() {
-    eprintln!(
-        "krea {}: the command-line tool is not built yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+mod cli;
+mod cmd_apps;
+mod cmd_assets;
+mod cmd_batch;
+mod cmd_generate;
+mod cmd_jobs;
+mod cmd_models;
+mod cmd_sim;
+mod cmd_styles;
+mod context;
+mod exit;
+mod output;
+mod progress;
+
+use cli::{Cli, Command};
+
+async fn run(cli: &Cli) -> anyhow::Result<u8> {
+    let out = output::Out {
+        json: cli.global.json,
+        quiet: cli.global.quiet,
+        simulated: cli.global.sim,
+    };
+    // Commands that need no client.
+    match &cli.command {
+        Command::Models(a) => return cmd_models::run(&out, a),
+        Command::Sim(a) => return cmd_sim::run(&out, a).await,
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "krea", &mut buf);
+            output::raw(&String::from_utf8_lossy(&buf));
+            return Ok(exit::OK);
+        }
+        _ => {}
+    }
+    let ctx = context::connect(&cli.global).await?;
+    match &cli.command {
+        Command::Image(a) => cmd_generate::image(&ctx, a).await,
+        Command::Video(a) => cmd_generate::video(&ctx, a).await,
+        Command::Enhance(a) => cmd_generate::enhance(&ctx, a).await,
+        Command::Run(a) => cmd_generate::run(&ctx, a).await,
+        Command::Batch(a) => cmd_batch::batch(&ctx, a).await,
+        Command::Jobs(c) => cmd_jobs::run(&ctx, c).await,
+        Command::Assets(c) => cmd_assets::run(&ctx, c).await,
+        Command::Styles(c) => cmd_styles::run(&ctx, c).await,
+        Command::Apps(c) => cmd_apps::run(&ctx, c).await,
+        Command::Models(_) | Command::Sim(_) | Command::Completions { .. } => Ok(exit::OK),
+    }
+}
+
+/// Ctrl-C: say which jobs are still running and how to finish them (or cancel them).
+async fn interrupted(cancel: bool) -> u8 {
+    let ids: Vec<uuid::Uuid> = context::pending()
+        .lock()
+        .map(|p| p.iter().copied().collect())
+        .unwrap_or_default();
+    if ids.is_empty() {
+        output::error("interrupted");
+        return exit::INTERRUPTED;
+    }
+    if cancel {
+        if let Some(krea) = context::client().get() {
+            for id in &ids {
+                match krea.jobs().cancel(*id).await {
+                    Ok(_) => output::hint(format!("cancelled {id} (not charged)")),
+                    Err(e) => output::hint(format!("could not cancel {id}: {e}")),
+                }
+            }
+        }
+        output::error(format!(
+            "interrupted; {} pending job(s) cancelled",
+            ids.len()
+        ));
+    } else {
+        output::error(format!(
+            "interrupted; {} job(s) are still running and will be charged:",
+            ids.len()
+        ));
+        for id in &ids {
+            output::hint(id);
+        }
+        output::hint(
+            "they are in the journal: `krea jobs resume` waits for them and downloads their files",
+        );
+        output::hint(
+            "(or `krea jobs wait ID`; next time, --cancel-on-interrupt cancels them instead)",
+        );
+    }
+    exit::INTERRUPTED
+}
+
+fn init_tracing(verbose: u8) {
+    if verbose == 0 {
+        return;
+    }
+    let level = match verbose {
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    // Our crates at the chosen level; dependencies one level quieter.
+    let filter = format!("warn,krea={level},krea_cli={level},krea_gen={level},krea_sim={level}");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let code = tokio::select! {
+        result = run(&cli) => match result {
+            Ok(code) => code,
+            Err(e) => {
+                exit::report(&e);
+                exit::code(&e)
+            }
+        },
+        _ = tokio::signal::ctrl_c() => interrupted(cli.global.cancel_on_interrupt).await,
+    };
+    ExitCode::from(code)
 }

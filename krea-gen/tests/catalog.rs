@@ -82,3 +82,17 @@ fn bodies_decode_through_the_generated_types() {
         );
     }
 }
+
+#[test]
+fn every_model_has_a_json_schema_for_its_body() {
+    for m in MODELS {
+        let schema = catalog::body_schema(m.operation_id).expect("a schema");
+        let json = serde_json::to_value(&schema).expect("json");
+        assert!(
+            json["properties"].get("prompt").is_some() || m.kind == Kind::Enhance,
+            "{}",
+            m.id
+        );
+    }
+    assert!(catalog::body_schema("get_job").is_none());
+}

@@ -187,32 +187,6 @@ pub fn placeholder_chunk(
     out
 }
 
-/// Width and height of a PNG or JPEG, from its header.
-pub fn image_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() >= 24 {
-        let w = u32::from_be_bytes(bytes[16..20].try_into().ok()?);
-        let h = u32::from_be_bytes(bytes[20..24].try_into().ok()?);
-        return Some((w, h));
-    }
-    if bytes.starts_with(&[0xff, 0xd8]) {
-        let mut i = 2;
-        while i + 9 < bytes.len() {
-            if bytes[i] != 0xff {
-                return None;
-            }
-            let marker = bytes[i + 1];
-            let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
-            if matches!(marker, 0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf) {
-                let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
-                let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
-                return Some((w, h));
-            }
-            i += 2 + len;
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +215,7 @@ mod tests {
         let a = png(64, 32, 42);
         assert_eq!(a, png(64, 32, 42));
         assert_ne!(a, png(64, 32, 43));
-        assert_eq!(image_dimensions(&a), Some((64, 32)));
+        assert_eq!(krea_gen::media::image_dimensions(&a), Some((64, 32)));
         let decoder = png::Decoder::new(std::io::Cursor::new(&a));
         let reader = decoder.read_info().expect("a decodable PNG");
         assert_eq!((reader.info().width, reader.info().height), (64, 32));

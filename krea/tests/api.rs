@@ -219,8 +219,21 @@ async fn a_node_app_runs_and_its_inputs_are_checked() {
 #[tokio::test]
 async fn cancel_on_drop_cancels_a_pending_job_and_only_when_asked() {
     let s = setup("cancel-on-drop", Simulator::builder()).await;
-    let kept = s.krea.video("veo").prompt("kept").submit().await.expect("submitted");
-    let dropped = s.krea.video("veo").prompt("dropped").cancel_on_drop().submit().await.expect("submitted");
+    let kept = s
+        .krea
+        .video("veo")
+        .prompt("kept")
+        .submit()
+        .await
+        .expect("submitted");
+    let dropped = s
+        .krea
+        .video("veo")
+        .prompt("dropped")
+        .cancel_on_drop()
+        .submit()
+        .await
+        .expect("submitted");
     let (kept_id, dropped_id) = (kept.id(), dropped.id());
     drop(kept);
     drop(dropped);
@@ -233,5 +246,14 @@ async fn cancel_on_drop_cancels_a_pending_job_and_only_when_asked() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(status, krea::JobStatus::Cancelled);
-    assert!(!s.krea.jobs().get(kept_id).await.expect("job").status.is_terminal(), "not cancelled unless asked");
+    assert!(
+        !s.krea
+            .jobs()
+            .get(kept_id)
+            .await
+            .expect("job")
+            .status
+            .is_terminal(),
+        "not cancelled unless asked"
+    );
 }

@@ -14,7 +14,6 @@ use uuid::Uuid;
 use crate::api::error;
 use crate::api::jobs::{cursor, page_limit};
 use crate::job::timestamp;
-use crate::render;
 use crate::state::{Asset, Sim};
 use krea_gen::media::{ACCEPTED, MAX_UPLOAD_BYTES, sniff};
 
@@ -116,7 +115,7 @@ pub async fn upload(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Respons
             id: sim.uuid("asset", st.id_seq),
             file_name: name,
             mime,
-            dimensions: render::image_dimensions(&bytes),
+            dimensions: krea_gen::media::image_dimensions(&bytes),
             bytes,
             description,
             uploaded_at: Utc::now(),

@@ -1,0 +1,449 @@
+//! The command line, as clap derive structs. Each doc comment is the help text.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// Shown under every `--help`.
+pub const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  a job failed (or a file could not be written)
+  2  usage error or invalid request (nothing was sent)
+  3  authentication or credits (token missing or refused, out of compute units)
+  4  timeout (the job may still finish: `krea jobs wait ID` continues)
+  5  network or API error
+  130 interrupted (pending jobs keep running; `krea jobs resume` finishes them)";
+
+/// Generate images and videos with the Krea API.
+///
+/// Run `krea --sim image "a lighthouse at dusk"` to try it without an account.
+#[derive(Debug, Parser)]
+#[command(name = "krea", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// API token (create one at https://krea.ai/settings/api-tokens); never printed
+    #[arg(
+        long,
+        global = true,
+        env = "KREA_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// API base URL (https; http only for loopback)
+    #[arg(long, global = true, env = "KREA_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Run against an in-process simulator: no account, no network; output says it is simulated
+    #[arg(long, global = true)]
+    pub sim: bool,
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only results (no progress or notes on stderr)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log what happens to stderr (-v: info, -vv: debug, -vvv: trace); the token is never logged
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Stop waiting after this many seconds (default: 600 for images, 1800 for videos)
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// How to poll: `auto` (near the expected time, then every 0.5-2 s) or a fixed interval in seconds
+    #[arg(
+        long,
+        global = true,
+        default_value = "auto",
+        value_name = "auto|SECONDS"
+    )]
+    pub poll: String,
+    /// On Ctrl-C, cancel the pending jobs instead of leaving them running
+    #[arg(long, global = true)]
+    pub cancel_on_interrupt: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate images from a prompt (default model: Nano Banana 2)
+    Image(ImageArgs),
+    /// Generate a video from a prompt and optional start/end images (default model: Veo 3.1 Fast)
+    Video(VideoArgs),
+    /// Upscale or enhance an image (default model: Topaz)
+    Enhance(EnhanceArgs),
+    /// Call any generation endpoint with raw parameters
+    Run(RunArgs),
+    /// Run many prompts from a file: concurrency-limited, resumable, with a manifest and a contact sheet
+    Batch(BatchArgs),
+    /// List, inspect, wait for, cancel, delete and resume jobs
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Upload and manage assets (images, videos, audio, 3D models)
+    #[command(subcommand)]
+    Assets(AssetsCommand),
+    /// Train and manage styles (LoRAs)
+    #[command(subcommand)]
+    Styles(StylesCommand),
+    /// Inspect and run node apps
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// List the models, or show one model's parameters
+    Models(ModelsArgs),
+    /// Run the Krea API simulator in the foreground (for tests and demos)
+    Sim(SimArgs),
+    /// Print a shell completion script
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What happens to submitted jobs and their files.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Submit COUNT jobs (the API has no batch size)
+    #[arg(short = 'n', long, default_value_t = 1, value_name = "COUNT")]
+    pub count: u32,
+    /// Where files go: a directory, or a file name for a single result (default: the current directory)
+    #[arg(short, long, value_name = "DIR|FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace existing files (default: a numbered name is chosen)
+    #[arg(long)]
+    pub force: bool,
+    /// Print the job ids and return without waiting
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Wait, then print the result URLs instead of downloading
+    #[arg(long)]
+    pub no_download: bool,
+    /// Krea POSTs each finished job to this URL (https, or http on loopback)
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Any model parameter, as key=value (numbers, booleans and JSON are parsed; `krea models MODEL` lists them)
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// What to draw
+    pub prompt: String,
+    /// Model id, alias or slug (`krea models --kind image` lists them)
+    #[arg(short, long, default_value = krea::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Width in pixels
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Height in pixels
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Aspect ratio, e.g. 16:9
+    #[arg(long, value_name = "W:H")]
+    pub aspect_ratio: Option<String>,
+    /// Resolution, e.g. 1K, 2K, 4K
+    #[arg(long)]
+    pub resolution: Option<String>,
+    /// Seed, for repeatable results
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sampling steps (Flux)
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Quality, e.g. high (GPT Image)
+    #[arg(long)]
+    pub quality: Option<String>,
+    /// An input image: a URL, or a local file (uploaded as an asset first); repeatable
+    #[arg(long = "image", value_name = "URL|FILE")]
+    pub images: Vec<String>,
+    /// A trained style to apply, with an optional strength (default 1.0); repeatable
+    #[arg(long = "style", value_name = "ID[:STRENGTH]")]
+    pub styles: Vec<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VideoArgs {
+    /// What happens in the video
+    pub prompt: String,
+    /// Model id, alias or slug (`krea models --kind video` lists them)
+    #[arg(short, long, default_value = "google/veo-3.1-fast")]
+    pub model: String,
+    /// The first frame: a URL or a local file
+    #[arg(long, value_name = "URL|FILE")]
+    pub start_image: Option<String>,
+    /// The last frame: a URL or a local file
+    #[arg(long, value_name = "URL|FILE")]
+    pub end_image: Option<String>,
+    /// Duration in seconds (allowed values depend on the model)
+    #[arg(long)]
+    pub duration: Option<u32>,
+    /// Aspect ratio, e.g. 16:9
+    #[arg(long, value_name = "W:H")]
+    pub aspect_ratio: Option<String>,
+    /// Resolution, e.g. 720p, 1080p
+    #[arg(long)]
+    pub resolution: Option<String>,
+    /// Generate audio with the video
+    #[arg(long)]
+    pub audio: bool,
+    /// Seed, for repeatable results
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnhanceArgs {
+    /// The image to enhance: a URL or a local file
+    pub image: String,
+    /// Model id, alias or slug (`krea models --kind enhance` lists them)
+    #[arg(short, long, default_value = "topaz/standard-enhance")]
+    pub model: String,
+    /// Output width in pixels
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Output height in pixels
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Scale the input's size by this factor (needs a local file, or --width and --height)
+    #[arg(long)]
+    pub scale: Option<f64>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Model id, alias, slug or path
+    pub model: String,
+    /// The whole request body as JSON, or @FILE to read it from a file
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub body: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// One prompt a line, or JSON Lines: {"prompt": ..., "model": ..., "params": {...}}
+    pub file: PathBuf,
+    /// Model for lines that do not name one
+    #[arg(short, long, default_value = krea::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Parameters for every line, as key=value (a line's own params win)
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Output directory (files, manifest.json, index.html)
+    #[arg(short, long, default_value = "krea-batch")]
+    pub output: PathBuf,
+    /// Most jobs running at once (the client also adapts to the account's limit)
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Continue a previous run in the same output directory: no line is submitted twice
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first
+    List {
+        /// Only jobs in this state (queued, processing, completed, failed...)
+        #[arg(long)]
+        status: Option<String>,
+        /// How many (default 20)
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Every job, page after page
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one job
+    Get {
+        /// Job id
+        id: uuid::Uuid,
+    },
+    /// Wait for jobs and download their results
+    Wait {
+        /// Job ids
+        #[arg(required = true)]
+        ids: Vec<uuid::Uuid>,
+        /// Where files go (default: where the journal says, else the current directory)
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Print the result URLs instead of downloading
+        #[arg(long)]
+        no_download: bool,
+    },
+    /// Cancel a pending job (not charged)
+    Cancel {
+        /// Job id
+        id: uuid::Uuid,
+    },
+    /// Delete a job
+    Delete {
+        /// Job id
+        id: uuid::Uuid,
+    },
+    /// Finish what interrupted runs left: wait for journaled jobs and download their files (no new request creates a job)
+    Resume,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssetsCommand {
+    /// Upload a file (JPEG, PNG, WebP, HEIC, MP4, MOV, WebM, GLB, WAV, MP3; at most 75 MB)
+    Upload {
+        /// The file
+        file: PathBuf,
+        /// A description
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List assets, newest first
+    List,
+    /// Show one asset
+    Get {
+        /// Asset id
+        id: uuid::Uuid,
+    },
+    /// Delete an asset
+    Delete {
+        /// Asset id
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StylesCommand {
+    /// Train a style from images (URLs or local files) and print its id when done
+    Train {
+        /// The style's name
+        #[arg(long)]
+        name: String,
+        /// A training image: URL or local file; repeatable
+        #[arg(long = "image", required = true, value_name = "URL|FILE")]
+        images: Vec<String>,
+        /// Base model: flux_dev (default), flux_schnell, wan, wan22, qwen, z-image
+        #[arg(long = "base")]
+        base: Option<String>,
+        /// Style, Object, Character or Default
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// The word that invokes the style in prompts
+        #[arg(long)]
+        trigger_word: Option<String>,
+        /// Training steps (1-2000)
+        #[arg(long)]
+        steps: Option<u32>,
+        /// Print the job id and return without waiting
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// List styles
+    List {
+        /// all, user, shared, krea, community, public...
+        #[arg(long, default_value = "all")]
+        filter: String,
+        /// How many (default 50)
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one style
+    Get {
+        /// Style id
+        id: String,
+    },
+    /// Change a style you own
+    Update {
+        /// Style id
+        id: String,
+        /// New title
+        #[arg(long)]
+        title: Option<String>,
+        /// Make it public
+        #[arg(long, conflicts_with = "private")]
+        public: bool,
+        /// Make it private
+        #[arg(long)]
+        private: bool,
+        /// New cover image URL
+        #[arg(long)]
+        cover_url: Option<String>,
+    },
+    /// Share a style with your workspace (and print a share link)
+    Share {
+        /// Style id
+        id: String,
+    },
+    /// Stop sharing a style with your workspace
+    Unshare {
+        /// Style id
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Show a node app version and its inputs
+    Get {
+        /// App version id
+        id: String,
+    },
+    /// Run a node app and download its results
+    Run {
+        /// App version id
+        id: String,
+        /// An input, as key=value; repeatable
+        #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Where files go
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Print the job ids and return without waiting
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Only image, video or enhance models
+    #[arg(long)]
+    pub kind: Option<KindArg>,
+    /// Show this model's parameters
+    pub model: Option<String>,
+    /// With a model: print the JSON Schema of its request body
+    #[arg(long, requires = "model")]
+    pub schema: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Image,
+    Video,
+    Enhance,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Port for the API (0: any free port)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Job durations are multiplied by this (0.01: a 20 s image takes 0.2 s)
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Most jobs running at once; beyond it generations get 429
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Seed for durations, ids and images
+    #[arg(long, default_value_t = 0x5eed)]
+    pub seed: u64,
+}

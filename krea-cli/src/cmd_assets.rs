@@ -1,0 +1,59 @@
+//! `krea assets upload | list | get | delete`.
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::cli::AssetsCommand;
+use crate::cmd_generate::{Media, media};
+use crate::context::Ctx;
+use crate::exit::{self, Usage};
+
+fn row(a: &krea::types::Asset) -> String {
+    let size = match (a.width, a.height) {
+        (Some(w), Some(h)) => format!("{w}x{h}"),
+        _ => "-".into(),
+    };
+    format!(
+        "{}  {:<18} {:>10}  {}",
+        a.id,
+        a.mime_type.as_deref().unwrap_or("-"),
+        size,
+        a.image_url
+    )
+}
+
+pub async fn run(ctx: &Ctx, cmd: &AssetsCommand) -> anyhow::Result<u8> {
+    let assets = ctx.krea.assets();
+    match cmd {
+        AssetsCommand::Upload { file, description } => {
+            // The same checks as for --image, before anything is sent.
+            let Media::File(path) = media(&file.to_string_lossy())? else {
+                return Err(Usage("give a local file to upload".into()).into());
+            };
+            let asset = assets.upload(&path, description.as_deref()).await?;
+            ctx.out.line(row(&asset));
+            ctx.out.json(&json!(asset));
+        }
+        AssetsCommand::List => {
+            let mut stream = Box::pin(assets.list());
+            let mut all = Vec::new();
+            while let Some(a) = stream.next().await {
+                let a = a?;
+                ctx.out.line(row(&a));
+                all.push(a);
+            }
+            ctx.out.json(&json!(all));
+        }
+        AssetsCommand::Get { id } => {
+            let a = assets.get(*id).await?;
+            ctx.out.line(row(&a));
+            ctx.out.json(&json!(a));
+        }
+        AssetsCommand::Delete { id } => {
+            assets.delete(*id).await?;
+            ctx.out.line(format!("{id} deleted"));
+            ctx.out.json(&json!({"id": id, "deleted": true}));
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,140 @@
+//! `krea jobs list | get | wait | cancel | delete | resume`.
+
+use futures_util::StreamExt;
+use krea::{JobQuery, JobStatus};
+use serde_json::{Value, json};
+
+use crate::cli::JobsCommand;
+use crate::context::Ctx;
+use crate::exit::{self, Usage};
+
+fn row(job: &krea::types::Job) -> String {
+    let done = job.completed_at.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    );
+    format!(
+        "{}  {:<22} {}  {}",
+        job.job_id,
+        job.status.as_str(),
+        job.created_at.format("%Y-%m-%d %H:%M:%S"),
+        done
+    )
+}
+
+pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
+    let jobs = ctx.krea.jobs();
+    match cmd {
+        JobsCommand::List { status, limit, all } => {
+            let status = match status.as_deref().map(JobStatus::parse) {
+                Some(JobStatus::Unknown(s)) => return Err(Usage(format!(
+                    "unknown status {s:?}: use queued, processing, completed, failed, cancelled..."
+                ))
+                .into()),
+                other => other,
+            };
+            let max = if *all { None } else { Some(*limit) };
+            let query = JobQuery {
+                status,
+                max,
+                page_size: Some((*limit as u64).clamp(1, 1000)),
+                ..JobQuery::default()
+            };
+            let mut stream = Box::pin(jobs.list(query));
+            let mut listed = Vec::new();
+            while let Some(job) = stream.next().await {
+                let job = job?;
+                ctx.out.line(row(&job));
+                listed.push(job);
+            }
+            ctx.out.json(&json!(listed));
+        }
+        JobsCommand::Get { id } => {
+            let job = jobs.get(*id).await?;
+            ctx.out.line(row(&job));
+            if let Some(r) = &job.result {
+                r.urls.iter().for_each(|u| ctx.out.line(u));
+            }
+            ctx.out.json(&json!(job));
+        }
+        JobsCommand::Wait {
+            ids,
+            output,
+            no_download,
+        } => {
+            let mut code = exit::OK;
+            let mut out = Vec::new();
+            for id in ids {
+                match jobs.wait(*id).await {
+                    Ok(done) => {
+                        let files = if *no_download {
+                            done.urls().iter().for_each(|u| ctx.out.line(u));
+                            Vec::new()
+                        } else {
+                            let files = match output {
+                                Some(dir) => done.download_to(dir).await?,
+                                None if done.urls().is_empty() => Vec::new(),
+                                None => match done.download().await {
+                                    Ok(f) => f,
+                                    Err(krea::Error::Config(_)) => done.download_to(".").await?,
+                                    Err(e) => return Err(e.into()),
+                                },
+                            };
+                            files.iter().for_each(|f| ctx.out.line(f.display()));
+                            files
+                        };
+                        out.push(json!({"job_id": id, "status": "completed", "model": done.model_id(), "urls": done.urls(), "files": files, "style_id": done.style_id()}));
+                    }
+                    Err(e) => {
+                        code = code.max(exit::code_of(&e));
+                        exit::report_error(&e);
+                        out.push(json!({"job_id": id, "error": e.to_string()}));
+                    }
+                }
+            }
+            ctx.out.json(&json!(out));
+            return Ok(code);
+        }
+        JobsCommand::Cancel { id } => {
+            let cancelled = jobs.cancel(*id).await?;
+            ctx.out.line(if cancelled {
+                format!("{id} cancelled (not charged)")
+            } else {
+                format!("{id} had already ended")
+            });
+            ctx.out.json(&json!({"job_id": id, "cancelled": cancelled}));
+        }
+        JobsCommand::Delete { id } => {
+            jobs.delete(*id).await?;
+            ctx.out.line(format!("{id} deleted"));
+            ctx.out.json(&json!({"job_id": id, "deleted": true}));
+        }
+        JobsCommand::Resume => {
+            let resumed = jobs.resume().await?;
+            let mut code = exit::OK;
+            let mut out: Vec<Value> = Vec::new();
+            if resumed.is_empty() {
+                ctx.out
+                    .note("nothing to resume: every journaled job has finished");
+            }
+            for r in resumed {
+                match &r.outcome {
+                    Ok(files) => {
+                        files.iter().for_each(|f| ctx.out.line(f.display()));
+                        out.push(json!({"job_id": r.job_id, "model": r.model, "files": files}));
+                    }
+                    Err(e) => {
+                        code = code.max(exit::code_of(e));
+                        exit::report_error(e);
+                        out.push(
+                            json!({"job_id": r.job_id, "model": r.model, "error": e.to_string()}),
+                        );
+                    }
+                }
+            }
+            ctx.out.json(&json!(out));
+            return Ok(code);
+        }
+    }
+    Ok(exit::OK)
+}

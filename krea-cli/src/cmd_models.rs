@@ -1,0 +1,242 @@
+//! `krea models [--kind K] [MODEL] [--schema]`: the catalog, read from Krea's document.
+
+use krea::models::{self, CostRow, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType};
+use serde_json::{Value, json};
+
+use crate::cli::{KindArg, ModelsArgs};
+use crate::exit;
+use crate::output::{Out, raw};
+
+fn number(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map_or(s.clone(), String::from)
+}
+
+/// `3`, `34.4-86.5`, or `-`.
+pub fn units(rows: &[CostRow]) -> String {
+    let lo = rows.iter().map(|r| r.compute_units).min_by(f64::total_cmp);
+    let hi = rows.iter().map(|r| r.compute_units).max_by(f64::total_cmp);
+    match (lo, hi) {
+        (Some(l), Some(h)) if (l - h).abs() < f64::EPSILON => number(l),
+        (Some(l), Some(h)) => format!("{}-{}", number(l), number(h)),
+        _ => "-".into(),
+    }
+}
+
+fn time(m: &ModelSpec) -> String {
+    m.typical_seconds
+        .map_or_else(|| "-".into(), |s| format!("~{}s", number(s)))
+}
+
+/// Required parameters (marked `*`) then the others, at most six names.
+fn main_params(m: &ModelSpec) -> String {
+    let mut names: Vec<String> = m
+        .parameters
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| format!("{}*", p.name))
+        .collect();
+    names.extend(
+        m.parameters
+            .iter()
+            .filter(|p| !p.required)
+            .map(|p| p.name.to_string()),
+    );
+    let extra = names.len().saturating_sub(6);
+    names.truncate(6);
+    if extra > 0 {
+        names.push(format!("+{extra}"));
+    }
+    names.join(", ")
+}
+
+fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        s.chars().take(width - 1).collect::<String>() + "…"
+    }
+}
+
+/// The table of models.
+pub fn table(kind: Option<Kind>) -> String {
+    let mut out = format!(
+        "{:<34} {:<7} {:<22} {:<24} {:>5} {:>9}  {}\n",
+        "ID", "KIND", "TITLE", "ALIASES", "TIME", "CU", "PARAMETERS (* required)"
+    );
+    for m in MODELS.iter().filter(|m| kind.is_none_or(|k| m.kind == k)) {
+        let aliases = models::aliases_of(m.id).join(", ");
+        out.push_str(&format!(
+            "{:<34} {:<7} {:<22} {:<24} {:>5} {:>9}  {}\n",
+            m.id,
+            m.kind.as_str(),
+            cut(m.title, 22),
+            cut(if aliases.is_empty() { "-" } else { &aliases }, 24),
+            time(m),
+            units(m.compute_units),
+            main_params(m)
+        ));
+    }
+    out
+}
+
+fn describe(p: &ParamSpec) -> String {
+    let mut parts = Vec::new();
+    let ty = match (p.ty, p.items) {
+        (ParamType::Array, Some(item)) if !item.properties.is_empty() => {
+            format!(
+                "array of {{{}}}",
+                item.properties
+                    .iter()
+                    .map(|q| q.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        (ParamType::Array, Some(item)) => format!("array of {}", item.ty.as_str()),
+        (ty, _) => ty.as_str().to_string(),
+    };
+    parts.push(match p.format {
+        Some(f) => format!("{ty} ({f})"),
+        None => ty,
+    });
+    if p.required {
+        parts.push("required".into());
+    }
+    if p.nullable {
+        parts.push("nullable".into());
+    }
+    match (p.minimum, p.maximum) {
+        (Some(lo), Some(hi)) => parts.push(format!("{}..{}", number(lo), number(hi))),
+        (Some(lo), None) => parts.push(format!("at least {}", number(lo))),
+        (None, Some(hi)) => parts.push(format!("at most {}", number(hi))),
+        _ => {}
+    }
+    match (p.min_length, p.max_length) {
+        (Some(lo), Some(hi)) => parts.push(format!("{lo}-{hi} characters")),
+        (Some(lo), None) => parts.push(format!("at least {lo} characters")),
+        (None, Some(hi)) => parts.push(format!("up to {hi} characters")),
+        _ => {}
+    }
+    if let Some(hi) = p.max_items {
+        parts.push(format!("up to {hi} items"));
+    }
+    if !p.enum_values.is_empty() {
+        parts.push(format!(
+            "one of: {}",
+            p.enum_values
+                .iter()
+                .map(Literal::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(d) = p.default {
+        parts.push(format!("default {d}"));
+    }
+    parts.join(", ")
+}
+
+/// Every parameter of one model.
+pub fn detail(m: &ModelSpec) -> String {
+    let mut out = format!("{} ({}), {} model\n", m.title, m.id, m.kind.as_str());
+    if !m.summary.is_empty() {
+        out.push_str(&format!("{}\n", m.summary));
+    }
+    out.push_str(&format!("Endpoint: POST {}\n", m.path));
+    let aliases = models::aliases_of(m.id);
+    if !aliases.is_empty() {
+        out.push_str(&format!("Aliases: {}\n", aliases.join(", ")));
+    }
+    out.push_str(&format!(
+        "Typical time: {}   Compute units: {}\n\nParameters:\n",
+        time(m),
+        units(m.compute_units)
+    ));
+    for p in m.parameters {
+        out.push_str(&format!("  {:<28} {}\n", p.name, describe(p)));
+        if let Some(d) = p.description {
+            out.push_str(&format!("  {:<28} {}\n", "", d));
+        }
+    }
+    if m.compute_units.len() > 1 {
+        out.push_str("\nPricing (compute units):\n");
+        for r in m.compute_units {
+            let when: Vec<String> = r
+                .conditions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            out.push_str(&format!(
+                "  {:<40} {}\n",
+                when.join(" "),
+                number(r.compute_units)
+            ));
+        }
+    }
+    if !m.deprecated_aliases.is_empty() {
+        out.push_str("\nDeprecated names (accepted by this client and sent in snake_case):\n");
+        for a in m.deprecated_aliases {
+            out.push_str(&format!(
+                "  {} -> {}{}\n",
+                a.from,
+                a.to,
+                a.sunset_date
+                    .map_or(String::new(), |d| format!(" (Krea accepted it until {d})"))
+            ));
+        }
+    }
+    out
+}
+
+fn param_json(p: &ParamSpec) -> Value {
+    json!({
+        "name": p.name, "type": p.ty.as_str(), "required": p.required, "nullable": p.nullable,
+        "description": p.description, "default": p.default.map(|d| d.to_json()),
+        "minimum": p.minimum, "maximum": p.maximum, "min_length": p.min_length, "max_length": p.max_length,
+        "max_items": p.max_items, "enum": p.enum_values.iter().map(Literal::to_json).collect::<Vec<_>>(),
+        "format": p.format, "items": p.items.map(param_json),
+        "properties": p.properties.iter().map(param_json).collect::<Vec<_>>(),
+    })
+}
+
+pub fn model_json(m: &ModelSpec) -> Value {
+    json!({
+        "id": m.id, "title": m.title, "kind": m.kind.as_str(), "summary": m.summary, "path": m.path,
+        "aliases": models::aliases_of(m.id), "typical_seconds": m.typical_seconds,
+        "compute_units": m.compute_units.iter().map(|r| json!({"conditions": r.conditions.iter().map(|(k, v)| json!({k.to_string(): v})).collect::<Vec<_>>(), "compute_units": r.compute_units, "seconds": r.seconds})).collect::<Vec<_>>(),
+        "parameters": m.parameters.iter().map(param_json).collect::<Vec<_>>(),
+        "deprecated_aliases": m.deprecated_aliases.iter().map(|a| json!({"from": a.from, "to": a.to, "sunset_date": a.sunset_date})).collect::<Vec<_>>(),
+    })
+}
+
+pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
+    let kind = a.kind.map(|k| match k {
+        KindArg::Image => Kind::Image,
+        KindArg::Video => Kind::Video,
+        KindArg::Enhance => Kind::Enhance,
+    });
+    match &a.model {
+        None if out.json => out.json(&json!(
+            MODELS
+                .iter()
+                .filter(|m| kind.is_none_or(|k| m.kind == k))
+                .map(model_json)
+                .collect::<Vec<_>>()
+        )),
+        None => raw(&table(kind)),
+        Some(name) => {
+            let m = models::resolve(name)?;
+            if a.schema {
+                let schema = krea_gen::catalog::body_schema(m.operation_id)
+                    .map(|s| serde_json::to_value(s).unwrap_or(Value::Null));
+                raw(&format!("{}\n", serde_json::to_string_pretty(&schema)?));
+            } else if out.json {
+                out.json(&model_json(m));
+            } else {
+                raw(&detail(m));
+            }
+        }
+    }
+    Ok(exit::OK)
+}

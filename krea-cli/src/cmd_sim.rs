@@ -1,0 +1,27 @@
+//! `krea sim`: the simulator in the foreground.
+
+use crate::cli::SimArgs;
+use crate::exit;
+use crate::output::Out;
+
+pub async fn run(out: &Out, a: &SimArgs) -> anyhow::Result<u8> {
+    let mut builder = krea_sim::Simulator::builder()
+        .port(a.port)
+        .time_scale(a.time_scale)
+        .seed(a.seed);
+    if let Some(cap) = a.concurrency {
+        builder = builder.concurrency(cap, krea_sim::Overflow::Reject);
+    }
+    let sim = builder.start().await?;
+    out.line("krea simulator (a simulated Krea API) is running; Ctrl-C stops it");
+    out.line(format!("export KREA_BASE_URL={}", sim.api_url()));
+    out.line(format!("export KREA_API_TOKEN={}", sim.token()));
+    out.line(format!(
+        "# files: {}   counters: {}/_sim/counters",
+        sim.files_url(),
+        sim.api_url()
+    ));
+    out.json(&serde_json::json!({"base_url": sim.api_url(), "token": sim.token(), "files_url": sim.files_url(), "simulated": true}));
+    tokio::signal::ctrl_c().await?;
+    Ok(exit::OK)
+}

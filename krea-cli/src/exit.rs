@@ -1,0 +1,96 @@
+//! Exit codes by error class (listed in `--help`), and the one- or two-line error report.
+
+use crate::output;
+
+/// Success.
+pub const OK: u8 = 0;
+/// A job failed.
+pub const JOB_FAILED: u8 = 1;
+/// Usage error or invalid request: nothing was sent.
+pub const USAGE: u8 = 2;
+/// Token missing or refused, or out of credits.
+pub const AUTH: u8 = 3;
+/// A job did not finish in time.
+pub const TIMEOUT: u8 = 4;
+/// Network or API trouble.
+pub const NETWORK: u8 = 5;
+/// Ctrl-C.
+pub const INTERRUPTED: u8 = 130;
+
+/// A problem with what the user typed, found before any request.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// The message when no token is configured.
+pub const MISSING_TOKEN: &str = "Krea API token not configured: set KREA_API_TOKEN (create one at https://krea.ai/settings/api-tokens) or use --sim";
+
+/// The exit code for an error.
+pub fn code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Usage>().is_some() {
+        return USAGE;
+    }
+    e.downcast_ref::<krea::Error>().map_or(JOB_FAILED, code_of)
+}
+
+/// The exit code for a client error.
+pub fn code_of(k: &krea::Error) -> u8 {
+    match k {
+        krea::Error::InvalidRequest { .. }
+        | krea::Error::UnknownModel { .. }
+        | krea::Error::ModelRetired { .. }
+        | krea::Error::Config(_) => USAGE,
+        krea::Error::MissingToken
+        | krea::Error::Unauthorized { .. }
+        | krea::Error::InsufficientCredits { .. } => AUTH,
+        krea::Error::Api {
+            status: 401 | 402 | 403,
+            ..
+        } => AUTH,
+        krea::Error::Api {
+            status: 400 | 404 | 409 | 422,
+            ..
+        } => USAGE,
+        krea::Error::JobFailed { .. } | krea::Error::Io { .. } | krea::Error::Download { .. } => {
+            JOB_FAILED
+        }
+        krea::Error::Timeout { .. } => TIMEOUT,
+        _ => NETWORK,
+    }
+}
+
+/// Prints `e` in one or two lines that say what to do.
+pub fn report(e: &anyhow::Error) {
+    match e.downcast_ref::<krea::Error>() {
+        Some(k) => report_error(k),
+        None => output::error(format!("{e:#}")),
+    }
+}
+
+/// Prints a client error in one or two lines that say what to do.
+pub fn report_error(e: &krea::Error) {
+    match e {
+        krea::Error::MissingToken => output::error(MISSING_TOKEN),
+        krea::Error::InvalidRequest { model, problems } => {
+            output::error(format!("invalid request for {model} (nothing was sent):"));
+            for p in problems {
+                output::hint(p);
+            }
+            if krea::models::resolve(model).is_ok() {
+                output::hint(format!("`krea models {model}` lists its parameters"));
+            }
+        }
+        krea::Error::Timeout { job_id, .. } => {
+            output::error(e);
+            output::hint(format!("continue with: krea jobs wait {job_id}"));
+        }
+        other => output::error(other),
+    }
+}

@@ -1,0 +1,82 @@
+//! Everything the CLI prints goes through here. Results go to stdout (a broken pipe ends the
+//! program quietly: `krea jobs list | head` is not an error); notes and progress go to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the one place that prints
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+
+/// How to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    /// JSON on stdout instead of lines.
+    pub json: bool,
+    /// No notes or progress on stderr.
+    pub quiet: bool,
+    /// Results come from the simulator.
+    pub simulated: bool,
+}
+
+fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader went away (e.g. `| head`): stop quietly.
+            std::process::exit(0);
+        }
+    }
+}
+
+impl Out {
+    /// A result line on stdout (ignored in JSON mode: the JSON document carries it).
+    pub fn line(&self, line: impl Display) {
+        if !self.json {
+            write_stdout(&format!("{line}\n"));
+        }
+    }
+
+    /// The JSON document on stdout (JSON mode only).
+    pub fn json(&self, value: &serde_json::Value) {
+        if self.json {
+            let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+            write_stdout(&format!("{text}\n"));
+        }
+    }
+
+    /// A note on stderr (not with -q or --json).
+    pub fn note(&self, note: impl Display) {
+        if !self.quiet && !self.json {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "{note}");
+        }
+    }
+
+    /// Whether live progress lines may be drawn.
+    pub fn live(&self) -> bool {
+        !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+
+    /// " (simulated)" when talking to the simulator.
+    pub fn sim_tag(&self) -> &'static str {
+        if self.simulated { " (simulated)" } else { "" }
+    }
+}
+
+/// An error on stderr, always (even with -q).
+pub fn error(message: impl Display) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {message}");
+}
+
+/// A hint under an error.
+pub fn hint(message: impl Display) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "  {message}");
+}
+
+/// Raw text to stdout (help, completions, tables).
+pub fn raw(text: &str) {
+    write_stdout(text);
+}

@@ -1,0 +1,257 @@
+//! `krea image | video | enhance | run` against the simulator.
+
+mod support;
+
+use krea_sim::Simulator;
+use support::{code, env, files_in, json, krea, stderr, stdout};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_downloads_a_png_equal_to_the_simulators_and_says_which_model() {
+    let e = env("image", Simulator::builder()).await;
+    let o = krea(
+        &e,
+        &["image", "a lighthouse at dusk", "--aspect-ratio", "16:9"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let pngs = files_in(&e.dir, "png");
+    assert_eq!(pngs.len(), 1);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("./{}", pngs[0].file_name().expect("name").to_string_lossy())
+    );
+    assert!(
+        stderr(&o).contains("Generated with Nano Banana 2 (google/nano-banana-2)"),
+        "{}",
+        stderr(&o)
+    );
+    let id = e.sim.control().job_ids()[0];
+    assert_eq!(
+        Some(std::fs::read(&pngs[0]).expect("png")),
+        e.sim.control().result_bytes(id, 0)
+    );
+    let c = e.sim.control().counters();
+    assert_eq!(
+        c.requests_to("POST /generate/image/google/nano-banana-2"),
+        1
+    );
+    assert_eq!(c.file_authorization_headers, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_describes_every_job() {
+    let e = env("json", Simulator::builder()).await;
+    let o = krea(
+        &e,
+        &[
+            "--json",
+            "image",
+            "a red bicycle",
+            "-m",
+            "flux",
+            "-n",
+            "3",
+            "-o",
+            "bikes",
+            "--seed",
+            "7",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["model"], "bfl/flux-1-dev");
+    assert_eq!(v["simulated"], false);
+    let jobs = v["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 3);
+    for j in jobs {
+        assert_eq!(j["status"], "completed");
+        let file = j["files"][0].as_str().expect("file");
+        assert!(e.dir.join(file).exists(), "{file}");
+    }
+    assert_eq!(
+        e.sim.control().counters().jobs_created,
+        3,
+        "-n 3 submits three jobs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_wait_prints_ids_and_no_download_prints_urls() {
+    let e = env("nowait", Simulator::builder()).await;
+    let o = krea(&e, &["image", "a fox", "--no-wait"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id: uuid::Uuid = stdout(&o).trim().parse().expect("a job id");
+    assert_eq!(e.sim.control().job_ids(), vec![id]);
+    let o = krea(&e, &["image", "a fox", "--no-download"]).await;
+    assert!(
+        stdout(&o).trim().starts_with(e.sim.files_url()),
+        "{}",
+        stdout(&o)
+    );
+    assert!(files_in(&e.dir, "png").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_image_is_uploaded_first_and_a_file_output_is_named_as_asked() {
+    let e = env("upload", Simulator::builder()).await;
+    std::fs::write(e.dir.join("in.png"), krea_sim::render_png(64, 64, 1)).expect("write");
+    let o = krea(
+        &e,
+        &[
+            "image",
+            "make it night",
+            "-m",
+            "bfl/flux-1-kontext-dev",
+            "--image",
+            "in.png",
+            "-o",
+            "night.png",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(e.dir.join("night.png").exists());
+    let c = e.sim.control().counters();
+    assert_eq!(c.requests_to("POST /assets"), 1);
+    assert_eq!(c.jobs_created, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn styles_and_params_reach_the_request() {
+    let e = env("params", Simulator::builder()).await;
+    let o = krea(
+        &e,
+        &[
+            "image",
+            "a harbour",
+            "-m",
+            "flux",
+            "--style",
+            "krea-watercolor:0.8",
+            "-p",
+            "guidance_scale_flux=4.5",
+            "--steps",
+            "30",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn video_from_a_start_image_and_enhance_with_a_scale() {
+    let e = env("video", Simulator::builder().video_bytes(10_000)).await;
+    let o = krea(
+        &e,
+        &[
+            "video",
+            "waves at night",
+            "-m",
+            "kling/kling-2.1",
+            "--start-image",
+            "https://example.com/start.png",
+            "--duration",
+            "5",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(files_in(&e.dir, "mp4").len(), 1);
+
+    std::fs::write(e.dir.join("small.png"), krea_sim::render_png(100, 50, 2)).expect("write");
+    let o = krea(
+        &e,
+        &[
+            "enhance",
+            "small.png",
+            "--scale",
+            "2",
+            "-p",
+            "output_format=png",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = files_in(&e.dir, "png")
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("standard-enhance"))
+        .expect("the enhanced file");
+    let bytes = std::fs::read(out).expect("png");
+    assert_eq!(
+        krea_gen::media::image_dimensions(&bytes),
+        Some((200, 100)),
+        "twice the input"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_takes_params_or_a_body() {
+    let e = env("run", Simulator::builder()).await;
+    let o = krea(
+        &e,
+        &[
+            "run",
+            "google/imagen-4",
+            "-p",
+            "prompt=a cat",
+            "--no-download",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = krea(
+        &e,
+        &[
+            "run",
+            "flux",
+            "--body",
+            r#"{"prompt": "a dog", "steps": 12}"#,
+            "--no-download",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::write(e.dir.join("body.json"), br#"{"prompt": "a bird"}"#).expect("write");
+    let o = krea(
+        &e,
+        &["run", "flux", "--body", "@body.json", "--no-download"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.sim.control().counters().jobs_created, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_exits_1_and_a_timeout_exits_4_with_the_way_to_continue() {
+    let e = env(
+        "failed",
+        Simulator::builder()
+            .fault(
+                "POST /generate/image/bfl/flux-1-dev",
+                krea_sim::Fault::FailJob,
+                1.0,
+            )
+            .fault(
+                "POST /generate/image/google/imagen-4",
+                krea_sim::Fault::StuckJob,
+                1.0,
+            ),
+    )
+    .await;
+    let o = krea(&e, &["image", "x", "-m", "flux"]).await;
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("failed"), "{}", stderr(&o));
+    let o = krea(
+        &e,
+        &["--timeout", "0.3", "image", "x", "-m", "google/imagen-4"],
+    )
+    .await;
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let id = e.sim.control().job_ids()[1];
+    assert!(
+        stderr(&o).contains(&format!("krea jobs wait {id}")),
+        "{}",
+        stderr(&o)
+    );
+}
