@@ -405,10 +405,10 @@ pub async fn enhance(ctx: &Ctx, a: &EnhanceArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    if let Some(scale) = a.scale {
-        if model.parameter("image_scaling_factor").is_some() {
-            extra.entry("image_scaling_factor").or_insert(json!(scale));
-        }
+    if let Some(scale) = a.scale
+        && model.parameter("image_scaling_factor").is_some()
+    {
+        extra.entry("image_scaling_factor").or_insert(json!(scale));
     }
     generate(ctx, &a.out, vec![input], |urls| {
         let mut r = ctx.krea.enhance(&a.model);

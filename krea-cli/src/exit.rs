@@ -51,8 +51,7 @@ pub fn code_of(k: &krea::Error) -> u8 {
         | krea::Error::Unauthorized { .. }
         | krea::Error::InsufficientCredits { .. } => AUTH,
         krea::Error::Api {
-            status: 401 | 402 | 403,
-            ..
+            status: 401..=403, ..
         } => AUTH,
         krea::Error::Api {
             status: 400 | 404 | 409 | 422,

@@ -21,11 +21,11 @@ fn write_stdout(text: &str) {
     let written = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
-    if let Err(e) = written {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            // The reader went away (e.g. `| head`): stop quietly.
-            std::process::exit(0);
-        }
+    if let Err(e) = written
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        // The reader went away (e.g. `| head`): stop quietly.
+        std::process::exit(0);
     }
 }
 

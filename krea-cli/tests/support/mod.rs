@@ -26,7 +26,11 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 pub async fn env(name: &str, builder: SimBuilder) -> Env {
-    let sim = builder.time_scale(0.01).start().await.expect("simulator");
+    env_scaled(name, builder, 0.01).await
+}
+
+pub async fn env_scaled(name: &str, builder: SimBuilder, scale: f64) -> Env {
+    let sim = builder.time_scale(scale).start().await.expect("simulator");
     Env {
         sim,
         dir: scratch(name),

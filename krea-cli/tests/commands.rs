@@ -1,0 +1,257 @@
+//! jobs, assets, styles, apps, sim and completions against the simulator.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+
+use krea_sim::Simulator;
+use support::{code, env, json, krea, stderr, stdout};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_list_get_wait_cancel_delete() {
+    let e = env("jobs", Simulator::builder()).await;
+    for p in ["one", "two", "three"] {
+        assert_eq!(code(&krea(&e, &["image", p, "--no-wait"]).await), 0);
+    }
+    let o = krea(&e, &["jobs", "list", "--limit", "2"]).await;
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    let o = krea(&e, &["--json", "jobs", "list", "--all"]).await;
+    assert_eq!(json(&o).as_array().expect("jobs").len(), 3);
+    let id = e.sim.control().job_ids()[0].to_string();
+    let o = krea(&e, &["jobs", "wait", &id, "-o", "waited"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("waited/"), "{}", stdout(&o));
+    let o = krea(&e, &["--json", "jobs", "get", &id]).await;
+    assert_eq!(json(&o)["status"], "completed");
+    let o = krea(&e, &["jobs", "cancel", &id]).await;
+    assert!(stdout(&o).contains("had already ended"), "{}", stdout(&o));
+    let o = krea(&e, &["jobs", "delete", &id]).await;
+    assert_eq!(code(&o), 0);
+    let o = krea(&e, &["jobs", "get", &id]).await;
+    assert_eq!(code(&o), 2, "a deleted job is not found: {}", stderr(&o));
+
+    let slow = krea(&e, &["video", "slow waves", "-m", "veo", "--no-wait"]).await;
+    let slow_id = stdout(&slow).trim().to_string();
+    let o = krea(&e, &["jobs", "cancel", &slow_id]).await;
+    assert!(stdout(&o).contains("cancelled"), "{}", stdout(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_resume_finishes_a_job_left_by_an_earlier_run() {
+    let e = env("resume", Simulator::builder()).await;
+    let o = krea(&e, &["image", "a lighthouse", "-o", "out", "--no-wait"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = krea(&e, &["jobs", "resume"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("out/"), "{}", stdout(&o));
+    assert_eq!(support::files_in(&e.dir.join("out"), "png").len(), 1);
+    assert_eq!(
+        e.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST /generate/"),
+        1,
+        "no new POST"
+    );
+    let again = krea(&e, &["jobs", "resume"]).await;
+    assert!(
+        stderr(&again).contains("nothing to resume"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assets_upload_list_get_delete() {
+    let e = env("assets", Simulator::builder()).await;
+    std::fs::write(e.dir.join("a.png"), krea_sim::render_png(20, 10, 4)).expect("write");
+    let o = krea(
+        &e,
+        &[
+            "--json",
+            "assets",
+            "upload",
+            "a.png",
+            "--description",
+            "mine",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = json(&o)["id"].as_str().expect("id").to_string();
+    let o = krea(&e, &["assets", "list"]).await;
+    assert!(
+        stdout(&o).contains(&id) && stdout(&o).contains("20x10"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(code(&krea(&e, &["assets", "get", &id]).await), 0);
+    assert_eq!(code(&krea(&e, &["assets", "delete", &id]).await), 0);
+    let o = krea(&e, &["assets", "upload", "missing.png"]).await;
+    assert_eq!(code(&o), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn styles_train_then_update_share_unshare() {
+    // Training takes 600 simulated seconds: 0.6 s at this scale.
+    let e = support::env_scaled("styles", Simulator::builder(), 0.001).await;
+    let o = krea(
+        &e,
+        &[
+            "styles",
+            "train",
+            "--name",
+            "ink",
+            "--image",
+            "https://example.com/1.png",
+            "--steps",
+            "100",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    let o = krea(&e, &["styles", "list", "--filter", "user"]).await;
+    assert!(stdout(&o).contains(&id), "{}", stdout(&o));
+    let o = krea(
+        &e,
+        &[
+            "--json",
+            "styles",
+            "update",
+            &id,
+            "--title",
+            "ink sketches",
+            "--public",
+        ],
+    )
+    .await;
+    assert_eq!(json(&o)["title"], "ink sketches");
+    assert_eq!(json(&o)["public"], true);
+    let o = krea(&e, &["styles", "share", &id]).await;
+    assert!(stdout(&o).contains("/styles/shared/"), "{}", stdout(&o));
+    assert_eq!(code(&krea(&e, &["styles", "unshare", &id]).await), 0);
+    assert_eq!(code(&krea(&e, &["styles", "get", &id]).await), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apps_get_and_run() {
+    let e = env("apps", Simulator::builder()).await;
+    let o = krea(&e, &["apps", "get", krea_sim::DEMO_APP]).await;
+    assert!(
+        stdout(&o).contains("prompt") && stdout(&o).contains("required"),
+        "{}",
+        stdout(&o)
+    );
+    let o = krea(
+        &e,
+        &[
+            "apps",
+            "run",
+            krea_sim::DEMO_APP,
+            "-p",
+            "prompt=a cat",
+            "-o",
+            "app-out",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(support::files_in(&e.dir.join("app-out"), "png").len(), 1);
+    let o = krea(&e, &["apps", "run", krea_sim::DEMO_APP]).await;
+    assert_eq!(
+        code(&o),
+        2,
+        "a missing input is a usage error: {}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sim_prints_its_address_and_token_and_serves() {
+    let e = env("sim", Simulator::builder()).await;
+    let mut child = support::command(&e)
+        .args(["sim", "--time-scale", "0.01"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Keep reading the pipe: closing it would end the simulator (a broken pipe ends `krea`).
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let lines: Vec<String> = reader.by_ref().take(4).map(|l| l.expect("line")).collect();
+    let base = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("export KREA_BASE_URL="))
+        .expect("base URL line")
+        .to_string();
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("export KREA_API_TOKEN="))
+        .expect("token line")
+        .to_string();
+    let r = reqwest::get(format!("{base}/_sim/counters"))
+        .await
+        .expect("served");
+    assert!(r.status().is_success());
+    let jobs = reqwest::Client::new()
+        .get(format!("{base}/jobs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.status(), 200);
+    child.kill().expect("kill");
+    let _ = child.wait();
+    drop(reader);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_are_printed_for_each_shell() {
+    let e = env("completions", Simulator::builder()).await;
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let o = krea(&e, &["completions", shell]).await;
+        assert_eq!(code(&o), 0);
+        assert!(stdout(&o).contains("krea"), "{shell}");
+    }
+    assert_eq!(e.sim.control().counters().total_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_lists_the_pending_jobs_or_cancels_them() {
+    let e = env(
+        "ctrlc",
+        Simulator::builder().fault("POST /generate/*", krea_sim::Fault::StuckJob, 1.0),
+    )
+    .await;
+    for cancel in [false, true] {
+        let mut cmd = support::command(&e);
+        cmd.args(["--poll", "0.02", "image", "a cat"]);
+        if cancel {
+            cmd.arg("--cancel-on-interrupt");
+        }
+        let child = cmd
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let before = e.sim.control().job_ids().len();
+        while e.sim.control().job_ids().len() == before {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let id = *e.sim.control().job_ids().last().expect("job");
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+            .await
+            .expect("join");
+        assert_eq!(code(&o), 130, "{}", stderr(&o));
+        assert!(stderr(&o).contains(&id.to_string()), "{}", stderr(&o));
+        let status = krea(&e, &["--json", "jobs", "get", &id.to_string()]).await;
+        let expected = if cancel { "cancelled" } else { "processing" };
+        assert_eq!(json(&status)["status"], expected);
+        if !cancel {
+            assert!(stderr(&o).contains("krea jobs resume"), "{}", stderr(&o));
+        }
+    }
+}

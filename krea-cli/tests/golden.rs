@@ -1,0 +1,106 @@
+//! Snapshots reviewed with every change: the whole `--help` tree and `krea models`.
+//! Regenerate with `KREA_UPDATE_GOLDEN=1 cargo test -p krea-cli --test golden`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn krea(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_krea"))
+        .args(args)
+        .env_remove("KREA_API_TOKEN")
+        .env_remove("KREA_BASE_URL")
+        .output()
+        .expect("run krea");
+    assert!(
+        out.status.success(),
+        "krea {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Subcommand names listed under `Commands:` in a help page.
+fn subcommands(help: &str) -> Vec<String> {
+    help.split("Commands:")
+        .nth(1)
+        .map(|section| {
+            section
+                .lines()
+                .skip(1)
+                .take_while(|l| l.starts_with("  "))
+                // A command line is indented by two; wrapped descriptions by more.
+                .filter(|l| !l[2..].starts_with(' '))
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|name| *name != "help")
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn check(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("KREA_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{name} changed (first difference at line {}):\n  golden: {:?}\n  actual: {:?}\nreview it, then regenerate with KREA_UPDATE_GOLDEN=1",
+            first + 1,
+            expected.lines().nth(first),
+            actual.lines().nth(first)
+        );
+    }
+}
+
+#[test]
+fn the_help_tree_matches_its_snapshot() {
+    let mut out = String::new();
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    while let Some(path) = queue.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = krea(&args);
+        out.push_str(&format!("$ krea {}\n{help}\n", args.join(" ")));
+        let mut children: Vec<Vec<String>> = subcommands(&help)
+            .into_iter()
+            .map(|c| path.iter().cloned().chain([c]).collect())
+            .collect();
+        children.reverse();
+        queue.extend(children);
+    }
+    assert!(out.contains("$ krea jobs resume --help"));
+    check("help.txt", &out);
+}
+
+#[test]
+fn the_model_table_matches_its_snapshot() {
+    let table = krea(&["models"]);
+    assert_eq!(table.lines().count(), 57, "a header and 56 models");
+    check("models.txt", &table);
+    let flux = krea(&["models", "flux"]);
+    assert!(
+        flux.contains("prompt") && flux.contains("required, up to 1800 characters"),
+        "{flux}"
+    );
+    check("models-flux.txt", &flux);
+}
+
+#[test]
+fn models_json_and_schema_parse() {
+    let all: serde_json::Value =
+        serde_json::from_str(&krea(&["--json", "models", "--kind", "video"])).expect("json");
+    assert_eq!(all.as_array().expect("models").len(), 31);
+    let schema: serde_json::Value =
+        serde_json::from_str(&krea(&["models", "veo", "--schema"])).expect("schema");
+    assert!(schema["properties"]["prompt"].is_object(), "{schema}");
+}
