@@ -255,3 +255,26 @@ async fn ctrl_c_lists_the_pending_jobs_or_cancels_them() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_pipe_is_not_an_error() {
+    let e = env("pipe", Simulator::builder()).await;
+    // 340 KB of JSON: more than a pipe holds, so the writer meets the closed pipe.
+    let mut child = support::command(&e)
+        .args(["--json", "models"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Read one line, then hang up, like `krea --json models | head -1`.
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    reader.read_line(&mut first).expect("a line");
+    drop(reader);
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    assert!(first.starts_with('['), "{first}");
+    assert_eq!(code(&o), 0);
+    assert_eq!(stderr(&o), "", "no error for a reader that went away");
+}
