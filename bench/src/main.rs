@@ -1,36 +1,57 @@
 //! `cargo xtask bench`: scenarios against krea-sim, a table on stdout, JSON under target/bench/.
+//! Times are in the jobs' own (unscaled) seconds.
 #![allow(clippy::print_stdout)] // a measurement tool: stdout is its report
 
 use std::time::Duration;
 
 use serde_json::json;
 
+mod batch;
+mod download;
+mod overhead;
 mod polling;
+mod proc;
 mod stats;
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [polling]";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [polling] [batch] [overhead] [download]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Scenarios that measure their own process run as children of this one.
+    match args.first().map(String::as_str) {
+        Some("__overhead") => {
+            let jobs = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5000);
+            println!("{}", overhead::measure(jobs).await?);
+            return Ok(());
+        }
+        Some("__download") => {
+            let [_, kind, base, token, id, url] = args.as_slice() else {
+                anyhow::bail!("bad __download arguments")
+            };
+            println!("{}", download::measure(kind, base, token, id, url).await?);
+            return Ok(());
+        }
+        _ => {}
+    }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
         return Ok(());
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let wanted =
-        |name: &str| args.iter().all(|a| a.starts_with("--")) || args.iter().any(|a| a == name);
+    let named: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let wanted = |name: &str| named.is_empty() || named.iter().any(|a| *a == name);
     let mut report = serde_json::Map::new();
 
     if wanted("polling") {
         let jobs = if quick { 60 } else { 300 };
         let scale = 0.05;
         println!(
-            "== Polling: {jobs} jobs across {:?} (time scale {scale}; times in unscaled seconds)",
-            polling::timed_image_models()
+            "== Polling: {jobs} jobs across {} image models with catalog timings (time scale {scale})",
+            polling::timed_image_models().len()
         );
         println!(
-            "{:28} {:>10} {:>10} {:>12}",
+            "{:28} {:>10} {:>10} {:>10}",
             "policy", "mean lag", "p95 lag", "GETs/job"
         );
         let strategies = [
@@ -46,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         for s in strategies {
             let row = polling::run(s, jobs, scale, 42).await?;
             println!(
-                "{:28} {:>9.2}s {:>9.2}s {:>12.2}",
+                "{:28} {:>9.2}s {:>9.2}s {:>10.2}",
                 row.policy, row.mean_lag_s, row.p95_lag_s, row.gets_per_job
             );
             rows.push(row);
@@ -54,14 +75,85 @@ async fn main() -> anyhow::Result<()> {
         report.insert("polling".into(), json!(rows));
     }
 
+    if wanted("batch") {
+        let jobs = if quick { 60 } else { 200 };
+        let (cap, scale) = (8, 0.02);
+        println!(
+            "\n== Batch: {jobs} image prompts, server cap {cap} concurrent jobs rejecting with 429 (time scale {scale})"
+        );
+        println!(
+            "{:28} {:>11} {:>11} {:>7} {:>7} {:>7}",
+            "strategy", "makespan", "ideal", "ratio", "429s", "429 %"
+        );
+        let mut rows = Vec::new();
+        for s in [
+            batch::Strategy::Ours,
+            batch::Strategy::EveryTenSeconds,
+            batch::Strategy::Unlimited,
+        ] {
+            let row = batch::run(s, jobs, cap, scale).await?;
+            println!(
+                "{:28} {:>10.0}s {:>10.0}s {:>7.3} {:>7} {:>6.1}%",
+                row.strategy,
+                row.makespan_s,
+                row.ideal_s,
+                row.ratio,
+                row.rate_limited,
+                row.rate_limited_pct
+            );
+            rows.push(row);
+        }
+        report.insert("batch".into(), json!(rows));
+    }
+
+    if wanted("overhead") {
+        let jobs = if quick { 1000 } else { 5000 };
+        println!(
+            "\n== Overhead: {jobs} zero-duration jobs through submit + wait (simulator in another process)"
+        );
+        let r = proc::run_child(&["__overhead", &jobs.to_string()])?;
+        println!(
+            "client CPU {:.1} us/job, peak RSS {:.1} MB, {:.0} jobs/s",
+            r["cpu_us_per_job"].as_f64().unwrap_or(0.0),
+            r["peak_rss_mb"].as_f64().unwrap_or(0.0),
+            r["jobs_per_second"].as_f64().unwrap_or(0.0)
+        );
+        report.insert("overhead".into(), r);
+    }
+
+    if wanted("download") {
+        let bytes: u64 = if quick { 64 << 20 } else { 256 << 20 };
+        println!("\n== Download: a {} MB result, best of 3 each", bytes >> 20);
+        let r = download::run(bytes, 3).await?;
+        for kind in ["plain", "ours"] {
+            println!(
+                "{:28} {:>8.0} MB/s   RSS growth {:>6.1} MB",
+                if kind == "plain" {
+                    "plain streamed reqwest"
+                } else {
+                    "krea download_to"
+                },
+                r[kind]["mb_per_s"].as_f64().unwrap_or(0.0),
+                r[kind]["rss_growth_mb"].as_f64().unwrap_or(0.0)
+            );
+        }
+        println!(
+            "{:28} {:>8.2}x",
+            "ours / plain",
+            r["ratio"].as_f64().unwrap_or(0.0)
+        );
+        report.insert("download".into(), r);
+    }
+
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir)?;
+    let text = serde_json::to_vec_pretty(&report)?;
     let file = dir.join(format!(
         "bench-{}.json",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
     ));
-    std::fs::write(&file, serde_json::to_vec_pretty(&report)?)?;
-    std::fs::write(dir.join("latest.json"), serde_json::to_vec_pretty(&report)?)?;
+    std::fs::write(&file, &text)?;
+    std::fs::write(dir.join("latest.json"), &text)?;
     println!("\nwrote {}", file.display());
     Ok(())
 }

@@ -262,6 +262,14 @@ impl Control {
             .map(Instant::into_std)
     }
 
+    /// How long job `id` runs (start to finish, not counting time in the backlog); `None` if
+    /// unknown or never finishing.
+    pub fn run_time(&self, id: Uuid) -> Option<Duration> {
+        let st = self.sim.lock();
+        let job = st.jobs.get(&id)?;
+        Some(job.finish?.duration_since(job.start))
+    }
+
     /// The bytes of result file `n` of job `id`, as the file origin serves them (for tests
     /// that compare downloads); `None` before completion.
     pub fn result_bytes(&self, id: Uuid, n: usize) -> Option<Vec<u8>> {

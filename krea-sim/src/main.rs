@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T]";
+const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T] [--video-bytes N]";
 
 fn value<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<T>, String> {
     match args.iter().position(|a| a == flag) {
@@ -32,6 +32,9 @@ fn builder(args: &[String]) -> Result<krea_sim::SimBuilder, String> {
     }
     if let Some(c) = value(args, "--credits")? {
         b = b.credits(c);
+    }
+    if let Some(n) = value(args, "--video-bytes")? {
+        b = b.video_bytes(n);
     }
     if let Some(t) = value::<String>(args, "--token")? {
         b = b.token(t);

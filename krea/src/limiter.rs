@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Accepted jobs between two attempts to go past the last observed cap.
-pub const PROBE_AFTER: u32 = 40;
+pub const PROBE_AFTER: u32 = 100;
 
 #[derive(Debug)]
 struct State {
