@@ -250,6 +250,9 @@ pub struct BatchArgs {
     /// Continue a previous run in the same output directory: no line is submitted twice
     #[arg(long)]
     pub resume: bool,
+    /// With --resume, also send again the lines whose request got no answer (check `krea jobs list` first: they may have created paid jobs)
+    #[arg(long, requires = "resume")]
+    pub resubmit_unknown: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -196,6 +196,7 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
                 item.job_id = prev.job_id;
                 item.status = prev.status.clone();
                 item.files = prev.files.clone();
+                item.error = prev.error.clone();
             }
         }
     }
@@ -228,7 +229,12 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     let todo: Vec<usize> = items
         .iter()
         .enumerate()
-        .filter(|(_, i)| i.status != "completed" && i.status != "failed")
+        // Ended lines are done. A line whose request got no answer may have created a paid
+        // job, so it is sent again only when asked.
+        .filter(|(_, i)| {
+            !matches!(i.status.as_str(), "completed" | "failed" | "cancelled")
+                && (i.status != "unknown" || a.resubmit_unknown)
+        })
         .map(|(n, _)| n)
         .collect();
     let already = items.len() - todo.len();
@@ -263,6 +269,7 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
                     entry.status = match &e {
                         krea::Error::JobFailed { reason, .. } => reason.clone(),
                         krea::Error::Timeout { .. } => "timed_out".into(),
+                        krea::Error::OutcomeUnknown { .. } => "unknown".into(),
                         _ if entry.job_id.is_some() => "submitted".into(),
                         _ => "pending".into(),
                     };
@@ -316,6 +323,9 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
             "run the same command with --resume to finish the rest (no line is submitted twice)",
         );
     }
+    if m.items.iter().any(|i| i.status == "unknown") {
+        ctx.out.note("lines marked `unknown` were sent but got no answer: check `krea jobs list` for jobs they may have created, then add --resubmit-unknown to send them again");
+    }
     ctx.out
         .json(&serde_json::json!({"simulated": ctx.out.simulated, "output": dir, "manifest": m}));
     Ok(code)
@@ -329,7 +339,7 @@ async fn run_item(
     manifest: &Mutex<Manifest>,
     n: usize,
 ) -> krea::Result<Vec<PathBuf>> {
-    let handle = match item.job_id {
+    let handle = match item.job_id.filter(|_| item.status != "unknown") {
         Some(id) => ctx
             .krea
             .jobs()

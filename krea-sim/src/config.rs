@@ -40,6 +40,10 @@ pub enum Fault {
     FailJob,
     /// (Generations) The job never leaves `processing`.
     StuckJob,
+    /// (Generations) The job's result URLs try to escape a download directory: encoded `../`,
+    /// `%2e%2e` segments, backslashes, absolute-looking paths. The file origin serves the ones
+    /// that reach it.
+    HostileUrls,
 }
 
 /// Inject `fault` on requests matching `route` with probability `rate`.

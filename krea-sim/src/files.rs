@@ -31,7 +31,7 @@ pub fn router(sim: Arc<Sim>, api: Router) -> Router {
         .route("/mirror/{*rest}", any(mirror))
         .with_state(api);
     Router::new()
-        .route("/files/{job_id}/{file}", get(result_file))
+        .route("/files/{job_id}/{*file}", get(result_file))
         .route("/assets/{id}/{file}", get(asset_file))
         .merge(mirror_routes)
         .route_layer(middleware::from_fn_with_state(sim.clone(), files_layer))
@@ -83,7 +83,8 @@ async fn result_file(
     let Ok(id) = Uuid::parse_str(&job_id) else {
         return not_found();
     };
-    let Some(index) = file.split('.').next().and_then(|n| n.parse::<usize>().ok()) else {
+    let digits: String = file.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(index) = digits.parse::<usize>() else {
         return not_found();
     };
     let route = route_name(&req);
@@ -95,13 +96,14 @@ async fn result_file(
         if job.status(Instant::now()) != JobStatus::Completed || index >= job.outputs.len() {
             return not_found();
         }
-        if file
-            != job
-                .file_url("", index)
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-        {
+        // A normal URL ends in exactly `{n}.{ext}`; a hostile job's carry more after `{n}/`.
+        let exact = format!("{index}.{}", job.outputs[index].extension());
+        let matches = if job.hostile {
+            file[digits.len()..].starts_with('/')
+        } else {
+            file == exact
+        };
+        if !matches {
             return not_found();
         }
         let (output, fingerprint) = (job.outputs[index], job.fingerprint ^ index as u64);

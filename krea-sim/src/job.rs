@@ -29,6 +29,10 @@ pub struct SimJob {
     pub id: Uuid,
     /// What produced it.
     pub origin: Origin,
+    /// The body it was created with (snake_case).
+    pub request: Value,
+    /// Its result URLs are hostile (see `Fault::HostileUrls`).
+    pub hostile: bool,
     /// Wall-clock creation time (strictly increasing across jobs, microsecond precision).
     pub created_at: DateTime<Utc>,
     /// Monotonic creation instant.
@@ -139,7 +143,17 @@ impl SimJob {
     /// The URL of result file `n`.
     pub fn file_url(&self, files_url: &str, n: usize) -> String {
         let ext = self.outputs.get(n).map_or("bin", Output::extension);
-        format!("{files_url}/files/{}/{n}.{ext}", self.id)
+        if !self.hostile {
+            return format!("{files_url}/files/{}/{n}.{ext}", self.id);
+        }
+        // Each job tries another way out of the download directory.
+        let escape = match self.id.as_bytes()[0] % 4 {
+            0 => format!("..%2F..%2F..%2Fescape.{ext}"),
+            1 => format!("%2e%2e/%2e%2e/escape.{ext}"),
+            2 => format!("..\\..\\escape.{ext}"),
+            _ => format!("/etc/escape.{ext}"),
+        };
+        format!("{files_url}/files/{}/{n}/{escape}", self.id)
     }
 
     /// The job as the API returns it at `now`.
@@ -175,6 +189,8 @@ mod tests {
         SimJob {
             id: Uuid::nil(),
             origin: Origin::NodeApp { app_id: "a".into() },
+            request: json!({}),
+            hostile: false,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             created,
             start,

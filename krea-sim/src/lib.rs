@@ -262,6 +262,23 @@ impl Control {
             .map(Instant::into_std)
     }
 
+    /// Every job's request body, in creation order (tests check that no request was sent twice).
+    pub fn requests(&self) -> Vec<(Uuid, serde_json::Value)> {
+        let st = self.sim.lock();
+        st.order
+            .iter()
+            .filter_map(|id| st.jobs.get(id).map(|j| (*id, j.request.clone())))
+            .collect()
+    }
+
+    /// The state of job `id` now (`None` if unknown).
+    pub fn status(&self, id: Uuid) -> Option<String> {
+        let st = self.sim.lock();
+        st.jobs
+            .get(&id)
+            .map(|j| j.status(Instant::now()).to_string())
+    }
+
     /// How long job `id` runs (start to finish, not counting time in the backlog); `None` if
     /// unknown or never finishing.
     pub fn run_time(&self, id: Uuid) -> Option<Duration> {

@@ -305,6 +305,7 @@ pub struct NewJob {
     pub webhook: Option<String>,
     pub fails: bool,
     pub stuck: bool,
+    pub hostile: bool,
 }
 
 impl Sim {
@@ -406,6 +407,8 @@ impl Sim {
         let job = SimJob {
             id,
             origin: new.origin,
+            request: new.request,
+            hostile: new.hostile,
             created_at: st.next_created_at(),
             created: now,
             start,

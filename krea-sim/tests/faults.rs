@@ -225,3 +225,24 @@ async fn faults_can_be_changed_while_running() {
     sim.control().set_faults(vec![]);
     assert_eq!(get(&sim, "/jobs").await.status, 200);
 }
+
+#[tokio::test]
+async fn hostile_urls_are_served_where_they_reach_the_file_origin() {
+    let sim = start(Simulator::builder().time_scale(0.0).fault(
+        FLUX_ROUTE,
+        Fault::HostileUrls,
+        1.0,
+    ))
+    .await;
+    let mut served = 0;
+    for _ in 0..8 {
+        let (job, _) = wait(&sim, &a_job(&sim).await).await;
+        let url = job["result"]["urls"][0].as_str().expect("url").to_string();
+        assert!(url.contains("escape"), "{url}");
+        let r = http().get(&url).send().await.expect("answered");
+        if r.status() == 200 {
+            served += 1;
+        }
+    }
+    assert!(served > 0, "some hostile URLs reach a file");
+}

@@ -176,8 +176,15 @@ impl Krea {
             let sent = send();
             async move {
                 match sent.await {
-                    Ok(v) => Ok(v.into_inner()),
-                    Err(e) => Err(fault_of(e).await),
+                    Ok(v) => {
+                        tracing::debug!(op, status = v.status().as_u16(), "answered");
+                        Ok(v.into_inner())
+                    }
+                    Err(e) => {
+                        let fault = fault_of(e).await;
+                        tracing::debug!(op, fault = ?fault, "failed");
+                        Err(fault)
+                    }
                 }
             }
         };
@@ -215,6 +222,7 @@ impl Krea {
         }
         let response = req.send().await.map_err(|e| Fault::from_reqwest(&e))?;
         let status = response.status();
+        tracing::debug!(path, status = status.as_u16(), "answered");
         let headers = response.headers().clone();
         if let Some(sunset) = headers.get("sunset").and_then(|v| v.to_str().ok()) {
             tracing::warn!(

@@ -166,7 +166,11 @@ impl Krea {
                 Ok(path) => return Ok(path),
                 Err(Attempt::Retry(reason)) => match backoff.next() {
                     Some(wait) => {
-                        tracing::debug!(url, reason, "download failed; retrying");
+                        tracing::debug!(
+                            url = without_query(url),
+                            reason,
+                            "download failed; retrying"
+                        );
                         tokio::time::sleep(wait).await;
                     }
                     None => {
@@ -241,12 +245,18 @@ impl Krea {
             return Err(fail(format!("got {n} of {expected} bytes")));
         }
         let path = free_name(dir, stem, ext, options.overwrite);
+        tracing::debug!(from = %without_query(url), to = %path.display(), bytes = n, "downloaded");
         tokio::fs::rename(&tmp, &path).await.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Attempt::Fatal(Error::io(&path, e))
         })?;
         Ok(path)
     }
+}
+
+/// A URL without its query string (CDN URLs may carry signatures there).
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 enum Attempt {

@@ -172,7 +172,9 @@ impl JobHandle {
             }
             tokio::time::sleep_until(at).await;
             let job = self.krea.jobs().get(self.id()).await?;
+            tracing::trace!(job_id = %job.job_id, status = %job.status, "polled");
             if self.observe(job) {
+                tracing::debug!(job_id = %self.id(), status = %self.status(), "state changed");
                 on_update(&self.update());
             }
         }

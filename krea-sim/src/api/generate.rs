@@ -123,7 +123,7 @@ pub fn cost(model: &ModelSpec, body: &Map<String, Value>) -> f64 {
 }
 
 fn is_job_fault(f: &Fault) -> bool {
-    matches!(f, Fault::FailJob | Fault::StuckJob)
+    matches!(f, Fault::FailJob | Fault::StuckJob | Fault::HostileUrls)
 }
 
 pub async fn generate(
@@ -191,6 +191,7 @@ pub async fn generate(
         webhook,
         fails: fault == Some(Fault::FailJob),
         stuck: fault == Some(Fault::StuckJob),
+        hostile: fault == Some(Fault::HostileUrls),
     };
     match sim.create_job(new) {
         Ok(job) => {

@@ -97,6 +97,7 @@ pub async fn execute(
         webhook,
         fails: false,
         stuck: false,
+        hostile: false,
     };
     match sim.create_job(new) {
         Ok(job) => {

@@ -177,6 +177,7 @@ pub async fn train(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
         webhook,
         fails: false,
         stuck: false,
+        hostile: false,
     };
     let job = match sim.create_job(new) {
         Ok(job) => job,
