@@ -28,6 +28,7 @@
 mod auth;
 pub mod catalog;
 pub mod media;
+pub mod net;
 mod status;
 pub mod validate;
 

@@ -202,14 +202,7 @@ pub(crate) fn check_base_url(url: &str) -> Result<String> {
             "base URL {url:?} is not a URL ({e}); use e.g. {DEFAULT_BASE_URL}"
         ))
     })?;
-    let loopback = match parsed.host_str() {
-        Some("localhost") => true,
-        Some(h) => h
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
+    let loopback = krea_gen::net::is_loopback_host(parsed.host_str());
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}

@@ -165,43 +165,40 @@ impl Journal {
         let mut seen = std::collections::HashSet::new();
         Ok(entries
             .into_iter()
-            .filter_map(|e| match e {
-                Entry::Submitted {
-                    at,
-                    job_id,
-                    model,
-                    request,
-                    output,
-                } if !finished.contains(&job_id) && seen.insert(job_id) => Some(PendingJob {
-                    job_id,
-                    model,
-                    request,
-                    output,
-                    submitted_at: at,
-                }),
-                _ => None,
-            })
+            .filter_map(PendingJob::from_entry)
+            .filter(|p| !finished.contains(&p.job_id) && seen.insert(p.job_id))
             .collect())
     }
 
     /// The `submitted` line of `job_id`, if any.
     pub fn submitted(&self, job_id: Uuid) -> Result<Option<PendingJob>> {
-        Ok(self.entries()?.into_iter().find_map(|e| match e {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter_map(PendingJob::from_entry)
+            .find(|p| p.job_id == job_id))
+    }
+}
+
+impl PendingJob {
+    /// The job a `submitted` line describes.
+    fn from_entry(entry: Entry) -> Option<PendingJob> {
+        match entry {
             Entry::Submitted {
                 at,
-                job_id: id,
+                job_id,
                 model,
                 request,
                 output,
-            } if id == job_id => Some(PendingJob {
+            } => Some(PendingJob {
                 job_id,
                 model,
                 request,
                 output,
                 submitted_at: at,
             }),
-            _ => None,
-        }))
+            Entry::Finished { .. } => None,
+        }
     }
 }
 

@@ -372,14 +372,7 @@ impl GenerationRequest {
 /// Absolute https, or http to a loopback host.
 pub fn check_webhook_url(url: &str) -> std::result::Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|_| format!("{url:?} is not an absolute URL"))?;
-    let loopback = match parsed.host_str() {
-        Some("localhost") => true,
-        Some(h) => h
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
+    let loopback = krea_gen::net::is_loopback_host(parsed.host_str());
     match parsed.scheme() {
         "https" if parsed.host_str().is_some() => Ok(()),
         "http" if loopback => Ok(()),

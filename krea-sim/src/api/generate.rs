@@ -51,14 +51,7 @@ pub fn webhook_url(headers: &HeaderMap) -> Result<Option<String>, Response> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("the scheme must be http or https"));
     }
-    let loopback = match url.host_str() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
+    let loopback = krea_gen::net::is_loopback_host(url.host_str());
     if !loopback {
         return Err(bad(
             "the simulator delivers webhooks to loopback addresses only",
