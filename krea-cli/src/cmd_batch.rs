@@ -215,6 +215,14 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
                 known.push(job_id);
             }
         }
+        // Sent when a previous run died, and not in the journal: it may have created a job.
+        for item in items
+            .iter_mut()
+            .filter(|i| i.status == "submitting" && i.job_id.is_none())
+        {
+            item.status = "unknown".into();
+            item.error = Some("the previous run stopped while this line's request was in flight; it may have created a job".into());
+        }
     }
     let manifest = Arc::new(Mutex::new(Manifest {
         source: a.file.display().to_string(),
@@ -350,6 +358,14 @@ async fn run_item(
                 ..ctx.poll.clone()
             }),
         None => {
+            // Noted before sending: if this process dies with the request in flight, the next
+            // --resume knows the line may have created a job and does not send it again.
+            if let Ok(mut m) = manifest.lock() {
+                m.items[n].status = "submitting".into();
+                if let Err(e) = m.save(dir) {
+                    tracing::warn!(error = %e, "could not write the manifest");
+                }
+            }
             let handle = ctx
                 .krea
                 .generate(&item.model, body(item))
