@@ -56,9 +56,14 @@ pub async fn run(bytes: u64, runs: usize) -> anyhow::Result<Value> {
     };
     let plain = best("plain")?;
     let ours = best("ours")?;
+    let durable = best("durable")?;
     let ratio = ours["mb_per_s"].as_f64().unwrap_or(0.0)
         / plain["mb_per_s"].as_f64().unwrap_or(f64::INFINITY);
-    Ok(json!({"bytes": bytes, "plain": plain, "ours": ours, "ratio": ratio}))
+    let durable_ratio = durable["mb_per_s"].as_f64().unwrap_or(0.0)
+        / plain["mb_per_s"].as_f64().unwrap_or(f64::INFINITY);
+    Ok(
+        json!({"bytes": bytes, "plain": plain, "ours": ours, "durable": durable, "ratio": ratio, "durable_ratio": durable_ratio}),
+    )
 }
 
 /// Child: one download, measured.
@@ -92,6 +97,7 @@ pub async fn measure(
                 .base_url(base)
                 .journal(StatePath::Disabled)
                 .timings(StatePath::Disabled)
+                .durable_downloads(kind == "durable")
                 .build()?;
             let done = krea.jobs().wait(job_id.parse()?).await?;
             let rss_before = rss_kb();

@@ -125,22 +125,22 @@ async fn main() -> anyhow::Result<()> {
         let bytes: u64 = if quick { 64 << 20 } else { 256 << 20 };
         println!("\n== Download: a {} MB result, best of 3 each", bytes >> 20);
         let r = download::run(bytes, 3).await?;
-        for kind in ["plain", "ours"] {
+        for (kind, label) in [
+            ("plain", "plain streamed reqwest"),
+            ("ours", "krea download_to"),
+            ("durable", "krea, durable (fsync)"),
+        ] {
             println!(
-                "{:28} {:>8.0} MB/s   RSS growth {:>6.1} MB",
-                if kind == "plain" {
-                    "plain streamed reqwest"
-                } else {
-                    "krea download_to"
-                },
+                "{label:28} {:>8.0} MB/s   RSS growth {:>6.1} MB",
                 r[kind]["mb_per_s"].as_f64().unwrap_or(0.0),
                 r[kind]["rss_growth_mb"].as_f64().unwrap_or(0.0)
             );
         }
         println!(
-            "{:28} {:>8.2}x",
+            "{:28} {:>8.2}x   (durable: {:.2}x)",
             "ours / plain",
-            r["ratio"].as_f64().unwrap_or(0.0)
+            r["ratio"].as_f64().unwrap_or(0.0),
+            r["durable_ratio"].as_f64().unwrap_or(0.0)
         );
         report.insert("download".into(), r);
     }

@@ -239,7 +239,13 @@ async fn place(
     written: &mut usize,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let files = done
-        .download_with(&target.dir(), krea::DownloadOptions { overwrite: force })
+        .download_with(
+            &target.dir(),
+            krea::DownloadOptions {
+                overwrite: force,
+                durable: false,
+            },
+        )
         .await?;
     let Target::File(wanted) = target else {
         return Ok(files);

@@ -51,6 +51,7 @@ pub(crate) struct Inner {
     pub journal: Option<Journal>,
     pub timings: Timings,
     pub download_concurrency: usize,
+    pub durable_downloads: bool,
 }
 
 impl std::fmt::Debug for Krea {
@@ -127,6 +128,7 @@ impl Krea {
             journal,
             timings: Timings::load(timings_path),
             download_concurrency: b.download_concurrency,
+            durable_downloads: b.durable_downloads,
         };
         Ok(Krea {
             inner: Arc::new(inner),

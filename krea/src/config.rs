@@ -46,6 +46,7 @@ pub struct KreaBuilder {
     pub(crate) timings: StatePath,
     pub(crate) max_jobs_in_flight: usize,
     pub(crate) download_concurrency: usize,
+    pub(crate) durable_downloads: bool,
 }
 
 impl std::fmt::Debug for KreaBuilder {
@@ -81,6 +82,7 @@ impl Default for KreaBuilder {
             timings: StatePath::Default,
             max_jobs_in_flight: 64,
             download_concurrency: 4,
+            durable_downloads: false,
         }
     }
 }
@@ -182,6 +184,12 @@ impl KreaBuilder {
     /// Files downloaded at once per job (default 4).
     pub fn download_concurrency(mut self, n: usize) -> Self {
         self.download_concurrency = n.max(1);
+        self
+    }
+
+    /// `fsync` downloaded files before reporting them (see [`crate::DownloadOptions::durable`]).
+    pub fn durable_downloads(mut self, yes: bool) -> Self {
+        self.durable_downloads = yes;
         self
     }
 

@@ -15,10 +15,14 @@ use crate::job::Finished;
 use crate::journal::Entry;
 
 /// How results are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DownloadOptions {
     /// Replace an existing file of the same name (else a numbered name is chosen).
     pub overwrite: bool,
+    /// `fsync` each file (and its directory) before reporting it, so it survives a power loss,
+    /// not only a crash of this process (renaming into place already guarantees that). Costs
+    /// about a fifth of the throughput on large files.
+    pub durable: bool,
 }
 
 impl Finished {
@@ -26,7 +30,8 @@ impl Finished {
     /// order.
     pub async fn download_to(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let overwrite = self.output.as_ref().is_some_and(|o| o.overwrite);
-        self.download_with(dir.as_ref(), DownloadOptions { overwrite })
+        let durable = self.krea.inner.durable_downloads;
+        self.download_with(dir.as_ref(), DownloadOptions { overwrite, durable })
             .await
     }
 
@@ -41,6 +46,7 @@ impl Finished {
             &plan.dir,
             DownloadOptions {
                 overwrite: plan.overwrite,
+                durable: self.krea.inner.durable_downloads,
             },
         )
         .await
@@ -232,7 +238,7 @@ impl Krea {
             url,
         );
         let tmp = dir.join(format!(".{stem}.{}.part", fastrand::u64(..)));
-        let written = stream_to(response, &tmp).await;
+        let written = stream_to(response, &tmp, options.durable).await;
         let fail = |reason: String| {
             let _ = std::fs::remove_file(&tmp);
             Attempt::Retry(reason)
@@ -250,6 +256,12 @@ impl Krea {
             let _ = std::fs::remove_file(&tmp);
             Attempt::Fatal(Error::io(&path, e))
         })?;
+        if options.durable {
+            // The rename itself must reach the disk too.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
         Ok(path)
     }
 }
@@ -268,6 +280,7 @@ enum Attempt {
 async fn stream_to(
     mut response: reqwest::Response,
     path: &Path,
+    durable: bool,
 ) -> std::result::Result<u64, String> {
     let mut file = tokio::fs::File::create(path)
         .await
@@ -290,7 +303,9 @@ async fn stream_to(
         }
     }
     file.flush().await.map_err(|e| e.to_string())?;
-    file.sync_all().await.map_err(|e| e.to_string())?;
+    if durable {
+        file.sync_all().await.map_err(|e| e.to_string())?;
+    }
     Ok(n)
 }
 

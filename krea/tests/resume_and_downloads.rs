@@ -112,3 +112,31 @@ async fn an_existing_file_is_not_clobbered_unless_asked() {
         "{second:?}"
     );
 }
+
+#[tokio::test]
+async fn durable_downloads_write_the_same_bytes() {
+    let s = setup("durable", Simulator::builder()).await;
+    let krea = krea::Krea::builder()
+        .token(s.sim.token())
+        .base_url(s.sim.api_url())
+        .journal(krea::StatePath::Disabled)
+        .timings(krea::StatePath::Disabled)
+        .poll_policy(krea::PollPolicy::default().scaled(support::SCALE))
+        .durable_downloads(true)
+        .build()
+        .expect("client");
+    let done = krea
+        .image("flux")
+        .prompt("x")
+        .submit()
+        .await
+        .expect("submitted")
+        .wait()
+        .await
+        .expect("completed");
+    let files = done.download_to(&s.dir).await.expect("downloaded");
+    assert_eq!(
+        Some(std::fs::read(&files[0]).expect("file")),
+        s.sim.control().result_bytes(done.job_id(), 0)
+    );
+}
