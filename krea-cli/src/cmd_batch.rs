@@ -388,7 +388,17 @@ async fn run_item(
     if !matches!(done, Err(krea::Error::Timeout { .. })) {
         context::untrack(handle.id());
     }
-    done?.download_to(dir).await
+    // Names carry the job id and the batch owns its directory: a file already there is this
+    // job's, from a run killed before the manifest caught up, so replacing it is idempotent.
+    done?
+        .download_with(
+            dir,
+            krea::DownloadOptions {
+                overwrite: true,
+                durable: false,
+            },
+        )
+        .await
 }
 
 fn escape(s: &str) -> String {

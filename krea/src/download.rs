@@ -165,6 +165,7 @@ impl Krea {
         stem: &str,
         options: DownloadOptions,
     ) -> Result<PathBuf> {
+        remove_stale_parts(dir, stem);
         let policy = &self.inner.retry;
         let mut backoff = policy.backoff(policy.max_retries);
         loop {
@@ -271,6 +272,21 @@ fn without_query(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }
 
+/// Removes `.{stem}.*.part` files an interrupted earlier run left (a killed process cannot
+/// clean up after itself). The stem names one job's file, so nothing else is touched.
+fn remove_stale_parts(dir: &Path, stem: &str) {
+    let prefix = format!(".{stem}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".part") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 enum Attempt {
     Retry(String),
     Fatal(Error),
@@ -334,6 +350,36 @@ mod tests {
             "bin"
         );
         assert_eq!(extension(None, "https://cdn/x/..%2f..%2fetc"), "bin");
+    }
+
+    #[test]
+    fn stale_temporaries_of_the_same_file_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("krea-parts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for name in [
+            ".flux-1-dev-abcd1234-0.123.part",
+            ".flux-1-dev-abcd1234-1.456.part",
+            "flux-1-dev-abcd1234-0.png",
+            ".other.part",
+        ] {
+            std::fs::write(dir.join(name), b"x").expect("write");
+        }
+        remove_stale_parts(&dir, "flux-1-dev-abcd1234-0");
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".flux-1-dev-abcd1234-1.456.part",
+                ".other.part",
+                "flux-1-dev-abcd1234-0.png"
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
