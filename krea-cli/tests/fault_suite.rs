@@ -215,7 +215,11 @@ async fn a_300_job_batch_under_faults_accounts_for_every_job_and_never_pays_twic
         .filter(|n| n.ends_with(".part"))
         .collect();
     assert!(leftovers.is_empty(), "partial files: {leftovers:?}");
-    assert_eq!(support::files_in(&e.dir.join("out"), "png").len(), completed, "one file per completed line, no strays");
+    assert_eq!(
+        support::files_in(&e.dir.join("out"), "png").len(),
+        completed,
+        "one file per completed line, no strays"
+    );
     eprintln!(
         "fault suite: {completed} completed, {failed} failed, {unknown} unknown, {rounds} resume rounds, {created_at_kill} jobs created before SIGKILL"
     );
