@@ -1,8 +1,9 @@
-//! Generates the raw client from Krea's pinned OpenAPI document (never a copy in this repo):
-//! locate + pin-check + normalize (krea-openapi), progenitor, prettyplease -> $OUT_DIR/codegen.rs;
-//! the model catalog as static data -> $OUT_DIR/catalog.rs.
+//! Generates the raw client from the vendored description `spec/krea-api.json` (already
+//! normalized by `cargo xtask spec refresh`; nothing is read from outside this package):
+//! progenitor, prettyplease -> $OUT_DIR/codegen.rs; the model catalog as static data ->
+//! $OUT_DIR/catalog.rs and the per-model body decoders -> $OUT_DIR/bodies.rs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use progenitor::{GenerationSettings, Generator, InterfaceStyle, TagStyle, TypeImpl};
 
@@ -16,27 +17,21 @@ fn main() {
     let manifest = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
     );
-    let root = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let spec_path = krea_openapi::spec_path(&root);
-    println!("cargo:rerun-if-env-changed={}", krea_openapi::SPEC_ENV);
+    let spec_path = manifest.join("spec").join("krea-api.json");
     println!("cargo:rerun-if-changed={}", spec_path.display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join(krea_openapi::LOCK_PATH).display()
-    );
 
-    let pinned = krea_openapi::load_pinned(&root).unwrap_or_else(|e| fail(e));
-    let normalized =
-        krea_openapi::normalize::normalize(&pinned.document).unwrap_or_else(|e| fail(e));
-    let models = krea_openapi::catalog::extract(&pinned.document).unwrap_or_else(|e| fail(e));
-
-    let spec: openapiv3::OpenAPI =
-        serde_json::from_value(normalized.document).unwrap_or_else(|e| {
-            fail(format!(
-                "normalized {} is not OpenAPI 3.0: {e}",
-                spec_path.display()
-            ))
-        });
+    let text = std::fs::read_to_string(&spec_path).unwrap_or_else(|e| {
+        fail(format!(
+            "cannot read the vendored description {}: {e}",
+            spec_path.display()
+        ))
+    });
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| fail(format!("{} is not JSON: {e}", spec_path.display())));
+    let models = krea_openapi::catalog::extract(&document)
+        .unwrap_or_else(|e| fail(format!("{}: {e}", spec_path.display())));
+    let spec: openapiv3::OpenAPI = serde_json::from_value(document)
+        .unwrap_or_else(|e| fail(format!("{} is not OpenAPI 3.0: {e}", spec_path.display())));
     let mut settings = GenerationSettings::new();
     settings
         .with_interface(InterfaceStyle::Builder)

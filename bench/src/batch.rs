@@ -119,7 +119,9 @@ pub async fn run(
         .timings(StatePath::Disabled)
         .build()?;
     let plain = Arc::new(Plain {
-        http: reqwest::Client::new(),
+        http: krea_gen::net::client_builder()
+            .build()
+            .expect("http client"),
         base: sim.api_url().to_string(),
         token: sim.token().to_string(),
         scale,

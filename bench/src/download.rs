@@ -12,7 +12,9 @@ use crate::proc::{SimProcess, peak_rss_kb, rss_kb};
 /// Parent: starts the simulator, creates the job, runs both downloads (best of `runs` each).
 pub async fn run(bytes: u64, runs: usize) -> anyhow::Result<Value> {
     let sim = SimProcess::start(&["--time-scale", "0", "--video-bytes", &bytes.to_string()])?;
-    let http = reqwest::Client::new();
+    let http = krea_gen::net::client_builder()
+        .build()
+        .expect("http client");
     let job: Value = http
         .post(format!("{}/generate/video/kling/kling-2.1", sim.base_url))
         .bearer_auth(&sim.token)
@@ -78,7 +80,9 @@ pub async fn measure(
     std::fs::create_dir_all(&dir)?;
     let (started, rss_before, written) = match kind {
         "plain" => {
-            let http = reqwest::Client::new();
+            let http = krea_gen::net::client_builder()
+                .build()
+                .expect("http client");
             let rss_before = rss_kb();
             let started = Instant::now();
             let mut response = http.get(url).send().await?.error_for_status()?;

@@ -449,4 +449,7 @@ pub struct SimArgs {
     /// Seed for durations, ids and images
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
+    /// Serve this OpenAPI document at /openapi.json (default: the one krea was built from)
+    #[arg(long, value_name = "FILE")]
+    pub openapi: Option<std::path::PathBuf>,
 }

@@ -140,9 +140,6 @@ fn describe(p: &ParamSpec) -> String {
 /// Every parameter of one model.
 pub fn detail(m: &ModelSpec) -> String {
     let mut out = format!("{} ({}), {} model\n", m.title, m.id, m.kind.as_str());
-    if !m.summary.is_empty() {
-        out.push_str(&format!("{}\n", m.summary));
-    }
     out.push_str(&format!("Endpoint: POST {}\n", m.path));
     let aliases = models::aliases_of(m.id);
     if !aliases.is_empty() {
@@ -202,11 +199,11 @@ fn param_json(p: &ParamSpec) -> Value {
 
 pub fn model_json(m: &ModelSpec) -> Value {
     json!({
-        "id": m.id, "title": m.title, "kind": m.kind.as_str(), "summary": m.summary, "path": m.path,
+        "id": m.id, "title": m.title, "kind": m.kind.as_str(), "path": m.path,
         "aliases": models::aliases_of(m.id), "typical_seconds": m.typical_seconds,
         "compute_units": m.compute_units.iter().map(|r| json!({"conditions": r.conditions.iter().map(|(k, v)| json!({k.to_string(): v})).collect::<Vec<_>>(), "compute_units": r.compute_units, "seconds": r.seconds})).collect::<Vec<_>>(),
         "parameters": m.parameters.iter().map(param_json).collect::<Vec<_>>(),
-        "deprecated_aliases": m.deprecated_aliases.iter().map(|a| json!({"from": a.from, "to": a.to, "sunset_date": a.sunset_date})).collect::<Vec<_>>(),
+        "deprecated_aliases": m.deprecated_aliases.iter().map(|a| json!({"from": a.from, "to": a.to, "sunset_date": a.sunset_date, "migration_url": a.migration_url})).collect::<Vec<_>>(),
     })
 }
 

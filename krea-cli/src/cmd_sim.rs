@@ -1,7 +1,7 @@
 //! `krea sim`: the simulator in the foreground.
 
 use crate::cli::SimArgs;
-use crate::exit;
+use crate::exit::{self, Usage};
 use crate::output::Out;
 
 pub async fn run(out: &Out, a: &SimArgs) -> anyhow::Result<u8> {
@@ -9,6 +9,13 @@ pub async fn run(out: &Out, a: &SimArgs) -> anyhow::Result<u8> {
         .port(a.port)
         .time_scale(a.time_scale)
         .seed(a.seed);
+    if let Some(path) = &a.openapi {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Usage(format!("--openapi {}: {e}", path.display())))?;
+        let doc = serde_json::from_str(&text)
+            .map_err(|e| Usage(format!("--openapi {}: not JSON ({e})", path.display())))?;
+        builder = builder.openapi_document(doc);
+    }
     if let Some(cap) = a.concurrency {
         builder = builder.concurrency(cap, krea_sim::Overflow::Reject);
     }

@@ -170,13 +170,15 @@ async fn apps_get_and_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sim_prints_its_address_and_token_and_serves() {
     let e = env("sim", Simulator::builder()).await;
-    let mut child = support::command(&e)
-        .args(["sim", "--time-scale", "0.01"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = support::KillOnDrop(
+        support::command(&e)
+            .args(["sim", "--time-scale", "0.01"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
     // Keep reading the pipe: closing it would end the simulator (a broken pipe ends `krea`).
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut reader = BufReader::new(child.0.stdout.take().expect("stdout")).lines();
     let lines: Vec<String> = reader.by_ref().take(4).map(|l| l.expect("line")).collect();
     let base = lines
         .iter()
@@ -188,19 +190,23 @@ async fn sim_prints_its_address_and_token_and_serves() {
         .find_map(|l| l.strip_prefix("export KREA_API_TOKEN="))
         .expect("token line")
         .to_string();
-    let r = reqwest::get(format!("{base}/_sim/counters"))
+    let http = krea_gen::net::client_builder()
+        .build()
+        .expect("http client");
+    let r = http
+        .get(format!("{base}/_sim/counters"))
+        .send()
         .await
         .expect("served");
     assert!(r.status().is_success());
-    let jobs = reqwest::Client::new()
+    let jobs = http
         .get(format!("{base}/jobs"))
         .bearer_auth(&token)
         .send()
         .await
         .expect("jobs");
     assert_eq!(jobs.status(), 200);
-    child.kill().expect("kill");
-    let _ = child.wait();
+    drop(child);
     drop(reader);
 }
 

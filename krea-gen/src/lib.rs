@@ -1,12 +1,13 @@
-//! Raw bindings to the Krea API, generated at build time by progenitor from Krea's pinned OpenAPI
-//! document, plus the model catalog as static data.
+//! Raw bindings to the Krea API, generated at build time by progenitor from the vendored
+//! description `spec/krea-api.json` (Krea's OpenAPI document in this project's own form: its
+//! structure and figures, none of its prose), plus the model catalog as static data.
 //!
 //! Most people want the `krea` crate, which wraps this one. Use this crate directly for an
 //! operation the wrapper does not cover:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+//! let http = krea_gen::net::client_builder().timeout(std::time::Duration::from_secs(30)).build()?;
 //! let client = krea_gen::Client::new_with_client(
 //!     "https://api.krea.ai",
 //!     http,
@@ -23,7 +24,8 @@
 //!
 //! Every operation's error body is [`types::Error`]; jobs are [`types::Job`] with a
 //! [`JobStatus`] that tolerates states added later. `POST /assets` (multipart) is not generated:
-//! the `krea` crate implements it.
+//! the `krea` crate implements it. Build the HTTP client with [`net::client_builder`] (TLS is
+//! set up there; the generated `Client::new` would need a process-wide rustls provider).
 
 mod auth;
 pub mod catalog;
@@ -47,3 +49,7 @@ mod generated {
 }
 
 pub use generated::*;
+
+/// The vendored description this crate was generated from (OpenAPI 3.0.3 JSON), as served by
+/// the simulator at `GET /openapi.json`.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../spec/krea-api.json");

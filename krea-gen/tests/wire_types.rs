@@ -103,7 +103,7 @@ async fn an_unknown_status_decodes_and_counts_as_pending() {
 
 #[tokio::test]
 async fn a_402_decodes_as_the_shared_error_body() {
-    let server = support::serve_once(402, r#"{"error":"You have run out of credits."}"#).await;
+    let server = support::serve_once(402, r#"{"error":"The balance is too low."}"#).await;
     let client = support::client(&server.base_url, "t");
     let err = client
         .generate_video_kling_kling_2_1()
@@ -115,7 +115,7 @@ async fn a_402_decodes_as_the_shared_error_body() {
         progenitor_client::Error::ErrorResponse(response) => {
             assert_eq!(response.status().as_u16(), 402);
             let body: &types::Error = &response;
-            assert_eq!(body.error, "You have run out of credits.");
+            assert_eq!(body.error, "The balance is too low.");
         }
         other => panic!("expected an error response, got {other:?}"),
     }
@@ -126,7 +126,9 @@ async fn the_token_is_not_sent_to_another_origin() {
     // The client's base URL is one origin; a request built for another origin (as a result URL
     // would be) must not get the header from the hook.
     let server = support::serve_once(200, r#"{"items":[],"next_cursor":null}"#).await;
-    let http = reqwest::Client::new();
+    let http = krea_gen::net::client_builder()
+        .build()
+        .expect("http client");
     let client = krea_gen::Client::new_with_client(
         "https://api.krea.ai",
         http,

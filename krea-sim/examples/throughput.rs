@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .time_scale(1.0)
         .start()
         .await?;
-    let http = reqwest::Client::builder()
+    let http = krea_gen::net::client_builder()
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(10))
         .build()?;

@@ -1,5 +1,6 @@
 //! How a simulator behaves: timing, capacity, credits, retirements and injected faults.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -105,6 +106,9 @@ pub struct SimConfig {
     pub video_bytes: u64,
     /// Ports to bind (0 = any free port) for the API and the file origin.
     pub ports: (u16, u16),
+    /// The document `GET /openapi.json` serves; `None`: the vendored description the simulator
+    /// was built from (with its hand-written operations), as Krea serves its own.
+    pub openapi: Option<Arc<serde_json::Value>>,
 }
 
 /// The token a simulator accepts unless told otherwise. Not a secret: the simulator is local.
@@ -123,6 +127,7 @@ impl Default for SimConfig {
             retirements: vec![seedream_3_retirement()],
             video_bytes: 256 * 1024,
             ports: (0, 0),
+            openapi: None,
         }
     }
 }

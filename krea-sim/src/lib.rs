@@ -11,7 +11,7 @@
 //! use krea_sim::Simulator;
 //!
 //! let sim = Simulator::builder().time_scale(0.001).seed(7).start().await?;
-//! let http = reqwest::Client::new();
+//! let http = krea_gen::net::client_builder().build().expect("http client");
 //! let job: serde_json::Value = http
 //!     .post(format!("{}/generate/image/bfl/flux-1-dev", sim.api_url()))
 //!     .bearer_auth(sim.token())
@@ -140,6 +140,13 @@ impl SimBuilder {
     /// Binds the API to this port (0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.config.ports.0 = port;
+        self
+    }
+
+    /// Serves `document` at `GET /openapi.json` instead of the vendored description (e.g. an
+    /// upstream document Krea published).
+    pub fn openapi_document(mut self, document: serde_json::Value) -> Self {
+        self.config.openapi = Some(std::sync::Arc::new(document));
         self
     }
 

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T] [--video-bytes N]";
+const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T] [--video-bytes N] [--openapi FILE]";
 
 fn value<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<T>, String> {
     match args.iter().position(|a| a == flag) {
@@ -38,6 +38,12 @@ fn builder(args: &[String]) -> Result<krea_sim::SimBuilder, String> {
     }
     if let Some(t) = value::<String>(args, "--token")? {
         b = b.token(t);
+    }
+    if let Some(path) = value::<String>(args, "--openapi")? {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("--openapi {path}: {e}"))?;
+        let doc =
+            serde_json::from_str(&text).map_err(|e| format!("--openapi {path}: not JSON ({e})"))?;
+        b = b.openapi_document(doc);
     }
     if let Some(cap) = value(args, "--concurrency")? {
         let overflow = if args.iter().any(|a| a == "--backlog") {

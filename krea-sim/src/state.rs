@@ -129,6 +129,8 @@ pub struct Sim {
     state: Mutex<State>,
     /// Delivers webhooks.
     pub http: reqwest::Client,
+    /// What `GET /openapi.json` answers, serialized once.
+    pub openapi_json: bytes::Bytes,
 }
 
 /// Why a generation was not accepted.
@@ -142,7 +144,7 @@ pub enum Refusal {
 
 impl Sim {
     pub fn new(config: SimConfig, api_url: String, files_url: String) -> Arc<Sim> {
-        let http = reqwest::Client::builder()
+        let http = krea_gen::net::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
@@ -162,12 +164,24 @@ impl Sim {
             counters: Counters::default(),
             id_seq: 0,
         };
+        let mut document = match &config.openapi {
+            Some(doc) => doc.as_ref().clone(),
+            None => serde_json::from_str(krea_gen::OPENAPI_DOCUMENT)
+                .map(|doc| krea_openapi::vendor::complete(&doc))
+                .unwrap_or_default(),
+        };
+        // Clients that follow `servers` must reach this simulator, not api.krea.ai.
+        if let Some(doc) = document.as_object_mut() {
+            doc.insert("servers".into(), serde_json::json!([{ "url": api_url }]));
+        }
+        let openapi_json = serde_json::to_vec(&document).unwrap_or_default().into();
         Arc::new(Sim {
             config,
             api_url,
             files_url,
             state: Mutex::new(state),
             http,
+            openapi_json,
         })
     }
 

@@ -4,25 +4,60 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use krea_gen::catalog;
 use krea_sim::Simulator;
 use serde_json::{Value, json};
 use support::{get, http, job_id, post, start, wait};
 
-fn upstream() -> Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    krea_openapi::load_pinned(root)
-        .expect("the pinned document")
-        .document
+/// The whole API as the vendored description has it (hand-written operations included).
+fn whole_api() -> Value {
+    let vendored = serde_json::from_str(krea_gen::OPENAPI_DOCUMENT).expect("vendored JSON");
+    krea_openapi::vendor::complete(&vendored)
+}
+
+#[tokio::test]
+async fn openapi_json_is_served_without_a_token_and_lists_every_model() {
+    let sim = start(Simulator::builder()).await;
+    let response = http()
+        .get(format!("{}/openapi.json", sim.api_url()))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.expect("JSON");
+    let served: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .filter(|p| p.starts_with("/generate/"))
+        .cloned()
+        .collect();
+    let catalog: BTreeSet<String> = catalog::MODELS.iter().map(|m| m.path.to_string()).collect();
+    assert_eq!(served, catalog);
+    assert!(doc["paths"]["/assets"]["post"].is_object(), "the whole API");
+    assert_eq!(
+        doc["servers"][0]["url"],
+        sim.api_url(),
+        "servers point here"
+    );
+
+    let upstream = json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}});
+    let other = start(Simulator::builder().openapi_document(upstream)).await;
+    let doc: Value = http()
+        .get(format!("{}/openapi.json", other.api_url()))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(doc["openapi"], "3.1.0", "the document it was started with");
 }
 
 #[tokio::test]
 async fn all_72_operations_answer_with_a_documented_status() {
-    let doc = upstream();
+    let doc = whole_api();
     let sim = start(Simulator::builder().time_scale(0.0)).await;
     // Things for the {id}s to point at.
     let job = job_id(

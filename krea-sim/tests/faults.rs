@@ -131,7 +131,7 @@ async fn a_redirect_to_another_host_is_served_there_and_the_token_does_not_follo
     .await;
     let id = a_job(&sim).await;
     // A client that does not follow redirects sees where it would go.
-    let manual = reqwest::Client::builder()
+    let manual = krea_gen::net::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");

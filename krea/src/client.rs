@@ -87,7 +87,7 @@ impl Krea {
         header.set_sensitive(true);
         let http = match b.http.clone() {
             Some(c) => c,
-            None => reqwest::Client::builder()
+            None => krea_gen::net::client_builder()
                 .connect_timeout(b.connect_timeout)
                 .timeout(b.request_timeout)
                 .user_agent(b.user_agent.clone())
@@ -98,7 +98,7 @@ impl Krea {
         // timeout so a stalled transfer fails.
         let downloads = match b.download_http.clone() {
             Some(c) => c,
-            None => reqwest::Client::builder()
+            None => krea_gen::net::client_builder()
                 .connect_timeout(b.connect_timeout)
                 .read_timeout(b.request_timeout)
                 .user_agent(b.user_agent.clone())

@@ -1,11 +1,13 @@
 //! The model catalog: one [`ModelSpec`] per `POST /generate/{kind}/{provider}/{model}`, read from
-//! the document (nothing typed by hand). krea-gen's build script emits it as static Rust data.
+//! the vendored description (nothing typed by hand but the help lines of [`crate::glossary`]).
+//! krea-gen's build script emits it as static Rust data; the `krea` crate reads one from a
+//! freshly fetched document at run time, for models added after a build.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::normalize::{NormalizeError, operations, simplify_schemas};
-use crate::opid;
+use crate::normalize::{NormalizeError, operations};
+use crate::{glossary, opid};
 
 /// What a model produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -76,7 +78,7 @@ pub struct ParamSpec {
     pub required: bool,
     /// `null` is allowed.
     pub nullable: bool,
-    /// The document's description.
+    /// The project's help line for it (see [`crate::glossary`]).
     pub description: Option<String>,
     /// The value Krea uses when the parameter is absent.
     pub default: Option<Value>,
@@ -128,6 +130,8 @@ pub struct FieldAlias {
     pub to: String,
     /// When Krea stops accepting `from` (YYYY-MM-DD).
     pub sunset_date: Option<String>,
+    /// Where Krea explains the change.
+    pub migration_url: Option<String>,
 }
 
 /// One generation model.
@@ -141,21 +145,19 @@ pub struct ModelSpec {
     pub slug: String,
     /// Image, video or enhance.
     pub kind: Kind,
-    /// The operation summary: `Flux`.
+    /// Display name: `Flux`.
     pub title: String,
-    /// The first paragraph of the description: `Fast model. Best for LoRAs.`
-    pub summary: String,
     /// `/generate/image/bfl/flux-1-dev`.
     pub path: String,
     /// `generate_image_bfl_flux_1_dev`.
     pub operation_id: String,
-    /// Body parameters in document order.
+    /// Body parameters: required ones first, then in [`crate::glossary`] order.
     pub parameters: Vec<ParamSpec>,
     /// Whether the body accepts properties it does not list.
     pub additional_properties: bool,
-    /// The pricing table, where the description has one.
+    /// The pricing table (`x-krea-pricing`), where Krea publishes one.
     pub compute_units: Vec<CostRow>,
-    /// Typical completion time in seconds, where the description states it (the median row).
+    /// Typical completion time in seconds (the median of the pricing rows that state one).
     pub typical_seconds: Option<f64>,
     /// Old field names Krea still accepts for this model.
     pub deprecated_aliases: Vec<FieldAlias>,
@@ -170,12 +172,14 @@ impl ModelSpec {
     }
 }
 
-/// Reads every generation operation of an upstream (3.1) document into a catalog, sorted by id.
-pub fn extract(upstream: &Value) -> Result<Vec<ModelSpec>, NormalizeError> {
-    let mut doc = upstream.clone();
-    simplify_schemas(&mut doc)?;
+/// Reads every generation operation into a catalog, sorted by id. `doc` is a vendored
+/// description, or an upstream document (vendored first).
+pub fn extract(doc: &Value) -> Result<Vec<ModelSpec>, NormalizeError> {
+    if crate::vendor::is_upstream(doc) {
+        return extract(&crate::vendor::vendor(doc)?.document);
+    }
     let mut models = Vec::new();
-    for (method, path, op) in operations(&doc) {
+    for (method, path, op) in operations(doc) {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let (kind, provider, slug) = match (method.as_str(), segments.as_slice()) {
             ("post", ["generate", kind, provider, slug]) => (*kind, *provider, *slug),
@@ -193,29 +197,22 @@ pub fn extract(upstream: &Value) -> Result<Vec<ModelSpec>, NormalizeError> {
         };
         let body = op
             .pointer("/requestBody/content/application~1json/schema")
+            .map(|s| resolve(doc, s))
             .ok_or_else(|| NormalizeError(format!("{path}: no JSON request body")))?;
-        let root = param("body", body, true);
-        let description = op
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let compute_units = cost_table(description);
+        let root = param(doc, "", "body", body, true);
+        let compute_units = pricing(op);
         let typical_seconds = median(compute_units.iter().filter_map(|r| r.seconds));
+        let mut parameters = root.properties;
+        parameters.sort_by_key(|p| (!p.required, glossary::rank(&p.name)));
         models.push(ModelSpec {
             id: format!("{provider}/{slug}"),
             provider: provider.to_string(),
             slug: slug.to_string(),
             kind,
             title: op
-                .get("summary")
+                .get("x-krea-title")
                 .and_then(Value::as_str)
                 .unwrap_or(slug)
-                .to_string(),
-            summary: description
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
                 .to_string(),
             path: path.clone(),
             operation_id: op
@@ -223,7 +220,7 @@ pub fn extract(upstream: &Value) -> Result<Vec<ModelSpec>, NormalizeError> {
                 .and_then(Value::as_str)
                 .map(String::from)
                 .unwrap_or_else(|| opid::synthesize(&method, &path)),
-            parameters: root.properties,
+            parameters,
             additional_properties: root.additional_properties,
             compute_units,
             typical_seconds,
@@ -238,7 +235,25 @@ pub fn extract(upstream: &Value) -> Result<Vec<ModelSpec>, NormalizeError> {
     Ok(models)
 }
 
-fn param(name: &str, schema: &Value, required: bool) -> ParamSpec {
+/// Follows a local `$ref` (`#/components/schemas/X`); anything else is returned as is.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|pointer| doc.pointer(pointer))
+        .unwrap_or(schema)
+}
+
+/// `parent` is the dotted path of the enclosing parameter ("" at the top).
+fn param(doc: &Value, parent: &str, name: &str, schema: &Value, required: bool) -> ParamSpec {
+    let schema = resolve(doc, schema);
+    // An array's items share the array's path (`styles`), so their fields read `styles.id`.
+    let path = match (parent.is_empty(), name.is_empty()) {
+        (_, true) => parent.to_string(),
+        (true, false) => name.to_string(),
+        (false, false) => format!("{parent}.{name}"),
+    };
     let num = |key: &str| schema.get(key).and_then(Value::as_f64);
     let count = |key: &str| schema.get(key).and_then(Value::as_u64);
     let text = |key: &str| schema.get(key).and_then(Value::as_str).map(String::from);
@@ -257,21 +272,39 @@ fn param(name: &str, schema: &Value, required: bool) -> ParamSpec {
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let properties = schema
+    // Nested names are described relative to the top-level parameter (`styles.strength`).
+    let inner = if name == "body" && parent.is_empty() {
+        ""
+    } else {
+        path.as_str()
+    };
+    let mut properties: Vec<ParamSpec> = schema
         .get("properties")
         .and_then(Value::as_object)
         .map(|props| {
             props
                 .iter()
-                .map(|(n, s)| param(n, s, required_names.contains(&n.as_str())))
+                .map(|(n, s)| param(doc, inner, n, s, required_names.contains(&n.as_str())))
                 .collect()
         })
         .unwrap_or_default();
+    properties.sort_by_key(|p| {
+        let key = if inner.is_empty() {
+            p.name.clone()
+        } else {
+            format!("{inner}.{}", p.name)
+        };
+        (!p.required, glossary::rank(&key))
+    });
     let variants = schema
         .get("oneOf")
         .or_else(|| schema.get("anyOf"))
         .and_then(Value::as_array)
-        .map(|alts| alts.iter().map(|s| param(name, s, required)).collect())
+        .map(|alts| {
+            alts.iter()
+                .map(|s| param(doc, parent, name, s, required))
+                .collect()
+        })
         .unwrap_or_default();
     ParamSpec {
         name: name.to_string(),
@@ -281,8 +314,11 @@ fn param(name: &str, schema: &Value, required: bool) -> ParamSpec {
             .get("nullable")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        description: text("description"),
-        default: schema.get("default").cloned(),
+        description: glossary::describe(&path).map(String::from),
+        default: schema
+            .get("x-krea-default")
+            .or_else(|| schema.get("default"))
+            .cloned(),
         minimum: num("minimum"),
         maximum: num("maximum"),
         min_length: count("minLength"),
@@ -298,12 +334,39 @@ fn param(name: &str, schema: &Value, required: bool) -> ParamSpec {
         pattern: text("pattern"),
         items: schema
             .get("items")
-            .map(|s| Box::new(param("item", s, true))),
+            .map(|s| Box::new(param(doc, inner, "", s, true)))
+            .map(|mut item| {
+                item.name = "item".into();
+                item
+            }),
         properties,
         // JSON Schema's default is `true`; Krea writes `false` on bodies.
         additional_properties: schema.get("additionalProperties") != Some(&Value::Bool(false)),
         variants,
     }
+}
+
+fn pricing(op: &Value) -> Vec<CostRow> {
+    let rows = op.get("x-krea-pricing").and_then(Value::as_array);
+    rows.into_iter()
+        .flatten()
+        .filter_map(|row| {
+            let conditions = row
+                .get("conditions")
+                .and_then(Value::as_object)
+                .map(|c| {
+                    c.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(CostRow {
+                conditions,
+                compute_units: row.get("compute_units")?.as_f64()?,
+                seconds: row.get("seconds").and_then(Value::as_f64),
+            })
+        })
+        .collect()
 }
 
 fn aliases(op: &Value) -> Vec<FieldAlias> {
@@ -312,13 +375,12 @@ fn aliases(op: &Value) -> Vec<FieldAlias> {
         .map(|list| {
             list.iter()
                 .filter_map(|a| {
+                    let text = |k: &str| a.get(k).and_then(Value::as_str).map(String::from);
                     Some(FieldAlias {
-                        from: a.get("from")?.as_str()?.to_string(),
-                        to: a.get("to")?.as_str()?.to_string(),
-                        sunset_date: a
-                            .get("sunset_date")
-                            .and_then(Value::as_str)
-                            .map(String::from),
+                        from: text("from")?,
+                        to: text("to")?,
+                        sunset_date: text("sunset_date"),
+                        migration_url: text("migration_url"),
                     })
                 })
                 .collect()
@@ -436,7 +498,10 @@ mod tests {
             ("bfl/flux-1-dev", Kind::Image, "Flux")
         );
         assert_eq!(flux.operation_id, "generate_image_bfl_flux_1_dev");
-        assert_eq!(flux.summary, "Fast model. Best for LoRAs.");
+        assert_eq!(
+            flux.deprecated_aliases[0].sunset_date.as_deref(),
+            Some("2026-06-19")
+        );
         assert_eq!(flux.typical_seconds, Some(7.0));
         assert_eq!(flux.compute_units[0].compute_units, 3.0);
         assert!(!flux.additional_properties);

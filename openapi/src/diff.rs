@@ -1,4 +1,4 @@
-//! What changed in the API between two upstream documents: the changelog `cargo xtask spec
+//! What changed in the API between two documents (upstream or vendored): the changelog `cargo xtask spec
 //! refresh` prints and `cargo xtask spec diff` reports.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +110,7 @@ impl fmt::Display for Change {
     }
 }
 
-/// The difference between two upstream documents.
+/// The difference between two documents.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SpecDiff {
     /// `METHOD /path` of operations only in the new document.
@@ -163,10 +163,15 @@ impl fmt::Display for SpecDiff {
     }
 }
 
+/// `METHOD /path` of every operation, the hand-written ones of a vendored description included.
 fn operation_keys(doc: &Value) -> BTreeSet<String> {
+    let hand_written = crate::vendor::hand_written(doc)
+        .into_iter()
+        .map(|(m, p, _)| format!("{m} {p}"));
     operations(doc)
         .into_iter()
         .map(|(m, p, _)| format!("{} {p}", m.to_uppercase()))
+        .chain(hand_written)
         .collect()
 }
 
@@ -298,8 +303,16 @@ fn model_changes(old: &ModelSpec, new: &ModelSpec) -> Vec<Change> {
     changes
 }
 
-/// Compares two upstream documents.
+/// Compares two documents, each upstream or vendored (upstream ones are vendored first).
 pub fn diff(old: &Value, new: &Value) -> Result<SpecDiff, NormalizeError> {
+    let vendored = |doc: &Value| -> Result<Value, NormalizeError> {
+        if crate::vendor::is_upstream(doc) {
+            Ok(crate::vendor::vendor(doc)?.document)
+        } else {
+            Ok(doc.clone())
+        }
+    };
+    let (old, new) = (&vendored(old)?, &vendored(new)?);
     let (old_ops, new_ops) = (operation_keys(old), operation_keys(new));
     let old_models: BTreeMap<String, ModelSpec> = catalog::extract(old)?
         .into_iter()

@@ -117,10 +117,11 @@ fn cost(row: &CostRow) -> String {
 
 fn alias(a: &FieldAlias) -> String {
     format!(
-        "FieldAlias {{ from: {:?}, to: {:?}, sunset_date: {} }}",
+        "FieldAlias {{ from: {:?}, to: {:?}, sunset_date: {}, migration_url: {} }}",
         a.from,
         a.to,
-        opt_str(&a.sunset_date)
+        opt_str(&a.sunset_date),
+        opt_str(&a.migration_url)
     )
 }
 
@@ -128,14 +129,14 @@ fn alias(a: &FieldAlias) -> String {
 /// (`ModelSpec`, `ParamSpec`, `Literal`...) in scope.
 pub fn catalog_source(models: &[ModelSpec]) -> String {
     let mut out = String::from(
-        "/// Every generation model of the pinned document, sorted by id.\npub static MODELS: &[ModelSpec] = &[\n",
+        "/// Every generation model of the vendored description, sorted by id.\npub static MODELS: &[ModelSpec] = &[\n",
     );
     for m in models {
         let costs: Vec<String> = m.compute_units.iter().map(cost).collect();
         let aliases: Vec<String> = m.deprecated_aliases.iter().map(alias).collect();
         let _ = writeln!(
             out,
-            "    ModelSpec {{ id: {:?}, provider: {:?}, slug: {:?}, kind: {}, title: {:?}, summary: {:?}, \
+            "    ModelSpec {{ id: {:?}, provider: {:?}, slug: {:?}, kind: {}, title: {:?}, \
              path: {:?}, operation_id: {:?}, parameters: {}, additional_properties: {}, \
              compute_units: &[{}], typical_seconds: {}, deprecated_aliases: &[{}], deprecated: {} }},",
             m.id,
@@ -143,7 +144,6 @@ pub fn catalog_source(models: &[ModelSpec]) -> String {
             m.slug,
             kind(m.kind),
             m.title,
-            m.summary,
             m.path,
             m.operation_id,
             params(&m.parameters),
@@ -179,7 +179,6 @@ mod tests {
             slug: "b".into(),
             kind: Kind::Video,
             title: "Quote \" and\nnewline".into(),
-            summary: String::new(),
             path: "/generate/video/a/b".into(),
             operation_id: "generate_video_a_b".into(),
             parameters: vec![],

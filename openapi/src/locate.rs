@@ -1,4 +1,5 @@
-//! Finding the upstream document and checking it against the pin.
+//! Where the vendored description and its lock live, and finding the upstream document it was
+//! made from (only maintainers' tools need that: the build reads the vendored file alone).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,14 +8,16 @@ use sha2::{Digest, Sha256};
 
 use crate::lock::Lock;
 
-/// Environment variable that points at the upstream document.
+/// Environment variable that points at an upstream document (for `cargo xtask spec`).
 pub const SPEC_ENV: &str = "KREA_OPENAPI_SPEC";
-/// Where the document lives when `KREA_OPENAPI_SPEC` is unset, relative to the workspace root.
+/// Where an upstream copy may sit when `KREA_OPENAPI_SPEC` is unset, relative to the workspace.
 pub const DEFAULT_SPEC: &str = "../shared/openapi/krea-api-openapi.json";
-/// The pin, relative to the workspace root.
-pub const LOCK_PATH: &str = "openapi/krea-api.lock";
+/// The vendored description, relative to the workspace root (inside krea-gen's package).
+pub const VENDORED_PATH: &str = "krea-gen/spec/krea-api.json";
+/// The lock: which upstream document the vendored description was made from.
+pub const LOCK_PATH: &str = "krea-gen/spec/krea-api.lock";
 
-/// The upstream document, read and checked against the pin.
+/// An upstream document, read and checked against the lock.
 #[derive(Debug, Clone)]
 pub struct Pinned {
     /// Where it was read from.
@@ -48,7 +51,7 @@ pub enum SpecError {
 }
 
 const FIX: &str = "run `cargo xtask spec refresh` (or `cargo xtask spec refresh --from <file>` offline) \
-to pin the document you mean to build against";
+to vendor the document you mean to build against";
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -74,7 +77,7 @@ impl fmt::Display for SpecError {
                 actual,
             } => write!(
                 f,
-                "Krea OpenAPI document {} does not match the pin in {LOCK_PATH}:\n  pinned sha256: {pinned}\n  actual sha256: {actual}\nIf the API changed on purpose, {FIX}; it prints what changed.",
+                "Krea OpenAPI document {} is not the one {LOCK_PATH} records:\n  locked sha256: {pinned}\n  actual sha256: {actual}\nIf the API changed on purpose, {FIX}; it prints what changed.",
                 path.display()
             ),
             SpecError::Json { path, message } => {

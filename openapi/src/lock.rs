@@ -1,9 +1,9 @@
-//! `openapi/krea-api.lock`: the sha256 of the upstream document this workspace is built from,
-//! where it came from and when. A tiny `key = "value"` file, written by `cargo xtask spec refresh`.
+//! `krea-gen/spec/krea-api.lock`: the sha256 of the upstream document the vendored description
+//! was made from, where it came from and when. A tiny `key = "value"` file, written by `cargo xtask spec refresh`.
 
 use std::fmt;
 
-/// The pin of the upstream OpenAPI document.
+/// Which upstream OpenAPI document the vendored description was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
     /// Lower-case hex sha256 of the document's bytes.
@@ -57,7 +57,7 @@ impl fmt::Display for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "# Pin of Krea's upstream OpenAPI document (never committed here; see DESIGN.md)."
+            "# The upstream OpenAPI document krea-api.json was made from (that document is never committed)."
         )?;
         writeln!(
             f,

@@ -32,8 +32,8 @@ pub struct Report {
     pub optional_nulls: usize,
     /// Inline schemas replaced by a `$ref` to a shared component, by component name.
     pub hoisted: BTreeMap<String, usize>,
-    /// `default`s removed from request bodies.
-    pub defaults_stripped: usize,
+    /// `default`s in request bodies moved to `x-krea-default`.
+    pub defaults_moved: usize,
     /// Operations left out of generation (implemented by hand).
     pub hand_written: Vec<OperationRef>,
 }
@@ -62,6 +62,8 @@ pub struct Normalized {
     pub document: Value,
     /// Counts per step.
     pub report: Report,
+    /// The operations taken out (in `report.hand_written` order), normalized like the rest.
+    pub hand_written: Vec<Value>,
 }
 
 /// A document that normalization cannot make acceptable; the message names the place.
@@ -89,12 +91,14 @@ pub fn normalize(upstream: &Value) -> Result<Normalized, NormalizeError> {
     report.any_of_enums = any_of_consts_to_enum(&mut doc);
     report.consts = const_to_enum(&mut doc);
     report.hoisted = hoist::hoist_shared_schemas(&mut doc);
-    report.defaults_stripped = strip_request_defaults(&mut doc);
-    report.hand_written = remove_multipart_operations(&mut doc);
+    report.defaults_moved = move_request_defaults(&mut doc);
+    let removed = remove_multipart_operations(&mut doc);
+    report.hand_written = removed.iter().map(|(r, _)| r.clone()).collect();
     check_invariants(&doc)?;
     Ok(Normalized {
         document: doc,
         report,
+        hand_written: removed.into_iter().map(|(_, op)| op).collect(),
     })
 }
 
@@ -309,10 +313,10 @@ pub fn const_to_enum(doc: &mut Value) -> usize {
     count
 }
 
-/// Removes every `default` inside request bodies, so generated bodies send only what the caller
-/// set (otherwise every Flux request would carry the document's fixed `seed`). The catalog keeps
-/// the defaults, read from the upstream document.
-pub fn strip_request_defaults(doc: &mut Value) -> usize {
+/// Moves every `default` inside request bodies to `x-krea-default`, so generated bodies send
+/// only what the caller set (otherwise every Flux request would carry the document's fixed
+/// `seed`) while the catalog still knows what Krea uses when a field is absent.
+pub fn move_request_defaults(doc: &mut Value) -> usize {
     let mut count = 0;
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
@@ -322,7 +326,8 @@ pub fn strip_request_defaults(doc: &mut Value) -> usize {
                     .and_then(|op| op.get_mut("requestBody"))
                 {
                     walk_objects_mut(body, &mut |schema| {
-                        if schema.remove("default").is_some() {
+                        if let Some(default) = schema.remove("default") {
+                            schema.insert("x-krea-default".into(), default);
                             count += 1;
                         }
                     });
@@ -335,7 +340,7 @@ pub fn strip_request_defaults(doc: &mut Value) -> usize {
 
 /// Takes out operations whose request body is multipart only (progenitor rejects them);
 /// the `krea` crate implements them by hand. Returns what was taken out.
-pub fn remove_multipart_operations(doc: &mut Value) -> Vec<OperationRef> {
+pub fn remove_multipart_operations(doc: &mut Value) -> Vec<(OperationRef, Value)> {
     let mut removed = Vec::new();
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
@@ -352,11 +357,12 @@ pub fn remove_multipart_operations(doc: &mut Value) -> Vec<OperationRef> {
                             && !content.contains_key("application/json")
                     });
                 if let Some(op) = multipart_only.then(|| item.remove(method)).flatten() {
-                    removed.push(OperationRef {
+                    let r = OperationRef {
                         method: method.to_ascii_uppercase(),
                         path: path.clone(),
                         operation_id: op["operationId"].as_str().unwrap_or_default().to_string(),
-                    });
+                    };
+                    removed.push((r, op));
                 }
             }
         }
@@ -517,7 +523,7 @@ mod tests {
     }
 
     #[test]
-    fn request_defaults_are_stripped_response_defaults_kept() {
+    fn request_defaults_move_to_an_extension_other_defaults_stay() {
         let mut doc = json!({"paths": {"/x": {"post": {
             "parameters": [{"in": "query", "name": "limit", "schema": {"type": "integer", "default": 100}}],
             "requestBody": {"content": {"application/json": {"schema": {"type": "object",
@@ -525,10 +531,11 @@ mod tests {
                                "styles": {"type": "array", "items": {"type": "object",
                                    "properties": {"strength": {"type": "number", "default": 1}}}}}}}}}
         }}}});
-        assert_eq!(strip_request_defaults(&mut doc), 2);
+        assert_eq!(move_request_defaults(&mut doc), 2);
         let body =
             &doc["paths"]["/x"]["post"]["requestBody"]["content"]["application/json"]["schema"];
         assert!(body["properties"]["seed"].get("default").is_none());
+        assert_eq!(body["properties"]["seed"]["x-krea-default"], 3317551338_u64);
         assert_eq!(
             doc["paths"]["/x"]["post"]["parameters"][0]["schema"]["default"],
             100
@@ -548,7 +555,8 @@ mod tests {
         }});
         let removed = remove_multipart_operations(&mut doc);
         assert_eq!(removed.len(), 2);
-        assert_eq!(removed[0].to_string(), "POST /assets (create_asset)");
+        assert_eq!(removed[0].0.to_string(), "POST /assets (create_asset)");
+        assert_eq!(removed[0].1["operationId"], "create_asset");
         assert!(doc["paths"]["/assets"].get("get").is_some());
         assert!(
             doc["paths"].get("/upload").is_none(),

@@ -1,7 +1,7 @@
 //! `cargo xtask`: maintainer tasks.
 //!
 //! ```text
-//! cargo xtask spec refresh [--from URL|PATH] [--to PATH]
+//! cargo xtask spec refresh [--from URL|PATH]
 //! cargo xtask spec check
 //! cargo xtask spec diff OLD NEW [--json]
 //! ```
@@ -14,10 +14,10 @@ use anyhow::{Context, Result, bail};
 use xtask::spec;
 
 const USAGE: &str = "usage:
-  cargo xtask spec refresh [--from URL|PATH] [--to PATH]   fetch a new upstream document, print the API changelog, update the pin
-  cargo xtask spec check                                   check the pin and the normalization invariants, print counts
-  cargo xtask spec diff OLD NEW [--json]                   what changed in the API between two documents
-  cargo xtask bench [--quick] [SCENARIO...]                 benchmarks against krea-sim (release build)";
+  cargo xtask spec refresh [--from URL|PATH]   vendor Krea's document (default: the live one), print the API changelog
+  cargo xtask spec check                       check the vendored description (and that it reproduces), print counts
+  cargo xtask spec diff OLD NEW [--json]       what changed in the API between two documents (upstream or vendored)
+  cargo xtask bench [--quick] [SCENARIO...]    benchmarks against krea-sim (release build)";
 
 /// The workspace root: xtask lives one level below it.
 fn workspace_root() -> PathBuf {
@@ -48,8 +48,7 @@ fn main() -> Result<()> {
         }
         ["spec", "refresh"] => {
             let from = take_flag(&mut args, "--from")?;
-            let to = take_flag(&mut args, "--to")?.map(PathBuf::from);
-            let outcome = spec::refresh(&root, from.as_deref(), to.as_deref())?;
+            let outcome = spec::refresh(&root, from.as_deref())?;
             print!("{outcome}");
             Ok(())
         }
@@ -72,7 +71,7 @@ fn main() -> Result<()> {
         }
         ["bench", ..] => {
             // The benchmarks live in their own crate (they need the generated client, which
-            // xtask must not: `spec refresh` has to build when the pin does not match).
+            // xtask must not: `spec refresh` must build even when the vendored file does not).
             let status = std::process::Command::new(
                 std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
             )

@@ -10,7 +10,8 @@ use krea_openapi::catalog::{self, Kind};
 use krea_openapi::diff::{self, SpecDiff};
 use krea_openapi::lock::Lock;
 use krea_openapi::normalize::{self, Report};
-use krea_openapi::{LOCK_PATH, opid};
+use krea_openapi::vendor::{self, to_canonical_json};
+use krea_openapi::{LOCK_PATH, VENDORED_PATH, opid};
 
 /// Where `refresh` fetches from by default.
 pub const DEFAULT_URL: &str = "https://api.krea.ai/openapi.json";
@@ -18,68 +19,80 @@ pub const DEFAULT_URL: &str = "https://api.krea.ai/openapi.json";
 /// What `spec check` found.
 #[derive(Debug)]
 pub struct CheckReport {
-    /// The pinned document's path.
+    /// The vendored description's path.
     pub path: PathBuf,
-    /// The pin it matched.
+    /// Its size in bytes.
+    pub bytes: usize,
+    /// The lock beside it.
     pub lock: Lock,
-    /// Operations in the upstream document.
+    /// Operations of the API (generated + hand-written).
     pub operations: usize,
     /// Operations progenitor generates.
     pub generated: usize,
-    /// Models in the catalog, and per kind.
+    /// Operations implemented by hand (`METHOD /path`).
+    pub hand_written: Vec<String>,
+    /// Models in the catalog.
     pub models: usize,
     /// `(image, video, enhance)` model counts.
     pub by_kind: (usize, usize, usize),
-    /// Models whose description has a pricing table / a typical time.
+    /// Models with a pricing table.
     pub priced: usize,
     /// Models with a typical completion time.
     pub timed: usize,
-    /// What normalization did.
-    pub report: Report,
+    /// When an upstream copy matching the lock was found: its path, and what vendoring it did
+    /// (the result was compared with the committed file byte for byte).
+    pub reproduced: Option<(PathBuf, Report, usize)>,
 }
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = &self.report;
         writeln!(
             f,
-            "pin ok: {} (sha256 {}, from {}, {})",
+            "vendored description ok: {} ({} bytes, canonical, no prose), from upstream sha256 {} ({}, {})",
             self.path.display(),
+            self.bytes,
             self.lock.sha256,
             self.lock.source,
             self.lock.date
         )?;
-        let hand: Vec<String> = r
-            .hand_written
-            .iter()
-            .map(|o| format!("{} {}", o.method, o.path))
-            .collect();
         writeln!(
             f,
             "{} operations, {} models, {} generated + {} hand-written ({})",
             self.operations,
             self.models,
             self.generated,
-            r.hand_written.len(),
-            hand.join(", ")
+            self.hand_written.len(),
+            self.hand_written.join(", ")
         )?;
         writeln!(
             f,
             "models: {} image, {} video, {} enhance; {} with pricing, {} with a typical time",
             self.by_kind.0, self.by_kind.1, self.by_kind.2, self.priced, self.timed
         )?;
-        writeln!(
-            f,
-            "normalization: {} operation ids, {} nullable, {} const -> enum, {} anyOf -> enum, {} optional nulls dropped, {} request defaults stripped",
-            r.operation_ids,
-            r.nullable,
-            r.consts,
-            r.any_of_enums,
-            r.optional_nulls,
-            r.defaults_stripped
-        )?;
-        let hoisted: Vec<String> = r.hoisted.iter().map(|(n, c)| format!("{n} x{c}")).collect();
-        writeln!(f, "hoisted: {}", hoisted.join(", "))?;
+        match &self.reproduced {
+            Some((path, r, prose)) => {
+                writeln!(
+                    f,
+                    "reproduced byte for byte from {}: {} operation ids, {} nullable, {} const -> enum, {} anyOf -> enum, {} optional nulls dropped, {} request defaults moved to x-krea-default, {prose} prose fields removed",
+                    path.display(),
+                    r.operation_ids,
+                    r.nullable,
+                    r.consts,
+                    r.any_of_enums,
+                    r.optional_nulls,
+                    r.defaults_moved
+                )?;
+                let hoisted: Vec<String> =
+                    r.hoisted.iter().map(|(n, c)| format!("{n} x{c}")).collect();
+                writeln!(f, "hoisted: {}", hoisted.join(", "))?;
+            }
+            None => writeln!(
+                f,
+                "(no upstream copy matching the lock at ${} or {}: reproduction not checked)",
+                krea_openapi::SPEC_ENV,
+                krea_openapi::DEFAULT_SPEC
+            )?,
+        }
         writeln!(
             f,
             "invariants ok: unique operation ids, no type-name collisions, no 3.1 constructs left"
@@ -87,22 +100,52 @@ impl fmt::Display for CheckReport {
     }
 }
 
-/// The pin matches, normalization succeeds and its invariants hold; counts what is there.
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// The invariants progenitor relies on hold in the vendored description, it is canonical and
+/// prose-free, and (when an upstream copy matching the lock is at hand) vendoring that copy
+/// gives exactly the committed file.
 pub fn check(root: &Path) -> Result<CheckReport> {
-    let pinned = krea_openapi::load_pinned(root)?;
-    let normalized = normalize::normalize(&pinned.document)?;
-    let models = catalog::extract(&pinned.document)?;
-    let operations = normalize::operations(&pinned.document).len();
-    let generated = normalize::operations(&normalized.document).len();
+    let path = root.join(VENDORED_PATH);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "read {}: run `cargo xtask spec refresh --from <upstream copy>`",
+            path.display()
+        )
+    })?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    if to_canonical_json(&doc) != text {
+        bail!(
+            "{} is not in canonical form (sorted keys, two-space indentation): it was edited by hand; run `cargo xtask spec refresh`",
+            path.display()
+        );
+    }
+    if let Some(at) = vendor::prose_left(&doc) {
+        bail!(
+            "{} holds prose at {at}: run `cargo xtask spec refresh`",
+            path.display()
+        );
+    }
+    normalize::check_invariants(&doc)?;
+    let lock = krea_openapi::read_lock(root)?;
+    let models = catalog::extract(&doc)?;
+    let generated = normalize::operations(&doc).len();
+    let hand_written: Vec<String> = vendor::hand_written(&doc)
+        .into_iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
     // typify names request and response types `{OpId}Body` / `{OpId}Response`: none may equal a
     // shared component name.
-    let components: BTreeSet<String> = normalized
-        .document
+    let components: BTreeSet<String> = doc
         .pointer("/components/schemas")
         .and_then(|s| s.as_object())
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    for (_, _, op) in normalize::operations(&normalized.document) {
+    for (_, _, op) in normalize::operations(&doc) {
         let id = op["operationId"].as_str().unwrap_or_default();
         for suffix in ["Body", "Response"] {
             let name = format!("{}{suffix}", opid::pascal(id));
@@ -111,18 +154,30 @@ pub fn check(root: &Path) -> Result<CheckReport> {
             }
         }
     }
-    if generated + normalized.report.hand_written.len() != operations {
-        bail!(
-            "{operations} operations, but {generated} generated and {} hand-written",
-            normalized.report.hand_written.len()
-        );
-    }
+    let reproduced = match krea_openapi::load_pinned(root) {
+        Ok(upstream) => {
+            let again = vendor::vendor(&upstream.document)?;
+            if to_canonical_json(&again.document) != text {
+                bail!(
+                    "vendoring {} (the upstream copy the lock names) does not give {}: the file or the vendoring code changed; run `cargo xtask spec refresh --from {}` and review the diff",
+                    upstream.path.display(),
+                    path.display(),
+                    upstream.path.display()
+                );
+            }
+            Some((upstream.path, again.report, again.prose_removed))
+        }
+        Err(krea_openapi::SpecError::Missing { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
     let count = |k: Kind| models.iter().filter(|m| m.kind == k).count();
     Ok(CheckReport {
-        path: pinned.path,
-        lock: pinned.lock,
-        operations,
+        path,
+        bytes: text.len(),
+        lock,
+        operations: generated + hand_written.len(),
         generated,
+        hand_written,
         models: models.len(),
         by_kind: (count(Kind::Image), count(Kind::Video), count(Kind::Enhance)),
         priced: models
@@ -133,16 +188,11 @@ pub fn check(root: &Path) -> Result<CheckReport> {
             .iter()
             .filter(|m| m.typical_seconds.is_some())
             .count(),
-        report: normalized.report,
+        reproduced,
     })
 }
 
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))
-}
-
-/// The API changes between the documents at `old` and `new`.
+/// The API changes between the documents at `old` and `new` (each upstream or vendored).
 pub fn diff_files(old: &Path, new: &Path) -> Result<SpecDiff> {
     Ok(diff::diff(&read_json(old)?, &read_json(new)?)?)
 }
@@ -150,24 +200,27 @@ pub fn diff_files(old: &Path, new: &Path) -> Result<SpecDiff> {
 /// What `refresh` did.
 #[derive(Debug)]
 pub struct RefreshOutcome {
-    /// Where the new document was written.
+    /// The vendored description written.
     pub written: PathBuf,
-    /// The new pin.
+    /// Its size in bytes.
+    pub bytes: usize,
+    /// The new lock.
     pub lock: Lock,
-    /// The API changes against the previously pinned document, when it could be found.
+    /// The API changes against the previously vendored description, when there was one.
     pub changes: Option<SpecDiff>,
 }
 
 impl fmt::Display for RefreshOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "wrote {}", self.written.display())?;
-        writeln!(f, "pinned sha256 {} in {LOCK_PATH}", self.lock.sha256)?;
+        writeln!(f, "wrote {} ({} bytes)", self.written.display(), self.bytes)?;
+        writeln!(
+            f,
+            "upstream sha256 {} recorded in {LOCK_PATH}",
+            self.lock.sha256
+        )?;
         match &self.changes {
-            Some(d) => write!(f, "API changes since the previous pin:\n{d}"),
-            None => writeln!(
-                f,
-                "(the previously pinned document was not found, so no changelog)"
-            ),
+            Some(d) => write!(f, "API changes since the previous description:\n{d}"),
+            None => writeln!(f, "(no previous description, so no changelog)"),
         }
     }
 }
@@ -179,6 +232,8 @@ fn fetch(source: &str) -> Result<Vec<u8>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // A binary of its own: installing the process-wide TLS provider is this tool's call.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
@@ -189,59 +244,36 @@ fn fetch(source: &str) -> Result<Vec<u8>> {
     })
 }
 
-/// The document the current lock pins, looked for where it may still be.
-fn previously_pinned(root: &Path, candidates: &[PathBuf]) -> Option<serde_json::Value> {
-    let lock = krea_openapi::read_lock(root).ok()?;
-    candidates.iter().find_map(|p| {
-        krea_openapi::load_checked(p, lock.clone())
-            .ok()
-            .map(|p| p.document)
-    })
-}
-
-/// Fetches a new upstream document from `from` (URL or path; default [`DEFAULT_URL`]), writes it
-/// to `to` (default: the spec location), prints what changed against the previous pin and
-/// updates the lock. The document is written outside the repository; never commit it.
-pub fn refresh(root: &Path, from: Option<&str>, to: Option<&Path>) -> Result<RefreshOutcome> {
+/// Reads an upstream document from `from` (URL or path; default [`DEFAULT_URL`]), writes the
+/// vendored description and the lock into the workspace at `root`, and reports what changed in
+/// the API against the previous description.
+pub fn refresh(root: &Path, from: Option<&str>) -> Result<RefreshOutcome> {
     let source = from.unwrap_or(DEFAULT_URL);
     let bytes = fetch(source)?;
-    let new: serde_json::Value =
+    let upstream: serde_json::Value =
         serde_json::from_slice(&bytes).with_context(|| format!("{source} is not JSON"))?;
-    if new.get("openapi").is_none() || new.get("paths").is_none() {
+    if upstream.get("openapi").is_none() || upstream.get("paths").is_none() {
         bail!("{source} is not an OpenAPI document (no `openapi` or `paths`)");
     }
-    // Refuse a document the build could not use, before touching the pin.
-    normalize::normalize(&new).map_err(|e| anyhow!("{source}: {e}"))?;
-    let dest = to
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| krea_openapi::spec_path(root));
-    if dest.starts_with(root) && !dest.starts_with(root.join("target")) {
+    if !vendor::is_upstream(&upstream) {
         bail!(
-            "{} is inside the repository: the upstream document is never committed; write it to ../shared/openapi or set KREA_OPENAPI_SPEC",
-            dest.display()
+            "{source} is not an upstream document (OpenAPI 3.1): refresh reads what Krea publishes"
         );
     }
-    let default_location = root.join(krea_openapi::DEFAULT_SPEC);
-    let previous = previously_pinned(
-        root,
-        &[
-            dest.clone(),
-            krea_openapi::spec_path(root),
-            default_location,
-        ],
-    );
-    let changes = previous.map(|old| diff::diff(&old, &new)).transpose()?;
-    let same_file = Path::new(source)
-        .canonicalize()
+    // Refuse a document the build could not use, before touching anything.
+    let vendored = vendor::vendor(&upstream).map_err(|e| anyhow!("{source}: {e}"))?;
+    let dest = root.join(VENDORED_PATH);
+    let previous = std::fs::read(&dest)
         .ok()
-        .zip(dest.canonicalize().ok())
-        .is_some_and(|(a, b)| a == b);
-    if !same_file {
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-        }
-        std::fs::write(&dest, &bytes).with_context(|| format!("write {}", dest.display()))?;
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let changes = previous
+        .map(|old| diff::diff(&old, &vendored.document))
+        .transpose()?;
+    let text = to_canonical_json(&vendored.document);
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
+    std::fs::write(&dest, &text).with_context(|| format!("write {}", dest.display()))?;
     let lock = Lock {
         sha256: krea_openapi::sha256_hex(&bytes),
         source: source.to_string(),
@@ -250,6 +282,7 @@ pub fn refresh(root: &Path, from: Option<&str>, to: Option<&Path>) -> Result<Ref
     std::fs::write(root.join(LOCK_PATH), lock.to_string()).context("write the lock")?;
     Ok(RefreshOutcome {
         written: dest,
+        bytes: text.len(),
         lock,
         changes,
     })

@@ -1,11 +1,13 @@
-//! The pin cycle maintainers go through when Krea publishes a new document: a modified copy is
-//! refused with a message naming both hashes and the fix; `spec refresh --from <copy>` prints
-//! what changed and re-pins, after which the copy is accepted. Runs in a scratch workspace so
-//! the real lock is untouched.
+//! The refresh cycle maintainers go through when Krea publishes a new document: `spec refresh
+//! --from <copy>` rewrites the vendored description and the lock and prints the API changelog;
+//! the file changes only where the API did. Runs in a scratch workspace so the real files are
+//! untouched, on small upstream-form fixtures (and on Krea's real document when a copy is at
+//! hand, as in CI).
 
 use std::path::{Path, PathBuf};
 
-use krea_openapi::{LOCK_PATH, load_checked, read_lock, sha256_hex};
+use krea_openapi::{LOCK_PATH, VENDORED_PATH, read_lock, sha256_hex};
+use serde_json::{Value, json};
 
 fn real_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -14,122 +16,211 @@ fn real_root() -> PathBuf {
         .to_path_buf()
 }
 
-struct Scratch {
-    root: PathBuf,
-    spec: PathBuf,
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
-/// `<tmp>/ws/openapi/krea-api.lock` (the real pin) and `<tmp>/shared/openapi/<document>`.
-fn scratch(name: &str) -> Scratch {
+/// An empty scratch workspace (`<tmp>/ws`) and a place for upstream copies beside it.
+fn scratch(name: &str) -> (PathBuf, PathBuf) {
     let base = std::env::temp_dir().join(format!("krea-xtask-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let root = base.join("ws");
-    std::fs::create_dir_all(root.join("openapi")).expect("mkdir");
-    std::fs::copy(real_root().join(LOCK_PATH), root.join(LOCK_PATH)).expect("copy lock");
-    let spec = base.join("shared/openapi/krea-api-openapi.json");
-    std::fs::create_dir_all(spec.parent().expect("parent")).expect("mkdir");
-    let upstream = krea_openapi::load_pinned(&real_root()).expect("the real pinned document");
-    std::fs::copy(&upstream.path, &spec).expect("copy upstream outside the repository");
-    Scratch { root, spec }
+    std::fs::create_dir_all(&root).expect("mkdir");
+    (root, base)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The lines of `new` that differ from `old` once their common first and last lines are set
+/// aside: for a change in one place, exactly what `git diff` shows as added.
+fn changed_lines(old: &str, new: &str) -> Vec<String> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    b[prefix..b.len() - suffix]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+fn write_json(path: &Path, v: &Value) -> Vec<u8> {
+    let bytes = serde_json::to_vec_pretty(v).expect("serialize");
+    std::fs::write(path, &bytes).expect("write");
+    bytes
 }
 
 #[test]
-fn a_modified_copy_is_refused_then_accepted_after_refresh() {
-    let s = scratch("cycle");
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&s.spec).expect("read")).expect("json");
-    // The modification: Krea drops Ideogram 2 Turbo and gives Flux a new parameter.
-    doc["paths"]
-        .as_object_mut()
-        .expect("paths")
-        .remove("/generate/image/ideogram/ideogram-2-turbo");
-    doc["paths"]["/generate/image/bfl/flux-1-dev"]["post"]["requestBody"]["content"]["application/json"]
-        ["schema"]["properties"]["negative_prompt"] = serde_json::json!({"type": "string"});
-    let copy = s.root.parent().expect("base").join("modified.json");
-    let bytes = serde_json::to_vec(&doc).expect("serialize");
-    std::fs::write(&copy, &bytes).expect("write copy");
+fn refresh_vendors_the_document_records_it_and_prints_the_changelog() {
+    let (root, _) = scratch("cycle");
+    let first = xtask::spec::refresh(&root, Some(fixture("old.json").to_str().expect("utf-8")))
+        .expect("refresh from old.json");
+    assert!(first.changes.is_none(), "nothing to compare the first time");
+    let vendored = read(&root.join(VENDORED_PATH));
+    assert!(vendored.contains("\"x-krea-title\": \"M\""), "{vendored}");
+    assert!(!vendored.contains("A model."), "no prose: {vendored}");
+    assert_eq!(
+        read_lock(&root).expect("lock").sha256,
+        sha256_hex(&std::fs::read(fixture("old.json")).expect("fixture"))
+    );
 
-    // What the build reports for KREA_OPENAPI_SPEC=<copy>.
-    let lock = read_lock(&s.root).expect("lock");
-    let pinned_hash = lock.sha256.clone();
-    let err = load_checked(&copy, lock)
-        .expect_err("a modified copy must not match the pin")
-        .to_string();
-    assert!(err.contains(&copy.display().to_string()), "{err}");
+    let second = xtask::spec::refresh(&root, Some(fixture("new.json").to_str().expect("utf-8")))
+        .expect("refresh from new.json");
+    let changelog = second.to_string();
+    for line in [
+        "- model acme/mover",
+        "parameter added: negative_prompt (string, optional)",
+        "parameter now required: seed",
+    ] {
+        assert!(
+            changelog.contains(line),
+            "missing {line:?} in:\n{changelog}"
+        );
+    }
+    assert_eq!(
+        read_lock(&root).expect("lock").sha256,
+        sha256_hex(&std::fs::read(fixture("new.json")).expect("fixture"))
+    );
+}
+
+#[test]
+fn a_refresh_changes_the_file_only_where_the_api_changed() {
+    let (root, base) = scratch("minimal");
+    let mut doc: Value = serde_json::from_str(&read(&fixture("old.json"))).expect("json");
+    let before = base.join("before.json");
+    write_json(&before, &doc);
+    xtask::spec::refresh(&root, Some(before.to_str().expect("utf-8"))).expect("refresh");
+    let old = read(&root.join(VENDORED_PATH));
+
+    // Krea adds one parameter, and reorders keys and rewords prose on the way.
+    doc["paths"]["/generate/image/acme/painter"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"]["style_strength"] =
+        json!({"type": "number", "minimum": 0, "maximum": 1, "description": "new words"});
+    doc["paths"]["/generate/image/acme/painter"]["post"]["description"] =
+        json!("Reworded entirely.\n| Compute Units |\n|---|\n| 10 |\n");
+    let after = base.join("after.json");
+    write_json(&after, &doc);
+    let outcome =
+        xtask::spec::refresh(&root, Some(after.to_str().expect("utf-8"))).expect("refresh");
     assert!(
-        err.contains(&pinned_hash) && err.contains(&sha256_hex(&bytes)),
+        outcome
+            .to_string()
+            .contains("parameter added: style_strength (number, optional)"),
+        "{outcome}"
+    );
+    let changed: Vec<String> = changed_lines(&old, &read(&root.join(VENDORED_PATH)))
+        .iter()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "},",
+            "\"style_strength\": {",
+            "\"maximum\": 1,",
+            "\"minimum\": 0,",
+            "\"type\": \"number\"",
+        ],
+        "only the new parameter changed"
+    );
+}
+
+#[test]
+fn refresh_refuses_what_the_build_could_not_use_and_touches_nothing() {
+    let (root, base) = scratch("refuse");
+    xtask::spec::refresh(&root, Some(fixture("old.json").to_str().expect("utf-8")))
+        .expect("refresh");
+    let (lock_before, file_before) = (read(&root.join(LOCK_PATH)), read(&root.join(VENDORED_PATH)));
+    let junk = base.join("junk.json");
+    std::fs::write(&junk, b"{\"hello\": 1}").expect("write");
+    let err =
+        xtask::spec::refresh(&root, Some(junk.to_str().expect("utf-8"))).expect_err("not openapi");
+    assert!(err.to_string().contains("not an OpenAPI document"), "{err}");
+    let vendored = root.join(VENDORED_PATH);
+    let err = xtask::spec::refresh(&root, Some(vendored.to_str().expect("utf-8")))
+        .expect_err("a vendored description is not an upstream document");
+    assert!(
+        err.to_string().contains("not an upstream document"),
         "{err}"
     );
-    assert!(err.contains("cargo xtask spec refresh"), "{err}");
-
-    let outcome = xtask::spec::refresh(
-        &s.root,
-        Some(copy.to_str().expect("utf-8 path")),
-        Some(&s.spec),
-    )
-    .expect("refresh");
-    let changelog = outcome.to_string();
-    assert!(
-        changelog.contains("- model ideogram/ideogram-2-turbo"),
-        "{changelog}"
-    );
-    assert!(
-        changelog.contains("parameter added: negative_prompt (string, optional)"),
-        "{changelog}"
-    );
-    assert!(
-        changelog.contains("- operation POST /generate/image/ideogram/ideogram-2-turbo"),
-        "{changelog}"
-    );
-
-    let lock = read_lock(&s.root).expect("new lock");
-    assert_eq!(lock.sha256, sha256_hex(&bytes));
-    assert!(
-        load_checked(&copy, lock.clone()).is_ok(),
-        "the copy now matches the pin"
-    );
-    assert!(
-        load_checked(&s.spec, lock).is_ok(),
-        "and it was written to the spec location"
-    );
-}
-
-#[test]
-fn refresh_refuses_to_write_the_document_into_the_repository() {
-    let s = scratch("inside");
-    let inside = s.root.join("openapi/krea-api-openapi.json");
-    let err = xtask::spec::refresh(
-        &s.root,
-        Some(s.spec.to_str().expect("utf-8")),
-        Some(&inside),
-    )
-    .expect_err("inside the repo");
-    assert!(err.to_string().contains("never committed"), "{err}");
-    assert!(!inside.exists());
-}
-
-#[test]
-fn refresh_refuses_a_file_that_is_not_openapi() {
-    let s = scratch("notapi");
-    let junk = s.root.parent().expect("base").join("junk.json");
-    std::fs::write(&junk, b"{\"hello\": 1}").expect("write");
-    let before = std::fs::read_to_string(s.root.join(LOCK_PATH)).expect("lock");
-    let err = xtask::spec::refresh(&s.root, Some(junk.to_str().expect("utf-8")), Some(&s.spec))
-        .expect_err("not openapi");
-    assert!(err.to_string().contains("not an OpenAPI document"), "{err}");
     assert_eq!(
-        std::fs::read_to_string(s.root.join(LOCK_PATH)).expect("lock"),
-        before,
-        "the pin is untouched"
+        read(&root.join(LOCK_PATH)),
+        lock_before,
+        "the lock is untouched"
+    );
+    assert_eq!(
+        read(&root.join(VENDORED_PATH)),
+        file_before,
+        "the file is untouched"
     );
 }
 
 #[test]
-fn check_counts_the_real_document() {
+fn check_counts_the_real_vendored_description() {
     let report = xtask::spec::check(&real_root()).expect("check");
     let text = report.to_string();
     assert!(
         text.contains("72 operations, 56 models, 71 generated + 1 hand-written (POST /assets)"),
         "{text}"
     );
+    assert!(text.contains("canonical, no prose"), "{text}");
+}
+
+#[test]
+fn check_refuses_a_hand_edited_description() {
+    let (root, _) = scratch("edited");
+    std::fs::create_dir_all(root.join("krea-gen/spec")).expect("mkdir");
+    std::fs::copy(real_root().join(LOCK_PATH), root.join(LOCK_PATH)).expect("lock");
+    let text = read(&real_root().join(VENDORED_PATH));
+    let edited = text.replacen(
+        "\"x-krea-title\": \"Flux\"",
+        "\"x-krea-title\": \"Flux\",\n\"description\": \"Some words someone pasted.\"",
+        1,
+    );
+    std::fs::write(root.join(VENDORED_PATH), edited).expect("write");
+    let err = xtask::spec::check(&root).expect_err("edited");
+    assert!(err.to_string().contains("edited by hand"), "{err}");
+}
+
+/// On Krea's real document (when a copy sits at ../shared, as in CI): a modified copy with one
+/// model removed and one parameter added is vendored, and the changelog names both.
+#[test]
+fn refresh_on_a_modified_copy_of_the_real_document() {
+    let Ok(upstream) = krea_openapi::load_pinned(&real_root()) else {
+        eprintln!("no upstream copy matching the lock beside the workspace: skipped");
+        return;
+    };
+    let (root, base) = scratch("real");
+    std::fs::create_dir_all(root.join("krea-gen/spec")).expect("mkdir");
+    std::fs::copy(real_root().join(VENDORED_PATH), root.join(VENDORED_PATH)).expect("copy");
+    let mut doc = upstream.document;
+    doc["paths"]
+        .as_object_mut()
+        .expect("paths")
+        .remove("/generate/image/ideogram/ideogram-2-turbo");
+    doc["paths"]["/generate/image/bfl/flux-1-dev"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"]["negative_prompt"] = json!({"type": "string"});
+    let copy = base.join("modified.json");
+    write_json(&copy, &doc);
+    let outcome =
+        xtask::spec::refresh(&root, Some(copy.to_str().expect("utf-8"))).expect("refresh");
+    let changelog = outcome.to_string();
+    for line in [
+        "- model ideogram/ideogram-2-turbo",
+        "- operation POST /generate/image/ideogram/ideogram-2-turbo",
+        "parameter added: negative_prompt (string, optional)",
+    ] {
+        assert!(
+            changelog.contains(line),
+            "missing {line:?} in:\n{changelog}"
+        );
+    }
 }

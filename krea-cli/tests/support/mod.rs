@@ -59,6 +59,17 @@ pub async fn krea(env: &Env, args: &[&str]) -> Output {
         .expect("join")
 }
 
+/// A child process killed (and reaped) when the test ends, even by a panic: a leftover would
+/// hold the test harness's pipes open.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -62,7 +62,7 @@ pub async fn serve_once(status: u16, body: &'static str) -> OneShot {
 }
 
 pub fn client(base_url: &str, token: &str) -> krea_gen::Client {
-    let http = reqwest::Client::builder()
+    let http = krea_gen::net::client_builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .expect("reqwest client");

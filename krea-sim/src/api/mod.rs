@@ -70,9 +70,20 @@ pub fn router(sim: Arc<Sim>) -> Router {
         }
     }
     api.route_layer(middleware::from_fn_with_state(sim.clone(), api_layer))
+        // Public, as on api.krea.ai: clients discover models from it before they have a token.
+        .route("/openapi.json", get(openapi))
         .route("/_sim/counters", get(counters))
         .fallback(not_found)
         .with_state(sim)
+}
+
+async fn openapi(State(sim): State<Arc<Sim>>) -> Response {
+    sim.lock().count("GET /openapi.json", 200);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        sim.openapi_json.clone(),
+    )
+        .into_response()
 }
 
 async fn counters(State(sim): State<Arc<Sim>>) -> Response {

@@ -300,7 +300,7 @@ pub async fn get(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Respons
 }
 
 pub async fn update(State(sim): State<Arc<Sim>>, Path(id): Path<String>, body: Bytes) -> Response {
-    if let Err(r) = owned(&sim, &id, "Style not found or you are not the owner") {
+    if let Err(r) = owned(&sim, &id, "No style with this id belongs to this account") {
         return r;
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
@@ -338,7 +338,7 @@ pub async fn update(State(sim): State<Arc<Sim>>, Path(id): Path<String>, body: B
 }
 
 pub async fn share_link(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Response {
-    if let Err(r) = owned(&sim, &id, "Style not found or you are not the owner") {
+    if let Err(r) = owned(&sim, &id, "No style with this id belongs to this account") {
         return r;
     }
     let mut st = sim.lock();
@@ -394,7 +394,7 @@ pub async fn unshare(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Res
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "Style not found or not shared with this workspace",
+            "This style is not shared with the workspace",
         ),
     }
 }

@@ -13,7 +13,7 @@ pub async fn start(builder: SimBuilder) -> Simulator {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    krea_gen::net::client_builder()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client")
