@@ -426,6 +426,10 @@ pub struct ModelsArgs {
     /// With a model: print the JSON Schema of its request body
     #[arg(long, requires = "model")]
     pub schema: bool,
+    /// Fetch the API's current model list first (kept in the cache directory), so models Krea
+    /// added after this build can be used
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -450,8 +450,26 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> anyhow::Result<u8> {
     if body.is_empty() {
         return Err(Usage("give the parameters with -p key=value or --body JSON".into()).into());
     }
+    // An endpoint newer than both the build and the cached model list: sent as given.
+    let unlisted = model.is_none()
+        && matches!(
+            models::resolve(&a.model),
+            Err(krea::Error::UnknownModel { .. })
+        )
+        && krea::models::unlisted(&a.model).is_some();
+    if unlisted {
+        ctx.out.warn(format!(
+            "{} is in neither the built-in model list nor the cached one (`krea models --refresh` updates it): sending the body unchecked",
+            a.model
+        ));
+    }
     generate(ctx, &a.out, Vec::new(), |_| {
-        Ok(ctx.krea.generate(&a.model, Value::Object(body.clone())))
+        let body = Value::Object(body.clone());
+        Ok(if unlisted {
+            ctx.krea.generate_unchecked(&a.model, body)
+        } else {
+            ctx.krea.generate(&a.model, body)
+        })
     })
     .await
 }

@@ -1,6 +1,6 @@
 //! `krea models [--kind K] [MODEL] [--schema]`: the catalog, read from Krea's document.
 
-use krea::models::{self, CostRow, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType};
+use krea::models::{self, CostRow, Kind, Literal, ModelSpec, ParamSpec, ParamType};
 use serde_json::{Value, json};
 
 use crate::cli::{KindArg, ModelsArgs};
@@ -64,7 +64,7 @@ pub fn table(kind: Option<Kind>) -> String {
         "{:<34} {:<7} {:<22} {:<24} {:>5} {:>9}  {}\n",
         "ID", "KIND", "TITLE", "ALIASES", "TIME", "CU", "PARAMETERS (* required)"
     );
-    for m in MODELS.iter().filter(|m| kind.is_none_or(|k| m.kind == k)) {
+    for m in models::all().filter(|m| kind.is_none_or(|k| m.kind == k)) {
         let aliases = models::aliases_of(m.id).join(", ");
         out.push_str(&format!(
             "{:<34} {:<7} {:<22} {:<24} {:>5} {:>9}  {}\n",
@@ -207,7 +207,41 @@ pub fn model_json(m: &ModelSpec) -> Value {
     })
 }
 
+/// `krea models --refresh`: fetch the live model list, say what is new, then list as usual.
+pub async fn refresh_then_run(ctx: &crate::context::Ctx, a: &ModelsArgs) -> anyhow::Result<u8> {
+    let info = ctx.krea.refresh_catalog().await?;
+    let mut note = format!(
+        "{} models in {} (fetched {})",
+        info.models,
+        info.source,
+        info.fetched_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if !info.not_built_in.is_empty() {
+        note.push_str(&format!(
+            "; new since this build: {}",
+            info.not_built_in.join(", ")
+        ));
+    }
+    if !info.gone.is_empty() {
+        note.push_str(&format!("; no longer listed: {}", info.gone.join(", ")));
+    }
+    if let Some(path) = &info.cache {
+        note.push_str(&format!("; kept in {}", path.display()));
+    }
+    ctx.out.note(note);
+    run(&ctx.out, a)
+}
+
 pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
+    // Models fetched by an earlier `--refresh` (not in --sim mode: the simulator has its own).
+    if !out.simulated
+        && let Some(path) = krea::catalog::default_cache_path()
+        && let Err(e) = krea::catalog::load_cache(&path)
+    {
+        out.note(format!(
+            "the cached model list could not be read ({e}); run krea models --refresh"
+        ));
+    }
     let kind = a.kind.map(|k| match k {
         KindArg::Image => Kind::Image,
         KindArg::Video => Kind::Video,
@@ -215,8 +249,7 @@ pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
     });
     match &a.model {
         None if out.json => out.json(&json!(
-            MODELS
-                .iter()
+            models::all()
                 .filter(|m| kind.is_none_or(|k| m.kind == k))
                 .map(model_json)
                 .collect::<Vec<_>>()

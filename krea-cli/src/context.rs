@@ -104,7 +104,10 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
             .filter(|t| !t.trim().is_empty())
             .ok_or(krea::Error::MissingToken)?;
         let poll = poll_policy(g, 1.0)?;
-        let mut b = Krea::builder().token(token).poll_policy(poll.clone());
+        let mut b = Krea::builder()
+            .token(token)
+            .poll_policy(poll.clone())
+            .catalog_cache(StatePath::Default);
         if let Some(url) = &g.base_url {
             b = b.base_url(url.clone());
         }

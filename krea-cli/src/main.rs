@@ -28,7 +28,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
     };
     // Commands that need no client.
     match &cli.command {
-        Command::Models(a) => return cmd_models::run(&out, a),
+        Command::Models(a) if !a.refresh => return cmd_models::run(&out, a),
         Command::Sim(a) => return cmd_sim::run(&out, a).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();
@@ -49,7 +49,8 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Assets(c) => cmd_assets::run(&ctx, c).await,
         Command::Styles(c) => cmd_styles::run(&ctx, c).await,
         Command::Apps(c) => cmd_apps::run(&ctx, c).await,
-        Command::Models(_) | Command::Sim(_) | Command::Completions { .. } => Ok(exit::OK),
+        Command::Models(a) => cmd_models::refresh_then_run(&ctx, a).await,
+        Command::Sim(_) | Command::Completions { .. } => Ok(exit::OK),
     }
 }
 

@@ -53,6 +53,12 @@ impl Out {
         }
     }
 
+    /// A warning on stderr: shown even with -q or --json (it is about money or safety).
+    pub fn warn(&self, warning: impl Display) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
+
     /// Whether live progress lines may be drawn.
     pub fn live(&self) -> bool {
         !self.quiet && !self.json && std::io::stderr().is_terminal()

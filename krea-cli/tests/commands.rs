@@ -284,3 +284,86 @@ async fn a_closed_pipe_is_not_an_error() {
     assert_eq!(code(&o), 0);
     assert_eq!(stderr(&o), "", "no error for a reader that went away");
 }
+
+/// A model Krea added after this build: `models --refresh` fetches and caches it, and the
+/// next run of the program validates and generates with it; an endpoint no list has is sent
+/// only through `run`, with a warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn models_added_after_the_build_work_after_a_refresh() {
+    let mut doc = krea_sim::default_openapi_document();
+    let mut op = doc["paths"]["/generate/image/bfl/flux-1-dev"]["post"].clone();
+    op["operationId"] = serde_json::json!("generate_image_newco_painter_9");
+    op["x-krea-title"] = serde_json::json!("Painter 9");
+    doc["paths"]["/generate/image/newco/painter-9"] = serde_json::json!({ "post": op });
+    let e = env("refresh", Simulator::builder().openapi_document(doc)).await;
+
+    let o = krea(&e, &["run", "newco/painter-9", "-p", "prompt=a cat"]).await;
+    assert_eq!(code(&o), 2, "unknown before a refresh: {}", stderr(&o));
+    let o = krea(&e, &["models", "--refresh"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("new since this build: newco/painter-9"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("newco/painter-9"),
+        "listed: {}",
+        stdout(&o)
+    );
+    assert!(e.dir.join("cache/krea/catalog.json").is_file());
+
+    let o = krea(
+        &e,
+        &[
+            "run",
+            "newco/painter-9",
+            "-p",
+            "prompt=a cat",
+            "-p",
+            "steps=500",
+        ],
+    )
+    .await;
+    assert_eq!(
+        code(&o),
+        2,
+        "validated against the fetched schema: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("steps"), "{}", stderr(&o));
+    let posts = || {
+        e.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST /generate/image/newco/painter-9")
+    };
+    assert_eq!(posts(), 0);
+    let o = krea(
+        &e,
+        &["run", "newco/painter-9", "-p", "prompt=a cat", "-o", "out"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(posts(), 1);
+    assert_eq!(support::files_in(&e.dir.join("out"), "png").len(), 1);
+
+    let o = krea(
+        &e,
+        &["run", "/generate/image/nobody/ghost-1", "-p", "prompt=x"],
+    )
+    .await;
+    assert!(
+        stderr(&o).contains("in neither the built-in model list nor the cached one"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        e.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST (unmatched)"),
+        1,
+        "sent once, unchecked"
+    );
+}

@@ -228,14 +228,205 @@ impl ModelSpec {
 
 include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
-/// The model with id `provider/model`.
+/// The model with id `provider/model`: built in, else added at run time ([`register`]).
 pub fn model(id: &str) -> Option<&'static ModelSpec> {
-    MODELS.iter().find(|m| m.id == id)
+    all().find(|m| m.id == id)
 }
 
-/// The model served at `path` (`/generate/image/bfl/flux-1-dev`).
+/// The model served at `path` (`/generate/image/bfl/flux-1-dev`), built in or added.
 pub fn by_path(path: &str) -> Option<&'static ModelSpec> {
-    MODELS.iter().find(|m| m.path == path)
+    all().find(|m| m.path == path)
+}
+
+/// Every model: the built-in ones ([`MODELS`]), then those added at run time.
+pub fn all() -> impl Iterator<Item = &'static ModelSpec> {
+    MODELS.iter().chain(added())
+}
+
+/// The models added at run time, in the order they were added.
+pub fn added() -> Vec<&'static ModelSpec> {
+    registry().read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn registry() -> &'static std::sync::RwLock<Vec<&'static ModelSpec>> {
+    static ADDED: std::sync::OnceLock<std::sync::RwLock<Vec<&'static ModelSpec>>> =
+        std::sync::OnceLock::new();
+    ADDED.get_or_init(Default::default)
+}
+
+/// Adds the models of a catalog read at run time (a newer document than the build's) that are
+/// not built in; returns those added. Process-wide: every client and simulator in the process
+/// sees them. A model id is added once; later definitions of it are ignored.
+pub fn register(models: &[krea_openapi::catalog::ModelSpec]) -> Vec<&'static ModelSpec> {
+    let mut added = registry().write().unwrap_or_else(|p| p.into_inner());
+    let mut new = Vec::new();
+    for m in models {
+        let known = MODELS
+            .iter()
+            .chain(added.iter().copied())
+            .any(|k| k.id == m.id);
+        if !known {
+            // Leaked once per model id for the life of the process: the catalog is static data.
+            let spec: &'static ModelSpec = Box::leak(Box::new(leak_model(m)));
+            added.push(spec);
+            new.push(spec);
+        }
+    }
+    new
+}
+
+/// A stand-in for a generation endpoint no catalog lists (`/generate/{kind}/{provider}/{model}`):
+/// no parameters known, any body accepted. Not added to the catalog; made once per path.
+pub fn unlisted(path: &str) -> Option<&'static ModelSpec> {
+    static MADE: std::sync::OnceLock<std::sync::Mutex<Vec<&'static ModelSpec>>> =
+        std::sync::OnceLock::new();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let ["generate", kind, provider, slug] = segments.as_slice() else {
+        return None;
+    };
+    let kind = match *kind {
+        "image" => Kind::Image,
+        "video" => Kind::Video,
+        "enhance" => Kind::Enhance,
+        _ => return None,
+    };
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !valid(provider) || !valid(slug) {
+        return None;
+    }
+    let mut made = MADE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let path = format!("/generate/{}/{provider}/{slug}", kind.as_str());
+    if let Some(m) = made.iter().find(|m| m.path == path) {
+        return Some(m);
+    }
+    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec {
+        id: leak_str(&format!("{provider}/{slug}")),
+        provider: leak_str(provider),
+        slug: leak_str(slug),
+        kind,
+        title: leak_str(slug),
+        operation_id: "",
+        path: leak_str(&path),
+        parameters: &[],
+        additional_properties: true,
+        compute_units: &[],
+        typical_seconds: None,
+        deprecated_aliases: &[],
+        deprecated: false,
+    }));
+    made.push(spec);
+    Some(spec)
+}
+
+fn leak_str(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
+    Box::leak(v.into_boxed_slice())
+}
+
+fn literal(v: &Value) -> Literal {
+    match v {
+        Value::Null => Literal::Null,
+        Value::Bool(b) => Literal::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Literal::Int(i),
+            None => Literal::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => Literal::Str(leak_str(s)),
+        other => Literal::Json(leak_str(&other.to_string())),
+    }
+}
+
+fn leak_param(p: &krea_openapi::catalog::ParamSpec) -> ParamSpec {
+    use krea_openapi::catalog::ParamType as T;
+    ParamSpec {
+        name: leak_str(&p.name),
+        ty: match p.ty {
+            T::String => ParamType::String,
+            T::Number => ParamType::Number,
+            T::Integer => ParamType::Integer,
+            T::Boolean => ParamType::Boolean,
+            T::Array => ParamType::Array,
+            T::Object => ParamType::Object,
+            T::Any => ParamType::Any,
+        },
+        required: p.required,
+        nullable: p.nullable,
+        description: p.description.as_deref().map(leak_str),
+        default: p.default.as_ref().map(literal),
+        minimum: p.minimum,
+        maximum: p.maximum,
+        min_length: p.min_length,
+        max_length: p.max_length,
+        min_items: p.min_items,
+        max_items: p.max_items,
+        enum_values: leak_slice(p.enum_values.iter().map(literal).collect()),
+        format: p.format.as_deref().map(leak_str),
+        pattern: p.pattern.as_deref().map(leak_str),
+        items: p
+            .items
+            .as_deref()
+            .map(|i| &*Box::leak(Box::new(leak_param(i)))),
+        properties: leak_slice(p.properties.iter().map(leak_param).collect()),
+        additional_properties: p.additional_properties,
+        variants: leak_slice(p.variants.iter().map(leak_param).collect()),
+    }
+}
+
+fn leak_model(m: &krea_openapi::catalog::ModelSpec) -> ModelSpec {
+    use krea_openapi::catalog::Kind as K;
+    ModelSpec {
+        id: leak_str(&m.id),
+        provider: leak_str(&m.provider),
+        slug: leak_str(&m.slug),
+        kind: match m.kind {
+            K::Image => Kind::Image,
+            K::Video => Kind::Video,
+            K::Enhance => Kind::Enhance,
+        },
+        title: leak_str(&m.title),
+        path: leak_str(&m.path),
+        operation_id: leak_str(&m.operation_id),
+        parameters: leak_slice(m.parameters.iter().map(leak_param).collect()),
+        additional_properties: m.additional_properties,
+        compute_units: leak_slice(
+            m.compute_units
+                .iter()
+                .map(|r| CostRow {
+                    conditions: leak_slice(
+                        r.conditions
+                            .iter()
+                            .map(|(k, v)| (leak_str(k), leak_str(v)))
+                            .collect(),
+                    ),
+                    compute_units: r.compute_units,
+                    seconds: r.seconds,
+                })
+                .collect(),
+        ),
+        typical_seconds: m.typical_seconds,
+        deprecated_aliases: leak_slice(
+            m.deprecated_aliases
+                .iter()
+                .map(|a| FieldAlias {
+                    from: leak_str(&a.from),
+                    to: leak_str(&a.to),
+                    sunset_date: a.sunset_date.as_deref().map(leak_str),
+                    migration_url: a.migration_url.as_deref().map(leak_str),
+                })
+                .collect(),
+        ),
+        deprecated: m.deprecated,
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<(), String> {

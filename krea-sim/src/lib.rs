@@ -173,6 +173,15 @@ impl SimBuilder {
     }
 }
 
+/// The document a simulator serves at `GET /openapi.json` unless given another: the vendored
+/// description it was built from, hand-written operations included. Tests derive variants from
+/// it (a model added, a field changed) for [`SimBuilder::openapi_document`].
+pub fn default_openapi_document() -> serde_json::Value {
+    serde_json::from_str(krea_gen::OPENAPI_DOCUMENT)
+        .map(|doc| krea_openapi::vendor::complete(&doc))
+        .unwrap_or_default()
+}
+
 impl Simulator {
     /// A builder with the defaults.
     pub fn builder() -> SimBuilder {

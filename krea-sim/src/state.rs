@@ -166,9 +166,7 @@ impl Sim {
         };
         let mut document = match &config.openapi {
             Some(doc) => doc.as_ref().clone(),
-            None => serde_json::from_str(krea_gen::OPENAPI_DOCUMENT)
-                .map(|doc| krea_openapi::vendor::complete(&doc))
-                .unwrap_or_default(),
+            None => crate::default_openapi_document(),
         };
         // Clients that follow `servers` must reach this simulator, not api.krea.ai.
         if let Some(doc) = document.as_object_mut() {

@@ -52,6 +52,7 @@ pub(crate) struct Inner {
     pub timings: Timings,
     pub download_concurrency: usize,
     pub durable_downloads: bool,
+    pub catalog_cache: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Krea {
@@ -115,6 +116,16 @@ impl Krea {
             StatePath::At(p) => Some(p.clone()),
             StatePath::Disabled => None,
         };
+        let catalog_cache = match &b.catalog_cache {
+            StatePath::Default => crate::catalog::default_cache_path(),
+            StatePath::At(p) => Some(p.clone()),
+            StatePath::Disabled => None,
+        };
+        if let Some(path) = &catalog_cache
+            && let Err(e) = crate::catalog::load_cache(path)
+        {
+            tracing::warn!(error = %e, "the cached model catalog could not be read; refresh it");
+        }
         let inner = Inner {
             raw: krea_gen::Client::new_with_client(&base, http.clone(), auth),
             http,
@@ -129,6 +140,7 @@ impl Krea {
             timings: Timings::load(timings_path),
             download_concurrency: b.download_concurrency,
             durable_downloads: b.durable_downloads,
+            catalog_cache,
         };
         Ok(Krea {
             inner: Arc::new(inner),
@@ -301,6 +313,39 @@ impl Krea {
         }
         .instrument(span)
         .await
+    }
+
+    /// `GET url` without the token (a public document), its body capped at `max` bytes.
+    pub(crate) async fn get_public(&self, url: &str, max: usize) -> Result<Vec<u8>> {
+        use futures_util::StreamExt;
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .timeout(self.inner.request_timeout)
+            .send()
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            return Err(Error::Api {
+                status,
+                message: format!("GET {url} answered {status}"),
+            });
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Transport(e.to_string()))?;
+            if body.len() + chunk.len() > max {
+                return Err(Error::Decode {
+                    message: format!("GET {url}: the answer is larger than {max} bytes"),
+                    body: String::new(),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// An authenticated request to the API origin (for the hand-written operations).

@@ -47,6 +47,7 @@ pub struct KreaBuilder {
     pub(crate) max_jobs_in_flight: usize,
     pub(crate) download_concurrency: usize,
     pub(crate) durable_downloads: bool,
+    pub(crate) catalog_cache: StatePath,
 }
 
 impl std::fmt::Debug for KreaBuilder {
@@ -62,6 +63,7 @@ impl std::fmt::Debug for KreaBuilder {
             .field("journal", &self.journal)
             .field("timings", &self.timings)
             .field("max_jobs_in_flight", &self.max_jobs_in_flight)
+            .field("catalog_cache", &self.catalog_cache)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +85,7 @@ impl Default for KreaBuilder {
             max_jobs_in_flight: 64,
             download_concurrency: 4,
             durable_downloads: false,
+            catalog_cache: StatePath::Disabled,
         }
     }
 }
@@ -190,6 +193,15 @@ impl KreaBuilder {
     /// `fsync` downloaded files before reporting them (see [`crate::DownloadOptions::durable`]).
     pub fn durable_downloads(mut self, yes: bool) -> Self {
         self.durable_downloads = yes;
+        self
+    }
+
+    /// Where [`Krea::refresh_catalog`] keeps the models it fetched, and where `build` loads
+    /// them from (so models Krea added after this crate was built can be validated). Default:
+    /// [`StatePath::Disabled`] (refreshed models live in memory only); [`StatePath::Default`] is
+    /// `krea/catalog.json` under the user's cache directory.
+    pub fn catalog_cache(mut self, at: StatePath) -> Self {
+        self.catalog_cache = at;
         self
     }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+pub mod catalog;
 mod client;
 mod config;
 mod download;

@@ -5,7 +5,7 @@
 //! from, and a few more). Matching ignores case, spaces, `-`, `_` and `.`.
 
 pub use krea_gen::catalog::{
-    CostRow, FieldAlias, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType,
+    CostRow, FieldAlias, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType, unlisted,
 };
 
 use crate::error::{Error, Result};
@@ -108,8 +108,7 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
         });
     }
     let by_path = trimmed.strip_prefix('/').unwrap_or(trimmed);
-    if let Some(m) = MODELS
-        .iter()
+    if let Some(m) = krea_gen::catalog::all()
         .find(|m| m.path.trim_start_matches('/') == by_path || m.id.eq_ignore_ascii_case(trimmed))
     {
         return Ok(m);
@@ -117,8 +116,7 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
     if let Some((_, id)) = ALIASES.iter().find(|(alias, _)| fold(alias) == folded) {
         return krea_gen::catalog::model(id).ok_or_else(|| unknown(name));
     }
-    let matches: Vec<&'static ModelSpec> = MODELS
-        .iter()
+    let matches: Vec<&'static ModelSpec> = krea_gen::catalog::all()
         .filter(|m| {
             fold(m.id) == folded
                 || fold(m.slug) == folded
@@ -144,9 +142,15 @@ pub fn aliases_of(id: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// Every model of a kind, in id order.
+/// Every model of a kind: the built-in ones in id order, then any added at run time (see
+/// [`crate::Krea::refresh_catalog`]).
 pub fn of_kind(kind: Kind) -> impl Iterator<Item = &'static ModelSpec> {
-    MODELS.iter().filter(move |m| m.kind == kind)
+    all().filter(move |m| m.kind == kind)
+}
+
+/// Every model: built in ([`MODELS`]), then added at run time from a newer document.
+pub fn all() -> impl Iterator<Item = &'static ModelSpec> {
+    krea_gen::catalog::all()
 }
 
 fn unknown(name: &str) -> Error {
@@ -162,8 +166,7 @@ pub fn suggest(name: &str) -> Vec<String> {
     if folded.is_empty() {
         return Vec::new();
     }
-    let candidates = MODELS
-        .iter()
+    let candidates = all()
         .flat_map(|m| [(m.id, m.id), (m.slug, m.id)])
         .chain(ALIASES.iter().map(|(a, id)| (*a, *id)));
     let mut scored: Vec<(usize, String)> = candidates

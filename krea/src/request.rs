@@ -28,6 +28,8 @@ pub struct GenerationRequest {
     output: Option<OutputPlan>,
     poll: Option<PollPolicy>,
     cancel_on_drop: bool,
+    /// An endpoint no catalog lists: the body is sent as given.
+    unchecked: bool,
 }
 
 impl Krea {
@@ -72,6 +74,33 @@ impl Krea {
     }
 }
 
+impl Krea {
+    /// A generation on an endpoint neither the built-in catalog nor a refreshed one lists
+    /// (`/generate/{kind}/{provider}/{model}`), with `params` sent exactly as given: nothing is
+    /// checked before paying. Prefer [`Krea::refresh_catalog`], after which the model validates
+    /// like any other; this is the last resort for an endpoint newer than both.
+    pub fn generate_unchecked(&self, path: &str, params: Value) -> GenerationRequest {
+        let mut r = GenerationRequest::new(self, path, None);
+        match krea_gen::catalog::unlisted(path) {
+            Some(stand_in) if r.model.is_none() => {
+                r.model = Some(stand_in);
+                r.unchecked = true;
+            }
+            Some(_) => {}
+            None => r.problems.push(format!(
+                "{path} is not a generation endpoint: expected /generate/image|video|enhance/PROVIDER/MODEL"
+            )),
+        }
+        match params {
+            Value::Object(map) => r.params = map,
+            other => r
+                .problems
+                .push(format!("the parameters must be a JSON object, not {other}")),
+        }
+        r
+    }
+}
+
 impl GenerationRequest {
     fn new(krea: &Krea, model: &str, kind: Option<Kind>) -> GenerationRequest {
         GenerationRequest {
@@ -85,6 +114,7 @@ impl GenerationRequest {
             output: None,
             poll: None,
             cancel_on_drop: false,
+            unchecked: false,
         }
     }
 
@@ -272,6 +302,12 @@ impl GenerationRequest {
     /// The model and the JSON body that would be sent, after every check.
     pub fn check(&self) -> Result<(&'static ModelSpec, Value)> {
         let Some(model) = self.model else {
+            if !self.problems.is_empty() {
+                return Err(Error::InvalidRequest {
+                    model: self.name.clone(),
+                    problems: self.problems.clone(),
+                });
+            }
             // Resolving again gives the typed error (UnknownModel with suggestions, ModelRetired).
             return Err(models::resolve(&self.name)
                 .err()
@@ -281,6 +317,17 @@ impl GenerationRequest {
                 }));
         };
         let mut problems = self.problems.clone();
+        let body = Value::Object(self.params.clone());
+        if self.unchecked {
+            return if problems.is_empty() {
+                Ok((model, body))
+            } else {
+                Err(Error::InvalidRequest {
+                    model: model.id.into(),
+                    problems,
+                })
+            };
+        }
         if let Some(kind) = self.kind.filter(|k| *k != model.kind) {
             let call = match model.kind {
                 Kind::Image => "krea.image(...)",
@@ -303,7 +350,6 @@ impl GenerationRequest {
                 a(kind)
             ));
         }
-        let body = Value::Object(self.params.clone());
         problems.extend(
             krea_gen::validate::validate(model, &body)
                 .iter()
@@ -334,6 +380,12 @@ impl GenerationRequest {
     /// Checks, sends, journals and returns a handle to wait on.
     pub async fn submit(self) -> Result<JobHandle> {
         let (model, body) = self.check()?;
+        if self.unchecked {
+            tracing::warn!(
+                path = model.path,
+                "no catalog lists this endpoint: sending the body unchecked"
+            );
+        }
         let (job, permit) = self
             .krea
             .create_job::<krea_gen::types::Job>(

@@ -150,3 +150,113 @@ async fn each_validation_class_is_refused_with_zero_requests_sent() {
         "nothing was sent"
     );
 }
+
+/// The simulator's document with one image model this build does not know: Flux's schema
+/// under a new path, with one more parameter.
+fn document_with_a_new_model() -> serde_json::Value {
+    let mut doc = krea_sim::default_openapi_document();
+    let mut op = doc["paths"]["/generate/image/bfl/flux-1-dev"]["post"].clone();
+    op["operationId"] = json!("generate_image_newco_painter_9");
+    op["x-krea-title"] = json!("Painter 9");
+    op["requestBody"]["content"]["application/json"]["schema"]["properties"]["brush"] =
+        json!({"type": "string", "enum": ["oil", "ink"]});
+    doc["paths"]["/generate/image/newco/painter-9"] = json!({ "post": op });
+    doc
+}
+
+#[tokio::test]
+async fn a_model_added_after_the_build_validates_and_runs_once_the_catalog_is_refreshed() {
+    let sim = Simulator::builder().openapi_document(document_with_a_new_model());
+    let s = setup("refresh", sim).await;
+    let cache = s.dir.join("catalog.json");
+    let krea = krea::Krea::builder()
+        .token(s.sim.token())
+        .base_url(s.sim.api_url())
+        .poll_policy(krea::PollPolicy::default().scaled(support::SCALE))
+        .catalog_cache(krea::StatePath::At(cache.clone()))
+        .build()
+        .expect("client");
+
+    let info = krea.refresh_catalog().await.expect("refresh");
+    assert_eq!(info.models, 57);
+    assert_eq!(info.not_built_in, vec!["newco/painter-9".to_string()]);
+    assert!(info.gone.is_empty());
+    assert_eq!(info.cache.as_deref(), Some(cache.as_path()));
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).expect("cache written")).expect("JSON");
+    assert_eq!(cached["models"].as_array().map(Vec::len), Some(57));
+    let c = s.sim.control().counters();
+    assert_eq!(c.requests_with_prefix("GET /openapi.json"), 1);
+
+    // Checked against the fetched schema before anything is sent.
+    let err = krea
+        .image("painter-9")
+        .prompt("a cat")
+        .param("brush", "crayon")
+        .submit()
+        .await
+        .expect_err("not one of oil, ink");
+    assert!(matches!(err, Error::InvalidRequest { .. }), "{err:?}");
+    assert_eq!(
+        s.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST /generate/"),
+        0
+    );
+
+    let job = krea
+        .image("newco/painter-9")
+        .prompt("a cat")
+        .param("brush", "ink")
+        .submit()
+        .await
+        .expect("submitted");
+    let done = job.wait().await.expect("completed");
+    assert_eq!(done.model_id(), "newco/painter-9");
+    assert_eq!(
+        s.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST /generate/image/newco/painter-9"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_no_catalog_lists_is_sent_unchecked_only_when_asked() {
+    let s = setup("unlisted", Simulator::builder()).await;
+    let err = s
+        .krea
+        .generate("/generate/video/nobody/ghost-1", json!({"prompt": "x"}))
+        .submit()
+        .await
+        .expect_err("unknown");
+    assert!(matches!(err, Error::UnknownModel { .. }), "{err:?}");
+    let err = s
+        .krea
+        .generate_unchecked(
+            "/generate/video/nobody/ghost-1",
+            json!({"prompt": "x", "any": 1}),
+        )
+        .submit()
+        .await
+        .expect_err("the simulator has no such route");
+    assert!(matches!(err, Error::Api { status: 404, .. }), "{err:?}");
+    let c = s.sim.control().counters();
+    assert_eq!(
+        c.total_requests(),
+        1,
+        "sent once, as given: {:?}",
+        c.requests
+    );
+    let err = s
+        .krea
+        .generate_unchecked("/jobs", json!({}))
+        .check()
+        .expect_err("not a generation endpoint");
+    assert!(
+        err.to_string().contains("not a generation endpoint"),
+        "{err}"
+    );
+}

@@ -3,14 +3,14 @@
 //! krea-gen's build script emits it as static Rust data; the `krea` crate reads one from a
 //! freshly fetched document at run time, for models added after a build.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::normalize::{NormalizeError, operations};
 use crate::{glossary, opid};
 
 /// What a model produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// `/generate/image/...`
@@ -33,7 +33,7 @@ impl Kind {
 }
 
 /// The JSON type of a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ParamType {
     /// JSON string.
@@ -68,7 +68,7 @@ impl ParamType {
 }
 
 /// One request parameter (or a nested item/property of one).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamSpec {
     /// JSON name (snake_case).
     pub name: String,
@@ -111,7 +111,7 @@ pub struct ParamSpec {
 }
 
 /// One row of a model's pricing table: under these conditions, this many compute units.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostRow {
     /// Column name -> value (`Resolution` -> `1080p`, `Duration` -> `5s`).
     pub conditions: Vec<(String, String)>,
@@ -122,7 +122,7 @@ pub struct CostRow {
 }
 
 /// A deprecated request field name Krea still accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldAlias {
     /// The old (camelCase) name.
     pub from: String,
@@ -135,7 +135,7 @@ pub struct FieldAlias {
 }
 
 /// One generation model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
     /// `provider/model`, e.g. `bfl/flux-1-dev`.
     pub id: String,

@@ -57,7 +57,22 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route("/node-apps/{id}", get(node_apps::get))
         .route("/node-apps/{id}/execute", post(node_apps::execute));
-    for model in MODELS {
+    // Started with a document of its own: serve its models too, the ones this build lacks.
+    let extra = sim
+        .config
+        .openapi
+        .as_deref()
+        .and_then(|doc| krea_openapi::catalog::extract(doc).ok())
+        .map(|models| {
+            krea_gen::catalog::register(&models);
+            models
+                .iter()
+                .filter_map(|m| krea_gen::catalog::model(&m.id))
+                .filter(|m| !MODELS.iter().any(|b| b.id == m.id))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for model in MODELS.iter().chain(extra) {
         api = api.route(
             model.path,
             post(move |state, headers, body| generate::generate(model, state, headers, body)),
@@ -90,7 +105,9 @@ async fn counters(State(sim): State<Arc<Sim>>) -> Response {
     Json(sim.lock().counters(Instant::now())).into_response()
 }
 
-async fn not_found(method: Method, uri: Uri) -> Response {
+/// Counted as `METHOD (unmatched)`, so a client calling an endpoint that does not exist shows.
+async fn not_found(State(sim): State<Arc<Sim>>, method: Method, uri: Uri) -> Response {
+    sim.lock().count(&format!("{method} (unmatched)"), 404);
     error(
         StatusCode::NOT_FOUND,
         format!("No such operation: {method} {}", uri.path()),
