@@ -75,8 +75,13 @@ fn main() {
 fn body_dispatch(models: &[krea_openapi::catalog::ModelSpec]) -> String {
     let mut arms = String::new();
     let mut schemas = String::new();
+    let mut impls = String::new();
     for m in models {
         let ty = format!("{}Body", krea_openapi::opid::pascal(&m.operation_id));
+        impls.push_str(&format!(
+            "impl GenerationBody for crate::types::{ty} {{\n    const PATH: &'static str = {:?};\n}}\n",
+            m.path
+        ));
         arms.push_str(&format!(
             "        {:?} => Some(decode::<crate::types::{ty}>(body)),\n",
             m.operation_id
@@ -94,6 +99,6 @@ fn body_dispatch(models: &[krea_openapi::catalog::ModelSpec]) -> String {
          /// The JSON Schema of the generation operation `operation_id`'s request body (for tools\n\
          /// and assistants); `None` for other operations.\n\
          pub fn body_schema(operation_id: &str) -> Option<schemars::schema::RootSchema> {{\n\
-         \x20   match operation_id {{\n{schemas}        _ => None,\n    }}\n}}\n"
+         \x20   match operation_id {{\n{schemas}        _ => None,\n    }}\n}}\n\n{impls}"
     )
 }

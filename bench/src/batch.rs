@@ -27,6 +27,7 @@ pub struct BatchRow {
     pub rate_limited_pct: f64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     Ours,
     EveryTenSeconds,
@@ -112,7 +113,7 @@ pub async fn run(
             base_delay: Duration::from_millis(250).mul_f64(scale),
             max_delay: Duration::from_secs(10).mul_f64(scale),
             retry_after_cap: Duration::from_secs(60).mul_f64(scale),
-            max_rate_limited_submits: 1000,
+            max_rate_limited: 1000,
             ..RetryPolicy::default()
         })
         .journal(StatePath::Disabled)
@@ -129,19 +130,31 @@ pub async fn run(
     let ended = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..jobs {
+    if strategy == Strategy::Ours {
+        // The library's batch: a window of pending jobs adapting to the cap, one wait loop.
+        let mut batch = krea.batch();
+        for i in 0..jobs {
+            batch = batch.item(i.to_string(), request(&krea, models[i % models.len()], i));
+        }
+        let mut times = Vec::new();
+        let report = batch
+            .run(|e| {
+                if let krea::BatchEvent::Ended { .. } = e {
+                    times.push(Instant::now());
+                }
+            })
+            .await?;
+        anyhow::ensure!(report.completed() == jobs, "every job completed");
+        ended.lock().await.extend(times);
+    }
+    for i in (0..jobs).filter(|_| strategy != Strategy::Ours) {
         let model = models[i % models.len()];
-        let (krea, plain, ended) = (krea.clone(), plain.clone(), ended.clone());
+        let (plain, ended) = (plain.clone(), ended.clone());
         let spec = krea::models::resolve(model)?;
         let json_body = krea_gen::validate::example_body(spec, &format!("batch prompt {i}"));
         let path = spec.path;
         match strategy {
-            Strategy::Ours => tasks.push(tokio::spawn(async move {
-                let handle = request(&krea, model, i).submit().await?;
-                handle.wait().await?;
-                ended.lock().await.push(Instant::now());
-                anyhow::Ok(())
-            })),
+            Strategy::Ours => unreachable!("run as a batch above"),
             Strategy::EveryTenSeconds => {
                 // The skill: one submission every 10 s, wait 30 s after a 429, poll every 6 s.
                 let id = plain

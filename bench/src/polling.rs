@@ -100,7 +100,7 @@ pub async fn run(
         Strategy::OursTogether => {
             let seen = seen.clone();
             krea.jobs()
-                .wait_all_with(&handles, move |h, u| {
+                .wait_all_with(&handles.iter().collect::<Vec<_>>(), move |h, u| {
                     if u.status.is_terminal() {
                         seen.lock()
                             .map(|mut s| s.push((h.id(), Instant::now())))
@@ -175,7 +175,7 @@ async fn webhook_receiver(seen: Arc<Mutex<Vec<(Uuid, Instant)>>>) -> anyhow::Res
             async move {
                 if let Ok(job) = krea::webhook::parse(&body, |_| true) {
                     seen.lock()
-                        .map(|mut s| s.push((job.job_id, Instant::now())))
+                        .map(|mut s| s.push((job.id, Instant::now())))
                         .ok();
                 }
                 "ok"

@@ -53,9 +53,14 @@ pub struct Global {
     /// Log what happens to stderr (-v: info, -vv: debug, -vvv: trace); the token is never logged
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-    /// Stop waiting after this many seconds (default: 600 for images, 1800 for videos)
+    /// End the whole command within this many seconds, whatever the server does (default:
+    /// waits end after 600 s for images, 1800 s for videos); jobs still running are not lost
     #[arg(long, global = true, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Time for one request to the API (default 60); a paid request with no answer by then is
+    /// settled, never blindly resent
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub request_timeout: Option<f64>,
     /// How to poll: `auto` (near the expected time, then every 0.5-2 s) or a fixed interval in seconds
     #[arg(
         long,
@@ -247,12 +252,11 @@ pub struct BatchArgs {
     /// Most jobs running at once (the client also adapts to the account's limit)
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Continue a previous run in the same output directory: no line is submitted twice
+    /// Continue a previous run in the same output directory: finished lines are kept, submitted
+    /// jobs waited for, and a line whose request got no answer is sent again only once it is
+    /// known to have created nothing
     #[arg(long)]
     pub resume: bool,
-    /// With --resume, also send again the lines whose request got no answer (check `krea jobs list` first: they may have created paid jobs)
-    #[arg(long, requires = "resume")]
-    pub resubmit_unknown: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,8 +300,12 @@ pub enum JobsCommand {
         /// Job id
         id: uuid::Uuid,
     },
-    /// Finish what interrupted runs left: wait for journaled jobs and download their files (no new request creates a job)
+    /// Finish what interrupted runs left: settle requests whose outcome is unknown, wait for
+    /// journaled jobs and download their files (no new request creates a job)
     Resume,
+    /// Find out whether requests that got no answer created jobs: adopt each job found, or
+    /// record that none was created (nothing is sent)
+    Settle,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,19 +12,32 @@ pub async fn run(ctx: &Ctx, cmd: &AppsCommand) -> anyhow::Result<u8> {
     match cmd {
         AppsCommand::Get { id } => {
             let app = apps.get(id).await?;
+            let text = |v: &Option<String>| krea::redact::for_display(v.as_deref().unwrap_or("?"));
             ctx.out.line(format!(
-                "{} ({}) v{}: {}",
-                app.name, app.id, app.version, app.description
+                "{} ({}) v{}",
+                text(&app.name),
+                krea::redact::for_display(&app.id),
+                app.version.map_or("?".into(), |v| v.to_string())
             ));
             if let Some(schema) = &app.input_openapi_schema {
-                for (name, spec) in &schema.properties {
-                    let required = if schema.required.contains(name) {
+                let required: Vec<&str> = schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let props = schema.get("properties").and_then(Value::as_object);
+                for (name, spec) in props.into_iter().flatten() {
+                    let need = if required.contains(&name.as_str()) {
                         "required"
                     } else {
                         "optional"
                     };
                     let ty = spec.get("type").and_then(Value::as_str).unwrap_or("any");
-                    ctx.out.line(format!("  {name:<16} {ty}, {required}"));
+                    ctx.out.line(format!(
+                        "  {:<16} {}, {need}",
+                        krea::redact::for_display(name),
+                        krea::redact::for_display(ty)
+                    ));
                 }
             }
             ctx.out.json(&json!(app));
@@ -46,14 +59,17 @@ pub async fn run(ctx: &Ctx, cmd: &AppsCommand) -> anyhow::Result<u8> {
             }
             let mut code = exit::OK;
             let mut out = Vec::new();
-            for (h, result) in handles.iter().zip(ctx.krea.jobs().wait_all(&handles).await) {
+            let refs: Vec<&krea::JobHandle> = handles.iter().collect();
+            for (h, result) in handles.iter().zip(ctx.krea.jobs().wait_all(&refs).await) {
                 context::untrack(h.id());
                 match result {
                     Ok(done) => {
                         let files = done
                             .download_to(output.clone().unwrap_or_else(|| ".".into()))
                             .await?;
-                        files.iter().for_each(|f| ctx.out.line(f.display()));
+                        files
+                            .iter()
+                            .for_each(|f| ctx.out.line(crate::output::shown(f)));
                         out.push(json!({"job_id": h.id(), "files": files}));
                     }
                     Err(e) => {

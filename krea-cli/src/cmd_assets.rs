@@ -4,9 +4,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::cli::AssetsCommand;
-use crate::cmd_generate::{Media, media};
 use crate::context::Ctx;
-use crate::exit::{self, Usage};
+use crate::exit;
 
 fn row(a: &krea::types::Asset) -> String {
     let size = match (a.width, a.height) {
@@ -26,11 +25,8 @@ pub async fn run(ctx: &Ctx, cmd: &AssetsCommand) -> anyhow::Result<u8> {
     let assets = ctx.krea.assets();
     match cmd {
         AssetsCommand::Upload { file, description } => {
-            // The same checks as for --image, before anything is sent.
-            let Media::File(path) = media(&file.to_string_lossy())? else {
-                return Err(Usage("give a local file to upload".into()).into());
-            };
-            let asset = assets.upload(&path, description.as_deref()).await?;
+            // Checked (type, size) before anything is sent.
+            let asset = assets.upload(file, description.as_deref()).await?;
             ctx.out.line(row(&asset));
             ctx.out.json(&json!(asset));
         }

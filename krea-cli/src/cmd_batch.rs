@@ -1,404 +1,211 @@
-//! `krea batch FILE`: many prompts, a limited number of jobs in flight, a manifest written after
-//! every submission and completion (so `--resume` never submits a line twice), and an HTML
-//! contact sheet.
+//! `krea batch FILE`: one line, one request, run as the library's batch (every line checked
+//! first; a bounded window of pending jobs; a manifest in the output directory, locked while a
+//! run uses it; `--resume` that never pays for a line twice), plus an HTML contact sheet.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use futures_util::StreamExt;
 use krea::models;
-use serde::{Deserialize, Serialize};
+use krea::{ItemState, ItemStatus, Manifest};
 use serde_json::{Map, Value};
-use tokio::sync::Semaphore;
-use uuid::Uuid;
 
 use crate::cli::BatchArgs;
 use crate::cmd_generate::params;
 use crate::context::{self, Ctx};
 use crate::exit::{self, Usage};
+use crate::progress::Progress;
 
 /// One line of the input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Item {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
     /// 1-based line number in the input file.
-    pub line: usize,
+    pub number: usize,
     pub prompt: String,
     /// Model id.
     pub model: String,
     /// Parameters besides the prompt.
-    #[serde(default)]
     pub params: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<Uuid>,
-    /// `pending` (not submitted), `submitted`, `completed`, `failed`...
-    pub status: String,
-    #[serde(default)]
-    pub files: Vec<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// `manifest.json` in the output directory.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Manifest {
-    pub source: String,
-    pub items: Vec<Item>,
-}
-
-impl Manifest {
-    fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        let path = dir.join("manifest.json");
-        let tmp = dir.join(".manifest.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(())
-    }
 }
 
 /// Reads the input: plain prompts, or JSON Lines with `prompt`, `model`, `params` (other keys
-/// are parameters too). Blank lines and `#` comments are skipped.
+/// are parameters too). Blank lines and `#` comments are skipped. Every bad line is reported.
 pub fn parse(
     text: &str,
     default_model: &str,
     common: &Map<String, Value>,
-) -> anyhow::Result<Vec<Item>> {
-    let mut items = Vec::new();
+) -> anyhow::Result<Vec<Line>> {
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (prompt, model, own) = if line.starts_with('{') {
-            let Value::Object(mut obj) = serde_json::from_str(line)
-                .map_err(|e| Usage(format!("line {}: not valid JSON: {e}", i + 1)))?
-            else {
-                return Err(Usage(format!("line {}: expected a JSON object", i + 1)).into());
-            };
-            let prompt = match obj.remove("prompt") {
-                Some(Value::String(p)) => p,
-                None => String::new(),
-                Some(_) => {
-                    return Err(Usage(format!("line {}: prompt must be a string", i + 1)).into());
+        match parse_line(line, default_model) {
+            Ok((prompt, model, own)) => match models::resolve(&model) {
+                Ok(m) => {
+                    let mut params = common.clone();
+                    params.extend(own);
+                    lines.push(Line {
+                        number: i + 1,
+                        prompt,
+                        model: m.id.to_string(),
+                        params,
+                    });
                 }
-            };
-            let model = match obj.remove("model") {
-                Some(Value::String(m)) => m,
-                None => default_model.to_string(),
-                Some(_) => {
-                    return Err(Usage(format!("line {}: model must be a string", i + 1)).into());
-                }
-            };
-            let mut own = match obj.remove("params") {
-                Some(Value::Object(p)) => p,
-                None => Map::new(),
-                Some(_) => {
-                    return Err(Usage(format!("line {}: params must be an object", i + 1)).into());
-                }
-            };
-            own.extend(obj);
-            (prompt, model, own)
-        } else {
-            (line.to_string(), default_model.to_string(), Map::new())
-        };
-        let id = models::resolve(&model)
-            .map_err(|e| Usage(format!("line {}: {e}", i + 1)))?
-            .id
-            .to_string();
-        let mut params = common.clone();
-        params.extend(own);
-        items.push(Item {
-            line: i + 1,
-            prompt,
-            model: id,
-            params,
-            job_id: None,
-            status: "pending".into(),
-            files: Vec::new(),
-            error: None,
-        });
+                Err(e) => problems.push(format!("line {}: {e}", i + 1)),
+            },
+            Err(e) => problems.push(format!("line {}: {e}", i + 1)),
+        }
     }
-    if items.is_empty() {
+    if !problems.is_empty() {
+        return Err(Usage(format!(
+            "{} bad line(s), nothing was sent:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        ))
+        .into());
+    }
+    if lines.is_empty() {
         return Err(Usage("the batch file has no prompts".into()).into());
     }
-    Ok(items)
+    Ok(lines)
 }
 
-fn body(item: &Item) -> Value {
-    let mut b = item.params.clone();
-    if !item.prompt.is_empty() {
-        b.insert("prompt".into(), Value::String(item.prompt.clone()));
+fn parse_line(
+    line: &str,
+    default_model: &str,
+) -> Result<(String, String, Map<String, Value>), String> {
+    if !line.starts_with('{') {
+        return Ok((line.to_string(), default_model.to_string(), Map::new()));
+    }
+    let Value::Object(mut obj) =
+        serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?
+    else {
+        return Err("expected a JSON object".into());
+    };
+    let prompt = match obj.remove("prompt") {
+        Some(Value::String(p)) => p,
+        None => String::new(),
+        Some(_) => return Err("prompt must be a string".into()),
+    };
+    let model = match obj.remove("model") {
+        Some(Value::String(m)) => m,
+        None => default_model.to_string(),
+        Some(_) => return Err("model must be a string".into()),
+    };
+    let mut own = match obj.remove("params") {
+        Some(Value::Object(p)) => p,
+        None => Map::new(),
+        Some(_) => return Err("params must be an object".into()),
+    };
+    own.extend(obj);
+    Ok((prompt, model, own))
+}
+
+fn body(line: &Line) -> Value {
+    let mut b = line.params.clone();
+    if !line.prompt.is_empty() {
+        b.insert("prompt".into(), Value::String(line.prompt.clone()));
     }
     Value::Object(b)
-}
-
-/// Job ids the journal has for this output directory, by request body (jobs created right
-/// before a previous run was killed, too late to reach the manifest).
-fn journaled(ctx: &Ctx, dir: &Path) -> Vec<(Uuid, String, Value)> {
-    let Some(journal) = ctx.krea.journal() else {
-        return Vec::new();
-    };
-    journal
-        .entries()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|e| match e {
-            krea::journal::Entry::Submitted {
-                job_id,
-                model,
-                request,
-                output: Some(plan),
-                ..
-            } if plan.dir == dir => Some((job_id, model, request)),
-            _ => None,
-        })
-        .collect()
 }
 
 pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(&a.file)
         .map_err(|e| Usage(format!("cannot read {}: {e}", a.file.display())))?;
     let common = params(&a.params, models::resolve(&a.model).ok())?;
-    let mut items = parse(&text, &a.model, &common)?;
-    // Every line is checked before the first request.
-    let mut problems = Vec::new();
-    for item in &items {
-        if let Err(e) = ctx.krea.generate(&item.model, body(item)).check() {
-            problems.push(format!("line {}: {e}", item.line));
-        }
+    let lines = parse(&text, &a.model, &common)?;
+    let mut batch = ctx
+        .krea
+        .batch()
+        .dir(&a.output)
+        .resume(a.resume)
+        .concurrency(a.concurrency.max(1));
+    for line in &lines {
+        batch = batch.item(
+            format!("line {}", line.number),
+            ctx.krea.generate(&line.model, body(line)),
+        );
     }
-    if !problems.is_empty() {
-        return Err(Usage(format!(
-            "{} invalid line(s), nothing was sent:\n  {}",
+    // Every line is checked (and priced) before the first request.
+    let (estimate, unpriced) = batch.estimate().map_err(|e| match e {
+        krea::Error::InvalidRequest { problems, .. } => anyhow::Error::from(Usage(format!(
+            "{} problem(s), nothing was sent:\n  {}",
             problems.len(),
             problems.join("\n  ")
-        ))
-        .into());
-    }
-    std::fs::create_dir_all(&a.output)?;
-    let dir = a.output.canonicalize()?;
-    let manifest_path = dir.join("manifest.json");
-    if manifest_path.exists() {
-        if !a.resume {
-            return Err(Usage(format!(
-                "{} already holds a batch: continue it with --resume, or choose another --output",
-                dir.display()
-            ))
-            .into());
-        }
-        let old: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path)?)
-            .map_err(|e| Usage(format!("cannot read {}: {e}", manifest_path.display())))?;
-        for item in &mut items {
-            if let Some(prev) = old
-                .items
-                .iter()
-                .find(|p| p.line == item.line && p.prompt == item.prompt && p.model == item.model)
-            {
-                item.job_id = prev.job_id;
-                item.status = prev.status.clone();
-                item.files = prev.files.clone();
-                item.error = prev.error.clone();
-            }
-        }
-    }
-    if a.resume {
-        let mut known: Vec<Uuid> = items.iter().filter_map(|i| i.job_id).collect();
-        for (job_id, model, request) in journaled(ctx, &dir) {
-            if known.contains(&job_id) {
-                continue;
-            }
-            if let Some(item) = items
-                .iter_mut()
-                .find(|i| i.job_id.is_none() && i.model == model && body(i) == request)
-            {
-                item.job_id = Some(job_id);
-                item.status = "submitted".into();
-                known.push(job_id);
-            }
-        }
-        // Sent when a previous run died, and not in the journal: it may have created a job.
-        for item in items
-            .iter_mut()
-            .filter(|i| i.status == "submitting" && i.job_id.is_none())
-        {
-            item.status = "unknown".into();
-            item.error = Some("the previous run stopped while this line's request was in flight; it may have created a job".into());
-        }
-    }
-    let manifest = Arc::new(Mutex::new(Manifest {
-        source: a.file.display().to_string(),
-        items: items.clone(),
-    }));
-    manifest
-        .lock()
-        .map_err(|_| anyhow::anyhow!("manifest lock"))?
-        .save(&dir)?;
-
-    let slots = Arc::new(Semaphore::new(a.concurrency.max(1)));
-    let todo: Vec<usize> = items
-        .iter()
-        .enumerate()
-        // Ended lines are done. A line whose request got no answer may have created a paid
-        // job, so it is sent again only when asked.
-        .filter(|(_, i)| {
-            !matches!(i.status.as_str(), "completed" | "failed" | "cancelled")
-                && (i.status != "unknown" || a.resubmit_unknown)
-        })
-        .map(|(n, _)| n)
-        .collect();
-    let already = items.len() - todo.len();
-    if already > 0 {
-        ctx.out
-            .note(format!("{already} of {} lines already done", items.len()));
-    }
-    let runs = todo.into_iter().map(|n| {
-        let (manifest, slots, dir, item) = (
-            manifest.clone(),
-            slots.clone(),
-            dir.clone(),
-            items[n].clone(),
-        );
-        async move {
-            let _slot = slots.acquire().await;
-            let outcome = run_item(ctx, &item, &dir, &manifest, n).await;
-            let mut m = manifest
-                .lock()
-                .map_err(|_| anyhow::anyhow!("manifest lock"))?;
-            let entry = &mut m.items[n];
-            match outcome {
-                Ok(files) => {
-                    entry.status = "completed".into();
-                    entry.files = files
-                        .iter()
-                        .map(|f| f.strip_prefix(&dir).unwrap_or(f).to_path_buf())
-                        .collect();
-                    entry.error = None;
-                }
-                Err(e) => {
-                    entry.status = match &e {
-                        krea::Error::JobFailed { reason, .. } => reason.clone(),
-                        krea::Error::Timeout { .. } => "timed_out".into(),
-                        krea::Error::OutcomeUnknown { .. } => "unknown".into(),
-                        _ if entry.job_id.is_some() => "submitted".into(),
-                        _ => "pending".into(),
-                    };
-                    entry.error = Some(e.to_string());
-                }
-            }
-            m.save(&dir)?;
-            anyhow::Ok(())
-        }
-    });
-    let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(runs)
-        .buffer_unordered(a.concurrency.max(1) * 2)
-        .collect()
-        .await;
-    for r in results {
-        r?;
-    }
-    let m = manifest
-        .lock()
-        .map_err(|_| anyhow::anyhow!("manifest lock"))?
-        .clone();
-    std::fs::write(dir.join("index.html"), contact_sheet(&m))?;
-    let mut code = exit::OK;
-    for item in &m.items {
-        for f in &item.files {
-            ctx.out.line(dir.join(f).display());
-        }
-        if item.status != "completed" {
-            code = code.max(match item.status.as_str() {
-                "timed_out" => exit::TIMEOUT,
-                "failed" | "cancelled" => exit::JOB_FAILED,
-                _ => exit::NETWORK,
-            });
-            crate::output::error(format!(
-                "line {} ({}): {}",
-                item.line,
-                item.status,
-                item.error.as_deref().unwrap_or("not finished")
-            ));
-        }
-    }
-    let done = m.items.iter().filter(|i| i.status == "completed").count();
+        ))),
+        other => other.into(),
+    })?;
     ctx.out.note(format!(
-        "{done} of {} lines completed{}; manifest and contact sheet in {}",
-        m.items.len(),
+        "{} lines, estimate {estimate}{}",
+        lines.len(),
+        if unpriced > 0 {
+            format!(" ({unpriced} without published pricing)")
+        } else {
+            String::new()
+        }
+    ));
+    let mut progress = Progress::new(ctx.out.live());
+    let report = batch
+        .run(|event| match event {
+            krea::BatchEvent::Submitted { item } => {
+                if let Some(id) = item.job_id {
+                    context::track(id);
+                    progress.add(id, item.label.clone(), krea::JobStatus::Queued);
+                }
+            }
+            krea::BatchEvent::Update { update, .. } => {
+                progress.set(update.job_id, update.status.clone())
+            }
+            krea::BatchEvent::Ended { item } => {
+                if let Some(id) = item.job_id.filter(|_| item.status != ItemStatus::TimedOut) {
+                    context::untrack(id);
+                }
+            }
+            _ => {}
+        })
+        .await?;
+    let dir = report.dir.clone().unwrap_or_else(|| a.output.clone());
+    let manifest = Manifest::read(&dir)?.unwrap_or_default();
+    std::fs::write(dir.join("index.html"), contact_sheet(&manifest))?;
+    let mut code = exit::OK;
+    for item in &report.items {
+        item.files
+            .iter()
+            .for_each(|f| ctx.out.line(crate::output::shown(f)));
+        if !matches!(item.status, ItemStatus::Completed | ItemStatus::Pending) {
+            code = code.max(exit::code_of_item(item));
+            exit::report_item(item);
+        }
+    }
+    if let Some(e) = &report.stopped {
+        code = code.max(exit::code_of(e));
+        exit::report_error(e);
+    }
+    ctx.out.note(format!(
+        "{} of {} lines completed{}; manifest and contact sheet in {}",
+        report.completed(),
+        report.items.len(),
         ctx.out.sim_tag(),
         dir.display()
     ));
     if code != exit::OK {
-        ctx.out.note(
-            "run the same command with --resume to finish the rest (no line is submitted twice)",
-        );
+        ctx.out.note(format!(
+            "to finish the rest: krea batch {} -o {} --resume (no line is paid for twice)",
+            a.file.display(),
+            a.output.display()
+        ));
     }
-    if m.items.iter().any(|i| i.status == "unknown") {
-        ctx.out.note("lines marked `unknown` were sent but got no answer: check `krea jobs list` for jobs they may have created, then add --resubmit-unknown to send them again");
-    }
-    ctx.out
-        .json(&serde_json::json!({"simulated": ctx.out.simulated, "output": dir, "manifest": m}));
+    ctx.out.json(&serde_json::json!({
+        "simulated": ctx.out.simulated, "output": dir, "manifest": manifest,
+    }));
     Ok(code)
 }
 
-/// Submits (unless already submitted), waits and downloads one line.
-async fn run_item(
-    ctx: &Ctx,
-    item: &Item,
-    dir: &Path,
-    manifest: &Mutex<Manifest>,
-    n: usize,
-) -> krea::Result<Vec<PathBuf>> {
-    let handle = match item.job_id.filter(|_| item.status != "unknown") {
-        Some(id) => ctx
-            .krea
-            .jobs()
-            .handle_for(id)
-            .await?
-            .with_policy(krea::PollPolicy {
-                first: krea::FirstPoll::After(std::time::Duration::ZERO),
-                ..ctx.poll.clone()
-            }),
-        None => {
-            // Noted before sending: if this process dies with the request in flight, the next
-            // --resume knows the line may have created a job and does not send it again.
-            if let Ok(mut m) = manifest.lock() {
-                m.items[n].status = "submitting".into();
-                if let Err(e) = m.save(dir) {
-                    tracing::warn!(error = %e, "could not write the manifest");
-                }
-            }
-            let handle = ctx
-                .krea
-                .generate(&item.model, body(item))
-                .output_dir(dir)
-                .submit()
-                .await?;
-            context::track(handle.id());
-            if let Ok(mut m) = manifest.lock() {
-                m.items[n].job_id = Some(handle.id());
-                m.items[n].status = "submitted".into();
-                // The job exists: record it before waiting.
-                if let Err(e) = m.save(dir) {
-                    tracing::warn!(error = %e, "could not write the manifest");
-                }
-            }
-            handle
-        }
-    };
-    let done = handle.wait().await;
-    if !matches!(done, Err(krea::Error::Timeout { .. })) {
-        context::untrack(handle.id());
-    }
-    // Names carry the job id and the batch owns its directory: a file already there is this
-    // job's, from a run killed before the manifest caught up, so replacing it is idempotent.
-    done?
-        .download_with(
-            dir,
-            krea::DownloadOptions {
-                overwrite: true,
-                durable: false,
-            },
-        )
-        .await
+/// The prompt an item was sent with.
+fn prompt_of(item: &ItemState) -> &str {
+    item.request
+        .get("prompt")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn escape(s: &str) -> String {
@@ -416,7 +223,7 @@ pub fn contact_sheet(m: &Manifest) -> String {
     for item in &m.items {
         let caption = format!(
             "<figcaption>{}<br><code>{} · {}</code></figcaption>",
-            escape(&item.prompt),
+            escape(prompt_of(item)),
             escape(&item.model),
             item.job_id
                 .map_or_else(|| "not submitted".to_string(), |id| id.to_string())
@@ -424,18 +231,19 @@ pub fn contact_sheet(m: &Manifest) -> String {
         if item.files.is_empty() {
             html.push_str(&format!(
                 "<figure><div>{}</div>{caption}</figure>\n",
-                escape(&item.status)
+                escape(&format!("{:?}", item.status))
             ));
         }
         for f in &item.files {
-            let src = escape(&f.to_string_lossy());
+            let name = f.file_name().map_or(f.as_os_str(), |n| n).to_string_lossy();
+            let src = escape(&name);
             let media = if src.ends_with(".mp4") || src.ends_with(".webm") || src.ends_with(".mov")
             {
                 format!("<video src=\"{src}\" controls muted></video>")
             } else {
                 format!(
                     "<img src=\"{src}\" alt=\"{}\" loading=\"lazy\">",
-                    escape(&item.prompt)
+                    escape(prompt_of(item))
                 )
             };
             html.push_str(&format!("<figure>{media}{caption}</figure>\n"));
@@ -452,50 +260,44 @@ mod tests {
     #[test]
     fn plain_lines_and_json_lines_become_items() {
         let text = "# a comment\na lighthouse\n\n{\"prompt\": \"a fox\", \"model\": \"flux\", \"params\": {\"steps\": 20}, \"seed\": 3}\n";
-        let items = parse(text, "nano banana 2", &Map::new()).expect("parsed");
-        assert_eq!(items.len(), 2);
+        let lines = parse(text, "nano banana 2", &Map::new()).expect("parsed");
+        assert_eq!(lines.len(), 2);
         assert_eq!(
-            (items[0].line, items[0].model.as_str()),
+            (lines[0].number, lines[0].model.as_str()),
             (2, "google/nano-banana-2")
         );
         assert_eq!(
-            (items[1].line, items[1].model.as_str()),
+            (lines[1].number, lines[1].model.as_str()),
             (4, "bfl/flux-1-dev")
         );
-        assert_eq!(items[1].params["steps"], 20);
-        assert_eq!(items[1].params["seed"], 3);
+        assert_eq!(lines[1].params["steps"], 20);
+        assert_eq!(lines[1].params["seed"], 3);
     }
 
     #[test]
-    fn bad_lines_name_their_number() {
-        let err = parse("ok\n{\"prompt\": 5}\n", "flux", &Map::new()).expect_err("bad");
-        assert!(err.to_string().contains("line 2"), "{err}");
+    fn every_bad_line_is_reported_at_once() {
         let err = parse(
-            "{\"prompt\": \"x\", \"model\": \"fluxx\"}",
+            "ok\n{\"prompt\": 5}\n{\"prompt\": \"x\", \"model\": \"fluxx\"}\n",
             "flux",
             &Map::new(),
         )
-        .expect_err("unknown model");
-        assert!(err.to_string().contains("did you mean"), "{err}");
+        .expect_err("bad");
+        let text = err.to_string();
+        assert!(text.contains("line 2") && text.contains("line 3"), "{text}");
+        assert!(text.contains("did you mean"), "{text}");
     }
 
     #[test]
     fn the_contact_sheet_escapes_prompts() {
-        let m = Manifest {
-            source: "f".into(),
-            items: vec![Item {
-                line: 1,
-                prompt: "<script>".into(),
-                model: "bfl/flux-1-dev".into(),
-                params: Map::new(),
-                job_id: None,
-                status: "completed".into(),
-                files: vec!["a.png".into()],
-                error: None,
-            }],
-        };
+        let item: ItemState = serde_json::from_value(serde_json::json!({
+            "index": 0, "label": "line 1", "model": "bfl/flux-1-dev", "fingerprint": "f",
+            "request": {"prompt": "<script>"}, "status": "completed", "files": ["/tmp/out/a.png"]
+        }))
+        .expect("item");
+        let m: Manifest =
+            serde_json::from_value(serde_json::json!({"version": 1, "items": [item]})).expect("m");
         let html = contact_sheet(&m);
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
-        assert!(html.contains("<img src=\"a.png\""));
+        assert!(html.contains("<img src=\"a.png\""), "{html}");
     }
 }

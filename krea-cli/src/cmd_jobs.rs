@@ -8,15 +8,15 @@ use crate::cli::JobsCommand;
 use crate::context::Ctx;
 use crate::exit::{self, Usage};
 
-fn row(job: &krea::types::Job) -> String {
+fn row(job: &krea::Job) -> String {
     let done = job.completed_at.map_or_else(
         || "-".to_string(),
         |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
     );
     format!(
         "{}  {:<22} {}  {}",
-        job.job_id,
-        job.status.as_str(),
+        job.id,
+        krea::redact::for_display(job.status.as_str()),
         job.created_at.format("%Y-%m-%d %H:%M:%S"),
         done
     )
@@ -26,20 +26,20 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
     let jobs = ctx.krea.jobs();
     match cmd {
         JobsCommand::List { status, limit, all } => {
-            let status = match status.as_deref().map(JobStatus::parse) {
-                Some(JobStatus::Unknown(s)) => return Err(Usage(format!(
-                    "unknown status {s:?}: use queued, processing, completed, failed, cancelled..."
-                ))
-                .into()),
-                other => other,
-            };
-            let max = if *all { None } else { Some(*limit) };
-            let query = JobQuery {
-                status,
-                max,
-                page_size: Some((*limit as u64).clamp(1, 1000)),
-                ..JobQuery::default()
-            };
+            let mut query = JobQuery::all().page_size((*limit as u64).clamp(1, 1000));
+            if !*all {
+                query = query.max(*limit);
+            }
+            if let Some(s) = status {
+                match s.parse::<JobStatus>() {
+                    Ok(JobStatus::Other(s)) => return Err(Usage(format!(
+                        "unknown status {s:?}: use queued, processing, completed, failed, cancelled..."
+                    ))
+                    .into()),
+                    Ok(status) => query = query.status(status),
+                    Err(never) => match never {},
+                }
+            }
             let mut stream = Box::pin(jobs.list(query));
             let mut listed = Vec::new();
             while let Some(job) = stream.next().await {
@@ -52,9 +52,9 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
         JobsCommand::Get { id } => {
             let job = jobs.get(*id).await?;
             ctx.out.line(row(&job));
-            if let Some(r) = &job.result {
-                r.urls.iter().for_each(|u| ctx.out.line(u));
-            }
+            job.urls()
+                .iter()
+                .for_each(|u| ctx.out.line(krea::redact::for_display(u)));
             ctx.out.json(&json!(job));
         }
         JobsCommand::Wait {
@@ -68,7 +68,9 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                 match jobs.wait(*id).await {
                     Ok(done) => {
                         let files = if *no_download {
-                            done.urls().iter().for_each(|u| ctx.out.line(u));
+                            done.urls()
+                                .iter()
+                                .for_each(|u| ctx.out.line(krea::redact::for_display(u)));
                             Vec::new()
                         } else {
                             let files = match output {
@@ -80,7 +82,9 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                                     Err(e) => return Err(e.into()),
                                 },
                             };
-                            files.iter().for_each(|f| ctx.out.line(f.display()));
+                            files
+                                .iter()
+                                .for_each(|f| ctx.out.line(crate::output::shown(f)));
                             files
                         };
                         out.push(json!({"job_id": id, "status": "completed", "model": done.model_id(), "urls": done.urls(), "files": files, "style_id": done.style_id()}));
@@ -109,6 +113,41 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             ctx.out.line(format!("{id} deleted"));
             ctx.out.json(&json!({"job_id": id, "deleted": true}));
         }
+        JobsCommand::Settle => {
+            let settled = ctx.krea.settle_all().await?;
+            if settled.is_empty() {
+                ctx.out
+                    .note("nothing to settle: every request sent has a known outcome");
+            }
+            let mut out = Vec::new();
+            let mut code = exit::OK;
+            for s in &settled {
+                let key = s.key().map(|k| k.to_string()).unwrap_or_default();
+                match s {
+                    krea::Settlement::Adopted { job_id, .. } => {
+                        ctx.out
+                            .line(format!("{key}: created job {job_id} (now resumable)"));
+                        out.push(json!({"key": key, "outcome": "adopted", "job_id": job_id}));
+                    }
+                    krea::Settlement::NotCreated { .. } => {
+                        ctx.out.line(format!(
+                            "{key}: created no job (not charged; safe to send again)"
+                        ));
+                        out.push(json!({"key": key, "outcome": "not_created"}));
+                    }
+                    krea::Settlement::StillUnknown { reason, .. } => {
+                        code = exit::NETWORK;
+                        ctx.out.line(format!(
+                            "{key}: still unknown ({reason}); run this again later"
+                        ));
+                        out.push(json!({"key": key, "outcome": "unknown", "reason": reason}));
+                    }
+                    _ => {}
+                }
+            }
+            ctx.out.json(&json!(out));
+            return Ok(code);
+        }
         JobsCommand::Resume => {
             let resumed = jobs.resume().await?;
             let mut code = exit::OK;
@@ -120,7 +159,9 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             for r in resumed {
                 match &r.outcome {
                     Ok(files) => {
-                        files.iter().for_each(|f| ctx.out.line(f.display()));
+                        files
+                            .iter()
+                            .for_each(|f| ctx.out.line(crate::output::shown(f)));
                         out.push(json!({"job_id": r.job_id, "model": r.model, "files": files}));
                     }
                     Err(e) => {

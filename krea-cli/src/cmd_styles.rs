@@ -5,7 +5,6 @@ use krea::{StyleTraining, StyleUpdate};
 use serde_json::json;
 
 use crate::cli::StylesCommand;
-use crate::cmd_generate::{Media, media};
 use crate::context::{self, Ctx};
 use crate::exit::{self, Usage};
 
@@ -32,28 +31,22 @@ pub async fn run(ctx: &Ctx, cmd: &StylesCommand) -> anyhow::Result<u8> {
             steps,
             no_wait,
         } => {
-            let inputs = images
-                .iter()
-                .map(|i| media(i))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let mut urls = Vec::new();
-            for m in inputs {
-                urls.push(match m {
-                    Media::Url(u) => u,
-                    Media::File(path) => {
-                        ctx.krea.assets().upload(&path, Some(name)).await?.image_url
-                    }
-                });
+            let mut training = StyleTraining::new(name.clone(), Vec::<String>::new());
+            for i in images {
+                training = training.image(krea::Input::from(i.as_str()));
             }
-            let training = StyleTraining {
-                name: name.clone(),
-                urls,
-                model: base.clone(),
-                kind: kind.clone(),
-                trigger_word: trigger_word.clone(),
-                max_train_steps: *steps,
-                ..StyleTraining::default()
-            };
+            if let Some(b) = base {
+                training = training.model(b.clone());
+            }
+            if let Some(k) = kind {
+                training = training.kind(k.clone());
+            }
+            if let Some(w) = trigger_word {
+                training = training.trigger_word(w.clone());
+            }
+            if let Some(s) = steps {
+                training = training.max_train_steps(*s);
+            }
             let job = styles.train(&training).await?;
             context::track(job.id());
             ctx.out.note(format!(
@@ -74,11 +67,22 @@ pub async fn run(ctx: &Ctx, cmd: &StylesCommand) -> anyhow::Result<u8> {
                 .json(&json!({"job_id": done.job_id(), "style_id": id}));
         }
         StylesCommand::List { filter, limit } => {
-            let filter: krea::types::ListStylesFilter = filter.parse().map_err(|_| {
-                Usage(format!(
-                    "unknown filter {filter:?}: use all, user, shared, krea, community, public..."
+            let known = [
+                "all",
+                "user",
+                "shared",
+                "krea",
+                "community",
+                "public",
+                "liked",
+            ];
+            if !known.contains(&filter.as_str()) {
+                return Err(Usage(format!(
+                    "unknown filter {filter:?}: use one of {}",
+                    known.join(", ")
                 ))
-            })?;
+                .into());
+            }
             let mut stream = Box::pin(styles.list(Some(filter)).take(*limit));
             let mut all = Vec::new();
             while let Some(s) = stream.next().await {
@@ -100,26 +104,24 @@ pub async fn run(ctx: &Ctx, cmd: &StylesCommand) -> anyhow::Result<u8> {
             private,
             cover_url,
         } => {
-            let update = StyleUpdate {
-                title: title.clone(),
-                public: if *public {
-                    Some(true)
-                } else if *private {
-                    Some(false)
-                } else {
-                    None
-                },
-                cover_url: cover_url.clone(),
-                urls: None,
-            };
+            let mut update = StyleUpdate::default();
+            if let Some(t) = title {
+                update = update.title(t.clone());
+            }
+            if *public || *private {
+                update = update.public(*public);
+            }
+            if let Some(c) = cover_url {
+                update = update.cover_url(c.clone());
+            }
             let s = styles.update(id, &update).await?;
             ctx.out.line(row(&s));
             ctx.out.json(&json!(s));
         }
         StylesCommand::Share { id } => {
             styles.share(id).await?;
-            let (link, _) = styles.share_link(id).await?;
-            ctx.out.line(&link);
+            let link = styles.share_link(id).await?.share_link;
+            ctx.out.line(krea::redact::for_display(&link));
             ctx.out
                 .json(&json!({"id": id, "shared": true, "share_link": link}));
         }

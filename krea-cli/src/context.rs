@@ -19,7 +19,6 @@ pub const SIM_SCALE: f64 = 0.02;
 pub struct Ctx {
     pub krea: Krea,
     pub out: Out,
-    pub poll: PollPolicy,
     /// Keeps the in-process simulator alive.
     _sim: Option<krea_sim::Simulator>,
 }
@@ -46,7 +45,7 @@ pub fn untrack(id: Uuid) {
 
 /// The poll policy the options ask for (scaled for the simulator).
 fn poll_policy(g: &Global, scale: f64) -> anyhow::Result<PollPolicy> {
-    let mut policy = match g.poll.as_str() {
+    let policy = match g.poll.as_str() {
         "auto" => PollPolicy::default().scaled(scale),
         seconds => {
             let s: f64 = seconds
@@ -61,15 +60,16 @@ fn poll_policy(g: &Global, scale: f64) -> anyhow::Result<PollPolicy> {
             PollPolicy::fixed(Duration::from_secs_f64(s))
         }
     };
-    if let Some(t) = g.timeout {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(Usage(format!("--timeout takes a number of seconds, not {t}")).into());
-        }
-        // The deadline is in real seconds; the policy scales its own durations.
-        let scale = policy.time_scale.max(f64::MIN_POSITIVE);
-        policy = policy.with_deadline(Duration::from_secs_f64(t / scale));
-    }
     Ok(policy)
+}
+
+/// A positive number of seconds from an option.
+fn seconds(flag: &str, value: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t > 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(Usage(format!("{flag} takes a number of seconds, not {t}")).into()),
+    }
 }
 
 /// Connects as the global options say.
@@ -79,24 +79,28 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
         quiet: g.quiet,
         simulated: g.sim,
     };
-    let (krea, sim, poll) = if g.sim {
+    let timeout = seconds("--timeout", g.timeout)?;
+    let request_timeout = seconds("--request-timeout", g.request_timeout)?;
+    let (krea, sim) = if g.sim {
         let sim = krea_sim::Simulator::builder()
             .time_scale(SIM_SCALE)
             .start()
             .await?;
         let poll = poll_policy(g, SIM_SCALE)?;
-        let krea = Krea::builder()
+        let mut b = Krea::builder()
             .token(sim.token())
             .base_url(sim.api_url())
-            .poll_policy(poll.clone())
-            .journal(StatePath::Disabled)
-            .timings(StatePath::Disabled)
-            .build()?;
+            .poll_policy(poll)
+            .settle_grace(Duration::from_secs(1));
+        if let Some(t) = request_timeout {
+            b = b.request_timeout(t).settle_grace(t);
+        }
+        let krea = b.build()?;
         out.note(format!(
             "(simulated: using an in-process Krea simulator at {}, no account needed)",
             sim.api_url()
         ));
-        (krea, Some(sim), poll)
+        (krea, Some(sim))
     } else {
         let token = g
             .token
@@ -104,20 +108,30 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
             .filter(|t| !t.trim().is_empty())
             .ok_or(krea::Error::MissingToken)?;
         let poll = poll_policy(g, 1.0)?;
+        // The CLI keeps a journal: an interrupted run is resumed without paying twice.
         let mut b = Krea::builder()
             .token(token)
-            .poll_policy(poll.clone())
+            .poll_policy(poll)
+            .journal(StatePath::Default)
+            .timings(StatePath::Default)
             .catalog_cache(StatePath::Default);
         if let Some(url) = &g.base_url {
             b = b.base_url(url.clone());
         }
-        (b.build()?, None, poll)
+        if let Some(t) = request_timeout {
+            b = b.request_timeout(t).settle_grace(t);
+        }
+        (b.build()?, None)
+    };
+    // Everything this command does (calls, retries, waits, downloads) ends by then.
+    let krea = match timeout {
+        Some(t) => krea.until(tokio::time::Instant::now() + t),
+        None => krea,
     };
     let _ = client().set(krea.clone());
     Ok(Ctx {
         krea,
         out,
-        poll,
         _sim: sim,
     })
 }

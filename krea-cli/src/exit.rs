@@ -60,8 +60,41 @@ pub fn code_of(k: &krea::Error) -> u8 {
         krea::Error::JobFailed { .. } | krea::Error::Io { .. } | krea::Error::Download { .. } => {
             JOB_FAILED
         }
-        krea::Error::Timeout { .. } => TIMEOUT,
+        krea::Error::Timeout { .. } | krea::Error::DeadlineExceeded { .. } => TIMEOUT,
+        krea::Error::Busy { .. } => USAGE,
         _ => NETWORK,
+    }
+}
+
+/// The exit code for a batch item that did not complete.
+pub fn code_of_item(item: &krea::ItemState) -> u8 {
+    use krea::ItemStatus as S;
+    match item.status {
+        S::Completed => OK,
+        S::Failed | S::Cancelled => JOB_FAILED,
+        S::TimedOut => TIMEOUT,
+        _ => NETWORK,
+    }
+}
+
+/// Prints why a batch item did not complete, with what to do.
+pub fn report_item(item: &krea::ItemState) {
+    let what = match item.job_id {
+        Some(id) => format!("{} (job {id})", item.label),
+        None => item.label.clone(),
+    };
+    output::error(format!(
+        "{what}: {}",
+        item.error.as_deref().unwrap_or("not finished")
+    ));
+    match (item.status, item.job_id) {
+        (krea::ItemStatus::TimedOut, Some(id)) => {
+            output::hint(format!("continue with: krea jobs wait {id}"))
+        }
+        (krea::ItemStatus::Unknown, _) => {
+            output::hint("find out whether it created a job with: krea jobs settle")
+        }
+        _ => {}
     }
 }
 
@@ -86,9 +119,18 @@ pub fn report_error(e: &krea::Error) {
                 output::hint(format!("`krea models {model}` lists its parameters"));
             }
         }
-        krea::Error::Timeout { job_id, .. } => {
+        krea::Error::Timeout { job_id, .. } | krea::Error::Polling { job_id, .. } => {
             output::error(e);
             output::hint(format!("continue with: krea jobs wait {job_id}"));
+        }
+        krea::Error::OutcomeUnknown(u) => {
+            output::error(e);
+            match u.job_id {
+                Some(id) => output::hint(format!("its job: krea jobs wait {id}")),
+                None => output::hint(
+                    "find out whether it created a job (nothing is paid twice): krea jobs settle",
+                ),
+            }
         }
         other => output::error(other),
     }

@@ -70,6 +70,19 @@ impl Out {
     }
 }
 
+/// A path as people read it: `./name` under the current directory, else as it is.
+pub fn shown(path: &std::path::Path) -> String {
+    let relative = std::env::current_dir().ok().and_then(|cwd| {
+        path.strip_prefix(cwd)
+            .ok()
+            .map(std::path::Path::to_path_buf)
+    });
+    match relative {
+        Some(r) => format!("./{}", r.display()),
+        None => path.display().to_string(),
+    }
+}
+
 /// An error on stderr, always (even with -q).
 pub fn error(message: impl Display) {
     let mut stderr = std::io::stderr().lock();

@@ -46,7 +46,7 @@ async fn a_missing_file() {
     refused(
         &["image", "a cat", "--image", "nope.png"],
         2,
-        "no such file: nope.png",
+        "cannot read nope.png",
     )
     .await;
 }

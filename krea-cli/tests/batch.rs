@@ -22,12 +22,18 @@ async fn a_batch_writes_files_a_manifest_and_a_contact_sheet() {
     assert_eq!(items.len(), 5);
     assert!(items.iter().all(|i| i["status"] == "completed"));
     assert_eq!(items[2]["model"], "bfl/flux-1-dev");
-    assert_eq!(items[3]["params"]["aspect_ratio"], "4:3");
+    assert_eq!(items[3]["request"]["aspect_ratio"], "4:3");
     let html = std::fs::read_to_string(e.dir.join("out/index.html")).expect("contact sheet");
     for item in items {
-        assert!(html.contains(item["prompt"].as_str().expect("prompt")));
+        assert!(html.contains(item["request"]["prompt"].as_str().expect("prompt")));
         assert!(html.contains(item["job_id"].as_str().expect("job id")));
-        assert!(html.contains(item["files"][0].as_str().expect("file")));
+        let file = std::path::Path::new(item["files"][0].as_str().expect("file"));
+        assert!(
+            file.is_absolute() && file.starts_with(e.dir.join("out")),
+            "{file:?}"
+        );
+        let name = file.file_name().expect("name").to_string_lossy();
+        assert!(html.contains(name.as_ref()));
     }
     let again = krea(&e, &["batch", "prompts.txt", "-o", "out"]).await;
     assert_eq!(

@@ -429,6 +429,13 @@ fn leak_model(m: &krea_openapi::catalog::ModelSpec) -> ModelSpec {
     }
 }
 
+/// A generated request body of one generation model, and the path it is sent to: lets a body
+/// built with the generated types go through a higher-level client.
+pub trait GenerationBody: serde::Serialize {
+    /// `/generate/{kind}/{provider}/{model}`.
+    const PATH: &'static str;
+}
+
 fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<(), String> {
     T::deserialize(body).map(drop).map_err(|e| e.to_string())
 }

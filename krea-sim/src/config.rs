@@ -31,6 +31,9 @@ pub enum Fault {
     /// Read the body and process the request (a generation creates, and charges, its job), then
     /// close the connection without answering: the client cannot know the outcome.
     ResetAfterBody,
+    /// Process the request (a generation creates, and charges, its job), then answer with this
+    /// status instead (a gateway's 502 after the backend acted).
+    StatusAfterProcessing(u16),
     /// Wait this long before handling.
     Slow(Duration),
     /// Answer 307 to the same path on the file origin (another host), which serves it too.

@@ -86,6 +86,7 @@ fn is_request_fault(f: &Fault) -> bool {
             | Fault::RateLimitBurst { .. }
             | Fault::ResetBeforeBody
             | Fault::ResetAfterBody
+            | Fault::StatusAfterProcessing(_)
             | Fault::Slow(_)
             | Fault::RedirectToOtherHost
     )
@@ -157,6 +158,14 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
         Some(Fault::ResetAfterBody) => {
             let _processed = authed(&sim, req, next).await;
             return reset(&sim, &route, kill).await;
+        }
+        Some(Fault::StatusAfterProcessing(code)) => {
+            let _processed = authed(&sim, req, next).await;
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+            error(
+                status,
+                format!("simulated {code} after the request was processed"),
+            )
         }
         Some(Fault::RedirectToOtherHost) if !mirrored => {
             let target = format!(

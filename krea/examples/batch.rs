@@ -1,6 +1,6 @@
-//! A batch of 50 prompts: the limiter keeps as many jobs in flight as the account allows,
-//! `wait_all` follows them with one `GET /jobs` page per round, and each file is downloaded as
-//! its job completes.
+//! A batch of 50 prompts: every request checked first and priced, a window of pending jobs
+//! that adapts to the account's concurrency cap, one wait loop for all, each file downloaded as
+//! its job completes, a manifest that lets an interrupted run resume without paying twice.
 //!
 //! ```text
 //! cargo run -p krea --example batch -- --sim [OUT_DIR]
@@ -36,33 +36,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .flat_map(|s| styles.iter().map(move |st| format!("a {s} {st}")))
         .collect();
     let out = common::out_dir();
-    let mut handles = Vec::new();
+    let mut batch = s.krea.batch().dir(&out).resume(true);
     for p in &prompts {
-        handles.push(
-            s.krea
-                .image("nano banana 2")
-                .prompt(p.clone())
-                .output_dir(&out)
-                .submit()
-                .await?,
-        );
+        batch = batch.item(p.clone(), s.krea.image("nano banana 2").prompt(p.clone()));
     }
-    println!("submitted {} jobs", handles.len());
-    let results = s.krea.jobs().wait_all(&handles).await;
-    let (mut ok, mut failed) = (0, 0);
-    for (prompt, result) in prompts.iter().zip(results) {
-        match result {
-            Ok(done) => {
-                let files = done.download().await?;
-                ok += files.len();
-                println!("{prompt:30} {}", files[0].display());
-            }
-            Err(e) => {
-                failed += 1;
-                println!("{prompt:30} {e}");
-            }
+    let (estimate, unpriced) = batch.estimate()?;
+    println!(
+        "{} prompts, about {estimate} ({unpriced} unpriced)",
+        prompts.len()
+    );
+    let report = batch.run(|_| {}).await?;
+    for item in &report.items {
+        match item.files.first() {
+            Some(file) => println!("{:30} {}", item.label, file.display()),
+            None => println!(
+                "{:30} {:?}: {}",
+                item.label,
+                item.status,
+                item.error.as_deref().unwrap_or("")
+            ),
         }
     }
-    println!("{ok} files, {failed} failed");
+    println!("{} of {} completed", report.completed(), report.items.len());
     Ok(())
 }

@@ -26,7 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let done = job.wait().await?;
     for path in done.download_to(common::out_dir()).await? {
-        println!("{} -> {}", done.model_id(), path.display());
+        println!(
+            "{} -> {}",
+            done.model_id().unwrap_or("an unknown model"),
+            path.display()
+        );
     }
     Ok(())
 }

@@ -12,15 +12,12 @@ use krea::StyleTraining;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = common::session().await?;
-    let training = StyleTraining {
-        name: "ink sketches".into(),
-        urls: (1..=4)
-            .map(|i| format!("https://images.example.com/sketch-{i}.png"))
-            .collect(),
-        trigger_word: Some("inksketch".into()),
-        max_train_steps: Some(500),
-        ..StyleTraining::default()
-    };
+    let training = StyleTraining::new(
+        "ink sketches",
+        (1..=4).map(|i| format!("https://images.example.com/sketch-{i}.png")),
+    )
+    .trigger_word("inksketch")
+    .max_train_steps(500);
     let job = s.krea.styles().train(&training).await?;
     println!("training job {}", job.id());
     let trained = job.wait().await?;
@@ -41,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in done.download_to(common::out_dir()).await? {
         println!(
             "{} with style {style_id} -> {}",
-            done.model_id(),
+            done.model_id().unwrap_or("an unknown model"),
             path.display()
         );
     }

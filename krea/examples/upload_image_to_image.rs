@@ -31,7 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .wait()
         .await?;
     for path in done.download_to(&out).await? {
-        println!("{} -> {}", done.model_id(), path.display());
+        println!(
+            "{} -> {}",
+            done.model_id().unwrap_or("an unknown model"),
+            path.display()
+        );
     }
     Ok(())
 }

@@ -19,14 +19,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .duration(5)
         .submit()
         .await?;
-    let policy = s.krea.poll_policy().clone();
     let done = job
-        .wait_with(&policy, |u| {
-            eprintln!("  {} after {:.1} s", u.status, u.elapsed.as_secs_f64())
-        })
+        .wait_with(|u| eprintln!("  {} after {:.1} s", u.status, u.elapsed.as_secs_f64()))
         .await?;
     for path in done.download_to(common::out_dir()).await? {
-        println!("{} -> {}", done.model_id(), path.display());
+        println!(
+            "{} -> {}",
+            done.model_id().unwrap_or("an unknown model"),
+            path.display()
+        );
     }
     Ok(())
 }

@@ -76,12 +76,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let job = rx.recv().await.ok_or("the receiver stopped")?;
         let handle = handles
             .iter()
-            .find(|h| h.id() == job.job_id)
+            .find(|h| h.id() == job.id)
             .ok_or("unknown job")?;
-        handle.refresh().await?;
-        let done = handle.wait().await?; // already complete: returns at once
+        // The delivered job is the outcome: no GET to the API before downloading.
+        let done = s.krea.delivered(job)?;
         for path in done.download_to(common::out_dir()).await? {
-            println!("{} (webhook) -> {}", done.model_id(), path.display());
+            let model = handle.model().map_or("?", |m| m.id);
+            println!("{model} (webhook) -> {}", path.display());
         }
     }
     Ok(())

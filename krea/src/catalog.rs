@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use reqwest::Method;
+
 use crate::client::Krea;
 use crate::error::{Error, Result};
+use crate::send::{Call, Class, read_capped};
 
 /// The largest OpenAPI document accepted (Krea's is about 250 KB).
-const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A catalog read from a live document, as the cache file keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,14 +92,27 @@ impl Krea {
     /// a [`crate::KreaBuilder::catalog_cache`], the catalog is kept there for later runs.
     pub async fn refresh_catalog(&self) -> Result<CatalogInfo> {
         let source = format!("{}/openapi.json", self.base_url());
-        let bytes = self.get_public(&source, MAX_DOCUMENT_BYTES).await?;
+        let operation = "GET /openapi.json";
+        // Public: the token is not sent.
+        let call = Call {
+            auth: false,
+            ..Call::api(self, Class::Read, Method::GET, "/openapi.json", operation)
+        };
+        let bytes = self
+            .execute(&call, |response| async move {
+                read_capped(response, MAX_DOCUMENT_BYTES).await
+            })
+            .await
+            .map_err(|f| self.error(f, operation))?;
         let document: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-                message: format!("{source} is not JSON: {e}"),
+                operation: operation.into(),
+                message: format!("not JSON: {e}"),
                 body: String::new(),
             })?;
         let models = krea_openapi::catalog::extract(&document).map_err(|e| Error::Decode {
-            message: format!("{source}: {e}"),
+            operation: operation.into(),
+            message: e.to_string(),
             body: String::new(),
         })?;
         let cached = CachedCatalog {

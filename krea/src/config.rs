@@ -19,13 +19,14 @@ pub const BASE_URL_ENV: &str = "KREA_BASE_URL";
 
 /// Where local state goes: the default location, a path of your choice, or nowhere.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum StatePath {
-    /// Under the user's state (journal) or cache (timings) directory.
-    #[default]
+    /// Under the user's state (journal) or cache (timings, catalog) directory.
     Default,
     /// This file.
     At(PathBuf),
-    /// Not kept.
+    /// Not kept (the default for every kind of state: a library writes nothing unasked).
+    #[default]
     Disabled,
 }
 
@@ -48,6 +49,9 @@ pub struct KreaBuilder {
     pub(crate) download_concurrency: usize,
     pub(crate) durable_downloads: bool,
     pub(crate) catalog_cache: StatePath,
+    pub(crate) call_timeout: Duration,
+    pub(crate) max_answer_bytes: u64,
+    pub(crate) settle_grace: Option<Duration>,
 }
 
 impl std::fmt::Debug for KreaBuilder {
@@ -80,12 +84,15 @@ impl Default for KreaBuilder {
             download_http: None,
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
-            journal: StatePath::Default,
-            timings: StatePath::Default,
+            journal: StatePath::Disabled,
+            timings: StatePath::Disabled,
             max_jobs_in_flight: 64,
             download_concurrency: 4,
             durable_downloads: false,
             catalog_cache: StatePath::Disabled,
+            call_timeout: Duration::from_secs(300),
+            max_answer_bytes: 16 * 1024 * 1024,
+            settle_grace: None,
         }
     }
 }
@@ -133,6 +140,29 @@ impl KreaBuilder {
         self
     }
 
+    /// Time for one call, every retry and `Retry-After` wait included (default 5 min); see
+    /// also [`Krea::until`] for a deadline over many calls and waits.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Largest API answer read, in bytes (default 16 MiB); a larger one is refused
+    /// ([`Error::TooLarge`]) without being held in memory. Result files are streamed to disk
+    /// and are not bound by it.
+    pub fn max_answer_bytes(mut self, bytes: u64) -> Self {
+        self.max_answer_bytes = bytes.max(1024);
+        self
+    }
+
+    /// How long after a paid request was sent [`Krea::settle`] keeps looking for the job it may
+    /// have created before declaring it not created (default: the request timeout; a request
+    /// still in flight could create its job until then).
+    pub fn settle_grace(mut self, grace: Duration) -> Self {
+        self.settle_grace = Some(grace);
+        self
+    }
+
     /// The `User-Agent` sent with every request.
     pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
         self.user_agent = agent.into();
@@ -165,20 +195,25 @@ impl KreaBuilder {
         self
     }
 
-    /// Where the job journal goes (default: `krea/journal.jsonl` under the user's state dir).
+    /// Keep a job journal (default: none). With one, every paid request is written down before
+    /// it is sent and every job until it is handled, so an interrupted program resumes without
+    /// paying twice ([`crate::Jobs::resume`], [`Krea::settle_all`]). [`StatePath::Default`] is
+    /// `krea/journal.jsonl` under the user's state directory. One journal serves many programs
+    /// and clients: entries are kept per API origin and account.
     pub fn journal(mut self, at: StatePath) -> Self {
         self.journal = at;
         self
     }
 
-    /// Where observed job durations are kept (default: `krea/timings.json` under the user's
-    /// cache dir). They make the first poll land near the completion.
+    /// Keep observed job durations in a file (default: in memory only; [`StatePath::Default`]
+    /// is `krea/timings.json` under the user's cache directory). They make the first poll land
+    /// near the completion in later runs too.
     pub fn timings(mut self, at: StatePath) -> Self {
         self.timings = at;
         self
     }
 
-    /// Most jobs pending at once from this client (the adaptive limiter's ceiling).
+    /// Most jobs a [`crate::Batch`] keeps pending at once (the adaptive window's ceiling).
     pub fn max_jobs_in_flight(mut self, n: usize) -> Self {
         self.max_jobs_in_flight = n.max(1);
         self

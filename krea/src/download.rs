@@ -1,21 +1,26 @@
 //! Downloading results: a client with no credentials, each file streamed to a temporary file in
 //! the destination directory, its length checked, then renamed into place. File names are
-//! chosen here (`{slug}-{job8}-{n}.{ext}`, the extension from the content type), never taken
-//! from the server, so a hostile URL cannot write outside the directory.
+//! chosen here (`{slug}-{job8}-{n}.{ext}`, the extension from the content type, or the exact
+//! name an [`OutputPlan`] asks for), never taken from the server, so a hostile URL cannot write
+//! outside the directory. Every transfer goes through the one request path (retries, deadline).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
+use reqwest::Method;
 use tokio::io::AsyncWriteExt;
 
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::job::Finished;
-use crate::journal::Entry;
+use crate::journal::OutputPlan;
+use crate::redact::{MESSAGE_CHARS, clean};
+use crate::send::{Body, Call, Class, Fault};
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct DownloadOptions {
     /// Replace an existing file of the same name (else a numbered name is chosen).
     pub overwrite: bool,
@@ -25,65 +30,118 @@ pub struct DownloadOptions {
     pub durable: bool,
 }
 
+impl DownloadOptions {
+    /// Replacing files that exist (or not).
+    pub fn overwrite(mut self, yes: bool) -> DownloadOptions {
+        self.overwrite = yes;
+        self
+    }
+
+    /// With `fsync` (or not).
+    pub fn durable(mut self, yes: bool) -> DownloadOptions {
+        self.durable = yes;
+        self
+    }
+}
+
 impl Finished {
     /// Downloads every result file into `dir` (created if needed); returns the paths in URL
     /// order.
     pub async fn download_to(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
-        let overwrite = self.output.as_ref().is_some_and(|o| o.overwrite);
-        let durable = self.krea.inner.durable_downloads;
-        self.download_with(dir.as_ref(), DownloadOptions { overwrite, durable })
+        let plan = OutputPlan::dir(dir.as_ref())
+            .overwrite(self.output.as_ref().is_some_and(|o| o.overwrite));
+        self.download_plan(&plan, self.krea.inner.durable_downloads)
             .await
     }
 
-    /// Downloads into the directory planned at submission (`output_dir`).
+    /// Downloads where the request's output plan says (a directory, or an exact file name).
     pub async fn download(&self) -> Result<Vec<PathBuf>> {
-        let Some(plan) = &self.output else {
+        let Some(plan) = self.output.clone() else {
             return Err(Error::Config(
-                "this job has no output directory: use download_to(dir)".into(),
+                "this job has no output plan: use download_to(dir)".into(),
             ));
         };
-        self.download_with(
-            &plan.dir,
-            DownloadOptions {
-                overwrite: plan.overwrite,
-                durable: self.krea.inner.durable_downloads,
-            },
-        )
-        .await
+        self.download_plan(&plan, self.krea.inner.durable_downloads)
+            .await
     }
 
-    /// Downloads into `dir` with `options`, at most the client's download concurrency at once.
+    /// Downloads into `dir` with `options`.
     pub async fn download_with(
         &self,
         dir: &Path,
         options: DownloadOptions,
     ) -> Result<Vec<PathBuf>> {
-        tokio::fs::create_dir_all(dir)
+        let plan = OutputPlan::dir(dir).overwrite(options.overwrite);
+        self.download_plan(&plan, options.durable).await
+    }
+
+    /// Downloads as `plan` says, at most the client's download concurrency at once, then
+    /// notes the job finished in the journal.
+    pub(crate) async fn download_plan(
+        &self,
+        plan: &OutputPlan,
+        durable: bool,
+    ) -> Result<Vec<PathBuf>> {
+        tokio::fs::create_dir_all(&plan.dir)
             .await
-            .map_err(|e| Error::io(dir, e))?;
-        let slug = self.model.map_or("krea", |m| m.slug);
-        let job8: String = self.job_id().simple().to_string().chars().take(8).collect();
+            .map_err(|e| Error::io(&plan.dir, e))?;
         let concurrency = self.krea.inner.download_concurrency;
         let paths: Vec<PathBuf> = futures_util::stream::iter(self.urls().iter().enumerate())
             .map(|(n, url)| {
-                let stem = format!("{}-{job8}-{n}", sanitize(slug));
-                async move { self.krea.download(url, dir, &stem, options).await }
+                let target = self.target(plan, n);
+                async move {
+                    self.krea
+                        .download(url, &plan.dir, target, plan.overwrite, durable)
+                        .await
+                }
             })
             .buffered(concurrency)
             .try_collect()
             .await?;
-        if let Some(journal) = self.krea.journal() {
-            let entry = Entry::Finished {
-                at: chrono::Utc::now(),
-                job_id: self.job_id(),
-                status: "completed".into(),
-                files: paths.clone(),
-            };
-            if let Err(e) = journal.append(&entry) {
-                tracing::warn!(job_id = %self.job_id(), error = %e, "could not write the job journal");
+        self.close_journal(&paths)?;
+        Ok(paths)
+    }
+
+    /// The name of file `n`: the plan's exact name (numbered after the first), else
+    /// `{slug}-{job8}-{n}` with the extension the content type gives.
+    fn target(&self, plan: &OutputPlan, n: usize) -> Target {
+        match &plan.file_name {
+            Some(name) => {
+                let name = sanitize(name);
+                let named = if n == 0 {
+                    name
+                } else {
+                    match name.rsplit_once('.') {
+                        Some((stem, ext)) => format!("{stem}-{n}.{ext}"),
+                        None => format!("{name}-{n}"),
+                    }
+                };
+                Target::Exact(named)
+            }
+            None => {
+                let slug = self.model.map_or("krea", |m| m.slug);
+                let job8: String = self.job_id().simple().to_string().chars().take(8).collect();
+                Target::Stem(format!("{}-{job8}-{n}", sanitize(slug)))
             }
         }
-        Ok(paths)
+    }
+}
+
+/// What a downloaded file is called.
+#[derive(Debug, Clone)]
+enum Target {
+    /// This stem, with the extension the content type gives.
+    Stem(String),
+    /// Exactly this name.
+    Exact(String),
+}
+
+impl Target {
+    fn stem(&self) -> &str {
+        match self {
+            Target::Stem(s) => s,
+            Target::Exact(n) => n.rsplit_once('.').map_or(n.as_str(), |(s, _)| s),
+        }
     }
 }
 
@@ -157,114 +215,127 @@ fn free_name(dir: &Path, stem: &str, ext: &str, overwrite: bool) -> PathBuf {
 }
 
 impl Krea {
-    /// Downloads one file with retries (transport errors, 5xx, truncation restart it).
+    /// Downloads one file through the one request path: connection errors, 5xx and a
+    /// truncated or stalled transfer start it again, within the call's deadline.
     async fn download(
         &self,
         url: &str,
         dir: &Path,
-        stem: &str,
-        options: DownloadOptions,
+        target: Target,
+        overwrite: bool,
+        durable: bool,
     ) -> Result<PathBuf> {
-        remove_stale_parts(dir, stem);
-        let policy = &self.inner.retry;
-        let mut backoff = policy.backoff(policy.max_retries);
-        loop {
-            match self.download_once(url, dir, stem, options).await {
-                Ok(path) => return Ok(path),
-                Err(Attempt::Retry(reason)) => match backoff.next() {
-                    Some(wait) => {
-                        tracing::debug!(
-                            url = without_query(url),
-                            reason,
-                            "download failed; retrying"
-                        );
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => {
-                        return Err(Error::Download {
-                            url: url.into(),
-                            reason,
-                        });
-                    }
-                },
-                Err(Attempt::Fatal(e)) => return Err(e),
-            }
-        }
-    }
-
-    async fn download_once(
-        &self,
-        url: &str,
-        dir: &Path,
-        stem: &str,
-        options: DownloadOptions,
-    ) -> std::result::Result<PathBuf, Attempt> {
-        let parsed = reqwest::Url::parse(url).map_err(|_| {
-            Attempt::Fatal(Error::Download {
-                url: url.into(),
-                reason: "not an absolute URL".into(),
-            })
+        let shown = clean(without_query(url), None, MESSAGE_CHARS);
+        let parsed = reqwest::Url::parse(url).map_err(|_| Error::Download {
+            url: shown.clone(),
+            reason: "not an absolute URL".into(),
         })?;
         if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Attempt::Fatal(Error::Download {
-                url: url.into(),
+            return Err(Error::Download {
+                url: shown,
                 reason: "only http(s) URLs are downloaded".into(),
-            }));
-        }
-        let response = self
-            .inner
-            .downloads
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| Attempt::Retry(e.to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            let reason = format!("the file server answered {status}");
-            return Err(if status.is_server_error() || status.as_u16() == 429 {
-                Attempt::Retry(reason)
-            } else {
-                Attempt::Fatal(Error::Download {
-                    url: url.into(),
-                    reason,
-                })
             });
         }
-        let expected = response.content_length();
-        let ext = extension(
-            response
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-            url,
-        );
-        let tmp = dir.join(format!(".{stem}.{}.part", fastrand::u64(..)));
-        let written = stream_to(response, &tmp, options.durable).await;
-        let fail = |reason: String| {
-            let _ = std::fs::remove_file(&tmp);
-            Attempt::Retry(reason)
+        remove_stale_parts(dir, target.stem());
+        let call = Call {
+            class: Class::Download,
+            method: Method::GET,
+            url: parsed.to_string(),
+            auth: false,
+            body: Body::Empty,
+            headers: Vec::new(),
+            operation: format!("download {shown}"),
+            last_sent: Default::default(),
         };
-        let n = match written {
-            Ok(n) => n,
-            Err(reason) => return Err(fail(reason)),
-        };
-        if let Some(expected) = expected.filter(|e| *e != n) {
-            return Err(fail(format!("got {n} of {expected} bytes")));
-        }
-        let path = free_name(dir, stem, ext, options.overwrite);
-        tracing::debug!(from = %without_query(url), to = %path.display(), bytes = n, "downloaded");
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Attempt::Fatal(Error::io(&path, e))
-        })?;
-        if options.durable {
-            // The rename itself must reach the disk too.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(path)
+        let target = Arc::new(target);
+        let result = self
+            .execute(&call, |response| {
+                let target = target.clone();
+                async move { save(response, dir, &target, overwrite, durable).await }
+            })
+            .await;
+        result.map_err(|fault| match fault {
+            Fault::Fatal(e) => e,
+            Fault::Deadline => Error::DeadlineExceeded {
+                operation: format!("download {shown}"),
+            },
+            other => Error::Download {
+                url: shown.clone(),
+                reason: other.detail(self.secret()),
+            },
+        })
     }
+}
+
+/// Streams one answer to a temporary file, checks its length, renames it into place.
+async fn save(
+    response: reqwest::Response,
+    dir: &Path,
+    target: &Target,
+    overwrite: bool,
+    durable: bool,
+) -> std::result::Result<PathBuf, Fault> {
+    let expected = response.content_length();
+    let ext = extension(
+        response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        response.url().as_str(),
+    );
+    let tmp = dir.join(format!(".{}.{}.part", target.stem(), fastrand::u64(..)));
+    let written = stream_to(response, &tmp, durable).await;
+    let n = match written {
+        Ok(n) => n,
+        Err(fault) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fault);
+        }
+    };
+    if let Some(expected) = expected.filter(|e| *e != n) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Fault::NoAnswer {
+            detail: format!("got {n} of {expected} bytes"),
+            source: None,
+        });
+    }
+    let path = match target {
+        Target::Stem(stem) => free_name(dir, stem, ext, overwrite),
+        Target::Exact(name) => {
+            let (stem, asked) = name.rsplit_once('.').unwrap_or((name, ""));
+            let asked_norm = if asked.eq_ignore_ascii_case("jpeg") {
+                "jpg"
+            } else {
+                asked
+            };
+            // The bytes decide: a PNG is not written under a .jpg name.
+            let ext = if ext != "bin" && !asked_norm.eq_ignore_ascii_case(ext) {
+                tracing::warn!(
+                    asked = name,
+                    actual = ext,
+                    "the file is not of the type its name says; keeping the name, fixing the extension"
+                );
+                ext
+            } else if asked.is_empty() {
+                ext
+            } else {
+                asked
+            };
+            free_name(dir, stem, ext, overwrite)
+        }
+    };
+    tracing::debug!(to = %path.display(), bytes = n, "downloaded");
+    tokio::fs::rename(&tmp, &path).await.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Fault::Fatal(Error::io(&path, e))
+    })?;
+    if durable {
+        // The rename itself must reach the disk too.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(path)
 }
 
 /// A URL without its query string (CDN URLs may carry signatures there).
@@ -279,7 +350,7 @@ fn remove_stale_parts(dir: &Path, stem: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    for entry in entries.filter_map(Result::ok) {
+    for entry in entries.filter_map(std::result::Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(&prefix) && name.ends_with(".part") {
             let _ = std::fs::remove_file(entry.path());
@@ -287,40 +358,34 @@ fn remove_stale_parts(dir: &Path, stem: &str) {
     }
 }
 
-enum Attempt {
-    Retry(String),
-    Fatal(Error),
-}
-
-/// Streams the body into `path` chunk by chunk (constant memory); returns the byte count.
+/// Streams the body into `path` chunk by chunk (constant memory); returns the byte count. A
+/// broken transfer is a retryable fault; a local write error is final.
 async fn stream_to(
     mut response: reqwest::Response,
     path: &Path,
     durable: bool,
-) -> std::result::Result<u64, String> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+) -> std::result::Result<u64, Fault> {
+    let local = |e: std::io::Error| Fault::Fatal(Error::io(path, e));
+    let mut file = tokio::fs::File::create(path).await.map_err(local)?;
     let mut n = 0u64;
-    let idle = Duration::from_secs(300);
     loop {
-        let chunk = tokio::time::timeout(idle, response.chunk())
-            .await
-            .map_err(|_| "the transfer stalled".to_string())?;
-        match chunk {
+        match response.chunk().await {
             Ok(Some(bytes)) => {
-                file.write_all(&bytes)
-                    .await
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                file.write_all(&bytes).await.map_err(local)?;
                 n += bytes.len() as u64;
             }
             Ok(None) => break,
-            Err(e) => return Err(format!("the transfer broke off after {n} bytes: {e}")),
+            Err(e) => {
+                return Err(Fault::NoAnswer {
+                    detail: format!("the transfer broke off after {n} bytes: {e}"),
+                    source: Some(e),
+                });
+            }
         }
     }
-    file.flush().await.map_err(|e| e.to_string())?;
+    file.flush().await.map_err(local)?;
     if durable {
-        file.sync_all().await.map_err(|e| e.to_string())?;
+        file.sync_all().await.map_err(local)?;
     }
     Ok(n)
 }

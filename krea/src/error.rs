@@ -1,13 +1,37 @@
-//! One error type for everything the client does. Every message says what to do next, and none
-//! contains the API token.
+//! One error type for everything the client does. Messages say what to do next in this crate's
+//! terms (programs built on it add their own hints); none contains the API token, and text
+//! from a server is shown only after [`crate::redact::clean`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::types::JobStatus;
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A paid request was sent and no usable answer came back: a job may exist. Everything needed
+/// to find it later ([`crate::Krea::settle`]) without paying twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UnknownOutcome {
+    /// The model (or operation) the request was for.
+    pub model: String,
+    /// The API path it was sent to.
+    pub path: String,
+    /// A fingerprint of the request body (sha256, 16 hex digits).
+    pub fingerprint: String,
+    /// When the request was sent (client clock).
+    pub sent_at: DateTime<Utc>,
+    /// A job id, if any part of the answer had one.
+    pub job_id: Option<Uuid>,
+    /// What went wrong.
+    pub detail: String,
+}
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +39,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// No token was configured.
     #[error(
-        "Krea API token not configured: set KREA_API_TOKEN (create one at https://krea.ai/settings/api-tokens)"
+        "no Krea API token: set KREA_API_TOKEN or pass one to the builder (create one at https://krea.ai/settings/api-tokens)"
     )]
     MissingToken,
 
@@ -25,7 +49,7 @@ pub enum Error {
 
     /// The API refused the token (401).
     #[error(
-        "the Krea API rejected the token ({message}): check KREA_API_TOKEN, or create a new token at https://krea.ai/settings/api-tokens"
+        "the Krea API rejected the token ({message}): check it, or create a new one at https://krea.ai/settings/api-tokens"
     )]
     Unauthorized {
         /// The API's message.
@@ -34,15 +58,15 @@ pub enum Error {
 
     /// The account has run out of compute units (402). Not retried.
     #[error(
-        "out of Krea credits ({message}): add compute units at https://krea.ai/settings/billing, then run again"
+        "not enough Krea credits ({message}): add compute units at https://krea.ai/settings/billing, then try again"
     )]
     InsufficientCredits {
         /// The API's message.
         message: String,
     },
 
-    /// Still rate limited (429) after the retries the policy allows.
-    #[error("rate limited by the Krea API ({message}); retry after {}", retry_after.map_or("a while".to_string(), |d| format!("{:.1} s", d.as_secs_f64())))]
+    /// Still rate limited (429) when the retries or the deadline ran out.
+    #[error("rate limited by the Krea API ({message}); try again after {}", retry_after.map_or("a while".to_string(), |d| format!("{:.1} s", d.as_secs_f64())))]
     RateLimited {
         /// How long the API asked to wait, if it said.
         retry_after: Option<Duration>,
@@ -61,7 +85,8 @@ pub enum Error {
         sunset: Option<String>,
     },
 
-    /// The request breaks the model's schema. Caught before anything is sent.
+    /// The request breaks the model's schema, or an input is unusable. Caught before anything
+    /// is sent or paid.
     #[error("invalid request for {model}: {}", problems.join("; "))]
     InvalidRequest {
         /// The model id (or the operation) the request was for.
@@ -71,7 +96,7 @@ pub enum Error {
     },
 
     /// No model has this name.
-    #[error("unknown model {name:?}{}; `krea models` lists them all", if suggestions.is_empty() { String::new() } else { format!(" (did you mean {}?)", suggestions.join(", ")) })]
+    #[error("unknown model {name:?}{}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean {}?)", suggestions.join(", ")) })]
     UnknownModel {
         /// What was asked for.
         name: String,
@@ -79,17 +104,19 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
-    /// The job ended `failed` or `cancelled`. Krea does not charge for it.
-    #[error("job {job_id} {reason} (not charged); run it again, or try another model")]
+    /// The job ended failed or cancelled. Krea does not charge for it.
+    #[error("job {job_id} {status}{} (not charged)", reason.as_ref().map_or(String::new(), |r| format!(": {r}")))]
     JobFailed {
         /// The job.
         job_id: Uuid,
-        /// `failed` or `cancelled`, with any detail.
-        reason: String,
+        /// `failed` or `cancelled`.
+        status: JobStatus,
+        /// Krea's reason, where it gave one.
+        reason: Option<String>,
     },
 
     /// The job did not finish before the deadline. It may still finish: it is not lost.
-    #[error("job {job_id} did not finish within {:.0} s; it may still complete: continue with `krea jobs wait {job_id}`", waited.as_secs_f64())]
+    #[error("job {job_id} did not finish within {:.0} s; it may still complete: wait for it again with its id", waited.as_secs_f64())]
     Timeout {
         /// The job, still usable with `krea.jobs().wait(id)`.
         job_id: Uuid,
@@ -97,52 +124,110 @@ pub enum Error {
         waited: Duration,
     },
 
-    /// The generation request was sent but no answer came back: a job may have been created
-    /// (and charged). It is never retried automatically.
+    /// Waiting for a job failed (the API could not be read about it); the job may still
+    /// complete: it is not lost.
     #[error(
-        "the request to {model} was sent but the connection failed before an answer ({detail}); a job may exist and be charged: check `krea jobs list` before submitting again"
+        "lost track of job {job_id} while waiting ({source}); it may still complete: wait for it again with its id"
     )]
-    OutcomeUnknown {
-        /// The model the request was for.
-        model: String,
-        /// What failed.
-        detail: String,
+    Polling {
+        /// The job.
+        job_id: Uuid,
+        /// Why.
+        #[source]
+        source: Box<Error>,
     },
 
+    /// A call did not complete before its deadline (retries and waits included).
+    #[error("{operation} did not complete before the deadline")]
+    DeadlineExceeded {
+        /// What was being done.
+        operation: String,
+    },
+
+    /// A paid request was sent but no usable answer came back: a job may exist and be charged.
+    /// It is never repeated automatically; [`crate::Krea::settle`] finds out.
+    #[error(
+        "the request to {} was sent but its outcome is unknown ({}); a job may exist{}: settle it before sending again",
+        .0.model,
+        .0.detail,
+        .0.job_id.map_or(String::new(), |id| format!(" (job {id})"))
+    )]
+    OutcomeUnknown(Box<UnknownOutcome>),
+
     /// Any other error status from the API.
-    #[error("the Krea API answered {status}: {message}")]
+    #[error("the Krea API answered {status} to {operation}: {message}")]
     Api {
         /// HTTP status.
         status: u16,
+        /// What was asked.
+        operation: String,
         /// The API's message (or the start of the body).
         message: String,
     },
 
-    /// The network failed (no answer, timeouts, DNS...), after the retries the policy allows.
-    #[error("cannot reach the Krea API ({0}); check the network and KREA_BASE_URL, then run again")]
-    Transport(String),
-
-    /// A response could not be decoded; the raw body is kept.
+    /// The network failed (no connection, no answer, a timeout), after the retries allowed.
     #[error(
-        "unexpected response from the Krea API ({message}); body: {}",
-        truncate(body)
+        "no answer from the Krea API for {operation} ({detail}); check the network and the base URL, then try again"
     )]
+    Transport {
+        /// What was asked.
+        operation: String,
+        /// What happened (cleaned for display).
+        detail: String,
+        /// The HTTP client's error, where there was one.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+
+    /// An answer could not be decoded; an excerpt of the body is kept.
+    #[error("unexpected answer to {operation} ({message}); body: {body}")]
     Decode {
+        /// What was asked.
+        operation: String,
         /// What did not decode.
         message: String,
-        /// The body as received.
+        /// The start of the body, cleaned for display.
         body: String,
     },
 
+    /// An answer was larger than the client accepts.
+    #[error("the answer to {operation} is larger than {limit} bytes; refused")]
+    TooLarge {
+        /// What was asked.
+        operation: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
     /// A result file could not be downloaded completely; nothing partial was left on disk.
-    #[error(
-        "download of {url} failed: {reason}; run it again (`krea jobs resume` finishes interrupted runs)"
-    )]
+    #[error("download of {url} failed: {reason}; the job's files can be downloaded again")]
     Download {
-        /// The file's URL.
+        /// The file's URL (cleaned for display).
         url: String,
         /// What happened.
         reason: String,
+    },
+
+    /// The job journal could not be written: the job (if any) exists and is paid for; keep
+    /// its id.
+    #[error("could not write the job journal {}{}: {source}", path.display(), job_id.map_or(String::new(), |id| format!(" (job {id} exists: keep its id)")))]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// The job the entry was about.
+        job_id: Option<Uuid>,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another process is using what this one needs (a batch directory, a journal).
+    #[error("{} is in use by another process (pid {}); wait for it to finish", path.display(), holder.map_or("unknown".to_string(), |p| p.to_string()))]
+    Busy {
+        /// The directory or file.
+        path: PathBuf,
+        /// The process holding it, if it said.
+        holder: Option<u32>,
     },
 
     /// A local file operation failed.
@@ -151,17 +236,9 @@ pub enum Error {
         /// The file or directory.
         path: PathBuf,
         /// The OS error.
+        #[source]
         source: std::io::Error,
     },
-}
-
-fn truncate(body: &str) -> String {
-    let mut end = body.len().min(300);
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    let cut = if end < body.len() { "..." } else { "" };
-    format!("{}{cut}", &body[..end])
 }
 
 impl Error {
@@ -176,9 +253,34 @@ impl Error {
     /// The job this error is about, if any.
     pub fn job_id(&self) -> Option<Uuid> {
         match self {
-            Error::JobFailed { job_id, .. } | Error::Timeout { job_id, .. } => Some(*job_id),
+            Error::JobFailed { job_id, .. }
+            | Error::Timeout { job_id, .. }
+            | Error::Polling { job_id, .. } => Some(*job_id),
+            Error::OutcomeUnknown(u) => u.job_id,
+            Error::Journal { job_id, .. } => *job_id,
             _ => None,
         }
+    }
+
+    /// The unknown outcome, for [`crate::Krea::settle`].
+    pub fn unknown_outcome(&self) -> Option<&UnknownOutcome> {
+        match self {
+            Error::OutcomeUnknown(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Whether nothing was sent (or nothing can have been created): bad input, an unknown or
+    /// retired model, a missing token, a bad configuration.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(
+            self,
+            Error::MissingToken
+                | Error::Config(_)
+                | Error::InvalidRequest { .. }
+                | Error::UnknownModel { .. }
+                | Error::ModelRetired { .. }
+        )
     }
 }
 
@@ -187,7 +289,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_say_what_to_do() {
+    fn messages_say_what_to_do_without_naming_a_command() {
         assert!(
             Error::MissingToken
                 .to_string()
@@ -197,18 +299,12 @@ mod tests {
             name: "fluz".into(),
             suggestions: vec!["flux".into()],
         };
-        assert_eq!(
-            e.to_string(),
-            "unknown model \"fluz\" (did you mean flux?); `krea models` lists them all"
-        );
+        assert_eq!(e.to_string(), "unknown model \"fluz\" (did you mean flux?)");
         let e = Error::Timeout {
             job_id: Uuid::nil(),
             waited: Duration::from_secs(600),
         };
-        assert!(
-            e.to_string()
-                .contains("krea jobs wait 00000000-0000-0000-0000-000000000000")
-        );
+        assert!(e.to_string().contains("may still complete"), "{e}");
         let e = Error::ModelRetired {
             model: "seedream-3".into(),
             replacement: "bytedance/seedream-4".into(),
@@ -218,14 +314,19 @@ mod tests {
             e.to_string(),
             "seedream-3 was retired by Krea on 2026-05-13: use bytedance/seedream-4 instead"
         );
-    }
-
-    #[test]
-    fn long_bodies_are_cut_at_a_char_boundary() {
-        let e = Error::Decode {
-            message: "m".into(),
-            body: "é".repeat(400),
-        };
-        assert!(e.to_string().ends_with("..."));
+        let unknown = Error::OutcomeUnknown(Box::new(UnknownOutcome {
+            model: "bfl/flux-1-dev".into(),
+            path: "/generate/image/bfl/flux-1-dev".into(),
+            fingerprint: "0123456789abcdef".into(),
+            sent_at: Utc::now(),
+            job_id: Some(Uuid::nil()),
+            detail: "502".into(),
+        }));
+        assert_eq!(unknown.job_id(), Some(Uuid::nil()));
+        assert!(unknown.to_string().contains("settle"), "{unknown}");
+        assert!(
+            !unknown.to_string().contains("krea "),
+            "no CLI command: {unknown}"
+        );
     }
 }

@@ -1,23 +1,22 @@
-//! A submitted job: waiting for it (smart polling), following its progress, cancelling it.
+//! A submitted job ([`JobHandle`]: wait, follow, cancel) and a completed one ([`Finished`]:
+//! its results, downloading them).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::Stream;
-use krea_gen::JobStatus;
-use krea_gen::types::Job;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::client::Krea;
 use crate::error::{Error, Result};
-use crate::journal::{Entry, OutputPlan};
-use crate::limiter::Permit;
+use crate::journal::OutputPlan;
 use crate::models::{Kind, ModelSpec};
-use crate::poll::{PollPolicy, Schedule, kind_default};
+use crate::poll::{Expectation, PollPolicy, Schedule, kind_default};
+use crate::types::{Job, JobStatus};
 
 /// A change of state seen while waiting.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct JobUpdate {
     /// The job.
     pub job_id: Uuid,
@@ -27,16 +26,16 @@ pub struct JobUpdate {
     pub elapsed: Duration,
 }
 
-/// A job that has been created. Wait for it with [`JobHandle::wait`].
+/// A job that has been created. Wait for it with [`JobHandle::wait`] (or many at once with
+/// [`crate::Jobs::wait_all`]). A handle holds nothing but the job's id and what is known of
+/// it: dropping it loses nothing (the job runs on; its id is in the journal, if one is kept).
 #[derive(Debug)]
 pub struct JobHandle {
-    krea: Krea,
+    pub(crate) krea: Krea,
     job: Mutex<Job>,
     model: Option<&'static ModelSpec>,
     output: Option<OutputPlan>,
     poll: PollPolicy,
-    /// The limiter slot, held until the job is seen to end.
-    permit: Mutex<Option<Permit>>,
     cancel_on_drop: bool,
     created: Instant,
 }
@@ -48,7 +47,6 @@ impl JobHandle {
         model: Option<&'static ModelSpec>,
         output: Option<OutputPlan>,
         poll: PollPolicy,
-        permit: Option<Permit>,
         cancel_on_drop: bool,
     ) -> JobHandle {
         JobHandle {
@@ -57,7 +55,6 @@ impl JobHandle {
             model,
             output,
             poll,
-            permit: Mutex::new(permit),
             cancel_on_drop,
             created: Instant::now(),
         }
@@ -71,7 +68,7 @@ impl JobHandle {
         output: Option<OutputPlan>,
     ) -> JobHandle {
         let poll = krea.poll_policy().clone();
-        JobHandle::new(krea.clone(), job, model, output, poll, None, false)
+        JobHandle::new(krea.clone(), job, model, output, poll, false)
     }
 
     /// The same handle polling with `policy`.
@@ -82,7 +79,7 @@ impl JobHandle {
 
     /// The job id.
     pub fn id(&self) -> Uuid {
-        self.snapshot().job_id
+        self.snapshot().id
     }
 
     /// The model, when known.
@@ -105,6 +102,22 @@ impl JobHandle {
         self.snapshot().status
     }
 
+    /// Time since the handle was made.
+    pub fn elapsed(&self) -> Duration {
+        self.created.elapsed()
+    }
+
+    /// What the client expects this job to take (observed durations, else the catalog).
+    pub fn expected(&self) -> Expectation {
+        match self.model {
+            Some(m) => self.krea.expectation(m),
+            None => Expectation {
+                seconds: kind_default(Kind::Image),
+                founded: false,
+            },
+        }
+    }
+
     pub(crate) fn kind(&self) -> Kind {
         self.model.map_or(Kind::Image, |m| m.kind)
     }
@@ -118,15 +131,8 @@ impl JobHandle {
     }
 
     /// The poll schedule for this job.
-    pub(crate) fn schedule(&self, policy: &PollPolicy) -> Schedule {
-        let expected = match self.model {
-            Some(m) => self.krea.expectation(m),
-            None => crate::poll::Expectation {
-                seconds: kind_default(Kind::Image),
-                founded: false,
-            },
-        };
-        policy.schedule(expected)
+    pub(crate) fn schedule(&self) -> Schedule {
+        self.poll.schedule(self.expected())
     }
 
     /// Records what a poll saw; returns whether the state changed.
@@ -135,6 +141,14 @@ impl JobHandle {
         let changed = current.status != job.status;
         *current = job;
         changed
+    }
+
+    pub(crate) fn update(&self) -> JobUpdate {
+        JobUpdate {
+            job_id: self.id(),
+            status: self.status(),
+            elapsed: self.created.elapsed(),
+        }
     }
 
     /// Fetches the job now.
@@ -146,89 +160,31 @@ impl JobHandle {
 
     /// Waits with the handle's poll policy until the job ends.
     pub async fn wait(&self) -> Result<Finished> {
-        self.wait_with(&self.poll.clone(), |_| {}).await
+        self.wait_with(|_| {}).await
     }
 
-    /// Waits with `policy`, calling `on_update` at each change of state.
-    pub async fn wait_with(
-        &self,
-        policy: &PollPolicy,
-        mut on_update: impl FnMut(&JobUpdate),
-    ) -> Result<Finished> {
-        let mut schedule = self.schedule(policy);
-        let deadline = self.created + policy.deadline_for(self.kind());
-        let mut at = self.created;
-        loop {
-            if let Some(done) = self.settled() {
-                return done;
-            }
-            at = (at + schedule.next_delay()).max(Instant::now());
-            if at >= deadline {
-                tokio::time::sleep_until(deadline).await;
-                return Err(Error::Timeout {
-                    job_id: self.id(),
-                    waited: self.created.elapsed(),
-                });
-            }
-            tokio::time::sleep_until(at).await;
-            let job = self.krea.jobs().get(self.id()).await?;
-            tracing::trace!(job_id = %job.job_id, status = %job.status, "polled");
-            if self.observe(job) {
-                tracing::debug!(job_id = %self.id(), status = %self.status(), "state changed");
-                on_update(&self.update());
-            }
-        }
+    /// Waits, calling `on_update` at each change of state (the same loop as
+    /// [`crate::Jobs::wait_all`], for one job).
+    pub async fn wait_with(&self, mut on_update: impl FnMut(&JobUpdate)) -> Result<Finished> {
+        let mut results = self
+            .krea
+            .jobs()
+            .wait_all_with(&[self], |_, update| on_update(update))
+            .await;
+        results.pop().unwrap_or_else(|| {
+            Err(Error::Timeout {
+                job_id: self.id(),
+                waited: self.created.elapsed(),
+            })
+        })
     }
 
-    /// The state changes until the job ends, as a stream (the last item is the final state).
-    pub fn updates(&self) -> impl Stream<Item = Result<JobUpdate>> + '_ {
-        let schedule = self.schedule(&self.poll);
-        let deadline = self.created + self.poll.deadline_for(self.kind());
-        futures_util::stream::unfold(
-            (schedule, self.created, false),
-            move |(mut schedule, mut at, done)| async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    at = (at + schedule.next_delay()).max(Instant::now());
-                    if at >= deadline {
-                        let timeout = Error::Timeout {
-                            job_id: self.id(),
-                            waited: self.created.elapsed(),
-                        };
-                        return Some((Err(timeout), (schedule, at, true)));
-                    }
-                    tokio::time::sleep_until(at).await;
-                    match self.krea.jobs().get(self.id()).await {
-                        Ok(job) => {
-                            let terminal = job.status.is_terminal();
-                            if self.observe(job) || terminal {
-                                return Some((Ok(self.update()), (schedule, at, terminal)));
-                            }
-                        }
-                        Err(e) => return Some((Err(e), (schedule, at, true))),
-                    }
-                }
-            },
-        )
-    }
-
-    fn update(&self) -> JobUpdate {
-        JobUpdate {
-            job_id: self.id(),
-            status: self.status(),
-            elapsed: self.created.elapsed(),
-        }
-    }
-
-    /// If the job has ended: release the slot, learn its duration, and give the outcome.
+    /// If the job has ended: learn its duration, and give the outcome.
     pub(crate) fn settled(&self) -> Option<Result<Finished>> {
         let job = self.snapshot();
         if !job.status.is_terminal() {
             return None;
         }
-        self.permit.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let (Some(model), Some(done), JobStatus::Completed) =
             (self.model, job.completed_at, &job.status)
         {
@@ -239,47 +195,48 @@ impl JobHandle {
     }
 
     fn outcome(&self, job: Job) -> Result<Finished> {
-        let journal_finished = |status: &JobStatus| {
-            if let Some(journal) = self.krea.journal() {
-                let entry = Entry::Finished {
-                    at: chrono::Utc::now(),
-                    job_id: job.job_id,
-                    status: status.to_string(),
-                    files: Vec::new(),
-                };
-                if let Err(e) = journal.append(&entry) {
-                    tracing::warn!(job_id = %job.job_id, error = %e, "could not write the job journal");
-                }
-            }
-        };
         match &job.status {
             JobStatus::Completed => {
-                // With an output plan, the journal entry is closed once the files are on disk.
-                if self.output.is_none() {
-                    journal_finished(&job.status);
-                }
-                Ok(Finished {
+                let finished = Finished {
                     krea: self.krea.clone(),
                     job,
                     model: self.model,
                     output: self.output.clone(),
-                })
+                };
+                // With an output plan the journal entry is closed once the files are on disk.
+                if self.output.is_none() {
+                    finished.close_journal(&[])?;
+                }
+                Ok(finished)
             }
             status => {
-                journal_finished(status);
+                let reason = job
+                    .result
+                    .as_ref()
+                    .and_then(|r| r.error.as_deref())
+                    .map(|r| crate::redact::clean(r, self.krea.secret(), 300));
+                self.krea.journal_finished(job.id, status.as_str(), &[])?;
                 Err(Error::JobFailed {
-                    job_id: job.job_id,
-                    reason: status.to_string(),
+                    job_id: job.id,
+                    status: status.clone(),
+                    reason,
                 })
             }
         }
     }
 
-    /// Cancels the job if it is still pending (Krea does not charge cancelled jobs).
+    /// Cancels the job if it is still pending (Krea does not charge cancelled jobs); `false`
+    /// if it had already ended.
     pub async fn cancel(&self) -> Result<bool> {
         let cancelled = self.krea.jobs().cancel(self.id()).await?;
         self.refresh().await?;
         Ok(cancelled)
+    }
+
+    /// Cancel the job if this handle is dropped before it ends.
+    pub fn cancel_on_drop(mut self) -> JobHandle {
+        self.cancel_on_drop = true;
+        self
     }
 }
 
@@ -313,7 +270,7 @@ pub struct Finished {
 impl Finished {
     /// The job id.
     pub fn job_id(&self) -> Uuid {
-        self.job.job_id
+        self.job.id
     }
 
     /// The job as Krea returned it.
@@ -321,19 +278,20 @@ impl Finished {
         &self.job
     }
 
-    /// The model that produced it (every result says which).
+    /// The model that produced it, when known (every result says which).
     pub fn model(&self) -> Option<&'static ModelSpec> {
         self.model
     }
 
-    /// The model id, or `unknown` for a job of unknown origin.
-    pub fn model_id(&self) -> &str {
-        self.model.map_or("unknown", |m| m.id)
+    /// The model id, when known.
+    pub fn model_id(&self) -> Option<&'static str> {
+        self.model.map(|m| m.id)
     }
 
-    /// The result files' URLs.
+    /// The result files' URLs (as Krea sent them; clean them with
+    /// [`crate::redact::for_display`] before showing them).
     pub fn urls(&self) -> &[String] {
-        self.job.result.as_ref().map_or(&[], |r| r.urls.as_slice())
+        self.job.urls()
     }
 
     /// The trained style, for a style-training job.
@@ -345,5 +303,39 @@ impl Finished {
     pub fn duration(&self) -> Option<Duration> {
         let done = self.job.completed_at?;
         (done - self.job.created_at).to_std().ok()
+    }
+
+    /// Where its files go, if planned.
+    pub fn output(&self) -> Option<&OutputPlan> {
+        self.output.as_ref()
+    }
+
+    /// Notes in the journal (if any) that this job is done, with the files written.
+    pub(crate) fn close_journal(&self, files: &[std::path::PathBuf]) -> Result<()> {
+        self.krea
+            .journal_finished(self.job.id, self.job.status.as_str(), files)
+    }
+}
+
+impl Krea {
+    /// Writes a `finished` line for `job_id` (once), if a journal is kept.
+    pub(crate) fn journal_finished(
+        &self,
+        job_id: Uuid,
+        status: &str,
+        files: &[std::path::PathBuf],
+    ) -> Result<()> {
+        let Some(journal) = self.journal() else {
+            return Ok(());
+        };
+        if journal.is_finished(job_id) {
+            return Ok(());
+        }
+        journal.record(&crate::journal::Entry::Finished {
+            at: chrono::Utc::now(),
+            job_id,
+            status: status.to_string(),
+            files: files.to_vec(),
+        })
     }
 }

@@ -1,35 +1,50 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod batch;
 pub mod catalog;
 mod client;
 mod config;
+mod cost;
 mod download;
 mod error;
+mod input;
 mod job;
 pub mod journal;
 mod limiter;
 pub mod models;
 mod poll;
+pub mod redact;
 mod request;
 mod retry;
+mod send;
+mod settle;
+mod sizes;
+mod submit;
 mod timings;
+pub mod types;
 pub mod webhook;
 
 pub use api::assets::Assets;
 pub use api::jobs::{JobQuery, Jobs, Resumed};
 pub use api::node_apps::NodeApps;
 pub use api::styles::{StyleTraining, StyleUpdate, Styles};
+pub use batch::{Batch, BatchEvent, BatchReport, ItemState, ItemStatus, Manifest};
 pub use client::Krea;
 pub use config::{BASE_URL_ENV, DEFAULT_BASE_URL, KreaBuilder, StatePath, TOKEN_ENV};
+pub use cost::{Estimate, estimate};
 pub use download::{DownloadOptions, extension, sanitize};
-pub use error::{Error, Result};
+pub use error::{Error, Result, UnknownOutcome};
+pub use input::Input;
 pub use job::{Finished, JobHandle, JobUpdate};
-pub use krea_gen::JobStatus;
-pub use krea_gen::types;
+pub use journal::OutputPlan;
 pub use poll::{Expectation, FirstPoll, PollPolicy};
-pub use request::{GenerationRequest, check_webhook_url};
+pub use request::{Checked, GenerationRequest, check_webhook_url};
 pub use retry::RetryPolicy;
+pub use settle::Settlement;
+pub use types::{Asset, Job, JobResult, JobStatus, NodeApp, Style, StyleShareLink};
 
-/// The generated client and its types, for operations this crate does not wrap.
+/// The generated client and its types (they change whenever Krea's document does), for
+/// operations this crate does not wrap. [`Krea::raw`] gives a client that carries the token;
+/// typed request bodies go through [`Krea::generate_body`].
 pub use krea_gen as raw;

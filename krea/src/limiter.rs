@@ -1,20 +1,24 @@
-//! How many jobs this client keeps pending at once, adapting to Krea's concurrency cap.
+//! How many jobs a batch keeps pending at once, adapting to Krea's concurrency cap.
 //!
 //! Krea refuses a generation with 429 when the account already runs its maximum number of
-//! jobs, so what matters is jobs in flight, not requests: a permit is taken before the POST and
-//! held by the job's handle until the job ends.
+//! jobs, so what matters is jobs in flight, not requests: a batch takes a permit before the
+//! POST and gives it back when the job ends. A job submitted on its own holds none.
 //!
 //! The limit starts small and grows by one per accepted job (slow start) until the first 429.
 //! A 429 sets the limit to the number of jobs that were in flight (the cap just observed) and
 //! remembers it as a ceiling; growth past a ceiling is tried again only after
-//! [`PROBE_AFTER`] accepted jobs, so a steady batch sees few 429s.
+//! [`probe_after`] accepted jobs (more for a larger cap), so a steady batch sees few 429s and
+//! a 429 that was only a passing burst does not hold a batch back for long.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-/// Accepted jobs between two attempts to go past the last observed cap.
-pub const PROBE_AFTER: u32 = 100;
+/// Accepted jobs between two attempts to go past an observed cap of `ceiling`: a few rounds of
+/// the cap (at least 10, at most 100).
+pub fn probe_after(ceiling: usize) -> u32 {
+    (ceiling as u32).saturating_mul(4).clamp(10, 100)
+}
 
 #[derive(Debug)]
 struct State {
@@ -67,6 +71,7 @@ impl Limiter {
     }
 
     /// Waits for a slot.
+    #[cfg(test)]
     pub async fn acquire(&self) -> Permit {
         loop {
             let freed = self.freed.notified();
@@ -83,12 +88,31 @@ impl Limiter {
         }
     }
 
+    /// A slot if one is free now.
+    pub fn try_acquire(&self) -> Option<Permit> {
+        let mut s = self.lock();
+        (s.in_flight < s.limit).then(|| {
+            s.in_flight += 1;
+            Permit {
+                limiter: self.clone(),
+            }
+        })
+    }
+
+    /// A slot for a job that already runs (resumed): counted, whatever the limit.
+    pub fn hold(&self) -> Permit {
+        self.lock().in_flight += 1;
+        Permit {
+            limiter: self.clone(),
+        }
+    }
+
     /// A job was accepted.
     pub fn accepted(&self) {
         let mut s = self.lock();
         s.since_limited = s.since_limited.saturating_add(1);
         let cap = match s.ceiling {
-            Some(c) if s.since_limited < PROBE_AFTER => c,
+            Some(c) if s.since_limited < probe_after(c) => c,
             Some(c) => c + 1,
             None => s.max,
         };
@@ -147,13 +171,13 @@ mod tests {
         l.rate_limited();
         assert_eq!(l.snapshot().0, 8, "eight others were running");
         held.pop();
-        for _ in 0..(PROBE_AFTER - 1) {
+        for _ in 0..(probe_after(8) - 1) {
             l.accepted();
         }
         assert_eq!(
             l.snapshot().0,
             8,
-            "no probing before PROBE_AFTER accepted jobs"
+            "no probing before probe_after(8) accepted jobs"
         );
         l.accepted();
         assert_eq!(l.snapshot().0, 9);

@@ -1,19 +1,37 @@
-//! Building a generation request, checked against the model's schema before anything is sent.
+//! Building a generation request, checked against the model's schema before anything is sent:
+//! parameters, inputs (URLs, local files, bytes), where the results go, and what it will cost.
 
 use std::path::PathBuf;
 
+use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use crate::client::Krea;
+use crate::cost::{Estimate, estimate};
 use crate::error::{Error, Result};
+use crate::input::Input;
 use crate::job::JobHandle;
-use crate::journal::{Entry, OutputPlan};
+use crate::journal::OutputPlan;
 use crate::models::{self, Kind, ModelSpec};
 use crate::poll::PollPolicy;
+use crate::sizes;
+use crate::submit::Creation;
+
+/// Where an input goes in the body.
+#[derive(Debug, Clone, PartialEq)]
+enum Slot {
+    /// The field takes one URL.
+    Field(String),
+    /// The field is a list of URLs: appended.
+    Append(String),
+    /// `style_images`: appended as `{url, strength}`.
+    StyleImage(f64),
+}
 
 /// A generation being prepared. Setters never fail; problems (a parameter the model does not
-/// have, a value out of range...) are all reported by [`GenerationRequest::submit`] (or
-/// [`GenerationRequest::check`]) as one [`Error::InvalidRequest`], before any request is sent.
+/// have, a value out of range, a missing file...) are all reported by
+/// [`GenerationRequest::submit`] (or [`GenerationRequest::check`]) as one
+/// [`Error::InvalidRequest`], before anything is uploaded, sent or paid.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct GenerationRequest {
@@ -23,6 +41,9 @@ pub struct GenerationRequest {
     model: Option<&'static ModelSpec>,
     kind: Option<Kind>,
     params: Map<String, Value>,
+    inputs: Vec<(Slot, Input)>,
+    ratio_hint: Option<String>,
+    scale: Option<f64>,
     problems: Vec<String>,
     webhook: Option<String>,
     output: Option<OutputPlan>,
@@ -30,6 +51,21 @@ pub struct GenerationRequest {
     cancel_on_drop: bool,
     /// An endpoint no catalog lists: the body is sent as given.
     unchecked: bool,
+}
+
+/// A request that passed every check: what would be sent, what was filled in, what it costs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Checked {
+    /// The model.
+    pub model: &'static ModelSpec,
+    /// The body that would be sent (local inputs appear as `https://uploads.invalid/...`
+    /// until they are uploaded).
+    pub body: Value,
+    /// Values the request left out and this crate chose (a size from the aspect ratio...).
+    pub notes: Vec<String>,
+    /// The cost in compute units, where Krea publishes the model's pricing.
+    pub estimate: Option<Estimate>,
 }
 
 impl Krea {
@@ -43,7 +79,8 @@ impl Krea {
         GenerationRequest::new(self, model, Some(Kind::Video))
     }
 
-    /// An enhancement (upscale) with `model`.
+    /// An enhancement (upscale) with `model`. Without a width and height, the output is the
+    /// input's size times [`GenerationRequest::scale`] (default 2), read from a local input.
     pub fn enhance(&self, model: &str) -> GenerationRequest {
         GenerationRequest::new(self, model, Some(Kind::Enhance))
     }
@@ -72,9 +109,24 @@ impl Krea {
         }
         r
     }
-}
 
-impl Krea {
+    /// A request from a typed body of the generated client ([`crate::raw`]), e.g.
+    /// `raw::types::GenerateImageBflFlux1DevBody`: sent through the same checked, journaled
+    /// path as every other generation.
+    pub fn generate_body<B: krea_gen::catalog::GenerationBody>(
+        &self,
+        body: &B,
+    ) -> GenerationRequest {
+        match serde_json::to_value(body) {
+            Ok(v) => self.generate(B::PATH, v),
+            Err(e) => {
+                let mut r = GenerationRequest::new(self, B::PATH, None);
+                r.problems.push(format!("the body does not serialize: {e}"));
+                r
+            }
+        }
+    }
+
     /// A generation on an endpoint neither the built-in catalog nor a refreshed one lists
     /// (`/generate/{kind}/{provider}/{model}`), with `params` sent exactly as given: nothing is
     /// checked before paying. Prefer [`Krea::refresh_catalog`], after which the model validates
@@ -109,6 +161,9 @@ impl GenerationRequest {
             model: models::resolve(model).ok(),
             kind,
             params: Map::new(),
+            inputs: Vec::new(),
+            ratio_hint: None,
+            scale: None,
             problems: Vec::new(),
             webhook: None,
             output: None,
@@ -123,7 +178,7 @@ impl GenerationRequest {
         self.model
     }
 
-    fn has(&self, name: &str) -> bool {
+    fn takes(&self, name: &str) -> bool {
         self.model().is_none_or(|m| m.parameter(name).is_some())
     }
 
@@ -171,9 +226,28 @@ impl GenerationRequest {
         self.typed("height", json!(px))
     }
 
-    /// Aspect ratio, e.g. `"16:9"`.
-    pub fn aspect_ratio(self, ratio: impl Into<String>) -> Self {
-        self.typed("aspect_ratio", Value::String(ratio.into()))
+    /// Aspect ratio, e.g. `"16:9"`. A model that takes an aspect ratio gets it as is; one that
+    /// takes a width and height gets a size of its usual area in that shape.
+    pub fn aspect_ratio(mut self, ratio: impl Into<String>) -> Self {
+        let ratio = ratio.into();
+        if self.takes("aspect_ratio") {
+            self.typed("aspect_ratio", Value::String(ratio))
+        } else if self.takes("width") && self.takes("height") {
+            match (self.model, sizes::parse_ratio(&ratio)) {
+                (Some(m), Some(r)) => {
+                    let (w, h) = sizes::size_for_ratio(m, r);
+                    self.params.entry("width").or_insert(json!(w));
+                    self.params.entry("height").or_insert(json!(h));
+                }
+                _ => self
+                    .problems
+                    .push(format!("aspect_ratio: {ratio:?} is not of the form W:H")),
+            }
+            self.ratio_hint = Some(ratio);
+            self
+        } else {
+            self.typed("aspect_ratio", Value::String(ratio))
+        }
     }
 
     /// Resolution, e.g. `"2K"` or `"1080p"`.
@@ -206,55 +280,76 @@ impl GenerationRequest {
         self.typed("quality", Value::String(quality.into()))
     }
 
-    /// An input image by URL: appended to `image_urls` where the model takes several, else
-    /// `image_url`, else (videos) the `start_image`.
-    pub fn image_url(mut self, url: impl Into<String>) -> Self {
-        let url = Value::String(url.into());
-        let model = self.model();
-        let takes = |name: &str| model.is_some_and(|m| m.parameter(name).is_some());
-        if takes("image_urls") {
-            if let Value::Array(list) = self.params.entry("image_urls").or_insert_with(|| json!([]))
-            {
-                list.push(url);
-            }
-            self
-        } else if takes("image_url") {
-            self.typed("image_url", url)
-        } else if takes("start_image") {
-            self.typed("start_image", url)
-        } else {
-            self.typed("image_url", url)
+    /// For an enhancer: output size = input size x `factor` (where the model takes a scale
+    /// factor, it is sent too).
+    pub fn scale(mut self, factor: f64) -> Self {
+        if !(factor.is_finite() && factor > 0.0) {
+            self.problems
+                .push(format!("scale: {factor} is not a positive number"));
         }
+        self.scale = Some(factor);
+        self
     }
 
-    /// The first frame of a video.
-    pub fn start_image(self, url: impl Into<String>) -> Self {
-        self.typed("start_image", Value::String(url.into()))
+    fn input_into(mut self, slot: Slot, input: Input) -> Self {
+        self.inputs.push((slot, input));
+        self
     }
 
-    /// The last frame of a video.
-    pub fn end_image(self, url: impl Into<String>) -> Self {
-        self.typed("end_image", Value::String(url.into()))
+    /// An input image (a URL, a local file, or bytes; see [`Input`]): appended to
+    /// `image_urls` where the model takes several, else `image_url`, else (videos) the
+    /// `start_image`. Local files are uploaded just before the request is sent.
+    pub fn image(self, input: impl Into<Input>) -> Self {
+        let slot = if self
+            .model()
+            .is_some_and(|m| m.parameter("image_urls").is_some())
+        {
+            Slot::Append("image_urls".into())
+        } else if self
+            .model()
+            .is_some_and(|m| m.parameter("image_url").is_some())
+        {
+            Slot::Field("image_url".into())
+        } else if self
+            .model()
+            .is_some_and(|m| m.parameter("start_image").is_some())
+        {
+            Slot::Field("start_image".into())
+        } else {
+            Slot::Field("image_url".into())
+        };
+        self.input_into(slot, input.into())
+    }
+
+    /// An input image by URL (see [`GenerationRequest::image`]).
+    pub fn image_url(self, url: impl Into<String>) -> Self {
+        self.image(Input::Url(url.into()))
+    }
+
+    /// The first frame of a video (a URL, a local file, or bytes).
+    pub fn start_image(self, input: impl Into<Input>) -> Self {
+        self.input_into(Slot::Field("start_image".into()), input.into())
+    }
+
+    /// The last frame of a video (a URL, a local file, or bytes).
+    pub fn end_image(self, input: impl Into<Input>) -> Self {
+        self.input_into(Slot::Field("end_image".into()), input.into())
+    }
+
+    /// Any field that takes a URL (`init_video`, `audio_url`, `start_video`...), from a URL, a
+    /// local file or bytes.
+    pub fn input(self, field: &str, input: impl Into<Input>) -> Self {
+        self.input_into(Slot::Field(field.into()), input.into())
     }
 
     /// A style reference image with a strength in -2..=2.
-    pub fn style_image(mut self, url: impl Into<String>, strength: f64) -> Self {
-        if !self.has("style_images") {
-            return self.typed("style_images", Value::Null);
-        }
-        if let Value::Array(list) = self
-            .params
-            .entry("style_images")
-            .or_insert_with(|| json!([]))
-        {
-            list.push(json!({ "url": url.into(), "strength": strength }));
-        }
-        self
+    pub fn style_image(self, input: impl Into<Input>, strength: f64) -> Self {
+        self.input_into(Slot::StyleImage(strength), input.into())
     }
 
     /// A trained style (LoRA) by id with a strength in -2..=2.
     pub fn style(mut self, id: impl Into<String>, strength: f64) -> Self {
-        if !self.has("styles") {
+        if !self.takes("styles") {
             return self.typed("styles", Value::Null);
         }
         if let Value::Array(list) = self.params.entry("styles").or_insert_with(|| json!([])) {
@@ -269,20 +364,27 @@ impl GenerationRequest {
         self
     }
 
-    /// Where [`crate::Finished::download`] (and `krea jobs resume`) put the files.
+    /// Where [`crate::Finished::download`] (and resuming) put the files: a directory, or an
+    /// exact file with [`GenerationRequest::output_file`].
     pub fn output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         let overwrite = self.output.as_ref().is_some_and(|o| o.overwrite);
-        self.output = Some(OutputPlan {
-            dir: dir.into(),
-            overwrite,
-        });
+        self.output = Some(OutputPlan::dir(dir).overwrite(overwrite));
         self
     }
 
-    /// Replace existing files when downloading (default: pick a new name).
+    /// The first result is written at exactly `path` (later ones get `-1`, `-2`...). Its
+    /// extension must suit the model's output (an image name for an image model); checked
+    /// before sending.
+    pub fn output_file(mut self, path: impl Into<PathBuf>) -> Self {
+        let overwrite = self.output.as_ref().is_some_and(|o| o.overwrite);
+        self.output = Some(OutputPlan::file(path).overwrite(overwrite));
+        self
+    }
+
+    /// Replace existing files when downloading (default: pick a free name).
     pub fn overwrite(mut self, yes: bool) -> Self {
-        if let Some(o) = &mut self.output {
-            o.overwrite = yes;
+        if let Some(o) = self.output.take() {
+            self.output = Some(o.overwrite(yes));
         }
         self
     }
@@ -299,8 +401,46 @@ impl GenerationRequest {
         self
     }
 
-    /// The model and the JSON body that would be sent, after every check.
-    pub fn check(&self) -> Result<(&'static ModelSpec, Value)> {
+    /// The parameters with each input's URL (`urls`, in input order) placed into its field.
+    fn placed(&self, urls: &[String]) -> Map<String, Value> {
+        let mut params = self.params.clone();
+        for ((slot, _), url) in self.inputs.iter().zip(urls) {
+            let url = Value::String(url.clone());
+            match slot {
+                Slot::Field(f) => {
+                    params.insert(f.clone(), url);
+                }
+                Slot::Append(f) => {
+                    if let Value::Array(list) = params.entry(f.clone()).or_insert_with(|| json!([]))
+                    {
+                        list.push(url);
+                    }
+                }
+                Slot::StyleImage(strength) => {
+                    if let Value::Array(list) =
+                        params.entry("style_images").or_insert_with(|| json!([]))
+                    {
+                        list.push(json!({ "url": url, "strength": strength }));
+                    }
+                }
+            }
+        }
+        params
+    }
+
+    /// Every check, and what would be sent (local inputs as placeholders), the values chosen
+    /// for what the model requires and the request left out, and the cost.
+    pub fn check(&self) -> Result<Checked> {
+        let placeholders: Vec<String> = self.inputs.iter().map(|(_, i)| i.placeholder()).collect();
+        self.check_with(&self.placed(&placeholders))
+    }
+
+    /// What the request will cost in compute units (`None` where Krea publishes no pricing).
+    pub fn estimate(&self) -> Result<Option<Estimate>> {
+        Ok(self.check()?.estimate)
+    }
+
+    fn check_with(&self, params: &Map<String, Value>) -> Result<Checked> {
         let Some(model) = self.model else {
             if !self.problems.is_empty() {
                 return Err(Error::InvalidRequest {
@@ -317,10 +457,21 @@ impl GenerationRequest {
                 }));
         };
         let mut problems = self.problems.clone();
-        let body = Value::Object(self.params.clone());
+        problems.extend(self.inputs.iter().filter_map(|(slot, input)| {
+            let field = match slot {
+                Slot::Field(f) | Slot::Append(f) => f.as_str(),
+                Slot::StyleImage(_) => "style_images",
+            };
+            input.problem().map(|p| format!("{field}: {p}"))
+        }));
         if self.unchecked {
             return if problems.is_empty() {
-                Ok((model, body))
+                Ok(Checked {
+                    model,
+                    body: Value::Object(params.clone()),
+                    notes: Vec::new(),
+                    estimate: None,
+                })
             } else {
                 Err(Error::InvalidRequest {
                     model: model.id.into(),
@@ -329,27 +480,29 @@ impl GenerationRequest {
             };
         }
         if let Some(kind) = self.kind.filter(|k| *k != model.kind) {
-            let call = match model.kind {
-                Kind::Image => "krea.image(...)",
-                Kind::Video => "krea.video(...)",
-                Kind::Enhance => "krea.enhance(...)",
-            };
-            let a = |k: Kind| {
-                if k == Kind::Video {
-                    "a video"
-                } else if k == Kind::Image {
-                    "an image"
-                } else {
-                    "an enhance"
-                }
+            let a = |k: Kind| match k {
+                Kind::Video => "a video",
+                Kind::Image => "an image",
+                Kind::Enhance => "an enhance",
             };
             problems.push(format!(
-                "{} is {} model, not {}: use {call} or krea.generate(...)",
+                "{} is {} model, not {}",
                 model.id,
                 a(model.kind),
                 a(kind)
             ));
         }
+        let mut params = params.clone();
+        let source = self.inputs.iter().find_map(|(_, i)| i.dimensions());
+        let (notes, unfilled) = sizes::fill(
+            model,
+            &mut params,
+            self.ratio_hint.as_deref(),
+            source,
+            self.scale,
+        );
+        problems.extend(unfilled);
+        let body = Value::Object(params);
         problems.extend(
             krea_gen::validate::validate(model, &body)
                 .iter()
@@ -366,48 +519,88 @@ impl GenerationRequest {
         {
             problems.push(format!("webhook: {why}"));
         }
+        if let Some(why) = self
+            .output
+            .as_ref()
+            .and_then(|o| output_problem(o, model.kind))
+        {
+            problems.push(why);
+        }
         problems.dedup();
-        if problems.is_empty() {
-            Ok((model, body))
-        } else {
-            Err(Error::InvalidRequest {
+        if !problems.is_empty() {
+            return Err(Error::InvalidRequest {
                 model: model.id.into(),
                 problems,
-            })
+            });
         }
+        let estimate = estimate(model, &body);
+        Ok(Checked {
+            model,
+            body,
+            notes,
+            estimate,
+        })
     }
 
-    /// Checks, sends, journals and returns a handle to wait on.
+    /// Checks; uploads local inputs; sends once (journaled, if the client keeps a journal);
+    /// returns a handle to wait on. The values chosen for the request are logged.
     pub async fn submit(self) -> Result<JobHandle> {
-        let (model, body) = self.check()?;
+        self.submit_keyed(uuid::Uuid::new_v4()).await
+    }
+
+    /// Where the results go, if planned.
+    pub fn output(&self) -> Option<&OutputPlan> {
+        self.output.as_ref()
+    }
+
+    /// The client this request is sent with.
+    pub(crate) fn with_client(mut self, krea: &Krea) -> Self {
+        self.krea = krea.clone();
+        self
+    }
+
+    /// [`GenerationRequest::submit`] with the journal key chosen by the caller (a batch records
+    /// it in its manifest before sending).
+    pub(crate) async fn submit_keyed(self, key: uuid::Uuid) -> Result<JobHandle> {
+        // Everything is checked before the first upload.
+        let checked = self.check()?;
+        let mut urls = Vec::with_capacity(self.inputs.len());
+        for (_, input) in &self.inputs {
+            urls.push(input.resolve(&self.krea).await?);
+        }
+        let params = self.placed(&urls);
+        let Checked {
+            model, body, notes, ..
+        } = if self.inputs.is_empty() {
+            checked
+        } else {
+            self.check_with(&params)?
+        };
+        for note in &notes {
+            tracing::info!(model = model.id, "{note}");
+        }
         if self.unchecked {
             tracing::warn!(
                 path = model.path,
                 "no catalog lists this endpoint: sending the body unchecked"
             );
         }
-        let (job, permit) = self
-            .krea
-            .create_job::<krea_gen::types::Job>(
-                model.id,
-                model.path,
-                &body,
-                self.webhook.as_deref(),
-            )
-            .await?;
-        if let Some(journal) = self.krea.journal() {
-            let entry = Entry::Submitted {
-                at: chrono::Utc::now(),
-                job_id: job.job_id,
-                model: model.id.into(),
-                request: body,
-                output: self.output.clone(),
-            };
-            // The job exists and is paid for: failing to note it must not lose it, so say so.
-            if let Err(e) = journal.append(&entry) {
-                tracing::warn!(job_id = %job.job_id, error = %e, "could not write the job journal; keep this job id");
-            }
+        let mut creation = Creation::new(model.id, model.path, body);
+        creation.key = key;
+        creation.output = self.output.clone();
+        if let Some(url) = &self.webhook
+            && let Ok(v) = HeaderValue::try_from(url.as_str())
+        {
+            creation
+                .headers
+                .push((HeaderName::from_static("x-webhook-url"), v));
         }
+        let jobs = self.krea.create(&creation).await?;
+        let job = jobs.into_iter().next().ok_or_else(|| Error::Decode {
+            operation: model.id.into(),
+            message: "the answer named no job".into(),
+            body: String::new(),
+        })?;
         let poll = self.poll.unwrap_or_else(|| self.krea.poll_policy().clone());
         Ok(JobHandle::new(
             self.krea,
@@ -415,9 +608,38 @@ impl GenerationRequest {
             Some(model),
             self.output,
             poll,
-            Some(permit),
             self.cancel_on_drop,
         ))
+    }
+}
+
+/// Why `plan` cannot receive a `kind` model's output, if it cannot.
+fn output_problem(plan: &OutputPlan, kind: Kind) -> Option<String> {
+    if plan.dir.exists() && !plan.dir.is_dir() {
+        return Some(format!("output: {} is not a directory", plan.dir.display()));
+    }
+    let name = plan.file_name.as_deref()?;
+    let path = plan.dir.join(name);
+    if path.is_dir() {
+        return Some(format!("output: {} is a directory", path.display()));
+    }
+    if path.exists() && !plan.overwrite {
+        return Some(format!(
+            "output: {} exists (choose another name, or allow overwriting)",
+            path.display()
+        ));
+    }
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let fits: &[&str] = match kind {
+        Kind::Image | Kind::Enhance => &["png", "jpg", "jpeg", "webp"],
+        Kind::Video => &["mp4", "mov", "webm"],
+    };
+    match ext {
+        Some(e) if fits.contains(&e.as_str()) => None,
+        _ => Some(format!(
+            "output: {name} needs one of the extensions {} for this model's results",
+            fits.join(", ")
+        )),
     }
 }
 
@@ -443,21 +665,25 @@ mod tests {
         Krea::builder()
             .token("t")
             .base_url("http://127.0.0.1:9")
-            .journal(crate::config::StatePath::Disabled)
-            .timings(crate::config::StatePath::Disabled)
             .build()
             .expect("client")
     }
 
     #[test]
     fn a_valid_request_gives_the_body_to_send() {
-        let (model, body) = krea()
+        let crate::Checked {
+            model,
+            body,
+            estimate,
+            ..
+        } = krea()
             .image("flux")
             .prompt("a lighthouse")
             .width(1024)
             .seed(7)
             .check()
             .expect("valid");
+        assert_eq!(estimate.and_then(|e| e.exact()), Some(3.0));
         assert_eq!(model.id, "bfl/flux-1-dev");
         assert_eq!(
             body,
@@ -487,43 +713,47 @@ mod tests {
 
     #[test]
     fn deprecated_camel_case_is_sent_as_snake_case() {
-        let (_, body) = krea()
+        let body = krea()
             .generate(
                 "nano banana 2",
                 json!({"prompt": "cat", "imageUrls": ["https://example.com/a.png"]}),
             )
             .check()
-            .expect("valid");
+            .expect("valid")
+            .body;
         assert_eq!(body["image_urls"][0], "https://example.com/a.png");
         assert!(body.get("imageUrls").is_none());
     }
 
     #[test]
     fn image_urls_go_where_the_model_takes_them() {
-        let (_, body) = krea()
+        let body = krea()
             .image("nano2")
             .prompt("cat")
             .image_url("https://e.com/a.png")
             .image_url("https://e.com/b.png")
             .check()
-            .expect("valid");
+            .expect("valid")
+            .body;
         assert_eq!(
             body["image_urls"],
             json!(["https://e.com/a.png", "https://e.com/b.png"])
         );
-        let (_, body) = krea()
+        let body = krea()
             .image("flux")
             .prompt("cat")
             .image_url("https://e.com/a.png")
             .check()
-            .expect("valid");
+            .expect("valid")
+            .body;
         assert_eq!(body["image_url"], "https://e.com/a.png");
-        let (_, body) = krea()
+        let body = krea()
             .video("kling/kling-2.1")
             .prompt("waves")
             .image_url("https://e.com/a.png")
             .check()
-            .expect("valid");
+            .expect("valid")
+            .body;
         assert_eq!(body["start_image"], "https://e.com/a.png");
     }
 
@@ -534,7 +764,10 @@ mod tests {
             .prompt("waves")
             .check()
             .expect_err("a video model");
-        assert!(err.to_string().contains("use krea.video(...)"), "{err}");
+        assert!(
+            err.to_string().contains("a video model, not an image"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -562,5 +795,120 @@ mod tests {
             .check()
             .expect_err("refused");
         assert!(err.to_string().contains("webhook"));
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    fn krea() -> Krea {
+        Krea::builder()
+            .token("t")
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .expect("client")
+    }
+
+    #[test]
+    fn an_aspect_ratio_becomes_a_size_where_the_model_takes_one() {
+        let c = krea()
+            .image("flux")
+            .prompt("x")
+            .aspect_ratio("16:9")
+            .check()
+            .expect("valid");
+        assert_eq!(
+            (c.body["width"].clone(), c.body["height"].clone()),
+            (json!(1344), json!(768))
+        );
+        let c = krea()
+            .image("nano2")
+            .prompt("a cat")
+            .aspect_ratio("16:9")
+            .check()
+            .expect("valid");
+        assert_eq!(c.body["aspect_ratio"], "16:9");
+    }
+
+    #[test]
+    fn a_prompt_alone_is_enough_for_every_image_model_that_needs_no_input() {
+        for m in crate::models::of_kind(Kind::Image) {
+            let needs_input = m
+                .required()
+                .any(|p| p.name.contains("image") || p.name.contains("reference"));
+            if needs_input {
+                continue;
+            }
+            let c = krea().image(m.id).prompt("a lighthouse").check();
+            assert!(c.is_ok(), "{}: {c:?}", m.id);
+        }
+    }
+
+    #[test]
+    fn local_inputs_are_checked_and_placed_as_placeholders() {
+        let err = krea()
+            .image("flux")
+            .prompt("x")
+            .image("/nonexistent/photo.png")
+            .check()
+            .expect_err("missing file");
+        assert!(err.to_string().contains("image_url: cannot read"), "{err}");
+        let dir = std::env::temp_dir().join(format!("krea-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let png = dir.join("in.png");
+        std::fs::write(&png, krea_png()).expect("write");
+        let c = krea()
+            .enhance("topaz")
+            .image(png.as_path())
+            .scale(2.0)
+            .check()
+            .expect("valid");
+        assert!(
+            c.body["image_url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://uploads.invalid/"))
+        );
+        assert_eq!(
+            (c.body["width"].clone(), c.body["height"].clone()),
+            (json!(6), json!(4))
+        );
+    }
+
+    #[test]
+    fn an_output_file_must_suit_the_model_and_not_exist() {
+        let err = krea()
+            .image("flux")
+            .prompt("x")
+            .output_file("/tmp/out.mp4")
+            .check()
+            .expect_err("a video name for an image");
+        assert!(err.to_string().contains("extensions"), "{err}");
+        let existing = std::env::temp_dir().join(format!("krea-exists-{}.png", std::process::id()));
+        std::fs::write(&existing, b"x").expect("write");
+        let err = krea()
+            .image("flux")
+            .prompt("x")
+            .output_file(&existing)
+            .check()
+            .expect_err("exists");
+        assert!(err.to_string().contains("exists"), "{err}");
+        assert!(
+            krea()
+                .image("flux")
+                .prompt("x")
+                .output_file(&existing)
+                .overwrite(true)
+                .check()
+                .is_ok()
+        );
+    }
+
+    fn krea_png() -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        v.extend_from_slice(&3u32.to_be_bytes());
+        v.extend_from_slice(&2u32.to_be_bytes());
+        v.extend_from_slice(&[8, 6, 0, 0, 0]);
+        v
     }
 }

@@ -1,12 +1,15 @@
-//! When to retry, as data, and one function that classifies a failure.
+//! How failed requests are retried, as data: the backoff schedule, how many tries, how long a
+//! `Retry-After` may impose; and how an error status becomes an [`Error`]. Which failures may
+//! be retried at all is decided by the request's class (see [`crate::send`]):
 //!
-//! - Reads and deletes (`GET`, `DELETE`) retry on connection errors, timeouts, 408, 429 and 5xx.
-//! - A generation `POST` retries only when no job can have been created: on 429 (Krea's
-//!   concurrency cap refuses before creating) and when the connection could not be opened.
-//!   Once the request may have reached Krea, a failure is [`Error::OutcomeUnknown`]: it may have
-//!   created a paid job, so it is never repeated automatically.
+//! - Reads, deletes and downloads retry on connection errors, timeouts, 408, 429 and 5xx.
+//! - A request that creates something (a generation, a style training, a node app run, an
+//!   upload) retries only when nothing can have been created: on 429 (Krea's concurrency cap
+//!   refuses before creating) and when the connection could not be opened. Once the request
+//!   may have reached Krea, a failure is [`Error::OutcomeUnknown`]: never repeated blindly.
 //! - 400, 401, 402, 403, 404 and 410 never retry.
-//! - `retry-after-ms` or `Retry-After` (seconds or an HTTP date) set the wait, capped.
+//! - `retry-after-ms` or `Retry-After` (seconds or an HTTP date) set the wait, capped, and no
+//!   wait may end past the call's deadline.
 
 use std::time::Duration;
 
@@ -15,6 +18,8 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::redact::{MESSAGE_CHARS, clean};
+use crate::send::Fault;
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +32,8 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Longest wait a `Retry-After` header can impose.
     pub retry_after_cap: Duration,
-    /// Retries of a generation refused with 429 (the concurrency cap), which create nothing.
-    pub max_rate_limited_submits: usize,
+    /// Retries of a request refused with 429 (which creates nothing).
+    pub max_rate_limited: usize,
 }
 
 impl Default for RetryPolicy {
@@ -38,7 +43,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(10),
             retry_after_cap: Duration::from_secs(60),
-            max_rate_limited_submits: 20,
+            max_rate_limited: 20,
         }
     }
 }
@@ -48,9 +53,16 @@ impl RetryPolicy {
     pub fn none() -> RetryPolicy {
         RetryPolicy {
             max_retries: 0,
-            max_rate_limited_submits: 0,
+            max_rate_limited: 0,
             ..RetryPolicy::default()
         }
+    }
+
+    /// The same policy with these delays (tests and simulators use short ones).
+    pub fn with_delays(mut self, base: Duration, max: Duration) -> RetryPolicy {
+        self.base_delay = base;
+        self.max_delay = max;
+        self
     }
 
     /// The backoff schedule (backon's exponential, with jitter).
@@ -75,85 +87,9 @@ impl RetryPolicy {
     }
 }
 
-/// What a failed attempt looked like, before it becomes an [`Error`].
-#[derive(Debug, Clone)]
-pub(crate) enum Fault {
-    /// The API answered with an error status.
-    Status {
-        status: u16,
-        retry_after: Option<Duration>,
-        body: String,
-    },
-    /// The connection could not be opened: the request was never sent.
-    NotSent(String),
-    /// The request may have been sent, but no (complete) answer came back.
-    NoAnswer(String),
-    /// The answer did not decode.
-    Decode { message: String, body: String },
-    /// The request could not be built (a bug or bad input).
-    Local(String),
-}
-
-/// Which retry rules apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Class {
-    /// GET, DELETE: safe to repeat.
-    Idempotent,
-    /// A POST that creates a paid job.
-    Generation,
-}
-
-impl Fault {
-    /// Whether `class` allows another attempt after this fault.
-    pub fn retryable(&self, class: Class) -> bool {
-        match (class, self) {
-            (_, Fault::NotSent(_)) => true,
-            (_, Fault::Status { status: 429, .. }) => true,
-            (Class::Idempotent, Fault::NoAnswer(_)) => true,
-            (Class::Idempotent, Fault::Status { status, .. }) => *status == 408 || *status >= 500,
-            _ => false,
-        }
-    }
-
-    /// From a reqwest error on sending a request or reading its answer.
-    pub fn from_reqwest(e: &reqwest::Error) -> Fault {
-        if e.is_connect() {
-            Fault::NotSent(e.to_string())
-        } else if e.is_builder() {
-            Fault::Local(e.to_string())
-        } else if e.is_timeout() {
-            Fault::NoAnswer("timed out".into())
-        } else {
-            Fault::NoAnswer(e.to_string())
-        }
-    }
-
-    /// The error the caller sees once retries are over. `model` names a generation's model
-    /// (its failures after sending are [`Error::OutcomeUnknown`]).
-    pub fn into_error(self, class: Class, model: &str) -> Error {
-        match self {
-            Fault::Status {
-                status,
-                retry_after,
-                body,
-            } => status_error(status, retry_after, &body, model),
-            Fault::NoAnswer(detail) if class == Class::Generation => Error::OutcomeUnknown {
-                model: model.into(),
-                detail,
-            },
-            Fault::NotSent(detail) | Fault::NoAnswer(detail) => Error::Transport(detail),
-            Fault::Decode { message, body } => Error::Decode { message, body },
-            Fault::Local(message) => Error::InvalidRequest {
-                model: model.into(),
-                problems: vec![message],
-            },
-        }
-    }
-}
-
-/// The `error` field of a `{error}` body, else the body.
-fn message_of(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
+/// The `error` (or `message`) field of a JSON body, else the body; cleaned for display.
+fn message_of(body: &str, secret: Option<&str>) -> String {
+    let text = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| {
             v.get("message")
@@ -161,11 +97,19 @@ fn message_of(body: &str) -> String {
                 .and_then(Value::as_str)
                 .map(String::from)
         })
-        .unwrap_or_else(|| body.chars().take(300).collect())
+        .unwrap_or_else(|| body.to_string());
+    clean(&text, secret, MESSAGE_CHARS)
 }
 
-fn status_error(status: u16, retry_after: Option<Duration>, body: &str, model: &str) -> Error {
-    let message = message_of(body);
+/// The error for an answer with an error `status` to `operation`.
+pub(crate) fn status_error(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &str,
+    operation: &str,
+    secret: Option<&str>,
+) -> Error {
+    let message = message_of(body, secret);
     match status {
         401 => Error::Unauthorized { message },
         402 => Error::InsufficientCredits { message },
@@ -175,17 +119,29 @@ fn status_error(status: u16, retry_after: Option<Duration>, body: &str, model: &
         },
         410 => {
             let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-            let text = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+            let text = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(|s| clean(s, secret, MESSAGE_CHARS))
+            };
             match text("replacement") {
                 Some(replacement) => Error::ModelRetired {
-                    model: model.into(),
+                    model: operation.into(),
                     replacement,
                     sunset: text("sunset").map(|s| s.chars().take(10).collect()),
                 },
-                None => Error::Api { status, message },
+                None => Error::Api {
+                    status,
+                    operation: operation.into(),
+                    message,
+                },
             }
         }
-        _ => Error::Api { status, message },
+        _ => Error::Api {
+            status,
+            operation: operation.into(),
+            message,
+        },
     }
 }
 
@@ -218,51 +174,9 @@ mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
 
-    fn status(code: u16) -> Fault {
-        Fault::Status {
-            status: code,
-            retry_after: None,
-            body: String::new(),
-        }
-    }
-
-    #[test]
-    fn reads_retry_on_server_trouble_but_not_on_client_errors() {
-        for code in [408, 429, 500, 502, 503, 504] {
-            assert!(status(code).retryable(Class::Idempotent), "{code}");
-        }
-        for code in [400, 401, 402, 403, 404, 410] {
-            assert!(!status(code).retryable(Class::Idempotent), "{code}");
-        }
-        assert!(Fault::NoAnswer("reset".into()).retryable(Class::Idempotent));
-    }
-
-    #[test]
-    fn generations_retry_only_when_nothing_can_have_been_created() {
-        assert!(status(429).retryable(Class::Generation));
-        assert!(Fault::NotSent("refused".into()).retryable(Class::Generation));
-        assert!(!Fault::NoAnswer("reset".into()).retryable(Class::Generation));
-        for code in [500, 502, 503, 504, 408] {
-            assert!(
-                !status(code).retryable(Class::Generation),
-                "{code}: the job may exist"
-            );
-        }
-        let e = Fault::NoAnswer("connection closed".into())
-            .into_error(Class::Generation, "bfl/flux-1-dev");
-        assert!(matches!(e, Error::OutcomeUnknown { .. }), "{e:?}");
-    }
-
     #[test]
     fn statuses_become_typed_errors() {
-        let e = |code, body: &str| {
-            Fault::Status {
-                status: code,
-                retry_after: None,
-                body: body.into(),
-            }
-            .into_error(Class::Idempotent, "m")
-        };
+        let e = |code, body: &str| status_error(code, None, body, "m", None);
         assert!(matches!(
             e(401, r#"{"error":"x"}"#),
             Error::Unauthorized { .. }
@@ -289,9 +203,19 @@ mod tests {
             Error::Api {
                 status: 404,
                 message,
+                ..
             } => assert_eq!(message, "Job not found"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_token_echoed_in_an_error_body_is_redacted() {
+        let body = r#"{"error":"bad header Authorization: Bearer sk-123456789\u001b[31m"}"#;
+        let e = status_error(400, None, body, "m", Some("sk-123456789"));
+        let shown = e.to_string();
+        assert!(!shown.contains("sk-123456789"), "{shown}");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
     }
 
     #[test]

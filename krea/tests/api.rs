@@ -21,7 +21,8 @@ async fn waiting_for_many_jobs_lists_them_instead_of_polling_each() {
                 .expect("submitted"),
         );
     }
-    let results = s.krea.jobs().wait_all(&handles).await;
+    let refs: Vec<&krea::JobHandle> = handles.iter().collect();
+    let results = s.krea.jobs().wait_all(&refs).await;
     assert!(results.iter().all(Result::is_ok));
     let c = s.sim.control().counters();
     let lists = c.requests_to("GET /jobs");
@@ -45,10 +46,7 @@ async fn listing_pages_through_every_job_and_cancel_stops_a_pending_one() {
     let all: Vec<_> = s
         .krea
         .jobs()
-        .list(JobQuery {
-            page_size: Some(3),
-            ..JobQuery::default()
-        })
+        .list(JobQuery::all().page_size(3))
         .collect()
         .await;
     assert_eq!(all.len(), 7);
@@ -56,11 +54,7 @@ async fn listing_pages_through_every_job_and_cancel_stops_a_pending_one() {
     let first_two: Vec<_> = s
         .krea
         .jobs()
-        .list(JobQuery {
-            page_size: Some(3),
-            max: Some(2),
-            ..JobQuery::default()
-        })
+        .list(JobQuery::all().page_size(3).max(2))
         .collect()
         .await;
     assert_eq!(first_two.len(), 2);
@@ -75,7 +69,9 @@ async fn listing_pages_through_every_job_and_cancel_stops_a_pending_one() {
     assert!(slow.cancel().await.expect("cancel"));
     assert_eq!(slow.status(), krea::JobStatus::Cancelled);
     match slow.wait().await {
-        Err(krea::Error::JobFailed { reason, .. }) => assert_eq!(reason, "cancelled"),
+        Err(krea::Error::JobFailed { status, .. }) => {
+            assert_eq!(status, krea::JobStatus::Cancelled)
+        }
         other => panic!("{other:?}"),
     }
     assert!(
@@ -152,12 +148,8 @@ async fn bad_uploads_are_refused_before_sending() {
 #[tokio::test]
 async fn a_style_trains_and_can_be_updated_and_shared() {
     let s = support::setup_scaled("styles", Simulator::builder(), 0.0005).await;
-    let training = StyleTraining {
-        name: "my style".into(),
-        urls: vec!["https://example.com/1.png".into()],
-        max_train_steps: Some(100),
-        ..StyleTraining::default()
-    };
+    let training =
+        StyleTraining::new("my style", ["https://example.com/1.png"]).max_train_steps(100);
     let done = s
         .krea
         .styles()
@@ -173,18 +165,12 @@ async fn a_style_trains_and_can_be_updated_and_shared() {
     let updated = s
         .krea
         .styles()
-        .update(
-            &id,
-            &krea::StyleUpdate {
-                title: Some("renamed".into()),
-                ..Default::default()
-            },
-        )
+        .update(&id, &krea::StyleUpdate::default().title("renamed"))
         .await
         .expect("updated");
     assert_eq!(updated.title.as_deref(), Some("renamed"));
-    let (link, new) = s.krea.styles().share_link(&id).await.expect("link");
-    assert!(new && !link.is_empty());
+    let link = s.krea.styles().share_link(&id).await.expect("link");
+    assert!(link.is_new && !link.share_link.is_empty());
     s.krea.styles().share(&id).await.expect("shared");
     s.krea.styles().unshare(&id).await.expect("unshared");
     let invalid = s

@@ -76,7 +76,7 @@ async fn a_connection_reset_after_sending_is_outcome_unknown_with_exactly_one_po
     )
     .await;
     match s.krea.image("flux").prompt("x").submit().await {
-        Err(Error::OutcomeUnknown { model, .. }) => assert_eq!(model, "bfl/flux-1-dev"),
+        Err(Error::OutcomeUnknown(u)) => assert_eq!(u.model, "bfl/flux-1-dev"),
         other => panic!("{other:?}"),
     }
     let c = s.sim.control().counters();
@@ -185,9 +185,9 @@ async fn a_failed_job_is_reported_with_its_id() {
         .await
         .expect("submitted");
     match job.wait().await {
-        Err(Error::JobFailed { job_id, reason }) => {
+        Err(Error::JobFailed { job_id, status, .. }) => {
             assert_eq!(job_id, job.id());
-            assert_eq!(reason, "failed");
+            assert_eq!(status, krea::JobStatus::Failed);
         }
         other => panic!("{other:?}"),
     }

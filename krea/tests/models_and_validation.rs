@@ -213,7 +213,7 @@ async fn a_model_added_after_the_build_validates_and_runs_once_the_catalog_is_re
         .await
         .expect("submitted");
     let done = job.wait().await.expect("completed");
-    assert_eq!(done.model_id(), "newco/painter-9");
+    assert_eq!(done.model_id(), Some("newco/painter-9"));
     assert_eq!(
         s.sim
             .control()

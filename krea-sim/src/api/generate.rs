@@ -203,7 +203,7 @@ pub fn refused(refusal: Refusal) -> Response {
         Refusal::Credits { cost, balance } => error(
             StatusCode::PAYMENT_REQUIRED,
             format!(
-                "Not enough compute units: this job costs {cost} and the balance is {balance:.1}."
+                "Not enough credits: this job costs {cost} compute units and the balance is {balance:.1}."
             ),
         ),
         Refusal::Capacity { cap } => error(

@@ -1,13 +1,14 @@
-//! `krea.jobs()`: list (a paginating stream), get, wait (one or many), cancel, delete, resume.
+//! `krea.jobs()`: list (a paginating stream), get, wait (one or many: one loop), cancel,
+//! delete, resume.
 
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use krea_gen::JobStatus;
-use krea_gen::types::Job;
+use reqwest::Method;
+use serde::Deserialize;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -15,12 +16,14 @@ use crate::api::next_cursor;
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::job::{Finished, JobHandle, JobUpdate};
-use crate::journal::Entry;
 use crate::models;
 use crate::poll::{FirstPoll, PollPolicy};
+use crate::send::{Call, Class};
+use crate::types::{Job, JobStatus};
 
 /// Which jobs [`Jobs::list`] returns.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct JobQuery {
     /// Only jobs in this state.
     pub status: Option<JobStatus>,
@@ -32,6 +35,31 @@ pub struct JobQuery {
     pub max: Option<usize>,
 }
 
+impl JobQuery {
+    /// Every job, newest first.
+    pub fn all() -> JobQuery {
+        JobQuery::default()
+    }
+
+    /// Only jobs in `status`.
+    pub fn status(mut self, status: JobStatus) -> JobQuery {
+        self.status = Some(status);
+        self
+    }
+
+    /// At most `n` jobs.
+    pub fn max(mut self, n: usize) -> JobQuery {
+        self.max = Some(n);
+        self
+    }
+
+    /// `n` jobs per request.
+    pub fn page_size(mut self, n: u64) -> JobQuery {
+        self.page_size = Some(n);
+        self
+    }
+}
+
 /// The jobs API.
 #[derive(Debug, Clone)]
 pub struct Jobs {
@@ -40,6 +68,7 @@ pub struct Jobs {
 
 /// What [`Jobs::resume`] did for one journaled job.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Resumed {
     /// The job.
     pub job_id: Uuid,
@@ -49,13 +78,18 @@ pub struct Resumed {
     pub outcome: Result<Vec<PathBuf>>,
 }
 
+#[derive(Deserialize)]
+struct Page {
+    items: Vec<Job>,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
 impl Jobs {
     /// One job.
     pub async fn get(&self, id: Uuid) -> Result<Job> {
-        let raw = self.krea.raw();
-        let id = id.to_string();
         self.krea
-            .call("get_job", || raw.get_job().id(id.clone()).send())
+            .read(Method::GET, &format!("/jobs/{id}"), "GET /jobs/{id}")
             .await
     }
 
@@ -63,28 +97,24 @@ impl Jobs {
     pub async fn page(
         &self,
         query: &JobQuery,
-        cursor: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<(Vec<Job>, Option<chrono::DateTime<chrono::Utc>>)> {
-        let size = NonZeroU64::new(query.page_size.unwrap_or(100).clamp(1, 1000))
-            .unwrap_or(NonZeroU64::MIN);
-        let raw = self.krea.raw();
-        let types = (!query.types.is_empty()).then(|| query.types.join(","));
-        let page = self
-            .krea
-            .call("list_jobs", || {
-                let mut b = raw.list_jobs().limit(size);
-                if let Some(c) = cursor {
-                    b = b.cursor(c);
-                }
-                if let Some(s) = &query.status {
-                    b = b.status(s.clone());
-                }
-                if let Some(t) = &types {
-                    b = b.types(t.clone());
-                }
-                b.send()
-            })
-            .await?;
+        cursor: Option<DateTime<Utc>>,
+    ) -> Result<(Vec<Job>, Option<DateTime<Utc>>)> {
+        let size = query.page_size.unwrap_or(100).clamp(1, 1000);
+        let mut path = format!("/jobs?limit={size}");
+        if let Some(c) = cursor {
+            path.push_str(&format!(
+                "&cursor={}",
+                c.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    .replace('+', "%2B")
+            ));
+        }
+        if let Some(s) = &query.status {
+            path.push_str(&format!("&status={s}"));
+        }
+        if !query.types.is_empty() {
+            path.push_str(&format!("&types={}", query.types.join(",")));
+        }
+        let page: Page = self.krea.read(Method::GET, &path, "GET /jobs").await?;
         Ok((page.items, next_cursor(page.next_cursor.as_deref())))
     }
 
@@ -121,29 +151,25 @@ impl Jobs {
     /// Waits for job `id` (created by this or another process) with the client's policy.
     pub async fn wait(&self, id: Uuid) -> Result<Finished> {
         let handle = self.handle_for(id).await?;
+        handle.wait().await
+    }
+
+    /// A handle on job `id` (fetched now), its model and output plan taken from the journal
+    /// when known; it polls at once, then as the client's policy says.
+    pub async fn handle_for(&self, id: Uuid) -> Result<JobHandle> {
+        let job = self.get(id).await?;
+        let journaled = self.krea.journal().and_then(|j| j.submitted(id));
+        let model = journaled
+            .as_ref()
+            .and_then(|p| models::resolve(&p.model).ok());
         let policy = PollPolicy {
             first: FirstPoll::After(Duration::ZERO),
             ..self.krea.poll_policy().clone()
         };
-        handle.wait_with(&policy, |_| {}).await
-    }
-
-    /// A handle on job `id`, its model and output plan taken from the journal when known.
-    pub async fn handle_for(&self, id: Uuid) -> Result<JobHandle> {
-        let job = self.get(id).await?;
-        let journaled = self
-            .krea
-            .journal()
-            .and_then(|j| j.submitted(id).ok().flatten());
-        let model = journaled
-            .as_ref()
-            .and_then(|p| models::resolve(&p.model).ok());
-        Ok(JobHandle::existing(
-            &self.krea,
-            job,
-            model,
-            journaled.and_then(|p| p.output),
-        ))
+        Ok(
+            JobHandle::existing(&self.krea, job, model, journaled.and_then(|p| p.output))
+                .with_policy(policy),
+        )
     }
 
     /// Cancels job `id` if it is still pending; `false` if it had already ended.
@@ -157,215 +183,97 @@ impl Jobs {
 
     /// `DELETE /jobs/{id}`: cancels a pending job, deletes an ended one.
     pub async fn delete(&self, id: Uuid) -> Result<()> {
-        let raw = self.krea.raw();
-        let id = id.to_string();
+        let op = "DELETE /jobs/{id}";
+        let call = Call::api(
+            &self.krea,
+            Class::Read,
+            Method::DELETE,
+            &format!("/jobs/{id}"),
+            op,
+        );
         self.krea
-            .call("delete_job", || raw.delete_job().id(id.clone()).send())
+            .ignore_answer(&call)
             .await
+            .map_err(|f| self.krea.error(f, op))
     }
 
-    /// Waits for many jobs at once. Each keeps its own poll schedule, but when any is due one
-    /// `GET /jobs` page refreshes all of them, so N jobs cost far fewer than N requests per
-    /// round. Results are in `handles` order.
-    pub async fn wait_all(&self, handles: &[JobHandle]) -> Vec<Result<Finished>> {
+    /// Waits for many jobs at once. Each keeps its own poll schedule, but when several are due
+    /// one `GET /jobs` page refreshes them all, so N jobs cost far fewer than N requests per
+    /// round. Results are in `handles` order. Every wait (one job's included) is this loop.
+    pub async fn wait_all(&self, handles: &[&JobHandle]) -> Vec<Result<Finished>> {
         self.wait_all_with(handles, |_, _| {}).await
     }
 
     /// [`Jobs::wait_all`], calling `on_update` at each change of state.
     pub async fn wait_all_with(
         &self,
-        handles: &[JobHandle],
+        handles: &[&JobHandle],
         mut on_update: impl FnMut(&JobHandle, &JobUpdate),
     ) -> Vec<Result<Finished>> {
+        let mut waiter = Waiter::new(self.clone());
+        for (i, h) in handles.iter().enumerate() {
+            waiter.add(i, *h);
+        }
         let mut results: Vec<Option<Result<Finished>>> = handles.iter().map(|_| None).collect();
-        let mut schedules: Vec<_> = handles.iter().map(|h| h.schedule(h.policy())).collect();
-        let mut due: Vec<Instant> = handles
-            .iter()
-            .zip(schedules.iter_mut())
-            .map(|(h, s)| h.submitted() + s.next_delay())
-            .collect();
-        let deadlines: Vec<Instant> = handles
-            .iter()
-            .map(|h| h.submitted() + h.policy().deadline_for(h.kind()))
-            .collect();
-        // Listings are at least this far apart: the shortest interval among the jobs.
-        let gap = handles
-            .iter()
-            .map(|h| h.policy().interval.mul_f64(h.policy().time_scale))
-            .min()
-            .unwrap_or_default();
-        let mut last_listing: Option<Instant> = None;
-        loop {
-            let now = Instant::now();
-            for (i, h) in handles.iter().enumerate() {
-                if results[i].is_none() {
-                    if let Some(done) = h.settled() {
-                        results[i] = Some(done);
-                    } else if now >= deadlines[i] {
-                        results[i] = Some(Err(Error::Timeout {
-                            job_id: h.id(),
-                            waited: h.submitted().elapsed(),
-                        }));
-                    }
-                }
-            }
-            let pending: Vec<usize> = (0..handles.len())
-                .filter(|i| results[*i].is_none())
-                .collect();
-            let Some(next_due) = pending.iter().map(|i| due[*i]).min() else {
-                break;
-            };
-            let next_deadline = pending
-                .iter()
-                .map(|i| deadlines[*i])
-                .min()
-                .unwrap_or(next_due);
-            let spaced = match last_listing {
-                Some(at) if pending.len() > 1 => next_due.max(at + gap),
-                _ => next_due,
-            };
-            tokio::time::sleep_until(spaced.min(next_deadline)).await;
-            let now = Instant::now();
-            if !pending.iter().any(|i| due[*i] <= now) {
-                continue;
-            }
-            let mut refreshed = vec![false; handles.len()];
-            if pending.len() > 1 {
-                last_listing = Some(now);
-                match self
-                    .refresh_by_listing(handles, &pending, &mut on_update)
-                    .await
-                {
-                    Ok(seen) => seen.into_iter().for_each(|i| refreshed[i] = true),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "listing jobs failed; polling them one by one")
-                    }
-                }
-            }
-            for &i in &pending {
-                if due[i] > now && !refreshed[i] {
-                    continue;
-                }
-                if due[i] <= now && !refreshed[i] {
-                    match self.get(handles[i].id()).await {
-                        Ok(job) => {
-                            if handles[i].observe(job) {
-                                on_update(&handles[i], &update_of(&handles[i]));
-                            }
-                        }
-                        Err(e) => {
-                            results[i] = Some(Err(e));
-                            continue;
-                        }
-                    }
-                }
-                // Just looked at (by its own poll or the listing): if its next poll was near,
-                // it counts as done and the schedule moves on.
-                if due[i] <= now + schedules[i].upcoming() {
-                    due[i] = now + schedules[i].next_delay();
-                }
+        while !waiter.is_empty() {
+            let mut report = |_: usize, h: &JobHandle, u: &JobUpdate| on_update(h, u);
+            for (i, _, result) in waiter.step(None, &mut report).await {
+                results[i] = Some(result);
             }
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Transport("wait ended early".into()))))
+            .zip(handles)
+            .map(|(r, h)| {
+                r.unwrap_or_else(|| {
+                    Err(Error::Timeout {
+                        job_id: h.id(),
+                        waited: h.submitted().elapsed(),
+                    })
+                })
+            })
             .collect()
     }
 
-    /// Lists jobs newest first until older than the oldest pending one; returns the indexes of
-    /// the handles it saw.
-    async fn refresh_by_listing(
-        &self,
-        handles: &[JobHandle],
-        pending: &[usize],
-        on_update: &mut impl FnMut(&JobHandle, &JobUpdate),
-    ) -> Result<Vec<usize>> {
-        let by_id: HashMap<Uuid, usize> = pending.iter().map(|i| (handles[*i].id(), *i)).collect();
-        let oldest = pending
-            .iter()
-            .map(|i| handles[*i].snapshot().created_at)
-            .min();
-        let query = JobQuery {
-            page_size: Some((pending.len() as u64 * 2).clamp(100, 1000)),
-            ..JobQuery::default()
-        };
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        for _ in 0..20 {
-            let (items, next) = self.page(&query, cursor).await?;
-            let reached_oldest = items
-                .last()
-                .is_none_or(|j| oldest.is_none_or(|o| j.created_at < o));
-            for job in items {
-                if let Some(&i) = by_id.get(&job.job_id) {
-                    if handles[i].observe(job) {
-                        on_update(&handles[i], &update_of(&handles[i]));
-                    }
-                    seen.push(i);
-                }
-            }
-            if reached_oldest || seen.len() == pending.len() || next.is_none() {
-                break;
-            }
-            cursor = next;
-        }
-        Ok(seen)
-    }
-
-    /// Finishes what an interrupted run left: every journaled job without a `finished` line is
-    /// waited for (no new POST), its files downloaded where its plan says, and the journal
-    /// updated.
+    /// Finishes what an interrupted program left, from the journal: unknown outcomes are
+    /// settled first ([`Krea::settle_all`]); then every journaled job without a `finished` line
+    /// is waited for (no new request is paid for), its files downloaded where its plan says,
+    /// and the journal updated. Needs a journal.
     pub async fn resume(&self) -> Result<Vec<Resumed>> {
         let Some(journal) = self.krea.journal() else {
             return Err(Error::Config(
-                "the job journal is disabled, so there is nothing to resume".into(),
+                "resuming needs a job journal: build the client with KreaBuilder::journal".into(),
             ));
         };
+        self.krea.settle_all().await?;
+        let plans = journal.pending()?;
         let policy = PollPolicy {
             first: FirstPoll::After(Duration::ZERO),
             ..self.krea.poll_policy().clone()
         };
-        let plans = journal.pending()?;
         let handles: Vec<JobHandle> = plans
             .iter()
             .map(|p| {
                 // Its real state arrives with the first poll, which is immediate.
-                let placeholder = Job {
-                    job_id: p.job_id,
-                    status: JobStatus::Queued,
-                    created_at: p.submitted_at,
-                    completed_at: None,
-                    result: None,
-                };
+                let placeholder = Job::placeholder(p.job_id, JobStatus::Queued, p.submitted_at);
                 let model = models::resolve(&p.model).ok();
                 JobHandle::existing(&self.krea, placeholder, model, p.output.clone())
                     .with_policy(policy.clone())
             })
             .collect();
-        let results = self.wait_all(&handles).await;
+        let refs: Vec<&JobHandle> = handles.iter().collect();
+        let results = self.wait_all(&refs).await;
         let mut out = Vec::new();
         for ((p, handle), result) in plans.iter().zip(&handles).zip(results) {
             let outcome = match result {
                 Ok(finished) if handle.output().is_some() => finished.download().await,
                 Ok(_) => Ok(Vec::new()),
-                Err(Error::Api {
-                    status: 404,
-                    message,
-                }) => {
-                    // Gone on Krea's side: nothing left to finish.
-                    let gone = Entry::Finished {
-                        at: chrono::Utc::now(),
-                        job_id: p.job_id,
-                        status: "not_found".into(),
-                        files: Vec::new(),
-                    };
-                    if let Err(e) = journal.append(&gone) {
-                        tracing::warn!(job_id = %p.job_id, error = %e, "could not write the job journal");
-                    }
-                    Err(Error::Api {
-                        status: 404,
-                        message,
-                    })
+                Err(Error::Polling { source, .. })
+                    if matches!(*source, Error::Api { status: 404, .. }) =>
+                {
+                    // Gone on Krea's side (deleted): nothing left to finish.
+                    self.krea.journal_finished(p.job_id, "not_found", &[])?;
+                    Err(*source)
                 }
                 Err(e) => Err(e),
             };
@@ -379,10 +287,228 @@ impl Jobs {
     }
 }
 
-fn update_of(handle: &JobHandle) -> JobUpdate {
-    JobUpdate {
-        job_id: handle.id(),
-        status: handle.status(),
-        elapsed: handle.submitted().elapsed(),
+/// One job being waited for.
+struct Waiting<H> {
+    tag: usize,
+    handle: H,
+    schedule: crate::poll::Schedule,
+    due: Instant,
+    deadline: Instant,
+    /// Polling it failed for good: its wait ends with this.
+    error: Option<Error>,
+}
+
+/// The wait loop: jobs can be added while others are waited for (a batch adds as it submits).
+/// Each [`Waiter::step`] sleeps until the next poll is due (or `until`), polls what is due (one
+/// listing for many), and returns the jobs that ended or ran out of time.
+pub(crate) struct Waiter<H> {
+    jobs: Jobs,
+    waiting: Vec<Waiting<H>>,
+    last_listing: Option<Instant>,
+}
+
+impl<H: std::ops::Deref<Target = JobHandle>> Waiter<H> {
+    pub fn new(jobs: Jobs) -> Waiter<H> {
+        Waiter {
+            jobs,
+            waiting: Vec::new(),
+            last_listing: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Waits for `handle` too; `tag` comes back with its result.
+    pub fn add(&mut self, tag: usize, handle: H) {
+        let mut schedule = handle.schedule();
+        let due = handle.submitted() + schedule.next_delay();
+        let own = handle.submitted() + handle.policy().deadline_for(handle.kind());
+        let deadline = self.jobs.krea.deadline.map_or(own, |d| d.min(own));
+        self.waiting.push(Waiting {
+            tag,
+            handle,
+            schedule,
+            due,
+            deadline,
+            error: None,
+        });
+    }
+
+    /// One round: the jobs that ended (or timed out, or could not be polled), with their tags.
+    pub async fn step(
+        &mut self,
+        until: Option<Instant>,
+        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
+    ) -> Vec<(usize, H, Result<Finished>)> {
+        let mut ended = self.take_ended();
+        if !ended.is_empty() || self.waiting.is_empty() {
+            return ended;
+        }
+        let next_due = self
+            .waiting
+            .iter()
+            .map(|w| w.due)
+            .min()
+            .unwrap_or_else(Instant::now);
+        let next_deadline = self
+            .waiting
+            .iter()
+            .map(|w| w.deadline)
+            .min()
+            .unwrap_or(next_due);
+        // Listings are at least this far apart: the shortest interval among the jobs.
+        let gap = self
+            .waiting
+            .iter()
+            .map(|w| {
+                w.handle
+                    .policy()
+                    .interval
+                    .mul_f64(w.handle.policy().time_scale)
+            })
+            .min()
+            .unwrap_or_default();
+        let spaced = match self.last_listing {
+            Some(at) if self.waiting.len() > 1 => next_due.max(at + gap),
+            _ => next_due,
+        };
+        let wake = until.map_or(spaced, |u| u.min(spaced)).min(next_deadline);
+        tokio::time::sleep_until(wake).await;
+        let now = Instant::now();
+        if self.waiting.iter().any(|w| w.due <= now) {
+            self.poll_due(now, next_deadline, on_update).await;
+        }
+        ended.extend(self.take_ended());
+        ended
+    }
+
+    /// Removes and returns the jobs that ended or ran out of time.
+    fn take_ended(&mut self) -> Vec<(usize, H, Result<Finished>)> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let w = &mut self.waiting[i];
+            if let Some(e) = w.error.take() {
+                let w = self.waiting.swap_remove(i);
+                out.push((w.tag, w.handle, Err(e)));
+                continue;
+            }
+            let result = match w.handle.settled() {
+                Some(done) => Some(done),
+                None if now >= w.deadline => Some(Err(Error::Timeout {
+                    job_id: w.handle.id(),
+                    waited: w.handle.submitted().elapsed(),
+                })),
+                None => None,
+            };
+            match result {
+                Some(r) => {
+                    let w = self.waiting.swap_remove(i);
+                    out.push((w.tag, w.handle, r));
+                }
+                None => i += 1,
+            }
+        }
+        out
+    }
+
+    async fn poll_due(
+        &mut self,
+        now: Instant,
+        deadline: Instant,
+        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
+    ) {
+        // Polls made now end by the nearest job deadline, so a stalled answer cannot hold the
+        // wait past it.
+        let jobs = self.jobs.krea.until(deadline).jobs();
+        let mut refreshed = vec![false; self.waiting.len()];
+        if self.waiting.len() > 1 {
+            self.last_listing = Some(now);
+            match self.refresh_by_listing(&jobs, on_update).await {
+                Ok(seen) => seen.into_iter().for_each(|i| refreshed[i] = true),
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing jobs failed; polling them one by one")
+                }
+            }
+        }
+        for (i, w) in self.waiting.iter_mut().enumerate() {
+            if w.due > now && !refreshed[i] {
+                continue;
+            }
+            if w.due <= now && !refreshed[i] {
+                match jobs.get(w.handle.id()).await {
+                    Ok(job) => {
+                        tracing::trace!(job_id = %job.id, status = %job.status, "polled");
+                        if w.handle.observe(job) {
+                            on_update(w.tag, &w.handle, &w.handle.update());
+                        }
+                    }
+                    // The deadline cut the poll short: the next round reports the timeout.
+                    Err(Error::DeadlineExceeded { .. }) => continue,
+                    Err(e) => {
+                        // It may still finish: the error names the job.
+                        w.error = Some(Error::Polling {
+                            job_id: w.handle.id(),
+                            source: Box::new(e),
+                        });
+                        continue;
+                    }
+                }
+            }
+            // Just looked at (by its own poll or the listing): if its next poll was near, it
+            // counts as done and the schedule moves on.
+            if w.due <= now + w.schedule.upcoming() {
+                w.due = now + w.schedule.next_delay();
+            }
+        }
+    }
+
+    /// Lists jobs newest first until older than the oldest one waited for; returns the
+    /// indexes of the jobs it saw.
+    async fn refresh_by_listing(
+        &self,
+        jobs: &Jobs,
+        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
+    ) -> Result<Vec<usize>> {
+        let by_id: HashMap<Uuid, usize> = self
+            .waiting
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.handle.id(), i))
+            .collect();
+        let oldest = self
+            .waiting
+            .iter()
+            .map(|w| w.handle.snapshot().created_at)
+            .min();
+        let query = JobQuery {
+            page_size: Some((self.waiting.len() as u64 * 2).clamp(100, 1000)),
+            ..JobQuery::default()
+        };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        for _ in 0..20 {
+            let (items, next) = jobs.page(&query, cursor).await?;
+            let reached_oldest = items
+                .last()
+                .is_none_or(|j| oldest.is_none_or(|o| j.created_at < o));
+            for job in items {
+                if let Some(&i) = by_id.get(&job.id) {
+                    let w = &self.waiting[i];
+                    if w.handle.observe(job) {
+                        on_update(w.tag, &w.handle, &w.handle.update());
+                    }
+                    seen.push(i);
+                }
+            }
+            if reached_oldest || seen.len() == self.waiting.len() || next.is_none() {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(seen)
     }
 }

@@ -1,12 +1,13 @@
 //! `krea.node_apps()`: apps built in Krea's node editor, run as jobs.
 
-use krea_gen::types::{GetNodeAppResponse, Job};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::job::JobHandle;
-use crate::journal::Entry;
+use crate::submit::Creation;
+use crate::types::NodeApp;
 
 /// The node apps API.
 #[derive(Debug, Clone)]
@@ -16,73 +17,58 @@ pub struct NodeApps {
 
 impl NodeApps {
     /// An app version, with its input and output schemas.
-    pub async fn get(&self, id: &str) -> Result<GetNodeAppResponse> {
-        let raw = self.krea.raw();
+    pub async fn get(&self, id: &str) -> Result<NodeApp> {
         self.krea
-            .call("get_node_app", || {
-                raw.get_node_app().id(id.to_string()).send()
-            })
+            .read(
+                Method::GET,
+                &format!("/node-apps/{id}"),
+                "GET /node-apps/{id}",
+            )
             .await
     }
 
     /// Runs app version `id` with `inputs` (checked against the app's required inputs first).
     pub async fn execute(&self, id: &str, inputs: Value) -> Result<Vec<JobHandle>> {
         let app = self.get(id).await?;
+        let label = format!("node app {id}");
         let Value::Object(given) = &inputs else {
             return Err(Error::InvalidRequest {
-                model: format!("node app {id}"),
+                model: label,
                 problems: vec!["the inputs must be a JSON object".into()],
             });
         };
-        let missing: Vec<String> = app
+        let required: Vec<String> = app
             .input_openapi_schema
             .as_ref()
-            .map(|s| {
-                s.required
-                    .iter()
-                    .filter(|r| !given.contains_key(r.as_str()))
-                    .map(|r| format!("{r}: is required by this app"))
+            .and_then(|s| s.get("required"))
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
                     .collect()
             })
             .unwrap_or_default();
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|r| !given.contains_key(r.as_str()))
+            .map(|r| format!("{r}: is required by this app"))
+            .collect();
         if !missing.is_empty() {
             return Err(Error::InvalidRequest {
-                model: format!("node app {id}"),
+                model: label,
                 problems: missing,
             });
         }
-        let label = format!("node app {id}");
         let path = format!("/node-apps/{id}/execute");
-        let (jobs, permit) = self
+        let jobs = self
             .krea
-            .create_job::<Vec<Job>>(&label, &path, &inputs, None)
+            .create(&Creation::new(label, path, inputs))
             .await?;
-        let mut permit = Some(permit);
-        let mut handles = Vec::new();
-        for job in jobs {
-            if let Some(journal) = self.krea.journal() {
-                let entry = Entry::Submitted {
-                    at: chrono::Utc::now(),
-                    job_id: job.job_id,
-                    model: label.clone(),
-                    request: inputs.clone(),
-                    output: None,
-                };
-                if let Err(e) = journal.append(&entry) {
-                    tracing::warn!(job_id = %job.job_id, error = %e, "could not write the job journal; keep this job id");
-                }
-            }
-            let poll = self.krea.poll_policy().clone();
-            handles.push(JobHandle::new(
-                self.krea.clone(),
-                job,
-                None,
-                None,
-                poll,
-                permit.take(),
-                false,
-            ));
-        }
-        Ok(handles)
+        let poll = self.krea.poll_policy().clone();
+        Ok(jobs
+            .into_iter()
+            .map(|job| JobHandle::new(self.krea.clone(), job, None, None, poll.clone(), false))
+            .collect())
     }
 }

@@ -1,17 +1,21 @@
 //! `krea.styles()`: train a style (LoRA) as a job, list, get, update, share.
 
 use futures_util::Stream;
-use krea_gen::types::{self, Job, Style};
-use serde::Serialize;
+use krea_gen::types;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::job::JobHandle;
-use crate::journal::Entry;
+use crate::send::{Call, Class};
+use crate::submit::Creation;
+use crate::types::{Style, StyleShareLink};
 
 /// A style training request. `name` and at least one image URL are required.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StyleTraining {
     /// The style's name.
     pub name: String,
@@ -35,10 +39,14 @@ pub struct StyleTraining {
     /// Batch size (not for `qwen` and `z-image`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u32>,
+    /// Training images that are local files or bytes: uploaded first, then added to `urls`.
+    #[serde(skip)]
+    pub inputs: Vec<crate::Input>,
 }
 
 /// Fields to change on a style you own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StyleUpdate {
     /// Visible to everyone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,6 +60,95 @@ pub struct StyleUpdate {
     /// New cover URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cover_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    items: Vec<Style>,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+impl StyleTraining {
+    /// One more training image: a URL, a local file or bytes (uploaded before training).
+    pub fn image(mut self, input: impl Into<crate::Input>) -> Self {
+        match input.into() {
+            crate::Input::Url(u) => self.urls.push(u),
+            local => self.inputs.push(local),
+        }
+        self
+    }
+
+    /// A training of style `name` on images at `urls`.
+    pub fn new(name: impl Into<String>, urls: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        StyleTraining {
+            name: name.into(),
+            urls: urls.into_iter().map(Into::into).collect(),
+            ..StyleTraining::default()
+        }
+    }
+
+    /// The base model (`flux_dev`, `flux_schnell`, `wan`, `wan22`...).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// `Style`, `Object`, `Character` or `Default`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// The word that invokes the style in prompts.
+    pub fn trigger_word(mut self, word: impl Into<String>) -> Self {
+        self.trigger_word = Some(word.into());
+        self
+    }
+
+    /// Training steps, 1..=2000.
+    pub fn max_train_steps(mut self, steps: u32) -> Self {
+        self.max_train_steps = Some(steps);
+        self
+    }
+
+    /// Learning rate.
+    pub fn learning_rate(mut self, rate: f64) -> Self {
+        self.learning_rate = Some(rate);
+        self
+    }
+
+    /// Batch size.
+    pub fn batch_size(mut self, size: u32) -> Self {
+        self.batch_size = Some(size);
+        self
+    }
+}
+
+impl StyleUpdate {
+    /// Make it public (or not).
+    pub fn public(mut self, yes: bool) -> Self {
+        self.public = Some(yes);
+        self
+    }
+
+    /// A new title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// New preview URLs.
+    pub fn urls(mut self, urls: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.urls = Some(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A new cover URL.
+    pub fn cover_url(mut self, url: impl Into<String>) -> Self {
+        self.cover_url = Some(url.into());
+        self
+    }
 }
 
 /// The styles API.
@@ -70,9 +167,15 @@ impl Styles {
         if training.name.trim().is_empty() {
             problems.push("name: is required".to_string());
         }
-        if training.urls.is_empty() {
-            problems.push("urls: at least one training image URL is required".to_string());
+        if training.urls.is_empty() && training.inputs.is_empty() {
+            problems.push("urls: at least one training image is required".to_string());
         }
+        problems.extend(
+            training
+                .inputs
+                .iter()
+                .filter_map(|i| i.problem().map(|p| format!("images: {p}"))),
+        );
         for url in &training.urls {
             if reqwest::Url::parse(url).is_err() {
                 problems.push(format!("urls: {url:?} is not an absolute URL"));
@@ -84,7 +187,10 @@ impl Styles {
         {
             problems.push("max_train_steps: must be from 1 to 2000".into());
         }
-        let body = serde_json::to_value(training).unwrap_or(Value::Null);
+        let mut full = training.clone();
+        full.urls
+            .extend(training.inputs.iter().map(crate::Input::placeholder));
+        let body = serde_json::to_value(&full).unwrap_or(Value::Null);
         if problems.is_empty() {
             // The generated type knows the two forms the API accepts.
             if let Err(e) = serde_json::from_value::<types::TrainStyleBody>(body.clone()) {
@@ -99,22 +205,21 @@ impl Styles {
                 problems,
             });
         }
-        let (job, permit) = self
-            .krea
-            .create_job::<Job>(TRAIN, "/styles/train", &body, None)
-            .await?;
-        if let Some(journal) = self.krea.journal() {
-            let entry = Entry::Submitted {
-                at: chrono::Utc::now(),
-                job_id: job.job_id,
-                model: TRAIN.into(),
-                request: body,
-                output: None,
-            };
-            if let Err(e) = journal.append(&entry) {
-                tracing::warn!(job_id = %job.job_id, error = %e, "could not write the job journal; keep this job id");
-            }
+        // Checked: now upload the local images.
+        let mut training = training.clone();
+        for input in std::mem::take(&mut training.inputs) {
+            training.urls.push(input.resolve(&self.krea).await?);
         }
+        let body = serde_json::to_value(&training).unwrap_or(body);
+        let jobs = self
+            .krea
+            .create(&Creation::new(TRAIN, "/styles/train", body))
+            .await?;
+        let job = jobs.into_iter().next().ok_or_else(|| Error::Decode {
+            operation: TRAIN.into(),
+            message: "the answer named no job".into(),
+            body: String::new(),
+        })?;
         let poll = self.krea.poll_policy().clone();
         Ok(JobHandle::new(
             self.krea.clone(),
@@ -122,19 +227,15 @@ impl Styles {
             None,
             None,
             poll,
-            Some(permit),
             false,
         ))
     }
 
     /// Styles matching `filter` (`all`, `user`, `shared`, `krea`...), newest first.
-    pub fn list(
-        &self,
-        filter: Option<types::ListStylesFilter>,
-    ) -> impl Stream<Item = Result<Style>> + Send + 'static {
+    pub fn list(&self, filter: Option<&str>) -> impl Stream<Item = Result<Style>> + Send + 'static {
         let state = (
             self.krea.clone(),
-            filter,
+            filter.map(String::from),
             None::<String>,
             std::collections::VecDeque::new(),
             false,
@@ -148,19 +249,19 @@ impl Styles {
                 if done {
                     return None;
                 }
-                let raw = krea.raw();
-                let page = krea
-                    .call("list_styles", || {
-                        let mut b = raw.list_styles();
-                        if let Some(f) = filter {
-                            b = b.filter(f);
-                        }
-                        if let Some(c) = &cursor {
-                            b = b.cursor(c.clone());
-                        }
-                        b.send()
-                    })
-                    .await;
+                let mut query = Vec::new();
+                if let Some(f) = &filter {
+                    query.push(format!("filter={f}"));
+                }
+                if let Some(c) = &cursor {
+                    query.push(format!("cursor={c}"));
+                }
+                let path = if query.is_empty() {
+                    "/styles".to_string()
+                } else {
+                    format!("/styles?{}", query.join("&"))
+                };
+                let page: Result<Page> = krea.read(Method::GET, &path, "GET /styles").await;
                 match page {
                     Ok(page) => {
                         let next = page.next_cursor.clone();
@@ -177,9 +278,8 @@ impl Styles {
 
     /// One style.
     pub async fn get(&self, id: &str) -> Result<Style> {
-        let raw = self.krea.raw();
         self.krea
-            .call("get_style", || raw.get_style().id(id.to_string()).send())
+            .read(Method::GET, &format!("/styles/{id}"), "GET /styles/{id}")
             .await
     }
 
@@ -191,55 +291,69 @@ impl Styles {
                 problems: vec!["nothing to update: set public, title, urls or cover_url".into()],
             });
         }
-        let body: types::UpdateStyleBody = serde_json::from_value(
-            serde_json::to_value(update).unwrap_or(Value::Null),
+        let body = serde_json::to_value(update).unwrap_or(Value::Null);
+        if let Err(e) = serde_json::from_value::<types::UpdateStyleBody>(body.clone()) {
+            return Err(Error::InvalidRequest {
+                model: "PATCH /styles".into(),
+                problems: vec![e.to_string()],
+            });
+        }
+        // Setting the same fields again changes nothing: safe to repeat.
+        let call = Call::api(
+            &self.krea,
+            Class::Read,
+            Method::PATCH,
+            &format!("/styles/{id}"),
+            "PATCH /styles/{id}",
         )
-        .map_err(|e| Error::InvalidRequest {
-            model: "PATCH /styles".into(),
-            problems: vec![e.to_string()],
-        })?;
-        let raw = self.krea.raw();
+        .json(body);
         self.krea
-            .call("update_style", || {
-                raw.update_style()
-                    .id(id.to_string())
-                    .body(body.clone())
-                    .send()
-            })
+            .json_call(&call)
             .await
+            .map_err(|f| self.krea.error(f, "PATCH /styles/{id}"))
     }
 
     /// A shareable link to a style you own, and whether it was just created.
-    pub async fn share_link(&self, id: &str) -> Result<(String, bool)> {
-        let raw = self.krea.raw();
-        let link = self
-            .krea
-            .call("get_style_share_link", || {
-                raw.get_style_share_link().id(id.to_string()).send()
-            })
-            .await?;
-        Ok((link.share_link, link.is_new))
+    pub async fn share_link(&self, id: &str) -> Result<StyleShareLink> {
+        self.krea
+            .read(
+                Method::GET,
+                &format!("/styles/{id}/share/link"),
+                "GET /styles/{id}/share/link",
+            )
+            .await
     }
 
     /// Shares a style you own with your workspace.
     pub async fn share(&self, id: &str) -> Result<()> {
-        let raw = self.krea.raw();
+        // Sharing twice leaves it shared: safe to repeat.
+        let op = "POST /styles/{id}/share/workspace";
+        let call = Call::api(
+            &self.krea,
+            Class::Read,
+            Method::POST,
+            &format!("/styles/{id}/share/workspace"),
+            op,
+        );
         self.krea
-            .call("share_style_workspace", || {
-                raw.share_style_workspace().id(id.to_string()).send()
-            })
+            .ignore_answer(&call)
             .await
-            .map(drop)
+            .map_err(|f| self.krea.error(f, op))
     }
 
     /// Stops sharing a style with your workspace.
     pub async fn unshare(&self, id: &str) -> Result<()> {
-        let raw = self.krea.raw();
+        let op = "DELETE /styles/{id}/share/workspace";
+        let call = Call::api(
+            &self.krea,
+            Class::Read,
+            Method::DELETE,
+            &format!("/styles/{id}/share/workspace"),
+            op,
+        );
         self.krea
-            .call("delete_style_share_workspace", || {
-                raw.delete_style_share_workspace().id(id.to_string()).send()
-            })
+            .ignore_answer(&call)
             .await
-            .map(drop)
+            .map_err(|f| self.krea.error(f, op))
     }
 }

@@ -50,11 +50,11 @@ pub fn client(sim: &Simulator, dir: &std::path::Path, poll: PollPolicy) -> Krea 
         .journal(StatePath::At(dir.join("journal.jsonl")))
         .timings(StatePath::Disabled)
         .poll_policy(poll)
-        .retry_policy(RetryPolicy {
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-            ..RetryPolicy::default()
-        })
+        .retry_policy(
+            RetryPolicy::default()
+                .with_delays(Duration::from_millis(20), Duration::from_millis(200)),
+        )
+        .settle_grace(Duration::from_millis(200))
         .build()
         .expect("client")
 }

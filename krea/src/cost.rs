@@ -1,0 +1,209 @@
+//! What a request will cost, in compute units, from the model's published pricing table: the
+//! rows whose conditions the request meets (resolution, duration, audio, mode, references...).
+//! A condition the request leaves open (no value and no default) keeps every row it allows, so
+//! the estimate is then a range.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::models::{CostRow, ModelSpec};
+
+/// An estimate in compute units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Estimate {
+    /// The cheapest the request can cost.
+    pub low: f64,
+    /// The dearest it can cost.
+    pub high: f64,
+}
+
+impl Estimate {
+    /// Nothing.
+    pub fn zero() -> Estimate {
+        Estimate {
+            low: 0.0,
+            high: 0.0,
+        }
+    }
+
+    /// One figure when the table gives one.
+    pub fn exact(&self) -> Option<f64> {
+        (self.low == self.high).then_some(self.low)
+    }
+
+    /// `n` times this (for `n` jobs).
+    pub fn times(self, n: usize) -> Estimate {
+        Estimate {
+            low: self.low * n as f64,
+            high: self.high * n as f64,
+        }
+    }
+
+    /// The sum of two estimates.
+    pub fn plus(self, other: Estimate) -> Estimate {
+        Estimate {
+            low: self.low + other.low,
+            high: self.high + other.high,
+        }
+    }
+}
+
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |v: f64| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        };
+        match self.exact() {
+            Some(v) => write!(f, "{} CU", n(v)),
+            None => write!(f, "{}-{} CU", n(self.low), n(self.high)),
+        }
+    }
+}
+
+/// What the request says (or the model's default says) for a pricing column; `None` when it is
+/// left open.
+fn requested(model: &ModelSpec, body: &Value, column: &str) -> Option<String> {
+    let value_or_default = |name: &str| {
+        body.get(name).cloned().or_else(|| {
+            model
+                .parameter(name)
+                .and_then(|p| p.default)
+                .map(|d| d.to_json())
+        })
+    };
+    let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
+    let count = |name: &str| body.get(name).and_then(Value::as_array).map_or(0, Vec::len);
+    match column {
+        "Resolution" => value_or_default("resolution").and_then(|v| v.as_str().map(String::from)),
+        "Duration" => value_or_default("duration")
+            .and_then(|v| v.as_f64())
+            .map(|d| format!("{d}s")),
+        "Audio" => Some(yes_no(
+            value_or_default("generate_audio").and_then(|v| v.as_bool()) == Some(true),
+        )),
+        "Mode" => value_or_default("mode").and_then(|v| v.as_str().map(String::from)),
+        "Model" => value_or_default("model").and_then(|v| v.as_str().map(String::from)),
+        "Character Reference" => Some(yes_no(count("character_reference_images") > 0)),
+        "Video Reference" => Some(yes_no(
+            body.get("video_reference").is_some_and(|v| !v.is_null()),
+        )),
+        "LoRA" => Some(yes_no(
+            count("styles") > 0 || body.get("has_lora").and_then(Value::as_bool) == Some(true),
+        )),
+        "Reference Images" => Some(
+            [
+                "reference_images",
+                "image_urls",
+                "style_references",
+                "element_references",
+            ]
+            .iter()
+            .map(|n| count(n))
+            .sum::<usize>()
+            .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+fn row_allows(model: &ModelSpec, body: &Value, row: &CostRow) -> bool {
+    row.conditions.iter().all(|(column, cell)| {
+        match requested(model, body, column) {
+            Some(v) => v.eq_ignore_ascii_case(cell),
+            // Left open: this row may apply.
+            None => true,
+        }
+    })
+}
+
+/// The estimate for `body` on `model`; `None` when Krea publishes no pricing for it, or no
+/// row of the table fits the request.
+pub fn estimate(model: &ModelSpec, body: &Value) -> Option<Estimate> {
+    let units: Vec<f64> = model
+        .compute_units
+        .iter()
+        .filter(|r| row_allows(model, body, r))
+        .map(|r| r.compute_units)
+        .collect();
+    let low = units.iter().copied().reduce(f64::min)?;
+    let high = units.iter().copied().reduce(f64::max)?;
+    Some(Estimate { low, high })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn model(id: &str) -> &'static ModelSpec {
+        krea_gen::catalog::model(id).expect("in the catalog")
+    }
+
+    #[test]
+    fn a_video_is_priced_by_resolution_audio_and_duration() {
+        let veo = model("google/veo-3.1-fast");
+        let e = estimate(
+            veo,
+            &json!({"prompt": "x", "resolution": "720p", "duration": 4, "generate_audio": false}),
+        )
+        .expect("priced");
+        assert_eq!(e.exact(), Some(183.0));
+        let e = estimate(
+            veo,
+            &json!({"prompt": "x", "resolution": "4K", "duration": 8, "generate_audio": true}),
+        )
+        .expect("priced");
+        assert_eq!(e.exact(), Some(1375.0));
+    }
+
+    #[test]
+    fn open_conditions_give_a_range() {
+        static ROWS: &[CostRow] = &[
+            CostRow {
+                conditions: &[("Resolution", "720p")],
+                compute_units: 100.0,
+                seconds: None,
+            },
+            CostRow {
+                conditions: &[("Resolution", "1080p")],
+                compute_units: 150.0,
+                seconds: None,
+            },
+        ];
+        // A model whose table depends on a resolution it takes no parameter for.
+        let m = ModelSpec {
+            compute_units: ROWS,
+            ..*model("google/imagen-3")
+        };
+        let e = estimate(&m, &json!({"prompt": "x"})).expect("priced");
+        assert_eq!((e.low, e.high), (100.0, 150.0));
+        assert_eq!(e.to_string(), "100-150 CU");
+        let veo = model("google/veo-3.1-fast");
+        assert_eq!(
+            estimate(veo, &json!({"resolution": "8K"})),
+            None,
+            "no row fits"
+        );
+    }
+
+    #[test]
+    fn a_flat_price_is_exact_and_unpriced_models_say_so() {
+        let flux = model("bfl/flux-1-dev");
+        assert_eq!(
+            estimate(flux, &json!({"prompt": "x"})).and_then(|e| e.exact()),
+            Some(3.0)
+        );
+        assert_eq!(estimate(model("topaz/standard-enhance"), &json!({})), None);
+        let e = Estimate {
+            low: 2.0,
+            high: 3.5,
+        }
+        .times(2);
+        assert_eq!(e.to_string(), "4-7 CU");
+    }
+}
