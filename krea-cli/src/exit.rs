@@ -69,10 +69,23 @@ pub fn code_of(k: &krea::Error) -> u8 {
 /// The exit code for a batch item that did not complete.
 pub fn code_of_item(item: &krea::ItemState) -> u8 {
     use krea::ItemStatus as S;
-    match item.status {
-        S::Completed => OK,
-        S::Failed | S::Cancelled => JOB_FAILED,
-        S::TimedOut => TIMEOUT,
+    match (item.status, item.error_kind.as_deref()) {
+        (S::Completed, _) => OK,
+        (S::Failed | S::Cancelled, _) => JOB_FAILED,
+        (S::TimedOut, _) => TIMEOUT,
+        (_, Some(kind)) => code_of_kind(kind),
+        _ => NETWORK,
+    }
+}
+
+/// The exit code for an error kind ([`krea::Error::kind`]).
+pub fn code_of_kind(kind: &str) -> u8 {
+    match kind {
+        "invalid_request" | "unknown_model" | "model_retired" | "config" | "api_refused"
+        | "busy" => USAGE,
+        "missing_token" | "unauthorized" | "insufficient_credits" => AUTH,
+        "job_failed" | "io" | "download" => JOB_FAILED,
+        "timeout" | "deadline_exceeded" | "polling" => TIMEOUT,
         _ => NETWORK,
     }
 }

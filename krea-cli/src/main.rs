@@ -95,8 +95,20 @@ async fn interrupted(cancel: bool) -> u8 {
     exit::INTERRUPTED
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, quiet: bool) {
+    if quiet && verbose == 0 {
+        return;
+    }
     if verbose == 0 {
+        // The library's warnings (a damaged journal line, a model's retirement announced) are
+        // for people: shown plainly.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("off,krea=warn"))
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_target(false)
+            .with_ansi(false)
+            .try_init();
         return;
     }
     let level = match verbose {
@@ -115,7 +127,7 @@ fn init_tracing(verbose: u8) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
+    init_tracing(cli.global.verbose, cli.global.quiet);
     let code = tokio::select! {
         result = run(&cli) => match result {
             Ok(code) => code,

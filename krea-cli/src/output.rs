@@ -56,7 +56,7 @@ impl Out {
     /// A warning on stderr: shown even with -q or --json (it is about money or safety).
     pub fn warn(&self, warning: impl Display) {
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "warning: {warning}");
+        let _ = writeln!(stderr, "WARN {warning}");
     }
 
     /// Whether live progress lines may be drawn.

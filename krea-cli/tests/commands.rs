@@ -367,3 +367,38 @@ async fn models_added_after_the_build_work_after_a_refresh() {
         "sent once, unchecked"
     );
 }
+
+/// A torn or garbage journal line costs nothing else: the other jobs resume, and the damaged
+/// line is named with the job it was about.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_journal_line_loses_no_other_job_and_names_what_it_lost() {
+    let e = env("torn", Simulator::builder()).await;
+    let o = krea(&e, &["image", "a heron", "--no-wait", "-o", "out"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let journal = e.dir.join("state/krea/journal.jsonl");
+    let lost = "11111111-2222-3333-4444-555555555555";
+    let mut text = std::fs::read(&journal).expect("journal");
+    // A garbage line in the middle, then a torn last line.
+    let garbage = format!("{{\"event\":\"submitted\",\"job_id\":\"{lost}\",\u{0}\u{ff}\n");
+    text.splice(0..0, garbage.into_bytes());
+    text.extend_from_slice(b"{\"event\":\"finished\",\"job_");
+    std::fs::write(&journal, text).expect("write");
+    let o = krea(&e, &["jobs", "resume"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains(lost), "names the job: {}", stderr(&o));
+    assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
+    assert_eq!(
+        support::files_in(&e.dir.join("out"), "png").len(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        e.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST /generate/"),
+        1,
+        "resuming sent nothing new"
+    );
+}

@@ -255,3 +255,34 @@ async fn a_failed_job_exits_1_and_a_timeout_exits_4_with_the_way_to_continue() {
         stderr(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn minus_n_65_submits_65_jobs_and_finishes() {
+    let e = env("n65", Simulator::builder()).await;
+    let o = krea(&e, &["image", "a fox", "-n", "65", "-o", "out"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let c = e.sim.control().counters();
+    assert_eq!(c.requests_with_prefix("POST /generate/"), 65);
+    assert_eq!(c.jobs_created, 65);
+    assert_eq!(files_in(&e.dir.join("out"), "png").len(), 65);
+    assert_eq!(stdout(&o).lines().count(), 65);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn minus_n_2_finishes_when_a_post_meets_the_concurrency_cap() {
+    let e = env(
+        "n2-429",
+        Simulator::builder().concurrency(1, krea_sim::Overflow::Reject),
+    )
+    .await;
+    let o = krea(&e, &["image", "a fox", "-n", "2", "-o", "out"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let c = e.sim.control().counters();
+    assert_eq!(c.jobs_created, 2, "each job once");
+    assert!(
+        c.responses("POST /generate/image/google/nano-banana-2", 429) >= 1,
+        "the cap was met: {:?}",
+        c.requests
+    );
+    assert_eq!(files_in(&e.dir.join("out"), "png").len(), 2);
+}

@@ -44,6 +44,7 @@ use uuid::Uuid;
 mod api;
 mod config;
 mod files;
+pub mod hostile;
 mod job;
 mod render;
 mod rng;

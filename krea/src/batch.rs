@@ -95,6 +95,9 @@ pub struct ItemState {
     /// Why it is not completed, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The kind of that error ([`Error::kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
     /// Its cost estimate in compute units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
@@ -362,6 +365,7 @@ impl Batch {
                 urls: Vec::new(),
                 files: Vec::new(),
                 error: None,
+                error_kind: None,
                 estimate: c.estimate,
             };
             if let Some(prev) = old
@@ -627,7 +631,9 @@ impl Run {
             Err(Error::OutcomeUnknown(u)) => {
                 item.status = ItemStatus::Unknown;
                 item.job_id = u.job_id;
-                item.error = Some(Error::OutcomeUnknown(u).to_string());
+                let e = Error::OutcomeUnknown(u);
+                item.error_kind = Some(e.kind().into());
+                item.error = Some(e.to_string());
             }
             // The journal write failed after the job was created: keep the job id.
             Err(
@@ -637,6 +643,7 @@ impl Run {
             ) => {
                 item.job_id = e.job_id();
                 item.status = ItemStatus::Submitted;
+                item.error_kind = Some(e.kind().into());
                 item.error = Some(e.to_string());
             }
             // Nothing was created, and the next request would meet the same refusal: stop
@@ -651,12 +658,14 @@ impl Run {
             ) => {
                 item.status = ItemStatus::Pending;
                 item.key = None;
+                item.error_kind = Some(e.kind().into());
                 item.error = Some(e.to_string());
                 self.stopped.get_or_insert(e);
             }
             Err(e) => {
                 item.status = ItemStatus::Error;
                 item.key = None;
+                item.error_kind = Some(e.kind().into());
                 item.error = Some(e.to_string());
             }
         }
@@ -693,6 +702,7 @@ impl Run {
                 item.status = ItemStatus::Completed;
                 item.files = files;
                 item.error = None;
+                item.error_kind = None;
             }
             Err(e) => {
                 item.status = match &e {
@@ -705,6 +715,7 @@ impl Run {
                     // The job exists; a resume waits for it again.
                     _ => ItemStatus::TimedOut,
                 };
+                item.error_kind = Some(e.kind().into());
                 item.error = Some(e.to_string());
             }
         }

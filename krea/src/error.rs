@@ -262,6 +262,40 @@ impl Error {
         }
     }
 
+    /// A short, stable name for the kind of error (`invalid_request`, `unauthorized`,
+    /// `insufficient_credits`, `rate_limited`, `model_retired`, `unknown_model`, `job_failed`,
+    /// `timeout`, `deadline_exceeded`, `outcome_unknown`, `polling`, `api`, `transport`,
+    /// `decode`, `too_large`, `download`, `journal`, `busy`, `io`, `config`, `missing_token`),
+    /// for programs and JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::MissingToken => "missing_token",
+            Error::Config(_) => "config",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::InsufficientCredits { .. } => "insufficient_credits",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::ModelRetired { .. } => "model_retired",
+            Error::InvalidRequest { .. } => "invalid_request",
+            Error::UnknownModel { .. } => "unknown_model",
+            Error::JobFailed { .. } => "job_failed",
+            Error::Timeout { .. } => "timeout",
+            Error::Polling { .. } => "polling",
+            Error::DeadlineExceeded { .. } => "deadline_exceeded",
+            Error::OutcomeUnknown(_) => "outcome_unknown",
+            Error::Api {
+                status: 400..=499, ..
+            } => "api_refused",
+            Error::Api { .. } => "api",
+            Error::Transport { .. } => "transport",
+            Error::Decode { .. } => "decode",
+            Error::TooLarge { .. } => "too_large",
+            Error::Download { .. } => "download",
+            Error::Journal { .. } => "journal",
+            Error::Busy { .. } => "busy",
+            Error::Io { .. } => "io",
+        }
+    }
+
     /// The unknown outcome, for [`crate::Krea::settle`].
     pub fn unknown_outcome(&self) -> Option<&UnknownOutcome> {
         match self {

@@ -580,7 +580,7 @@ impl GenerationRequest {
             tracing::info!(model = model.id, "{note}");
         }
         if self.unchecked {
-            tracing::warn!(
+            tracing::info!(
                 path = model.path,
                 "no catalog lists this endpoint: sending the body unchecked"
             );

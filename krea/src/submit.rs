@@ -127,7 +127,7 @@ impl Krea {
                     job_id,
                     detail: fault.detail(self.secret()),
                 };
-                tracing::warn!(what = %c.label, detail = %outcome.detail, job_id = ?job_id, "outcome unknown");
+                tracing::info!(what = %c.label, detail = %outcome.detail, job_id = ?job_id, "outcome unknown");
                 if let Some(j) = journal {
                     let timed_out = matches!(&fault, Fault::Deadline)
                         || matches!(&fault, Fault::NoAnswer { source: Some(e), .. } if e.is_timeout());

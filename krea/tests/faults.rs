@@ -210,3 +210,112 @@ async fn a_redirect_to_another_host_does_not_carry_the_token() {
     job.wait().await.expect("completed via the other host");
     assert_eq!(s.sim.control().counters().file_authorization_headers, 0);
 }
+
+#[tokio::test]
+async fn a_502_after_the_job_was_created_is_settled_into_that_job_and_never_resent() {
+    let s = setup(
+        "502",
+        Simulator::builder().fault(FLUX, Fault::StatusAfterProcessing(502), 1.0),
+    )
+    .await;
+    let err = s
+        .krea
+        .image("flux")
+        .prompt("a gateway said 502")
+        .submit()
+        .await
+        .expect_err("502");
+    let unknown = err.unknown_outcome().expect("an unknown outcome").clone();
+    assert_eq!(unknown.model, "bfl/flux-1-dev");
+    let c = s.sim.control().counters();
+    assert_eq!((c.requests_to(FLUX), c.jobs_created), (1, 1), "sent once");
+    let settled = s.krea.settle(&unknown).await.expect("settled");
+    let krea::Settlement::Adopted { job_id, .. } = settled else {
+        panic!("{settled:?}")
+    };
+    assert_eq!(
+        s.sim.control().job_ids(),
+        vec![job_id],
+        "the job it created"
+    );
+    // Adopted into the journal: resuming finishes it without a new request.
+    let resumed = s.krea.jobs().resume().await.expect("resume");
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(resumed[0].job_id, job_id);
+    assert!(resumed[0].outcome.is_ok(), "{:?}", resumed[0].outcome);
+    assert_eq!(
+        s.sim.control().counters().requests_to(FLUX),
+        1,
+        "0 new POSTs"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_before_the_request_was_read_settles_as_not_created() {
+    let s = setup(
+        "not-created",
+        Simulator::builder().fault(FLUX, Fault::ResetBeforeBody, 1.0),
+    )
+    .await;
+    let err = s
+        .krea
+        .image("flux")
+        .prompt("x")
+        .submit()
+        .await
+        .expect_err("reset");
+    let unknown = err.unknown_outcome().expect("unknown").clone();
+    let settled = s.krea.settle(&unknown).await.expect("settled");
+    assert!(
+        matches!(settled, krea::Settlement::NotCreated { .. }),
+        "{settled:?}"
+    );
+    assert_eq!(s.sim.control().counters().jobs_created, 0);
+    let journal = s.krea.journal().expect("journal");
+    assert!(journal.unresolved().expect("read").is_empty(), "recorded");
+}
+
+#[tokio::test]
+async fn an_answer_that_names_its_job_but_does_not_decode_keeps_the_job() {
+    use krea_sim::hostile::{Hostile, Reply, Request};
+    const JOB: &str = "4d0e5f97-9721-4422-b88c-73a9032d7de1";
+    let server = Hostile::start(|req: &Request| match req.method.as_str() {
+        "POST" => Reply::json(
+            200,
+            &format!(r#"{{"job_id":"{JOB}","status":7,"created_at":"2026-11-21T12:00:00Z"}}"#),
+        ),
+        _ => Reply::json(
+            200,
+            &format!(
+                r#"{{"job_id":"{JOB}","status":"completed","created_at":"2026-11-21T12:00:00Z","completed_at":"2026-11-21T12:00:05Z","result":{{"urls":[]}}}}"#
+            ),
+        ),
+    })
+    .await;
+    let dir = support::scratch("undecodable");
+    let krea = krea::Krea::builder()
+        .token("t0ken-for-a-hostile-server")
+        .base_url(server.url())
+        .journal(krea::StatePath::At(dir.join("journal.jsonl")))
+        .build()
+        .expect("client");
+    let err = krea
+        .image("flux")
+        .prompt("x")
+        .submit()
+        .await
+        .expect_err("status 7");
+    assert_eq!(err.job_id(), Some(JOB.parse().expect("uuid")), "{err}");
+    assert!(err.to_string().contains(JOB), "the job id is shown: {err}");
+    let pending = krea.journal().expect("journal").pending().expect("read");
+    assert_eq!(pending.len(), 1, "journaled as submitted");
+    assert_eq!(pending[0].job_id.to_string(), JOB);
+    let resumed = krea.jobs().resume().await.expect("resume");
+    assert!(resumed[0].outcome.is_ok(), "{:?}", resumed[0].outcome);
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "never sent again");
+}
