@@ -4,6 +4,7 @@
 //! cargo xtask spec refresh [--from URL|PATH]
 //! cargo xtask spec check
 //! cargo xtask spec diff OLD NEW [--json]
+//! cargo xtask public-api [--check]
 //! ```
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its output
 
@@ -17,6 +18,7 @@ const USAGE: &str = "usage:
   cargo xtask spec refresh [--from URL|PATH]   vendor Krea's document (default: the live one), print the API changelog
   cargo xtask spec check                       check the vendored description (and that it reproduces), print counts
   cargo xtask spec diff OLD NEW [--json]       what changed in the API between two documents (upstream or vendored)
+  cargo xtask public-api [--check]             krea's public API to krea/public-api.txt (--check: fail if it changed)
   cargo xtask bench [--quick] [SCENARIO...]    benchmarks against krea-sim (release build)";
 
 /// The workspace root: xtask lives one level below it.
@@ -67,6 +69,11 @@ fn main() -> Result<()> {
             } else {
                 print!("{diff}");
             }
+            Ok(())
+        }
+        ["public-api", ..] => {
+            let check = args.iter().any(|a| a == "--check");
+            println!("{}", xtask::public_api::run(&root, check)?);
             Ok(())
         }
         ["bench", ..] => {
