@@ -76,11 +76,9 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                             let files = match output {
                                 Some(dir) => done.download_to(dir).await?,
                                 None if done.urls().is_empty() => Vec::new(),
-                                None => match done.download().await {
-                                    Ok(f) => f,
-                                    Err(krea::Error::Config(_)) => done.download_to(".").await?,
-                                    Err(e) => return Err(e.into()),
-                                },
+                                // Where the journal planned, else here.
+                                None if done.output().is_some() => done.download().await?,
+                                None => done.download_to(".").await?,
                             };
                             files
                                 .iter()
