@@ -15,9 +15,9 @@ fn row(a: &krea::types::Asset) -> String {
     format!(
         "{}  {:<18} {:>10}  {}",
         a.id,
-        a.mime_type.as_deref().unwrap_or("-"),
+        krea::redact::for_display(a.mime_type.as_deref().unwrap_or("-")),
         size,
-        a.image_url
+        krea::redact::for_display(&a.image_url)
     )
 }
 

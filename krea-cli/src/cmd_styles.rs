@@ -10,12 +10,14 @@ use crate::exit::{self, Usage};
 
 fn row(s: &krea::types::Style) -> String {
     let visibility = if s.public { "public" } else { "private" };
+    // Everything here came from the server: shown without control characters.
+    let clean = krea::redact::for_display;
     format!(
         "{}  {:<7} {}  [{}]",
-        s.id,
+        clean(&s.id),
         visibility,
-        s.title.as_deref().unwrap_or("(untitled)"),
-        s.models.join(", ")
+        clean(s.title.as_deref().unwrap_or("(untitled)")),
+        clean(&s.models.join(", "))
     )
 }
 

@@ -31,6 +31,7 @@ mod auth;
 pub mod catalog;
 pub mod media;
 pub mod net;
+pub mod pricing;
 mod status;
 pub mod validate;
 

@@ -315,6 +315,20 @@ mod tests {
     }
 
     #[test]
+    fn a_library_client_writes_nothing_to_disk_unless_asked() {
+        let b = KreaBuilder::default();
+        assert_eq!(b.journal, StatePath::Disabled);
+        assert_eq!(b.timings, StatePath::Disabled);
+        assert_eq!(b.catalog_cache, StatePath::Disabled);
+        let krea = b
+            .token("t")
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .expect("client");
+        assert!(krea.journal().is_none());
+    }
+
+    #[test]
     fn debug_of_the_builder_hides_the_token() {
         let b = KreaBuilder::default().token("sentinel-secret-123");
         assert!(!format!("{b:?}").contains("sentinel-secret-123"));

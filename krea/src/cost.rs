@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::models::{CostRow, ModelSpec};
+use crate::models::ModelSpec;
 
 /// An estimate in compute units.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -65,74 +65,10 @@ impl std::fmt::Display for Estimate {
     }
 }
 
-/// What the request says (or the model's default says) for a pricing column; `None` when it is
-/// left open.
-fn requested(model: &ModelSpec, body: &Value, column: &str) -> Option<String> {
-    let value_or_default = |name: &str| {
-        body.get(name).cloned().or_else(|| {
-            model
-                .parameter(name)
-                .and_then(|p| p.default)
-                .map(|d| d.to_json())
-        })
-    };
-    let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
-    let count = |name: &str| body.get(name).and_then(Value::as_array).map_or(0, Vec::len);
-    match column {
-        "Resolution" => value_or_default("resolution").and_then(|v| v.as_str().map(String::from)),
-        "Duration" => value_or_default("duration")
-            .and_then(|v| v.as_f64())
-            .map(|d| format!("{d}s")),
-        "Audio" => Some(yes_no(
-            value_or_default("generate_audio").and_then(|v| v.as_bool()) == Some(true),
-        )),
-        "Mode" => value_or_default("mode").and_then(|v| v.as_str().map(String::from)),
-        "Model" => value_or_default("model").and_then(|v| v.as_str().map(String::from)),
-        "Character Reference" => Some(yes_no(count("character_reference_images") > 0)),
-        "Video Reference" => Some(yes_no(
-            body.get("video_reference").is_some_and(|v| !v.is_null()),
-        )),
-        "LoRA" => Some(yes_no(
-            count("styles") > 0 || body.get("has_lora").and_then(Value::as_bool) == Some(true),
-        )),
-        "Reference Images" => Some(
-            [
-                "reference_images",
-                "image_urls",
-                "style_references",
-                "element_references",
-            ]
-            .iter()
-            .map(|n| count(n))
-            .sum::<usize>()
-            .to_string(),
-        ),
-        _ => None,
-    }
-}
-
-fn row_allows(model: &ModelSpec, body: &Value, row: &CostRow) -> bool {
-    row.conditions.iter().all(|(column, cell)| {
-        match requested(model, body, column) {
-            Some(v) => v.eq_ignore_ascii_case(cell),
-            // Left open: this row may apply.
-            None => true,
-        }
-    })
-}
-
 /// The estimate for `body` on `model`; `None` when Krea publishes no pricing for it, or no
 /// row of the table fits the request.
 pub fn estimate(model: &ModelSpec, body: &Value) -> Option<Estimate> {
-    let units: Vec<f64> = model
-        .compute_units
-        .iter()
-        .filter(|r| row_allows(model, body, r))
-        .map(|r| r.compute_units)
-        .collect();
-    let low = units.iter().copied().reduce(f64::min)?;
-    let high = units.iter().copied().reduce(f64::max)?;
-    Some(Estimate { low, high })
+    krea_gen::pricing::compute_units(model, body).map(|(low, high)| Estimate { low, high })
 }
 
 #[cfg(test)]
@@ -160,6 +96,8 @@ mod tests {
         .expect("priced");
         assert_eq!(e.exact(), Some(1375.0));
     }
+
+    use crate::models::CostRow;
 
     #[test]
     fn open_conditions_give_a_range() {

@@ -74,39 +74,11 @@ fn apply_aliases(model: &ModelSpec, body: &mut Map<String, Value>) {
     }
 }
 
-/// The request's value for a pricing column, or the parameter's default.
-fn condition_value(model: &ModelSpec, body: &Map<String, Value>, param: &str) -> Option<String> {
-    let value = body
-        .get(param)
-        .cloned()
-        .or_else(|| model.parameter(param)?.default.map(|d| d.to_json()))?;
-    Some(match value {
-        Value::String(s) => s.to_ascii_lowercase(),
-        Value::Bool(true) => "yes".into(),
-        Value::Bool(false) => "no".into(),
-        Value::Number(n) => format!("{}s", n.as_f64().unwrap_or_default()),
-        other => other.to_string(),
-    })
-}
-
-/// Compute units: the first pricing row whose conditions the request meets (conditions the
-/// simulator cannot evaluate are ignored), else the cheapest row, else a per-kind figure.
+/// Compute units: what the client's estimate says (the cheapest row the request may meet),
+/// else the model's cheapest row, else a per-kind figure.
 pub fn cost(model: &ModelSpec, body: &Map<String, Value>) -> f64 {
-    let meets = |column: &str, cell: &str| {
-        let param = match column {
-            "Resolution" => "resolution",
-            "Duration" => "duration",
-            "Audio" => "generate_audio",
-            "Mode" => "mode",
-            _ => return true,
-        };
-        condition_value(model, body, param).is_none_or(|v| v == cell.to_ascii_lowercase())
-    };
-    model
-        .compute_units
-        .iter()
-        .find(|row| row.conditions.iter().all(|(c, v)| meets(c, v)))
-        .map(|row| row.compute_units)
+    krea_gen::pricing::compute_units(model, &Value::Object(body.clone()))
+        .map(|(low, _)| low)
         .or_else(|| model.min_compute_units())
         .unwrap_or(match model.kind {
             catalog::Kind::Image => 10.0,
