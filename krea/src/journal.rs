@@ -270,8 +270,13 @@ struct Index {
     offset: u64,
     identity: Option<(u64, u64)>,
     lines: usize,
+    /// Requests not resolved yet (their bodies are dropped once resolved).
     sending: HashMap<Uuid, Unresolved>,
+    /// When every request of this scope was written down, by key.
+    sent_at_of: HashMap<Uuid, DateTime<Utc>>,
     resolved: HashSet<Uuid>,
+    /// The journal file, kept open (reopened when it is replaced).
+    file: Option<File>,
     job_of_key: HashMap<Uuid, Uuid>,
     not_created: HashSet<Uuid>,
     /// When every request of this scope was written down, in file order.
@@ -298,6 +303,10 @@ impl Index {
                 output,
             } if s == *scope => {
                 self.sent_times.push(at);
+                self.sent_at_of.insert(key, at);
+                if self.resolved.contains(&key) {
+                    return;
+                }
                 self.sending.insert(
                     key,
                     Unresolved {
@@ -325,6 +334,7 @@ impl Index {
             } if s == *scope => {
                 if let Some(k) = key {
                     self.resolved.insert(k);
+                    self.sending.remove(&k);
                     self.job_of_key.entry(k).or_insert(job_id);
                 }
                 if !self.submitted.contains_key(&job_id) {
@@ -356,11 +366,16 @@ impl Index {
             }
             Entry::NotCreated { key, .. } => {
                 self.resolved.insert(key);
+                self.sending.remove(&key);
                 self.not_created.insert(key);
             }
             Entry::Finished { job_id, .. } => {
                 self.finished.insert(job_id);
                 self.finished_lines += 1;
+                // Its body is no longer needed: keep memory flat over long runs.
+                if let Some(job) = self.submitted.get_mut(&job_id) {
+                    job.request = Value::Null;
+                }
             }
             // Another API or account.
             _ => {}
@@ -373,6 +388,8 @@ impl Index {
 pub struct Journal {
     path: PathBuf,
     lock_path: PathBuf,
+    /// `<file>.lock`, opened once: locking it is all an append or a read needs.
+    lock_file: Mutex<Option<File>>,
     scope: Scope,
     index: Mutex<Index>,
 }
@@ -477,6 +494,7 @@ impl Journal {
         let journal = Journal {
             path,
             lock_path: lock_path.into(),
+            lock_file: Mutex::new(None),
             scope,
             index: Mutex::new(Index::default()),
         };
@@ -512,33 +530,73 @@ impl Journal {
     /// Reads what was appended since the last read (by any process); everything again if the
     /// file was replaced (compacted) meanwhile.
     pub fn refresh(&self) -> Result<()> {
-        let _lock =
-            FileLock::acquire(&self.lock_path, false).map_err(|e| self.io_error(None, e))?;
-        let mut index = self.index();
-        self.read_into(&mut index)
-            .map_err(|e| self.io_error(None, e))
+        self.locked(false, || {
+            let mut index = self.index();
+            self.read_into(&mut index)
+        })
+        .map_err(|e| self.io_error(None, e))
+    }
+
+    /// Runs `f` holding the OS lock on `<file>.lock` (shared for readers, exclusive for
+    /// writers), the lock file opened once and kept.
+    fn locked<T>(
+        &self,
+        exclusive: bool,
+        f: impl FnOnce() -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut slot = self.lock_file.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            if let Some(dir) = self.lock_path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            *slot = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(&self.lock_path)?,
+            );
+        }
+        let Some(file) = slot.as_ref() else {
+            return Err(std::io::Error::other("no lock file"));
+        };
+        if exclusive {
+            file.lock()?;
+        } else {
+            file.lock_shared()?;
+        }
+        let result = f();
+        let _ = file.unlock();
+        result
     }
 
     fn read_into(&self, index: &mut Index) -> std::io::Result<()> {
-        let mut file = match File::open(&self.path) {
-            Ok(f) => f,
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 *index = Index::default();
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
-        let meta = file.metadata()?;
         let id = identity(&meta);
-        if id != index.identity || meta.len() < index.offset {
+        if id != index.identity || meta.len() < index.offset || index.file.is_none() {
+            // New, or replaced (compacted) since: read it all again.
             *index = Index {
                 identity: id,
+                file: Some(File::open(&self.path)?),
                 ..Index::default()
             };
         }
+        let Some(mut file) = index.file.take() else {
+            return Ok(());
+        };
         file.seek(SeekFrom::Start(index.offset))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
+        let read = file.read_to_end(&mut bytes);
+        index.file = Some(file);
+        read?;
         // Only whole lines: a line still being written (no newline yet) is read next time.
         let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let whole = &bytes[..complete.saturating_sub(1)];
@@ -570,8 +628,7 @@ impl Journal {
             Entry::Submitted { job_id, .. } | Entry::Finished { job_id, .. } => Some(*job_id),
             _ => None,
         };
-        let result = (|| -> std::io::Result<()> {
-            let _lock = FileLock::acquire(&self.lock_path, true)?;
+        let result = self.locked(true, || {
             let mut index = self.index();
             self.read_into(&mut index)?;
             if let Some(dir) = self.path.parent() {
@@ -580,27 +637,30 @@ impl Journal {
             let mut file = OpenOptions::new()
                 .create(true)
                 .append(true)
-                .read(true)
                 .open(&self.path)?;
             let len = file.metadata()?.len();
+            // Bytes past the last complete line: a torn line (a crash mid-write). It must not
+            // swallow this entry.
+            let torn = len > index.offset;
             let mut line = Vec::new();
-            if len > 0 {
-                // A torn last line (a crash mid-write) must not swallow this entry.
-                let mut last = [0u8; 1];
-                file.seek(SeekFrom::Start(len - 1))?;
-                file.read_exact(&mut last)?;
-                if last[0] != b'\n' {
-                    line.push(b'\n');
-                }
+            if torn {
+                line.push(b'\n');
             }
             serde_json::to_writer(&mut line, entry).map_err(std::io::Error::other)?;
             line.push(b'\n');
             file.write_all(&line)?;
             file.flush()?;
-            // What was just written is read back like anything else (one code path).
-            self.read_into(&mut index)?;
-            Ok(())
-        })();
+            if torn {
+                // Read back like anything else, so the torn line is reported where it is.
+                self.read_into(&mut index)
+            } else {
+                // Nobody else wrote meanwhile (the lock): what was just written is this entry.
+                index.lines += 1;
+                index.offset = len + line.len() as u64;
+                index.apply(entry.clone(), &self.scope);
+                Ok(())
+            }
+        });
         result.map_err(|e| self.io_error(job_id, e))?;
         if self.index().finished_lines >= COMPACT_AFTER
             && let Err(e) = self.compact()
@@ -627,12 +687,7 @@ impl Journal {
     pub fn unresolved(&self) -> Result<Vec<Unresolved>> {
         self.refresh()?;
         let index = self.index();
-        let mut out: Vec<Unresolved> = index
-            .sending
-            .values()
-            .filter(|u| !index.resolved.contains(&u.key))
-            .cloned()
-            .collect();
+        let mut out: Vec<Unresolved> = index.sending.values().cloned().collect();
         out.sort_by_key(|u| u.sent_at);
         Ok(out)
     }
@@ -650,7 +705,7 @@ impl Journal {
             KeyOutcome::Created(*job)
         } else if index.not_created.contains(&key) {
             KeyOutcome::NotCreated
-        } else if index.sending.contains_key(&key) {
+        } else if index.sent_at_of.contains_key(&key) {
             KeyOutcome::Unresolved
         } else {
             KeyOutcome::Absent
@@ -673,7 +728,7 @@ impl Journal {
     pub fn exchange(&self, job_id: Uuid) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let index = self.index();
         let job = index.submitted.get(&job_id)?;
-        let sent = index.sending.get(&job.key?)?.sent_at;
+        let sent = *index.sent_at_of.get(&job.key?)?;
         Some((sent, job.submitted_at))
     }
 
@@ -696,8 +751,7 @@ impl Journal {
     /// other API's or account's lines) and the newest finished ones; damaged lines are dropped
     /// (they were reported when read). Returns the lines before and after.
     pub fn compact(&self) -> Result<(usize, usize)> {
-        let result = (|| -> std::io::Result<(usize, usize)> {
-            let _lock = FileLock::acquire(&self.lock_path, true)?;
+        let result = self.locked(true, || -> std::io::Result<(usize, usize)> {
             let bytes = match std::fs::read(&self.path) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
@@ -767,7 +821,7 @@ impl Journal {
             *index = Index::default();
             self.read_into(&mut index)?;
             Ok((lines.len(), kept))
-        })();
+        });
         result.map_err(|e| self.io_error(None, e))
     }
 }
@@ -945,6 +999,7 @@ mod tests {
         let j = Journal {
             path: path.clone(),
             lock_path: dir.join("journal.jsonl.lock"),
+            lock_file: Mutex::new(None),
             scope: scope(),
             index: Mutex::new(Index::default()),
         };

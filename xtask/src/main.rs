@@ -79,14 +79,30 @@ fn main() -> Result<()> {
         ["bench", ..] => {
             // The benchmarks live in their own crate (they need the generated client, which
             // xtask must not: `spec refresh` must build even when the vendored file does not).
-            let status = std::process::Command::new(
-                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
-            )
-            .args(["run", "--release", "--quiet", "-p", "krea-bench", "--"])
-            .args(&args[1..])
-            .current_dir(&root)
-            .status()
-            .context("run cargo")?;
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // The overhead and download scenarios run the simulator as a separate process.
+            let built = std::process::Command::new(&cargo)
+                .args([
+                    "build",
+                    "--release",
+                    "--quiet",
+                    "-p",
+                    "krea-sim",
+                    "--bin",
+                    "krea-sim",
+                ])
+                .current_dir(&root)
+                .status()
+                .context("build krea-sim")?;
+            if !built.success() {
+                bail!("building the simulator failed");
+            }
+            let status = std::process::Command::new(&cargo)
+                .args(["run", "--release", "--quiet", "-p", "krea-bench", "--"])
+                .args(&args[1..])
+                .current_dir(&root)
+                .status()
+                .context("run cargo")?;
             std::process::exit(status.code().unwrap_or(1));
         }
         _ => {
