@@ -34,10 +34,11 @@ fn main() {
         .unwrap_or_else(|e| fail(format!("{} is not OpenAPI 3.0: {e}", spec_path.display())));
     let mut settings = GenerationSettings::new();
     settings
-        .with_interface(InterfaceStyle::Builder)
+        // Positional: the builder style doubles the generated code (and its compile time) for
+        // an escape hatch; the `krea` crate does not call the generated client.
+        .with_interface(InterfaceStyle::Positional)
         .with_tag(TagStyle::Merged)
         .with_derive("PartialEq")
-        .with_derive("schemars::JsonSchema")
         .with_inner_type(quote::quote!(crate::auth::ApiAuth))
         // Krea may add job states; the hand-written JobStatus keeps unknown ones instead of
         // failing to decode the whole job.
@@ -74,7 +75,6 @@ fn main() {
 /// names it `{OpId}Body`), so a server can check requests with exactly the types clients send.
 fn body_dispatch(models: &[krea_openapi::catalog::ModelSpec]) -> String {
     let mut arms = String::new();
-    let mut schemas = String::new();
     let mut impls = String::new();
     for m in models {
         let ty = format!("{}Body", krea_openapi::opid::pascal(&m.operation_id));
@@ -86,19 +86,11 @@ fn body_dispatch(models: &[krea_openapi::catalog::ModelSpec]) -> String {
             "        {:?} => Some(decode::<crate::types::{ty}>(body)),\n",
             m.operation_id
         ));
-        schemas.push_str(&format!(
-            "        {:?} => Some(schemars::schema_for!(crate::types::{ty})),\n",
-            m.operation_id
-        ));
     }
     format!(
         "/// Decodes `body` as the generated request type of the generation operation `operation_id`;\n\
          /// `None` for other operations. The error is serde's message (it names the field).\n\
          pub fn decode_body(operation_id: &str, body: &serde_json::Value) -> Option<Result<(), String>> {{\n\
-         \x20   match operation_id {{\n{arms}        _ => None,\n    }}\n}}\n\n\
-         /// The JSON Schema of the generation operation `operation_id`'s request body (for tools\n\
-         /// and assistants); `None` for other operations.\n\
-         pub fn body_schema(operation_id: &str) -> Option<schemars::schema::RootSchema> {{\n\
-         \x20   match operation_id {{\n{schemas}        _ => None,\n    }}\n}}\n\n{impls}"
+         \x20   match operation_id {{\n{arms}        _ => None,\n    }}\n}}\n\n{impls}"
     )
 }

@@ -258,8 +258,7 @@ pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
         Some(name) => {
             let m = models::resolve(name)?;
             if a.schema {
-                let schema = krea_gen::catalog::body_schema(m.operation_id)
-                    .map(|s| serde_json::to_value(s).unwrap_or(Value::Null));
+                let schema = m.json_schema();
                 raw(&format!("{}\n", serde_json::to_string_pretty(&schema)?));
             } else if out.json {
                 out.json(&model_json(m));

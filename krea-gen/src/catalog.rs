@@ -151,6 +151,94 @@ pub struct ParamSpec {
     pub variants: &'static [ParamSpec],
 }
 
+impl ParamSpec {
+    /// This parameter as a JSON Schema (draft 2020-12 style: `null` joins the type list), with
+    /// the project's help line as its description.
+    pub fn json_schema(&self) -> Value {
+        let mut s = serde_json::Map::new();
+        let ty = match self.ty {
+            ParamType::Any => None,
+            t => Some(t.as_str()),
+        };
+        match (ty, self.nullable) {
+            (Some(t), true) => {
+                s.insert("type".into(), serde_json::json!([t, "null"]));
+            }
+            (Some(t), false) => {
+                s.insert("type".into(), t.into());
+            }
+            _ => {}
+        }
+        if let Some(d) = self.description {
+            s.insert("description".into(), d.into());
+        }
+        if let Some(d) = self.default {
+            s.insert("default".into(), d.to_json());
+        }
+        let numbers = [("minimum", self.minimum), ("maximum", self.maximum)];
+        for (k, v) in numbers {
+            if let Some(v) = v {
+                s.insert(k.into(), serde_json::json!(v));
+            }
+        }
+        let counts = [
+            ("minLength", self.min_length),
+            ("maxLength", self.max_length),
+            ("minItems", self.min_items),
+            ("maxItems", self.max_items),
+        ];
+        for (k, v) in counts {
+            if let Some(v) = v {
+                s.insert(k.into(), v.into());
+            }
+        }
+        if !self.enum_values.is_empty() {
+            let values: Vec<Value> = self.enum_values.iter().map(Literal::to_json).collect();
+            s.insert("enum".into(), values.into());
+        }
+        if let Some(f) = self.format {
+            s.insert("format".into(), f.into());
+        }
+        if let Some(p) = self.pattern {
+            s.insert("pattern".into(), p.into());
+        }
+        if let Some(items) = self.items {
+            s.insert("items".into(), items.json_schema());
+        }
+        if !self.properties.is_empty() {
+            s.extend(object_schema(self.properties, self.additional_properties));
+        }
+        if !self.variants.is_empty() {
+            let alts: Vec<Value> = self.variants.iter().map(ParamSpec::json_schema).collect();
+            s.insert("oneOf".into(), alts.into());
+        }
+        Value::Object(s)
+    }
+}
+
+/// `properties`, `required` and `additionalProperties` of an object schema.
+fn object_schema(properties: &[ParamSpec], additional: bool) -> serde_json::Map<String, Value> {
+    let mut s = serde_json::Map::new();
+    let props: serde_json::Map<String, Value> = properties
+        .iter()
+        .map(|p| (p.name.to_string(), p.json_schema()))
+        .collect();
+    s.insert("type".into(), "object".into());
+    s.insert("properties".into(), Value::Object(props));
+    let required: Vec<Value> = properties
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| p.name.into())
+        .collect();
+    if !required.is_empty() {
+        s.insert("required".into(), required.into());
+    }
+    if !additional {
+        s.insert("additionalProperties".into(), false.into());
+    }
+    s
+}
+
 /// One row of a model's pricing table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostRow {
@@ -215,6 +303,18 @@ impl ModelSpec {
     /// The parameters that must be present.
     pub fn required(&self) -> impl Iterator<Item = &'static ParamSpec> {
         self.parameters.iter().filter(|p| p.required)
+    }
+
+    /// The JSON Schema of the request body (for tools and assistants), from the catalog: works
+    /// for models added at run time too.
+    pub fn json_schema(&self) -> Value {
+        let mut s = object_schema(self.parameters, self.additional_properties);
+        s.insert("title".into(), self.title.into());
+        s.insert(
+            "$schema".into(),
+            "https://json-schema.org/draft/2020-12/schema".into(),
+        );
+        Value::Object(s)
     }
 
     /// The compute units of the cheapest row of the pricing table.

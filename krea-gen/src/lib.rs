@@ -13,11 +13,9 @@
 //!     http,
 //!     krea_gen::ApiAuth::bearer(&std::env::var("KREA_API_TOKEN")?)?,
 //! );
-//! let job = client
-//!     .generate_image_bfl_flux_1_dev()
-//!     .body(krea_gen::types::GenerateImageBflFlux1DevBody::builder().prompt("a lighthouse at dusk"))
-//!     .send()
-//!     .await?;
+//! let body: krea_gen::types::GenerateImageBflFlux1DevBody =
+//!     serde_json::from_value(serde_json::json!({"prompt": "a lighthouse at dusk"}))?;
+//! let job = client.generate_image_bfl_flux_1_dev(None, &body).await?;
 //! println!("job {} is {}", job.job_id, job.status);
 //! # Ok(()) }
 //! ```

@@ -117,21 +117,6 @@ impl<'de> Deserialize<'de> for JobStatus {
     }
 }
 
-impl schemars::JsonSchema for JobStatus {
-    fn schema_name() -> String {
-        "JobStatus".into()
-    }
-
-    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
-        schemars::schema::SchemaObject {
-            instance_type: Some(schemars::schema::InstanceType::String.into()),
-            enum_values: Some(JobStatus::KNOWN.iter().map(|s| s.as_str().into()).collect()),
-            ..Default::default()
-        }
-        .into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

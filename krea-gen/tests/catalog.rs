@@ -86,13 +86,28 @@ fn bodies_decode_through_the_generated_types() {
 #[test]
 fn every_model_has_a_json_schema_for_its_body() {
     for m in MODELS {
-        let schema = catalog::body_schema(m.operation_id).expect("a schema");
-        let json = serde_json::to_value(&schema).expect("json");
+        let json = m.json_schema();
         assert!(
             json["properties"].get("prompt").is_some() || m.kind == Kind::Enhance,
             "{}",
             m.id
         );
+        assert_eq!(json["type"], "object");
+        // Every valid example body is valid against it too: required fields all listed.
+        let example = krea_gen::validate::example_body(m, "a lighthouse");
+        for r in json["required"].as_array().into_iter().flatten() {
+            assert!(
+                example.get(r.as_str().expect("name")).is_some(),
+                "{}: {r}",
+                m.id
+            );
+        }
     }
-    assert!(catalog::body_schema("get_job").is_none());
+    let flux = catalog::model("bfl/flux-1-dev").expect("flux");
+    let schema = flux.json_schema();
+    assert_eq!(schema["properties"]["steps"]["maximum"], 100.0);
+    assert_eq!(
+        schema["properties"]["prompt"]["description"],
+        "What to generate, in words."
+    );
 }

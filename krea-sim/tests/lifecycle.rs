@@ -88,29 +88,23 @@ async fn the_generated_client_drives_the_simulator() {
         http(),
         krea_gen::ApiAuth::bearer(sim.token()).expect("token"),
     );
+    let body: krea_gen::types::GenerateImageGoogleNanoBanana2Body =
+        serde_json::from_value(serde_json::json!({"prompt": "a red bicycle"})).expect("body");
     let job = client
-        .generate_image_google_nano_banana_2()
-        .body(
-            krea_gen::types::GenerateImageGoogleNanoBanana2Body::builder().prompt("a red bicycle"),
-        )
-        .send()
+        .generate_image_google_nano_banana_2(None, &body)
         .await
         .expect("created")
         .into_inner();
     tokio::time::sleep(Duration::from_millis(5)).await;
     let job = client
-        .get_job()
-        .id(job.job_id.to_string())
-        .send()
+        .get_job(&job.job_id.to_string())
         .await
         .expect("job")
         .into_inner();
     assert_eq!(job.status, krea_gen::JobStatus::Completed);
     assert_eq!(job.result.expect("result").urls.len(), 1);
     let page = client
-        .list_jobs()
-        .limit(std::num::NonZeroU64::new(10).expect("10"))
-        .send()
+        .list_jobs(None, std::num::NonZeroU64::new(10), None, None)
         .await
         .expect("list")
         .into_inner();
