@@ -464,4 +464,10 @@ pub struct SimArgs {
     /// Serve this OpenAPI document at /openapi.json (default: the one krea was built from)
     #[arg(long, value_name = "FILE")]
     pub openapi: Option<std::path::PathBuf>,
+    /// The date the simulator believes it is, for sunsets and retirements (default: today)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub today: Option<chrono::NaiveDate>,
+    /// Also deliver webhooks to this host (loopback always is; others are accepted and counted)
+    #[arg(long, value_name = "HOST")]
+    pub webhook_host: Vec<String>,
 }

@@ -16,6 +16,12 @@ pub async fn run(out: &Out, a: &SimArgs) -> anyhow::Result<u8> {
             .map_err(|e| Usage(format!("--openapi {}: not JSON ({e})", path.display())))?;
         builder = builder.openapi_document(doc);
     }
+    if let Some(day) = a.today {
+        builder = builder.today(day);
+    }
+    for host in &a.webhook_host {
+        builder = builder.webhook_host(host.clone());
+    }
     if let Some(cap) = a.concurrency {
         builder = builder.concurrency(cap, krea_sim::Overflow::Reject);
     }

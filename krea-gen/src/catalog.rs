@@ -147,6 +147,8 @@ pub struct ParamSpec {
     pub properties: &'static [ParamSpec],
     /// Whether an object accepts properties it does not list.
     pub additional_properties: bool,
+    /// Fields of an object that may only be absent or `null`.
+    pub null_only: &'static [&'static str],
     /// `oneOf` alternatives; a value must match one.
     pub variants: &'static [ParamSpec],
 }
@@ -205,8 +207,13 @@ impl ParamSpec {
         if let Some(items) = self.items {
             s.insert("items".into(), items.json_schema());
         }
-        if !self.properties.is_empty() {
+        if !self.properties.is_empty() || !self.null_only.is_empty() {
             s.extend(object_schema(self.properties, self.additional_properties));
+            if let Some(Value::Object(props)) = s.get_mut("properties") {
+                for name in self.null_only {
+                    props.insert((*name).into(), serde_json::json!({"type": "null"}));
+                }
+            }
         }
         if !self.variants.is_empty() {
             let alts: Vec<Value> = self.variants.iter().map(ParamSpec::json_schema).collect();
@@ -478,6 +485,7 @@ fn leak_param(p: &krea_openapi::catalog::ParamSpec) -> ParamSpec {
             .map(|i| &*Box::leak(Box::new(leak_param(i)))),
         properties: leak_slice(p.properties.iter().map(leak_param).collect()),
         additional_properties: p.additional_properties,
+        null_only: leak_slice(p.null_only.iter().map(|n| leak_str(n)).collect()),
         variants: leak_slice(p.variants.iter().map(leak_param).collect()),
     }
 }

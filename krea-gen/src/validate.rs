@@ -37,10 +37,55 @@ pub fn validate(model: &ModelSpec, body: &Value) -> Vec<Violation> {
         "",
         model.parameters,
         model.additional_properties,
+        &[],
         map,
         &mut out,
     );
     out
+}
+
+/// Writes whole numbers sent as floats (`41.0`) as integers where the model wants an integer:
+/// JSON Schema counts them as integers, and so do Krea and this crate's checks, but the typed
+/// request bodies would refuse them.
+pub fn normalize_integers(model: &ModelSpec, body: &mut Value) {
+    if let Some(map) = body.as_object_mut() {
+        normalize_object(model.parameters, map);
+    }
+}
+
+fn normalize_object(params: &[ParamSpec], map: &mut Map<String, Value>) {
+    for (key, value) in map.iter_mut() {
+        if let Some(p) = params.iter().find(|p| p.name == key) {
+            normalize_value(p, value);
+        }
+    }
+}
+
+fn normalize_value(p: &ParamSpec, value: &mut Value) {
+    if let Some(variant) = p.variants.iter().find(|v| satisfies(v, value)) {
+        return normalize_value(variant, value);
+    }
+    match value {
+        Value::Number(n) if p.ty == ParamType::Integer => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && n.as_i64().is_none() && n.as_u64().is_none())
+            {
+                if f >= 0.0 && f <= u64::MAX as f64 {
+                    *value = Value::from(f as u64);
+                } else if f >= i64::MIN as f64 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = p.items {
+                items.iter_mut().for_each(|v| normalize_value(item, v));
+            }
+        }
+        Value::Object(map) => normalize_object(p.properties, map),
+        _ => {}
+    }
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -70,9 +115,18 @@ fn check_object(
     prefix: &str,
     params: &[ParamSpec],
     additional: bool,
+    null_only: &[&str],
     map: &Map<String, Value>,
     out: &mut Vec<Violation>,
 ) {
+    for name in null_only {
+        if map.get(*name).is_some_and(|v| !v.is_null()) {
+            out.push(Violation {
+                field: join(prefix, name),
+                problem: "must be left out (or null) here".into(),
+            });
+        }
+    }
     for p in params.iter().filter(|p| p.required) {
         if !map.contains_key(p.name) {
             out.push(Violation {
@@ -84,6 +138,7 @@ fn check_object(
     for (key, value) in map {
         match params.iter().find(|p| p.name == key) {
             Some(p) => check_value(&join(prefix, key), p, value, out),
+            None if null_only.contains(&key.as_str()) => {}
             None if !additional => out.push(Violation {
                 field: join(prefix, key),
                 problem: format!("is not a known field (allowed: {})", names(params)),
@@ -98,6 +153,29 @@ fn satisfies(p: &ParamSpec, value: &Value) -> bool {
     let mut scratch = Vec::new();
     check_value("", p, value, &mut scratch);
     scratch.is_empty()
+}
+
+/// The one alternative a value picks by its fixed-value fields (`"type": "left_turn_forward"`),
+/// so its own problems can be named; `None` when the value picks none or several.
+fn chosen_variant<'a>(variants: &'a [ParamSpec], value: &Value) -> Option<&'a ParamSpec> {
+    let map = value.as_object()?;
+    let picks = |v: &&ParamSpec| {
+        let fixed: Vec<&ParamSpec> = v
+            .properties
+            .iter()
+            .filter(|q| q.enum_values.len() == 1)
+            .collect();
+        !fixed.is_empty()
+            && fixed.iter().all(|q| {
+                map.get(q.name)
+                    .is_some_and(|given| q.enum_values[0].matches(given))
+            })
+    };
+    let mut picked = variants.iter().filter(picks);
+    match (picked.next(), picked.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
 }
 
 fn range(p: &ParamSpec) -> String {
@@ -122,7 +200,10 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
     }
     if !p.variants.is_empty() {
         if !p.variants.iter().any(|v| satisfies(v, value)) {
-            fail("matches none of the allowed forms of this field".into());
+            match chosen_variant(p.variants, value) {
+                Some(v) => check_value(field, v, value, out),
+                None => fail("matches none of the allowed forms of this field".into()),
+            }
         }
         return;
     }
@@ -202,8 +283,15 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
         }
     }
     if let Some(map) = value.as_object() {
-        if !p.properties.is_empty() || !p.additional_properties {
-            check_object(field, p.properties, p.additional_properties, map, out);
+        if !p.properties.is_empty() || !p.additional_properties || !p.null_only.is_empty() {
+            check_object(
+                field,
+                p.properties,
+                p.additional_properties,
+                p.null_only,
+                map,
+                out,
+            );
         }
     }
 }

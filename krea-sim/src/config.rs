@@ -112,6 +112,12 @@ pub struct SimConfig {
     /// The document `GET /openapi.json` serves; `None`: the vendored description the simulator
     /// was built from (with its hand-written operations), as Krea serves its own.
     pub openapi: Option<Arc<serde_json::Value>>,
+    /// The date the simulator believes it is (for field sunsets and model retirements);
+    /// `None`: today.
+    pub today: Option<chrono::NaiveDate>,
+    /// Hosts besides loopback that webhooks are really delivered to; a webhook for any other
+    /// (accepted, as Krea accepts any https URL) is counted as undeliverable.
+    pub webhook_hosts: Vec<String>,
 }
 
 /// The token a simulator accepts unless told otherwise. Not a secret: the simulator is local.
@@ -131,6 +137,8 @@ impl Default for SimConfig {
             video_bytes: 256 * 1024,
             ports: (0, 0),
             openapi: None,
+            today: None,
+            webhook_hosts: Vec::new(),
         }
     }
 }

@@ -79,7 +79,7 @@ async fn result_file(
     Path((job_id, file)): Path<(String, String)>,
     req: axum::extract::Request,
 ) -> Response {
-    let not_found = || error(StatusCode::NOT_FOUND, "File not found");
+    let not_found = || error(StatusCode::NOT_FOUND, "No file at this address");
     let Ok(id) = Uuid::parse_str(&job_id) else {
         return not_found();
     };
@@ -160,7 +160,7 @@ async fn asset_file(
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
-        return error(StatusCode::NOT_FOUND, "File not found");
+        return error(StatusCode::NOT_FOUND, "No file at this address");
     };
     let asset = sim
         .lock()
@@ -170,6 +170,6 @@ async fn asset_file(
         .cloned();
     match asset {
         Some(a) => respond(a.mime, a.bytes.len() as u64, vec![a.bytes], false),
-        None => error(StatusCode::NOT_FOUND, "File not found"),
+        None => error(StatusCode::NOT_FOUND, "No file at this address"),
     }
 }

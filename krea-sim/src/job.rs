@@ -156,27 +156,42 @@ impl SimJob {
         format!("{files_url}/files/{}/{n}/{escape}", self.id)
     }
 
-    /// The job as the API returns it at `now`.
+    /// The job as the API returns it at `now`. `completed_at` and `result` are left out until
+    /// they exist (the document types them as a date-time and an object, never null); a failed
+    /// job says why in `result.error`.
     pub fn to_json(&self, now: Instant, files_url: &str) -> Value {
         let status = self.status(now);
         let mut job = json!({
             "job_id": self.id,
             "status": status.as_str(),
             "created_at": timestamp(self.created_at),
-            "completed_at": self.completed_at(now).map(timestamp),
-            "result": Value::Null,
         });
-        if status == JobStatus::Completed {
-            job["result"] = match &self.origin {
-                Origin::StyleTraining { style_id } => json!({ "style_id": style_id, "urls": [] }),
-                _ => {
-                    json!({ "urls": (0..self.outputs.len()).map(|n| self.file_url(files_url, n)).collect::<Vec<_>>() })
-                }
-            };
+        if let Some(at) = self.completed_at(now) {
+            job["completed_at"] = json!(timestamp(at));
+        }
+        match status {
+            JobStatus::Completed => {
+                job["result"] = match &self.origin {
+                    Origin::StyleTraining { style_id } => {
+                        json!({ "style_id": style_id, "urls": [] })
+                    }
+                    _ => {
+                        json!({ "urls": (0..self.outputs.len()).map(|n| self.file_url(files_url, n)).collect::<Vec<_>>() })
+                    }
+                };
+            }
+            JobStatus::Failed => {
+                job["result"] = json!({ "error": FAILURE_REASON });
+            }
+            _ => {}
         }
         job
     }
 }
+
+/// What a failed simulated job gives as its reason.
+pub const FAILURE_REASON: &str =
+    "The model produced no output for this request (a failure the simulator was told to inject)";
 
 #[cfg(test)]
 mod tests {

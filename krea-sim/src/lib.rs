@@ -56,6 +56,7 @@ pub use api::node_apps::DEMO_APP;
 pub use config::{
     DEFAULT_TOKEN, Fault, FaultRule, Overflow, Retirement, SimConfig, seedream_3_retirement,
 };
+pub use job::FAILURE_REASON;
 pub use render::{MAX_SIDE, image_size, png as render_png};
 pub use state::Counters;
 
@@ -148,6 +149,18 @@ impl SimBuilder {
     /// upstream document Krea published).
     pub fn openapi_document(mut self, document: serde_json::Value) -> Self {
         self.config.openapi = Some(std::sync::Arc::new(document));
+        self
+    }
+
+    /// Pins the date the simulator believes it is (field sunsets, model retirements).
+    pub fn today(mut self, date: chrono::NaiveDate) -> Self {
+        self.config.today = Some(date);
+        self
+    }
+
+    /// Also delivers webhooks to `host` (loopback always is).
+    pub fn webhook_host(mut self, host: impl Into<String>) -> Self {
+        self.config.webhook_hosts.push(host.into());
         self
     }
 

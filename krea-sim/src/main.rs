@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T] [--video-bytes N] [--openapi FILE]";
+const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T] [--video-bytes N] [--openapi FILE] [--today YYYY-MM-DD] [--webhook-host HOST]...";
 
 fn value<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<T>, String> {
     match args.iter().position(|a| a == flag) {
@@ -44,6 +44,21 @@ fn builder(args: &[String]) -> Result<krea_sim::SimBuilder, String> {
         let doc =
             serde_json::from_str(&text).map_err(|e| format!("--openapi {path}: not JSON ({e})"))?;
         b = b.openapi_document(doc);
+    }
+    if let Some(day) = value::<String>(args, "--today")? {
+        let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            .map_err(|_| format!("--today {day}: use a date such as 2026-06-19\n{USAGE}"))?;
+        b = b.today(date);
+    }
+    for (i, _) in args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| *a == "--webhook-host")
+    {
+        let host = args
+            .get(i + 1)
+            .ok_or_else(|| format!("--webhook-host needs a host name\n{USAGE}"))?;
+        b = b.webhook_host(host.clone());
     }
     if let Some(cap) = value(args, "--concurrency")? {
         let overflow = if args.iter().any(|a| a == "--backlog") {

@@ -109,6 +109,14 @@ async fn authed(sim: &Sim, req: Request, next: Next) -> Response {
             "Unauthorized: send `Authorization: Bearer <token>` with a valid API token",
         );
     }
+    let query = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri());
+    let problem = match &query {
+        Ok(pairs) => sim.query_rules.check(&route_name(&req), &pairs.0),
+        Err(_) => Some("The query string could not be read: percent-encode its values".into()),
+    };
+    if let Some(problem) = problem {
+        return error(StatusCode::BAD_REQUEST, problem);
+    }
     next.run(req).await
 }
 

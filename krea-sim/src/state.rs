@@ -33,6 +33,8 @@ pub struct Counters {
     pub webhooks_delivered: u64,
     /// Webhook deliveries given up after retries.
     pub webhooks_failed: u64,
+    /// Webhooks accepted for a host that is neither loopback nor allowed: never sent.
+    pub webhooks_undeliverable: u64,
     /// Connections closed by an injected reset.
     pub connections_reset: u64,
 }
@@ -131,6 +133,8 @@ pub struct Sim {
     pub http: reqwest::Client,
     /// What `GET /openapi.json` answers, serialized once.
     pub openapi_json: bytes::Bytes,
+    /// The query parameters that document declares, checked on every request.
+    pub query_rules: crate::api::query::QueryRules,
 }
 
 /// Why a generation was not accepted.
@@ -143,6 +147,24 @@ pub enum Refusal {
 }
 
 impl Sim {
+    /// The time the simulator believes it is: now, on the pinned date if one is set.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        let now = Utc::now();
+        match self.config.today {
+            Some(day) => day.and_time(now.time()).and_utc(),
+            None => now,
+        }
+    }
+
+    /// Whether a webhook to `url` is really delivered (loopback, or an allowed host).
+    pub fn delivers_to(&self, url: &str) -> bool {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(String::from));
+        krea_gen::net::is_loopback_host(host.as_deref())
+            || host.is_some_and(|h| self.config.webhook_hosts.contains(&h))
+    }
+
     pub fn new(config: SimConfig, api_url: String, files_url: String) -> Arc<Sim> {
         let http = krea_gen::net::client_builder()
             .connect_timeout(Duration::from_secs(5))
@@ -173,6 +195,7 @@ impl Sim {
             doc.insert("servers".into(), serde_json::json!([{ "url": api_url }]));
         }
         let openapi_json = serde_json::to_vec(&document).unwrap_or_default().into();
+        let query_rules = crate::api::query::QueryRules::from_document(&document);
         Arc::new(Sim {
             config,
             api_url,
@@ -180,6 +203,7 @@ impl Sim {
             state: Mutex::new(state),
             http,
             openapi_json,
+            query_rules,
         })
     }
 
@@ -451,5 +475,43 @@ fn job_model_id(origin: &Origin) -> &str {
         Origin::Generation(m) => m.id,
         Origin::StyleTraining { .. } => "style-training",
         Origin::NodeApp { app_id } => app_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim(hosts: &[&str]) -> Arc<Sim> {
+        let config = SimConfig {
+            webhook_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..SimConfig::default()
+        };
+        Sim::new(
+            config,
+            "http://127.0.0.1:1".into(),
+            "http://127.0.0.1:2".into(),
+        )
+    }
+
+    #[test]
+    fn webhooks_go_to_loopback_and_allowed_hosts_only() {
+        let plain = sim(&[]);
+        assert!(plain.delivers_to("http://127.0.0.1:9/hook"));
+        assert!(plain.delivers_to("http://[::1]:9/hook"));
+        assert!(!plain.delivers_to("https://hooks.example.com/x"));
+        let allowed = sim(&["hooks.example.com"]);
+        assert!(allowed.delivers_to("https://hooks.example.com/x"));
+        assert!(!allowed.delivers_to("https://other.example.com/x"));
+    }
+
+    #[test]
+    fn the_pinned_date_is_the_simulators_today() {
+        let config = SimConfig {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 6, 19),
+            ..SimConfig::default()
+        };
+        let sim = Sim::new(config, String::new(), String::new());
+        assert_eq!(sim.now().date_naive().to_string(), "2026-06-19");
     }
 }

@@ -44,13 +44,23 @@ pub fn cancelled(sim: &Arc<Sim>, job: &SimJob) {
 
 async fn deliver(sim: &Sim, url: &str, body: serde_json::Value) {
     let backoff = Duration::from_secs_f64((0.5 * sim.config.time_scale).clamp(0.01, 2.0));
+    // Accepted as Krea accepts any https URL, but never sent off this machine: the attempts
+    // are made (and waited for) like failed ones, then counted as undeliverable.
+    let reachable = sim.delivers_to(url);
     for attempt in 0..3u32 {
-        let sent = sim.http.post(url).json(&body).send().await;
-        if sent.is_ok_and(|r| r.status().is_success()) {
-            sim.lock().counters.webhooks_delivered += 1;
-            return;
+        if reachable {
+            let sent = sim.http.post(url).json(&body).send().await;
+            if sent.is_ok_and(|r| r.status().is_success()) {
+                sim.lock().counters.webhooks_delivered += 1;
+                return;
+            }
         }
         tokio::time::sleep(backoff * 2u32.pow(attempt)).await;
     }
-    sim.lock().counters.webhooks_failed += 1;
+    let mut st = sim.lock();
+    if reachable {
+        st.counters.webhooks_failed += 1;
+    } else {
+        st.counters.webhooks_undeliverable += 1;
+    }
 }

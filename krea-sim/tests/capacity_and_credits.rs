@@ -25,6 +25,25 @@ async fn generations_are_refused_with_402_once_the_balance_runs_out() {
 }
 
 #[tokio::test]
+async fn jobs_already_running_finish_after_the_balance_runs_out() {
+    let sim = start(Simulator::builder().credits(7.0).time_scale(0.05)).await;
+    let first = job_id(&post(&sim, FLUX, &json!({"prompt": "x"})).await.body);
+    let second = job_id(&post(&sim, FLUX, &json!({"prompt": "x"})).await.body);
+    let refused = post(&sim, FLUX, &json!({"prompt": "x"})).await;
+    assert_eq!(refused.status, 402);
+    assert_ne!(
+        get(&sim, &format!("/jobs/{first}")).await.body["status"],
+        "completed",
+        "still running when the 402 came"
+    );
+    for id in [first, second] {
+        let (job, _) = wait(&sim, &id).await;
+        assert_eq!(job["status"], "completed");
+    }
+    assert_eq!(sim.control().counters().jobs_created, 2);
+}
+
+#[tokio::test]
 async fn failed_and_cancelled_jobs_cost_nothing() {
     let sim = start(Simulator::builder().credits(100.0).time_scale(0.0).fault(
         "POST /generate/image/bfl/flux-1-dev",
@@ -35,6 +54,12 @@ async fn failed_and_cancelled_jobs_cost_nothing() {
     let failed = post(&sim, FLUX, &json!({"prompt": "x"})).await;
     let (job, _) = wait(&sim, &job_id(&failed.body)).await;
     assert_eq!(job["status"], "failed");
+    assert!(
+        job["result"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "a failed job says why in result.error: {job}"
+    );
     assert!(
         (sim.control().credits() - 100.0).abs() < 1e-9,
         "{}",

@@ -1,4 +1,5 @@
-//! Every operation of Krea's document answers, with a status the document lists for it; and the
+//! Every operation of Krea's document answers, with a status the document lists for it and a body
+//! of the shape it documents; and the
 //! same seed and requests give the same responses and file bytes.
 
 mod support;
@@ -14,6 +15,76 @@ use support::{get, http, job_id, post, start, wait};
 fn whole_api() -> Value {
     let vendored = serde_json::from_str(krea_gen::OPENAPI_DOCUMENT).expect("vendored JSON");
     krea_openapi::vendor::complete(&vendored)
+}
+
+/// Checks `value` against a response schema of the document (the keywords its responses use:
+/// `$ref`, `type`, `nullable`, `enum`, `format`, `required`, `properties`, `items`), naming
+/// each difference by its JSON path.
+fn conform(doc: &Value, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .expect("$ref resolves"),
+        None => schema,
+    };
+    let Some(ty) = schema["type"].as_str() else {
+        return; // `{}`: anything
+    };
+    if value.is_null() {
+        if schema["nullable"] != true {
+            problems.push(format!("{at}: null where the document has a non-null {ty}"));
+        }
+        return;
+    }
+    let type_ok = match ty {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "number" => value.is_number(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "boolean" => value.is_boolean(),
+        _ => true,
+    };
+    if !type_ok {
+        problems.push(format!("{at}: {value} is not a {ty}"));
+        return;
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        problems.push(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    if let Some(text) = value.as_str() {
+        let format_ok = match schema["format"].as_str() {
+            Some("date-time") => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            Some("uuid") => uuid::Uuid::parse_str(text).is_ok(),
+            Some("uri") => reqwest::Url::parse(text).is_ok(),
+            _ => true,
+        };
+        if !format_ok {
+            problems.push(format!("{at}: {text:?} is not a {}", schema["format"]));
+        }
+    }
+    if let Some(map) = value.as_object() {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            let name = name.as_str().expect("name");
+            if !map.contains_key(name) {
+                problems.push(format!("{at}.{name}: required, missing"));
+            }
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (name, field) in props {
+                if let Some(v) = map.get(name) {
+                    conform(doc, field, v, &format!("{at}.{name}"), problems);
+                }
+            }
+        }
+    }
+    if let Some(items) = value.as_array() {
+        for (i, item) in items.iter().enumerate() {
+            conform(doc, &schema["items"], item, &format!("{at}[{i}]"), problems);
+        }
+    }
 }
 
 #[tokio::test]
@@ -56,7 +127,7 @@ async fn openapi_json_is_served_without_a_token_and_lists_every_model() {
 }
 
 #[tokio::test]
-async fn all_72_operations_answer_with_a_documented_status() {
+async fn all_72_operations_answer_with_a_documented_status_and_shape() {
     let doc = whole_api();
     let sim = start(Simulator::builder().time_scale(0.0)).await;
     // Things for the {id}s to point at.
@@ -147,6 +218,17 @@ async fn all_72_operations_answer_with_a_documented_status() {
             .expect("answered");
         let status = response.status().as_u16();
         let body = response.text().await.expect("body");
+        let schema = &op["responses"][status.to_string()]["content"]["application/json"]["schema"];
+        if !schema.is_null() {
+            let value: Value = serde_json::from_str(&body).expect("a JSON answer");
+            let mut problems = Vec::new();
+            conform(&doc, schema, &value, "", &mut problems);
+            assert!(
+                problems.is_empty(),
+                "{} {path}: the answer differs from the document: {problems:?}\n{body}",
+                method.to_uppercase()
+            );
+        }
         assert!(
             documented.contains(&status),
             "{} {path}: {status} is not documented ({documented:?}): {body}",

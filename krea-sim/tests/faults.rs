@@ -196,7 +196,8 @@ async fn failing_and_stuck_jobs_are_observed_by_polling() {
     .await;
     let (job, _) = wait(&sim, &a_job(&sim).await).await;
     assert_eq!(job["status"], "failed");
-    assert_eq!(job["result"], Value::Null);
+    assert_eq!(job["result"]["error"], krea_sim::FAILURE_REASON);
+    assert_eq!(job["result"]["urls"], Value::Null, "no files");
 
     let sim = start(
         Simulator::builder()

@@ -74,7 +74,7 @@ async fn a_wrong_type_and_invalid_json_are_refused() {
         .await
         .expect("send");
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.expect("body").contains("Invalid JSON"));
+    assert!(r.text().await.expect("body").contains("not valid JSON"));
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! `X-Webhook-URL`: the terminal job is POSTed there; non-loopback targets are refused.
+//! `X-Webhook-URL`: any https URL is accepted, as Krea accepts it; the terminal job is POSTed
+//! there when the host is loopback or allowed, and counted undeliverable otherwise.
 
 mod support;
 
@@ -76,22 +77,38 @@ async fn a_cancelled_job_is_posted_at_once() {
 }
 
 #[tokio::test]
-async fn a_non_loopback_or_malformed_webhook_is_refused_before_a_job_exists() {
+async fn a_malformed_webhook_is_refused_before_a_job_exists() {
     let sim = start(Simulator::builder()).await;
     for bad in [
-        "https://example.com/hook",
         "not a url",
         "ftp://127.0.0.1/hook",
+        "http://hooks.example.com/plain-http",
+        "https://",
     ] {
         let r = submit(&sim, bad).await;
         assert_eq!(r.status(), 400, "{bad}");
         let body: Value = r.json().await.expect("json");
-        assert!(
-            body["error"]
-                .as_str()
-                .expect("error")
-                .contains("X-Webhook-URL")
-        );
+        let error = body["error"].as_str().expect("error");
+        assert!(error.contains("X-Webhook-URL"), "{error}");
     }
     assert_eq!(sim.control().counters().jobs_created, 0);
+}
+
+#[tokio::test]
+async fn any_https_webhook_is_accepted_and_one_off_this_machine_is_counted_undeliverable() {
+    let sim = start(Simulator::builder().time_scale(0.001)).await;
+    let r = submit(&sim, "https://hooks.example.com/x").await;
+    assert_eq!(r.status(), 200);
+    let job: Value = r.json().await.expect("job");
+    assert_eq!(job["status"], "queued");
+    for _ in 0..2000 {
+        if sim.control().counters().webhooks_undeliverable == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let counters = sim.control().counters();
+    assert_eq!(counters.webhooks_undeliverable, 1);
+    assert_eq!(counters.webhooks_delivered + counters.webhooks_failed, 0);
+    assert_eq!(counters.jobs_created, 1);
 }

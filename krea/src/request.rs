@@ -502,7 +502,8 @@ impl GenerationRequest {
             self.scale,
         );
         problems.extend(unfilled);
-        let body = Value::Object(params);
+        let mut body = Value::Object(params);
+        krea_gen::validate::normalize_integers(model, &mut body);
         problems.extend(
             krea_gen::validate::validate(model, &body)
                 .iter()

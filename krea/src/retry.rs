@@ -199,12 +199,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match e(404, r#"{"error":"Job not found"}"#) {
+        match e(404, r#"{"error":"No such job"}"#) {
             Error::Api {
                 status: 404,
                 message,
                 ..
-            } => assert_eq!(message, "Job not found"),
+            } => assert_eq!(message, "No such job"),
             other => panic!("{other:?}"),
         }
     }

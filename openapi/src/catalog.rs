@@ -106,6 +106,9 @@ pub struct ParamSpec {
     pub properties: Vec<ParamSpec>,
     /// Whether an object accepts properties not listed (the document says `false` for bodies).
     pub additional_properties: bool,
+    /// Fields of an object that may only be absent or `null` (`x-krea-null-only`).
+    #[serde(default)]
+    pub null_only: Vec<String>,
     /// `oneOf` alternatives; a value must match one.
     pub variants: Vec<ParamSpec>,
 }
@@ -342,6 +345,16 @@ fn param(doc: &Value, parent: &str, name: &str, schema: &Value, required: bool) 
         properties,
         // JSON Schema's default is `true`; Krea writes `false` on bodies.
         additional_properties: schema.get("additionalProperties") != Some(&Value::Bool(false)),
+        null_only: schema
+            .get("x-krea-null-only")
+            .and_then(Value::as_array)
+            .map(|n| {
+                n.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
         variants,
     }
 }

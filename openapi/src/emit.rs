@@ -74,7 +74,7 @@ fn param(p: &ParamSpec) -> String {
         "ParamSpec {{ name: {:?}, ty: {}, required: {}, nullable: {}, description: {}, default: {}, \
          minimum: {}, maximum: {}, min_length: {}, max_length: {}, min_items: {}, max_items: {}, \
          enum_values: &[{}], format: {}, pattern: {}, items: {}, properties: {}, \
-         additional_properties: {}, variants: {} }}",
+         additional_properties: {}, null_only: &[{}], variants: {} }}",
         p.name,
         ty(p.ty),
         p.required,
@@ -97,6 +97,11 @@ fn param(p: &ParamSpec) -> String {
             .map_or("None".into(), |i| format!("Some(&{})", param(i))),
         params(&p.properties),
         p.additional_properties,
+        p.null_only
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         params(&p.variants),
     )
 }

@@ -206,10 +206,20 @@ pub fn drop_optional_nulls(doc: &mut Value) -> usize {
                     .collect()
             })
             .unwrap_or_default();
+        let mut dropped = Vec::new();
         if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-            let before = props.len();
-            props.retain(|name, prop| required.contains(name) || !is_null_schema(prop));
-            count += before - props.len();
+            props.retain(|name, prop| {
+                let keep = required.contains(name) || !is_null_schema(prop);
+                if !keep {
+                    dropped.push(Value::String(name.clone()));
+                }
+                keep
+            });
+        }
+        if !dropped.is_empty() {
+            // The constraint stays: such a field may only be absent or null.
+            count += dropped.len();
+            schema.insert("x-krea-null-only".into(), Value::Array(dropped));
         }
     });
     count

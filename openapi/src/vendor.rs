@@ -194,9 +194,11 @@ pub fn hand_written(doc: &Value) -> Vec<(String, String, &Value)> {
         .collect()
 }
 
-/// A vendored description with its hand-written operations back under `paths`: the whole API.
+/// A vendored description with its hand-written operations back under `paths` and its null-only
+/// fields spelled out: the whole API, as served to other clients.
 pub fn complete(doc: &Value) -> Value {
     let mut whole = doc.clone();
+    restore_null_only_fields(&mut whole);
     let Some(extra) = whole
         .as_object_mut()
         .and_then(|d| d.remove("x-krea-hand-written"))
@@ -209,6 +211,35 @@ pub fn complete(doc: &Value) -> Value {
         }
     }
     whole
+}
+
+/// Fields that may only be null (`x-krea-null-only`, left out of `properties` so the generated
+/// types stay simple) are written back for readers of the whole document, in OpenAPI 3.0's
+/// spelling of "null and nothing else".
+fn restore_null_only_fields(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let names: Vec<String> = map
+                .get("x-krea-null-only")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect();
+            if !names.is_empty()
+                && let Some(Value::Object(props)) = map.get_mut("properties")
+            {
+                for name in names {
+                    props.entry(name).or_insert_with(
+                        || serde_json::json!({"type": "object", "nullable": true, "enum": [null]}),
+                    );
+                }
+            }
+            map.values_mut().for_each(restore_null_only_fields);
+        }
+        Value::Array(items) => items.iter_mut().for_each(restore_null_only_fields),
+        _ => {}
+    }
 }
 
 /// OpenAPI requires a `description` on every response: an empty one says nothing.

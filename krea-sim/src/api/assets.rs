@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -53,19 +54,35 @@ pub fn asset_json(asset: &Asset, files_url: &str) -> Value {
     })
 }
 
-pub async fn upload(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
+/// Said of any multipart body that cannot be read, whatever the parser's own complaint.
+const UNREADABLE_FORM: &str = "The body is not a readable multipart/form-data form: send the image as a field named `file`, with the boundary the Content-Type header names";
+
+/// A form that breaks off or outgrows the limit, in this project's words (the parser's own
+/// text is not shown).
+fn unreadable(e: &MultipartError) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "File too large: the maximum is 75 MB",
+        );
+    }
+    error(StatusCode::BAD_REQUEST, UNREADABLE_FORM)
+}
+
+pub async fn upload(
+    State(sim): State<Arc<Sim>>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let Ok(mut form) = form else {
+        return error(StatusCode::BAD_REQUEST, UNREADABLE_FORM);
+    };
     let mut file = None;
     let mut description = None;
     loop {
         let field = match form.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("Invalid multipart body: {e}"),
-                );
-            }
+            Err(e) => return unreadable(&e),
         };
         match field.name() {
             Some("file") => {
@@ -75,12 +92,7 @@ pub async fn upload(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Respons
                     .unwrap_or_else(|| "file".into());
                 match field.bytes().await {
                     Ok(bytes) => file = Some((name, bytes)),
-                    Err(e) => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            format!("Could not read the file: {e}"),
-                        );
-                    }
+                    Err(e) => return unreadable(&e),
                 }
             }
             Some("description") => description = field.text().await.ok(),
@@ -156,7 +168,12 @@ pub async fn list(
 }
 
 fn find(sim: &Sim, id: &str) -> Result<Asset, Response> {
-    let not_found = || error(StatusCode::NOT_FOUND, "Asset not found");
+    let not_found = || {
+        error(
+            StatusCode::NOT_FOUND,
+            "No asset with this id in the account (GET /assets lists them)",
+        )
+    };
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     sim.lock().assets.get(&id).cloned().ok_or_else(not_found)
 }

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chrono::Utc;
 use krea_gen::catalog::{self, ModelSpec};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
@@ -35,43 +34,88 @@ pub fn gone(r: &Retirement) -> Response {
     (StatusCode::GONE, Json(body)).into_response()
 }
 
-/// `X-Webhook-URL` must be an absolute http(s) URL; the simulator only delivers to loopback.
+/// `X-Webhook-URL`: any absolute https URL, as Krea accepts (http only to a loopback host).
+/// Where it is really delivered is decided at delivery ([`Sim::delivers_to`]).
 pub fn webhook_url(headers: &HeaderMap) -> Result<Option<String>, Response> {
     let Some(value) = headers.get("x-webhook-url") else {
         return Ok(None);
     };
-    let bad = |why: &str| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("Invalid X-Webhook-URL: {why}"),
-        )
-    };
-    let text = value.to_str().map_err(|_| bad("not valid text"))?;
-    let url = reqwest::Url::parse(text).map_err(|_| bad("not an absolute URL"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("the scheme must be http or https"));
-    }
+    let bad = |why: &str| error(StatusCode::BAD_REQUEST, format!("X-Webhook-URL {why}"));
+    let text = value.to_str().map_err(|_| bad("is not valid text"))?;
+    let url = reqwest::Url::parse(text).map_err(|_| bad("must be an absolute https URL"))?;
     let loopback = krea_gen::net::is_loopback_host(url.host_str());
-    if !loopback {
-        return Err(bad(
-            "the simulator delivers webhooks to loopback addresses only",
-        ));
+    match url.scheme() {
+        "https" if url.host_str().is_some() => Ok(Some(text.to_string())),
+        "http" if loopback => Ok(Some(text.to_string())),
+        _ => Err(bad("must be an absolute https URL")),
     }
-    Ok(Some(text.to_string()))
 }
 
-/// Renames deprecated camelCase fields Krea still accepts (until their sunset) to snake_case.
-fn apply_aliases(model: &ModelSpec, body: &mut Map<String, Value>) {
-    let today = Utc::now().format("%Y-%m-%d").to_string();
+/// Deprecated camelCase fields: before their sunset, renamed to the new field, and the answer
+/// names each in `Deprecation`, `Sunset` and `Link` headers; from the sunset on, refused
+/// naming the field to send instead and where the change is explained.
+fn deprecated_fields(
+    sim: &Sim,
+    model: &ModelSpec,
+    body: &mut Map<String, Value>,
+) -> Result<HeaderMap, Response> {
+    let today = sim.now().date_naive();
+    let mut notice = HeaderMap::new();
+    let mut links = Vec::new();
+    let mut sunsets = Vec::new();
     for alias in model.deprecated_aliases {
-        let accepted = alias.sunset_date.is_none_or(|d| today.as_str() <= d);
-        if accepted
-            && !body.contains_key(alias.to)
-            && let Some(v) = body.remove(alias.from)
+        if !body.contains_key(alias.from) {
+            continue;
+        }
+        let sunset = alias
+            .sunset_date
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        if sunset.is_some_and(|s| today >= s) {
+            let when = sunset.map_or(String::new(), |s| format!(" on {s}"));
+            let see = alias
+                .migration_url
+                .map_or(String::new(), |u| format!(" (see {u})"));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "error": format!(
+                        "{} is no longer accepted{when}: send {} instead{see}",
+                        alias.from, alias.to
+                    ),
+                    "field": alias.from,
+                    "replacement": alias.to,
+                    "migration_url": alias.migration_url,
+                })),
+            )
+                .into_response());
+        }
+        if let Some(v) = body.remove(alias.from) {
+            body.entry(alias.to.to_string()).or_insert(v);
+        }
+        let url = alias.migration_url.unwrap_or("https://docs.krea.ai");
+        links.push(format!(
+            "<{url}>; rel=\"deprecation\"; title=\"{} is now {}\"",
+            alias.from, alias.to
+        ));
+        sunsets.extend(sunset);
+    }
+    if !links.is_empty() {
+        notice.insert("deprecation", HeaderValue::from_static("true"));
+        if let Some(first) = sunsets.iter().min()
+            && let Ok(v) = HeaderValue::try_from(
+                first
+                    .and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc().format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+                    .unwrap_or_default(),
+            )
         {
-            body.insert(alias.to.to_string(), v);
+            notice.insert("sunset", v);
+        }
+        if let Ok(v) = HeaderValue::try_from(links.join(", ")) {
+            notice.insert("link", v);
         }
     }
+    Ok(notice)
 }
 
 /// Compute units: what the client's estimate says (the cheapest row the request may meet),
@@ -99,7 +143,7 @@ pub async fn generate(
 ) -> Response {
     let mut notice = HeaderMap::new();
     if let Some(r) = sim.config.retirements.iter().find(|r| r.path == model.path) {
-        if Utc::now() >= r.sunset {
+        if sim.now() >= r.sunset {
             return gone(r);
         }
         notice.insert("deprecation", HeaderValue::from_static("true"));
@@ -126,11 +170,24 @@ pub async fn generate(
                 "Invalid request body: expected a JSON object",
             );
         }
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("Invalid JSON body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The body is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            );
+        }
     };
-    apply_aliases(model, &mut body);
-    let cost = cost(model, &body);
-    let request = Value::Object(body);
+    match deprecated_fields(&sim, model, &mut body) {
+        Ok(headers) => notice.extend(headers),
+        Err(refused) => return refused,
+    }
+    let mut request = Value::Object(body);
+    krea_gen::validate::normalize_integers(model, &mut request);
+    let cost = cost(model, request.as_object().unwrap_or(&Map::new()));
     let violations = krea_gen::validate::validate(model, &request);
     if !violations.is_empty() {
         let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
@@ -139,10 +196,11 @@ pub async fn generate(
             format!("Invalid request body: {}", list.join("; ")),
         );
     }
-    if let Some(Err(e)) = catalog::decode_body(model.operation_id, &request) {
+    if let Some(Err(_)) = catalog::decode_body(model.operation_id, &request) {
+        // The checks above say why in the project's words; this is the typed last word.
         return error(
             StatusCode::BAD_REQUEST,
-            format!("Invalid request body: {e}"),
+            "Invalid request body: it does not match the model's schema",
         );
     }
     let route = format!("POST {}", model.path);
@@ -180,7 +238,7 @@ pub fn refused(refusal: Refusal) -> Response {
         ),
         Refusal::Capacity { cap } => error(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("You have reached the maximum number of concurrent jobs ({cap})."),
+            format!("Too many concurrent jobs (the limit is {cap}); try again when one ends"),
         ),
     }
 }

@@ -97,7 +97,12 @@ pub async fn list(
 }
 
 fn job_id(id: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(id).map_err(|_| error(StatusCode::NOT_FOUND, "Job not found"))
+    Uuid::parse_str(id).map_err(|_| {
+        error(
+            StatusCode::NOT_FOUND,
+            "No job with this id for this token (GET /jobs lists them)",
+        )
+    })
 }
 
 pub async fn get(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Response {
@@ -110,7 +115,10 @@ pub async fn get(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Respons
     st.settle(now);
     match st.jobs.get(&id).filter(|j| !j.deleted) {
         Some(job) => Json(job.to_json(now, &sim.files_url)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "Job not found"),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "No job with this id for this token (GET /jobs lists them)",
+        ),
     }
 }
 
@@ -124,7 +132,10 @@ pub async fn delete(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Resp
     let cancelled = {
         let mut st = sim.lock();
         let Some(job) = st.jobs.get(&id).filter(|j| !j.deleted) else {
-            return error(StatusCode::NOT_FOUND, "Job not found");
+            return error(
+                StatusCode::NOT_FOUND,
+                "No job with this id for this token (GET /jobs lists them)",
+            );
         };
         if job.ended(now).is_some() {
             if let Some(job) = st.jobs.get_mut(&id) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,7 @@ pub mod assets;
 pub mod generate;
 pub mod jobs;
 pub mod node_apps;
+pub mod query;
 pub mod styles;
 
 /// `{"error": message}` with `status`, as Krea answers every failure.
@@ -89,7 +90,44 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/_sim/counters", get(counters))
         .fallback(not_found)
+        .layer(middleware::map_response(json_errors))
         .with_state(sim)
+}
+
+/// Every failure answers `{"error": ...}` in this project's words, also the ones axum writes
+/// itself as plain text (an unreadable body, a method the path does not take).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let message = match status {
+        StatusCode::BAD_REQUEST => {
+            "The request could not be read: check its body against the operation's schema"
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "This path does not take that method: the Allow header lists the ones it does"
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large for this operation",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "This operation does not take a body of that Content-Type"
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            "The request body does not have the shape this operation takes"
+        }
+        _ => "The request failed",
+    };
+    let mut answer = error(status, message);
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 async fn openapi(State(sim): State<Arc<Sim>>) -> Response {

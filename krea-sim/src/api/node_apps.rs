@@ -54,7 +54,10 @@ fn app_json() -> Value {
 
 pub async fn get(Path(id): Path<String>) -> Response {
     if id != DEMO_APP {
-        return error(StatusCode::NOT_FOUND, "Node app not found");
+        return error(
+            StatusCode::NOT_FOUND,
+            "No node app with this id (copy the id from the app's page)",
+        );
     }
     Json(app_json()).into_response()
 }
@@ -66,7 +69,10 @@ pub async fn execute(
     body: Bytes,
 ) -> Response {
     if id != DEMO_APP {
-        return error(StatusCode::NOT_FOUND, "Node app version not found");
+        return error(
+            StatusCode::NOT_FOUND,
+            "This node app has no version of that number",
+        );
     }
     let webhook = match webhook_url(&headers) {
         Ok(w) => w,

@@ -76,7 +76,9 @@ fn visible(st: &SimState, style: &Style, now: Instant) -> bool {
 }
 
 fn style_json(style: &Style) -> Value {
-    let owner = style.owned.then(|| json!({ "id": "00000000-0000-4000-8000-000000000001", "name": "Simulated user", "avatar_url": null }));
+    let owner = style
+        .owned
+        .then(|| json!({ "id": OWNER_ID, "name": "Simulated user", "avatar_url": null }));
     json!({
         "id": style.id,
         "title": style.title,
@@ -215,6 +217,9 @@ pub async fn train(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
     Json(job.to_json(Instant::now(), &sim.files_url)).into_response()
 }
 
+/// The simulated account's user id, the owner of its own styles.
+const OWNER_ID: &str = "00000000-0000-4000-8000-000000000001";
+
 pub async fn list(
     State(sim): State<Arc<Sim>>,
     Query(query): Query<HashMap<String, String>>,
@@ -259,6 +264,9 @@ pub async fn list(
         })
         .filter(|s| ids.as_ref().is_none_or(|ids| ids.contains(&s.id.as_str())))
         .filter(|s| query.get("model").is_none_or(|m| s.models.contains(m)))
+        // No style has a like here (every like_count is 0), so none is in the liked list.
+        .filter(|_| query.get("liked").is_none_or(|l| l != "true"))
+        .filter(|s| query.get("user").is_none_or(|u| s.owned && u == OWNER_ID))
         .filter(|s| {
             query
                 .get("cursor")
@@ -295,7 +303,10 @@ fn owned(sim: &Sim, id: &str, not_found: &str) -> Result<Style, Response> {
 pub async fn get(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Response {
     match find(&sim, &id) {
         Some(s) => Json(style_json(&s)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "Style not found"),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "No style with this id that the account can see (GET /styles lists them)",
+        ),
     }
 }
 
@@ -308,7 +319,10 @@ pub async fn update(State(sim): State<Arc<Sim>>, Path(id): Path<String>, body: B
     };
     let mut st = sim.lock();
     let Some(style) = st.styles.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "Style not found");
+        return error(
+            StatusCode::NOT_FOUND,
+            "No style with this id that the account can see (GET /styles lists them)",
+        );
     };
     let mut changed = false;
     if let Some(public) = body.get("public").and_then(Value::as_bool) {
@@ -345,7 +359,10 @@ pub async fn share_link(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> 
     st.id_seq += 1;
     let fresh = sim.uuid("share", st.id_seq).simple().to_string();
     let Some(style) = st.styles.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "Style not found");
+        return error(
+            StatusCode::NOT_FOUND,
+            "No style with this id that the account can see (GET /styles lists them)",
+        );
     };
     let is_new = style.share_token.is_none();
     let token = style.share_token.get_or_insert(fresh).clone();
@@ -364,8 +381,14 @@ pub async fn share_link(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> 
 
 fn workspace_access(sim: &Sim, id: &str) -> Result<(), Response> {
     match find(sim, id) {
-        None => Err(error(StatusCode::NOT_FOUND, "Style not found")),
-        Some(s) if !s.owned => Err(error(StatusCode::FORBIDDEN, "You do not own this style")),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            "No style with this id that the account can see (GET /styles lists them)",
+        )),
+        Some(s) if !s.owned => Err(error(
+            StatusCode::FORBIDDEN,
+            "Only the owner of a style can change who it is shared with",
+        )),
         Some(_) => Ok(()),
     }
 }
