@@ -275,14 +275,14 @@ pub enum JobsCommand {
     },
     /// Show one job
     Get {
-        /// Job id
-        id: uuid::Uuid,
+        /// Job id, or its first 6+ characters
+        id: String,
     },
     /// Wait for jobs and download their results
     Wait {
-        /// Job ids
+        /// Job ids, or their first 6+ characters
         #[arg(required = true)]
-        ids: Vec<uuid::Uuid>,
+        ids: Vec<String>,
         /// Where files go (default: where the journal says, else the current directory)
         #[arg(short, long, value_name = "DIR")]
         output: Option<PathBuf>,
@@ -292,13 +292,13 @@ pub enum JobsCommand {
     },
     /// Cancel a pending job (not charged)
     Cancel {
-        /// Job id
-        id: uuid::Uuid,
+        /// Job id, or its first 6+ characters
+        id: String,
     },
     /// Delete a job
     Delete {
-        /// Job id
-        id: uuid::Uuid,
+        /// Job id, or its first 6+ characters
+        id: String,
     },
     /// Finish what interrupted runs left: settle requests whose outcome is unknown, wait for
     /// journaled jobs and download their files (no new request creates a job)

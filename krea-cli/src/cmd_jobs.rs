@@ -50,7 +50,7 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             ctx.out.json(&json!(listed));
         }
         JobsCommand::Get { id } => {
-            let job = jobs.get(*id).await?;
+            let job = jobs.get(jobs.resolve(id).await?).await?;
             ctx.out.line(row(&job));
             job.urls()
                 .iter()
@@ -64,7 +64,11 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
         } => {
             let mut code = exit::OK;
             let mut out = Vec::new();
+            let mut resolved = Vec::new();
             for id in ids {
+                resolved.push(jobs.resolve(id).await?);
+            }
+            for id in &resolved {
                 match jobs.wait(*id).await {
                     Ok(done) => {
                         let files = if *no_download {
@@ -98,7 +102,8 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             return Ok(code);
         }
         JobsCommand::Cancel { id } => {
-            let cancelled = jobs.cancel(*id).await?;
+            let id = jobs.resolve(id).await?;
+            let cancelled = jobs.cancel(id).await?;
             ctx.out.line(if cancelled {
                 format!("{id} cancelled (not charged)")
             } else {
@@ -107,7 +112,8 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             ctx.out.json(&json!({"job_id": id, "cancelled": cancelled}));
         }
         JobsCommand::Delete { id } => {
-            jobs.delete(*id).await?;
+            let id = jobs.resolve(id).await?;
+            jobs.delete(id).await?;
             ctx.out.line(format!("{id} deleted"));
             ctx.out.json(&json!({"job_id": id, "deleted": true}));
         }

@@ -45,6 +45,7 @@ pub fn code_of(k: &krea::Error) -> u8 {
     match k {
         krea::Error::InvalidRequest { .. }
         | krea::Error::UnknownModel { .. }
+        | krea::Error::UnknownJob { .. }
         | krea::Error::ModelRetired { .. }
         | krea::Error::Config(_) => USAGE,
         krea::Error::MissingToken

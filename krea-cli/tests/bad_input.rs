@@ -6,7 +6,15 @@ use krea_sim::Simulator;
 use support::{code, command, env, krea, stderr};
 
 async fn refused(args: &[&str], exit: i32, message: &str) {
+    refused_beside(&[], args, exit, message).await;
+}
+
+/// As [`refused`], with `files` already in the working directory.
+async fn refused_beside(files: &[&str], args: &[&str], exit: i32, message: &str) {
     let e = env("bad", Simulator::builder()).await;
+    for f in files {
+        std::fs::write(e.dir.join(f), b"already here").expect("write");
+    }
     let o = krea(&e, args).await;
     assert_eq!(code(&o), exit, "{args:?}: {}", stderr(&o));
     assert!(
@@ -97,4 +105,43 @@ async fn no_token_says_how_to_get_one() {
 async fn usage_errors_exit_2() {
     refused(&["image"], 2, "PROMPT").await;
     refused(&["--poll", "often", "image", "a cat"], 2, "--poll").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_that_cannot_be_written_is_refused_before_paying() {
+    let exists = ["taken.png"];
+    refused_beside(
+        &exists,
+        &["image", "a cat", "-o", "taken.png"],
+        2,
+        "taken.png exists",
+    )
+    .await;
+    let file = ["afile"];
+    let not_dir = "afile is not a directory";
+    refused_beside(&file, &["image", "a cat", "-o", "afile"], 2, not_dir).await;
+    refused_beside(
+        &file,
+        &["image", "a cat", "-n", "2", "-o", "afile"],
+        2,
+        not_dir,
+    )
+    .await;
+    refused(
+        &["video", "waves", "-o", "clip.png"],
+        2,
+        "needs one of the extensions",
+    )
+    .await;
+    let e = env("bad-batch", Simulator::builder()).await;
+    std::fs::write(e.dir.join("prompts.txt"), "a cat\na dog\n").expect("write");
+    std::fs::write(e.dir.join("afile"), b"x").expect("write");
+    let o = krea(&e, &["batch", "prompts.txt", "-o", "afile"]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("afile"),
+        "names the path: {}",
+        stderr(&o)
+    );
+    assert_eq!(e.sim.control().counters().total_requests(), 0);
 }

@@ -23,6 +23,25 @@ async fn jobs_list_get_wait_cancel_delete() {
     assert!(stdout(&o).contains("waited/"), "{}", stdout(&o));
     let o = krea(&e, &["--json", "jobs", "get", &id]).await;
     assert_eq!(json(&o)["status"], "completed");
+    // The short ids progress rows and file names show work wherever an id does.
+    let o = krea(&e, &["--json", "jobs", "get", &id[..8]]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["job_id"], id.as_str());
+    let o = krea(&e, &["jobs", "get", "nonsense"]).await;
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("not a job id"), "{}", stderr(&o));
+    let unknown = if id.starts_with("ffffff") {
+        "eeeeee"
+    } else {
+        "ffffff"
+    };
+    let o = krea(&e, &["jobs", "get", unknown]).await;
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("no job id begins with"),
+        "{}",
+        stderr(&o)
+    );
     let o = krea(&e, &["jobs", "cancel", &id]).await;
     assert!(stdout(&o).contains("had already ended"), "{}", stdout(&o));
     let o = krea(&e, &["jobs", "delete", &id]).await;

@@ -154,6 +154,17 @@ pub enum Error {
     )]
     OutcomeUnknown(Box<UnknownOutcome>),
 
+    /// A job id given in short form (or mistyped) names no job, or more than one.
+    #[error("{message}")]
+    UnknownJob {
+        /// What was given.
+        given: String,
+        /// The jobs whose ids begin with it (several when it is ambiguous).
+        matches: Vec<Uuid>,
+        /// What is wrong and what to give instead.
+        message: String,
+    },
+
     /// Any other error status from the API.
     #[error("the Krea API answered {status} to {operation}: {message}")]
     Api {
@@ -263,7 +274,7 @@ impl Error {
     }
 
     /// A short, stable name for the kind of error (`invalid_request`, `unauthorized`,
-    /// `insufficient_credits`, `rate_limited`, `model_retired`, `unknown_model`, `job_failed`,
+    /// `insufficient_credits`, `rate_limited`, `model_retired`, `unknown_model`, `unknown_job`, `job_failed`,
     /// `timeout`, `deadline_exceeded`, `outcome_unknown`, `polling`, `api`, `transport`,
     /// `decode`, `too_large`, `download`, `journal`, `busy`, `io`, `config`, `missing_token`),
     /// for programs and JSON output.
@@ -277,6 +288,7 @@ impl Error {
             Error::ModelRetired { .. } => "model_retired",
             Error::InvalidRequest { .. } => "invalid_request",
             Error::UnknownModel { .. } => "unknown_model",
+            Error::UnknownJob { .. } => "unknown_job",
             Error::JobFailed { .. } => "job_failed",
             Error::Timeout { .. } => "timeout",
             Error::Polling { .. } => "polling",

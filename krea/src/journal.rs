@@ -683,6 +683,12 @@ impl Journal {
             .collect())
     }
 
+    /// Every job this journal has seen submitted, finished or not, oldest first.
+    pub fn job_ids(&self) -> Result<Vec<Uuid>> {
+        self.refresh()?;
+        Ok(self.index().order.clone())
+    }
+
     /// Requests sent whose outcome is not known, oldest first.
     pub fn unresolved(&self) -> Result<Vec<Unresolved>> {
         self.refresh()?;

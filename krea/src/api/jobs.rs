@@ -1,7 +1,7 @@
 //! `krea.jobs()`: list (a paginating stream), get, wait (one or many: one loop), cancel,
 //! delete, resume.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -91,6 +91,74 @@ impl Jobs {
         self.krea
             .read(Method::GET, &format!("/jobs/{id}"), "GET /jobs/{id}")
             .await
+    }
+
+    /// The job named by `given`: a whole id, or a unique prefix of at least 6 characters (the
+    /// short ids progress rows and file names show), looked up in the journal and in the
+    /// newest 1000 jobs of the account. An ambiguous prefix is refused with its matches.
+    ///
+    /// ```no_run
+    /// # async fn f(krea: krea::Krea) -> krea::Result<()> {
+    /// let id = krea.jobs().resolve("fc03387f").await?;
+    /// let job = krea.jobs().get(id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn resolve(&self, given: &str) -> Result<Uuid> {
+        let text = given.trim();
+        if let Ok(id) = Uuid::parse_str(text) {
+            return Ok(id);
+        }
+        let refuse = |matches: Vec<Uuid>, message: String| Error::UnknownJob {
+            given: given.to_string(),
+            matches,
+            message,
+        };
+        let prefix = text.to_ascii_lowercase();
+        let hex = prefix.chars().filter(|c| *c != '-').count();
+        if hex < 6 || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(refuse(
+                Vec::new(),
+                format!(
+                    "{} is not a job id: give the whole id or at least its first 6 characters (as `krea jobs list` shows them)",
+                    crate::redact::for_display(given)
+                ),
+            ));
+        }
+        let mut found: BTreeSet<Uuid> = BTreeSet::new();
+        let mut starts = |id: Uuid| {
+            if id.to_string().starts_with(&prefix) {
+                found.insert(id);
+            }
+        };
+        if let Some(journal) = self.krea.journal() {
+            journal.job_ids()?.into_iter().for_each(&mut starts);
+        }
+        let newest = self.page(&JobQuery::all().page_size(1000), None).await;
+        match newest {
+            Ok((jobs, _)) => jobs.iter().for_each(|j| starts(j.id)),
+            // Offline, a prefix the journal knows is enough.
+            Err(_) if !found.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+        let matches: Vec<Uuid> = found.into_iter().collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(refuse(
+                matches,
+                format!(
+                    "no job id begins with {prefix} (this machine's journal and the account's newest 1000 jobs were searched): give the whole id"
+                ),
+            )),
+            many => {
+                let list: Vec<String> = many.iter().map(Uuid::to_string).collect();
+                let message = format!(
+                    "{prefix} begins {} job ids ({}): give more characters",
+                    many.len(),
+                    list.join(", ")
+                );
+                Err(refuse(matches, message))
+            }
+        }
     }
 
     /// One page, newest first, of jobs created before `cursor`.
