@@ -133,6 +133,12 @@ pub struct OutputArgs {
     /// Any model parameter, as key=value (numbers, booleans and JSON are parsed; `krea models MODEL` lists them)
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Check the request and print its body and estimated cost; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to send if the run may cost more than this many compute units in all
+    #[arg(long, value_name = "CU")]
+    pub max_cu: Option<f64>,
 }
 
 #[derive(Debug, Args)]

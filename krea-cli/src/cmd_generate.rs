@@ -69,9 +69,15 @@ pub async fn generate(
     for note in &checked.notes {
         ctx.out.note(note);
     }
-    if let Some(e) = checked.estimate {
-        ctx.out
-            .note(format!("estimate: {}", e.times(out.count as usize)));
+    let total = checked.estimate.map(|e| e.times(out.count as usize));
+    if let Some(max) = out.max_cu {
+        budget(total, max, out.count, model)?;
+    }
+    if out.dry_run {
+        return dry_run(ctx, out.count, model, &checked.body, total);
+    }
+    if let Some(e) = total {
+        ctx.out.note(format!("estimate: {e}"));
     }
     if out.no_wait {
         let mut jobs = Vec::new();
@@ -134,23 +140,87 @@ pub async fn generate(
             code = code.max(exit::code_of_item(item));
             exit::report_item(item);
         }
+        let cost_cu = checked
+            .estimate
+            .filter(|_| item.status == ItemStatus::Completed)
+            .map_or(0.0, |e| e.high);
         jobs.push(json!({
             "job_id": item.job_id, "status": item.status, "urls": urls,
-            "files": item.files, "error": item.error,
+            "files": item.files, "cost_cu": cost_cu, "error": item.error,
         }));
     }
     if let Some(e) = &report.stopped {
         code = code.max(exit::code_of(e));
         exit::report_error(e);
     }
-    ctx.out.note(format!(
-        "Generated with {} ({}){}",
-        model.title,
-        model.id,
-        ctx.out.sim_tag()
-    ));
-    ctx.out.json(&json!({"simulated": ctx.out.simulated, "model": model.id, "title": model.title, "jobs": jobs}));
+    // Failed and cancelled jobs are not charged: the cost is the completed ones'.
+    let completed = report
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Completed)
+        .count();
+    let cost = checked.estimate.map(|e| e.times(completed));
+    if completed > 0 {
+        let charged = cost.map_or(String::new(), |c| format!(", cost ~{c}"));
+        ctx.out.note(format!(
+            "Generated with {} ({}){charged}{}",
+            model.title,
+            model.id,
+            ctx.out.sim_tag()
+        ));
+    }
+    ctx.out.json(&json!({"simulated": ctx.out.simulated, "model": model.id, "title": model.title, "cost_cu": cost.map(|c| c.high), "jobs": jobs}));
     Ok(code)
+}
+
+/// `--max-cu`: the run's worst case must fit, and a run with no known price cannot be held
+/// to a budget, so it is refused too.
+fn budget(
+    total: Option<krea::Estimate>,
+    max: f64,
+    count: u32,
+    model: &ModelSpec,
+) -> anyhow::Result<()> {
+    match total {
+        Some(t) if t.high > max => Err(Usage(format!(
+            "{count} job(s) on {} may cost up to {t}, above --max-cu {max}: lower -n, choose cheaper options or a cheaper model (`krea models`), or raise --max-cu",
+            model.id
+        ))
+        .into()),
+        Some(_) => Ok(()),
+        None => Err(Usage(format!(
+            "{} has no published price for these options, so --max-cu {max} cannot be checked: leave out --max-cu to send anyway",
+            model.id
+        ))
+        .into()),
+    }
+}
+
+/// `--dry-run`: what would be sent and what it would cost; no request at all.
+fn dry_run(
+    ctx: &Ctx,
+    count: u32,
+    model: &ModelSpec,
+    body: &Value,
+    total: Option<krea::Estimate>,
+) -> anyhow::Result<u8> {
+    let cost = total.map_or_else(|| "no published price".to_string(), |t| t.to_string());
+    ctx.out.line(format!(
+        "dry run: {count} job(s) on {} ({}), estimated {cost}; nothing sent",
+        model.title, model.id
+    ));
+    ctx.out.line(format!("POST {}", model.path));
+    ctx.out
+        .line(serde_json::to_string_pretty(body).unwrap_or_default());
+    ctx.out.json(&json!({
+        "dry_run": true,
+        "model": model.id,
+        "path": model.path,
+        "count": count,
+        "body": body,
+        "estimate_cu": total.map(|t| json!({"low": t.low, "high": t.high})),
+    }));
+    Ok(exit::OK)
 }
 
 fn styles(specs: &[String]) -> anyhow::Result<Vec<(String, f64)>> {

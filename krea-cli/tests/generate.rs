@@ -21,8 +21,8 @@ async fn image_downloads_a_png_equal_to_the_simulators_and_says_which_model() {
         format!("./{}", pngs[0].file_name().expect("name").to_string_lossy())
     );
     assert!(
-        stderr(&o).contains("Generated with Nano Banana 2 (google/nano-banana-2)"),
-        "{}",
+        stderr(&o).contains("Generated with Nano Banana 2 (google/nano-banana-2), cost ~"),
+        "the model and what it cost: {}",
         stderr(&o)
     );
     let id = e.sim.control().job_ids()[0];
@@ -285,4 +285,40 @@ async fn minus_n_2_finishes_when_a_post_meets_the_concurrency_cap() {
         c.requests
     );
     assert_eq!(files_in(&e.dir.join("out"), "png").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prices_without_sending_and_max_cu_refuses_before_paying() {
+    let e = env("cost", Simulator::builder()).await;
+    let o = krea(&e, &["video", "waves at night", "--dry-run"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("dry run: 1 job(s)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(" CU; nothing sent"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("\"prompt\": \"waves at night\""),
+        "{}",
+        stdout(&o)
+    );
+    let o = krea(&e, &["--json", "image", "a cat", "-n", "3", "--dry-run"]).await;
+    let priced = json(&o);
+    assert_eq!(priced["dry_run"], true);
+    assert_eq!(priced["count"], 3);
+    assert!(
+        priced["estimate_cu"]["high"]
+            .as_f64()
+            .is_some_and(|h| h > 0.0),
+        "{priced}"
+    );
+    let o = krea(&e, &["video", "waves at night", "--max-cu", "10"]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("above --max-cu 10"), "{}", stderr(&o));
+    assert_eq!(
+        e.sim.control().counters().total_requests(),
+        0,
+        "nothing sent"
+    );
+
+    let o = krea(&e, &["image", "a cat", "--max-cu", "1000"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.sim.control().counters().jobs_created, 1);
 }
