@@ -96,7 +96,8 @@ pub async fn generate(
             .json(&json!({"simulated": ctx.out.simulated, "model": model.id, "jobs": jobs}));
         return Ok(exit::OK);
     }
-    let mut progress = Progress::new(ctx.out.live());
+    let mut progress = Progress::new(&ctx.out, out.count as usize);
+    let expected = context::expected(ctx, model);
     let mut batch = ctx.krea.batch();
     for n in 0..out.count {
         batch = batch.item(format!("#{}", n + 1), request.clone());
@@ -106,13 +107,16 @@ pub async fn generate(
             krea::BatchEvent::Submitted { item } => {
                 if let Some(id) = item.job_id {
                     context::track(id);
-                    progress.add(id, model.id.to_string(), krea::JobStatus::Queued);
+                    progress.add(id, model.id.to_string(), expected);
                 }
             }
             krea::BatchEvent::Update { update, .. } => {
                 progress.set(update.job_id, update.status.clone());
             }
             krea::BatchEvent::Ended { item } => {
+                if let Some(id) = item.job_id {
+                    progress.end(id, &crate::progress::item_word(item.status));
+                }
                 if let Some(id) = item.job_id.filter(|_| item.status != ItemStatus::TimedOut) {
                     context::untrack(id);
                 }
@@ -120,6 +124,7 @@ pub async fn generate(
             _ => {}
         })
         .await?;
+    progress.clear();
     let mut code = exit::OK;
     let mut jobs = Vec::new();
     for item in &report.items {

@@ -135,3 +135,11 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
         _sim: sim,
     })
 }
+
+/// How long a job of `model` usually takes here, in wall time (the simulator's time scale
+/// applied), for progress rows.
+pub fn expected(ctx: &Ctx, model: &krea::models::ModelSpec) -> Option<std::time::Duration> {
+    let e = ctx.krea.expectation(model);
+    let wall = e.seconds * ctx.krea.poll_policy().time_scale;
+    (wall.is_finite() && wall > 0.0).then(|| std::time::Duration::from_secs_f64(wall))
+}

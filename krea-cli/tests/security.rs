@@ -96,7 +96,8 @@ async fn the_token_never_appears_in_output_or_the_most_verbose_logs() {
 async fn the_file_origin_never_sees_the_token_even_after_a_redirect() {
     let e = env(
         "redirect",
-        Simulator::builder().fault("GET /jobs/{id}", Fault::RedirectToOtherHost, 1.0),
+        // Every poll, by listing or one by one, is sent to the other origin.
+        Simulator::builder().fault("GET /jobs*", Fault::RedirectToOtherHost, 1.0),
     )
     .await;
     let o = krea(&e, &["image", "a lighthouse", "-n", "3"]).await;

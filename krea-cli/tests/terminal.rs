@@ -1,0 +1,220 @@
+//! The live progress as a person sees it: `krea` runs on a pseudo-terminal of a given size and
+//! its output is fed to a terminal emulator (vt100), which is then read like a screen: the
+//! elapsed time must tick while a job runs, no line may be wider than the pane (wrap), and a
+//! run of more jobs than the pane has rows must leave each job once in the scrollback.
+
+mod support;
+
+use std::io::Read;
+use std::num::NonZeroU16;
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+use std::sync::mpsc;
+
+use krea_sim::Simulator;
+use nix::pty::{Winsize, openpty};
+use support::{command, env_scaled};
+
+/// Runs `krea ARGS` on a `cols` x `rows` pseudo-terminal; returns everything it drew, in the
+/// chunks it arrived in, and its exit code.
+async fn on_terminal(e: &support::Env, args: &[&str], cols: u16, rows: u16) -> (Vec<Vec<u8>>, i32) {
+    let size = Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(Some(&size), None).expect("a pseudo-terminal");
+    let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
+    let mut cmd = command(e);
+    cmd.args(args)
+        .env("TERM", "xterm-256color")
+        .stdin(slave(&pty.slave))
+        .stdout(slave(&pty.slave))
+        .stderr(slave(&pty.slave));
+    let mut child = cmd.spawn().expect("krea starts");
+    drop(cmd);
+    drop(pty.slave);
+    let (tx, rx) = mpsc::channel();
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        // EIO once the child and every copy of the slave side are gone.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let status = tokio::task::spawn_blocking(move || child.wait().expect("krea ends"))
+        .await
+        .expect("join");
+    reader.join().expect("reader");
+    (rx.try_iter().collect(), status.code().unwrap_or(-1))
+}
+
+fn parser(cols: u16, rows: u16) -> vt100::Parser {
+    let n = |v: u16| NonZeroU16::new(v).expect("size");
+    vt100::Parser::new(n(rows), n(cols), 10_000)
+}
+
+fn screen_rows(p: &vt100::Parser, cols: u16) -> Vec<String> {
+    p.screen().rows(0, cols).collect()
+}
+
+/// Every line ever on the pane, scrollback first.
+fn history(p: &mut vt100::Parser, cols: u16) -> Vec<String> {
+    p.screen_mut().set_scrollback(usize::MAX);
+    let back = p.screen().scrollback();
+    let mut lines = Vec::new();
+    for offset in (1..=back).rev() {
+        p.screen_mut().set_scrollback(offset);
+        lines.extend(p.screen().rows(0, cols).next());
+    }
+    p.screen_mut().set_scrollback(0);
+    lines.extend(screen_rows(p, cols));
+    lines
+}
+
+/// A screen holds only whole lines of known kinds (a line too wide for the pane would leave a
+/// fragment of itself on the next row) and no job on two live rows.
+fn well_formed(rows: &[String]) -> Result<(), String> {
+    let is_job_row = |r: &str| {
+        r.len() > 11
+            && r.starts_with("  ")
+            && r[2..10].chars().all(|c| c.is_ascii_hexdigit())
+            && &r[10..11] == " "
+    };
+    let mut live_ids = Vec::new();
+    for row in rows.iter().map(|r| r.trim_end()).filter(|r| !r.is_empty()) {
+        let known = is_job_row(row)
+            || (row.starts_with("  ") && row.contains(" done, "))
+            || row.starts_with("estimate: ")
+            || row.starts_with("Generated with ")
+            || row.starts_with("./");
+        if !known {
+            return Err(format!("a fragment on screen: {row:?}"));
+        }
+        if is_job_row(row) && !row.contains(" after ") {
+            let id = &row[2..10];
+            if live_ids.contains(&id) {
+                return Err(format!("job {id} on two rows"));
+            }
+            live_ids.push(id);
+        }
+    }
+    Ok(())
+}
+
+/// The elapsed-time field of a live row of `label` (`4s`, `1m02s`), if one is on screen.
+fn elapsed_on_screen(rows: &[String], label: &str) -> Option<String> {
+    let row = rows
+        .iter()
+        .find(|r| r.contains(label) && !r.contains(" after "))?;
+    row.split_whitespace()
+        .skip_while(|t| !t.contains(label))
+        .skip(2) // the label and the state
+        .map(|t| t.trim_end_matches(','))
+        .find(|t| t.ends_with('s') && t.starts_with(|c: char| c.is_ascii_digit()))
+        .map(String::from)
+}
+
+async fn a_ten_second_job_ticks(cols: u16) -> Vec<String> {
+    // flux-1-dev's typical time, scaled to about 10 s of wall time.
+    let typical = krea::models::resolve("flux")
+        .ok()
+        .and_then(|m| m.typical_seconds)
+        .unwrap_or(20.0);
+    let e = env_scaled("tty", Simulator::builder(), 10.0 / typical).await;
+    let args = [
+        "--poll",
+        "0.5",
+        "image",
+        "a lighthouse at dusk",
+        "-m",
+        "flux",
+    ];
+    let (chunks, code) = on_terminal(&e, &args, cols, 30).await;
+    assert_eq!(code, 0, "krea image exits 0");
+    let mut term = parser(cols, 30);
+    let mut seen: Vec<String> = Vec::new();
+    for chunk in &chunks {
+        term.process(chunk);
+        let rows = screen_rows(&term, cols);
+        if let Err(e) = well_formed(&rows) {
+            panic!("{e} at {cols} columns: {rows:#?}");
+        }
+        if let Some(t) = elapsed_on_screen(&rows, "flux-1-dev")
+            && seen.last() != Some(&t)
+        {
+            seen.push(t);
+            // KREA_TERMINAL_CAPTURE=DIR keeps the screen as the 5th tick showed it.
+            if seen.len() == 5
+                && let Some(dir) = std::env::var_os("KREA_TERMINAL_CAPTURE")
+            {
+                let text = rows[..8].join("\n");
+                std::fs::write(std::path::Path::new(&dir).join(format!("{cols}.txt")), text)
+                    .expect("capture");
+            }
+        }
+    }
+    assert!(
+        seen.len() >= 5,
+        "the elapsed time changed {} times on screen at {cols} columns: {seen:?}",
+        seen.len()
+    );
+    history(&mut term, cols)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_elapsed_time_ticks_and_no_line_wraps_at_60_and_80_columns() {
+    let (narrow, wide) = tokio::join!(a_ten_second_job_ticks(60), a_ten_second_job_ticks(80));
+    for (cols, lines) in [(60, narrow), (80, wide)] {
+        let finished: Vec<&String> = lines.iter().filter(|l| l.contains(" after ")).collect();
+        assert_eq!(finished.len(), 1, "{cols} columns: {lines:#?}");
+        assert!(finished[0].contains("completed"), "{finished:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fourteen_jobs_in_a_twelve_row_pane_leave_each_job_once_in_the_scrollback() {
+    let e = env_scaled("tty14", Simulator::builder(), 0.05).await;
+    let args = [
+        "--poll",
+        "0.1",
+        "image",
+        "a lighthouse",
+        "-n",
+        "14",
+        "-m",
+        "flux",
+    ];
+    let (chunks, code) = on_terminal(&e, &args, 80, 12).await;
+    assert_eq!(code, 0);
+    let mut term = parser(80, 12);
+    for chunk in &chunks {
+        term.process(chunk);
+        let rows = screen_rows(&term, 80);
+        if let Err(e) = well_formed(&rows) {
+            panic!("{e}: {rows:#?}");
+        }
+    }
+    let lines = history(&mut term, 80);
+    let ids = e.sim.control().job_ids();
+    assert_eq!(ids.len(), 14);
+    for id in ids {
+        let short = &id.to_string()[..8];
+        let rows: Vec<&String> = lines.iter().filter(|l| l.contains(short)).collect();
+        // Its "completed after" line, and the file named after it (stdout).
+        let finished = rows.iter().filter(|l| l.contains(" after ")).count();
+        assert_eq!(finished, 1, "{short}: {rows:#?}\nall: {lines:#?}");
+        let live = rows
+            .iter()
+            .filter(|l| !l.contains(" after ") && !l.contains(".png"))
+            .count();
+        assert_eq!(
+            live, 0,
+            "{short}: a progress row was left behind: {rows:#?}"
+        );
+    }
+}
