@@ -28,6 +28,7 @@ pub struct Cli {
 
 /// Options for every command.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// API token (create one at https://krea.ai/settings/api-tokens); never printed
     #[arg(

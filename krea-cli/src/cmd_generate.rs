@@ -247,7 +247,33 @@ fn with_params(r: GenerationRequest, extra: Map<String, Value>) -> GenerationReq
     extra.into_iter().fold(r, |r, (k, v)| r.param(&k, v))
 }
 
+/// A model of another kind is pointed to the command that runs it, before anything else.
+fn right_command(name: &str, kind: models::Kind) -> anyhow::Result<()> {
+    let Ok(model) = models::resolve(name) else {
+        return Ok(());
+    };
+    if model.kind == kind {
+        return Ok(());
+    }
+    let command = match model.kind {
+        models::Kind::Image => "image",
+        models::Kind::Video => "video",
+        models::Kind::Enhance => "enhance",
+    };
+    Err(Usage(format!(
+        "{} is {} model: run it with `krea {command} ... -m {name}` (or `krea run {name}`)",
+        model.id,
+        match model.kind {
+            models::Kind::Image => "an image",
+            models::Kind::Video => "a video",
+            models::Kind::Enhance => "an upscaling",
+        }
+    ))
+    .into())
+}
+
 pub async fn image(ctx: &Ctx, a: &ImageArgs) -> anyhow::Result<u8> {
+    right_command(&a.model, models::Kind::Image)?;
     let styles = styles(&a.styles)?;
     let extra = params(&a.out.params, models::resolve(&a.model).ok())?;
     let mut r = ctx.krea.image(&a.model).prompt(a.prompt.clone());
@@ -282,6 +308,7 @@ pub async fn image(ctx: &Ctx, a: &ImageArgs) -> anyhow::Result<u8> {
 }
 
 pub async fn video(ctx: &Ctx, a: &VideoArgs) -> anyhow::Result<u8> {
+    right_command(&a.model, models::Kind::Video)?;
     let extra = params(&a.out.params, models::resolve(&a.model).ok())?;
     let mut r = ctx.krea.video(&a.model).prompt(a.prompt.clone());
     if let Some(i) = &a.start_image {
@@ -309,6 +336,7 @@ pub async fn video(ctx: &Ctx, a: &VideoArgs) -> anyhow::Result<u8> {
 }
 
 pub async fn enhance(ctx: &Ctx, a: &EnhanceArgs) -> anyhow::Result<u8> {
+    right_command(&a.model, models::Kind::Enhance)?;
     let extra = params(&a.out.params, models::resolve(&a.model).ok())?;
     let mut r = ctx
         .krea

@@ -107,7 +107,8 @@ fn describe(p: &ParamSpec) -> String {
         parts.push("nullable".into());
     }
     match (p.minimum, p.maximum) {
-        (Some(lo), Some(hi)) => parts.push(format!("{}..{}", number(lo), number(hi))),
+        (Some(lo), Some(hi)) if lo < 0.0 => parts.push(format!("{} to {}", number(lo), number(hi))),
+        (Some(lo), Some(hi)) => parts.push(format!("{}-{}", number(lo), number(hi))),
         (Some(lo), None) => parts.push(format!("at least {}", number(lo))),
         (None, Some(hi)) => parts.push(format!("at most {}", number(hi))),
         _ => {}

@@ -3,7 +3,7 @@
 mod support;
 
 use krea_sim::Simulator;
-use support::{code, command, env, krea, stderr};
+use support::{code, command, env, krea, stderr, stdout};
 
 async fn refused(args: &[&str], exit: i32, message: &str) {
     refused_beside(&[], args, exit, message).await;
@@ -144,4 +144,29 @@ async fn an_output_that_cannot_be_written_is_refused_before_paying() {
         stderr(&o)
     );
     assert_eq!(e.sim.control().counters().total_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistyped_parameter_and_a_model_of_another_kind_point_to_the_fix() {
+    refused(
+        &["image", "a cat", "-m", "flux", "-p", "widht=512"],
+        2,
+        "did you mean width?",
+    )
+    .await;
+    let veo = "/generate/video/google/veo-3.1-fast";
+    refused(&["image", "a cat", "-m", veo], 2, "run it with `krea video").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generation_path_ending_in_a_known_slug_resolves() {
+    let e = env("path", Simulator::builder()).await;
+    let path = "/generate/image/google/nano-banana-flash";
+    let o = krea(&e, &["image", "a cat", "-m", path, "--dry-run"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("POST /generate/image/google/"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -107,6 +107,16 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// The known field nearest to a mistyped one (`widht` -> `width`), if one is near.
+fn closest(key: &str, params: &[ParamSpec]) -> Option<&'static str> {
+    params
+        .iter()
+        .map(|p| (strsim::damerau_levenshtein(key, p.name), p.name))
+        .filter(|(d, name)| *d <= (name.len() / 3).max(1))
+        .min()
+        .map(|(_, name)| name)
+}
+
 fn names(params: &[ParamSpec]) -> String {
     params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
 }
@@ -141,7 +151,13 @@ fn check_object(
             None if null_only.contains(&key.as_str()) => {}
             None if !additional => out.push(Violation {
                 field: join(prefix, key),
-                problem: format!("is not a known field (allowed: {})", names(params)),
+                problem: match closest(key, params) {
+                    Some(near) => format!(
+                        "is not a known field (did you mean {near}? allowed: {})",
+                        names(params)
+                    ),
+                    None => format!("is not a known field (allowed: {})", names(params)),
+                },
             }),
             None => {}
         }
@@ -178,9 +194,18 @@ fn chosen_variant<'a>(variants: &'a [ParamSpec], value: &Value) -> Option<&'a Pa
     }
 }
 
+/// `512-2368`, or `-2 to 2` where a dash would read as a minus sign.
+pub fn span(lo: f64, hi: f64) -> String {
+    if lo < 0.0 {
+        format!("{lo} to {hi}")
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
 fn range(p: &ParamSpec) -> String {
     match (p.minimum, p.maximum) {
-        (Some(lo), Some(hi)) => format!(" (allowed {lo}..={hi})"),
+        (Some(lo), Some(hi)) => format!(" (allowed {})", span(lo, hi)),
         _ => String::new(),
     }
 }
@@ -398,9 +423,14 @@ mod tests {
             unknown[0].starts_with("colour: is not a known field (allowed: prompt, "),
             "{unknown:?}"
         );
+        let typo = problems(json!({"prompt": "x", "widht": 512}));
+        assert!(
+            typo[0].starts_with("widht: is not a known field (did you mean width? allowed: "),
+            "{typo:?}"
+        );
         assert_eq!(
             problems(json!({"prompt": "x", "width": 4000})),
-            ["width: 4000 is above the maximum 2368 (allowed 512..=2368)"]
+            ["width: 4000 is above the maximum 2368 (allowed 512-2368)"]
         );
         assert_eq!(
             problems(json!({"prompt": "x", "steps": 2.5})),
@@ -425,7 +455,7 @@ mod tests {
         let p = problems(json!({"prompt": "x", "styles": [{"id": "s", "strength": 3}]}));
         assert_eq!(
             p,
-            ["styles[0].strength: 3 is above the maximum 2 (allowed -2..=2)"]
+            ["styles[0].strength: 3 is above the maximum 2 (allowed -2 to 2)"]
         );
         let p = problems(json!({"prompt": "x", "styles": [{"strength": 1}]}));
         assert_eq!(p, ["styles[0].id: is required"]);

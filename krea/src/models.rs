@@ -125,6 +125,19 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
         .collect();
     match matches.as_slice() {
         [one] => Ok(one),
+        // A generation path whose last part is a slug or alias the catalog knows
+        // (`/generate/image/google/nano-banana-flash`).
+        [] if trimmed.contains('/') => {
+            let last = trimmed
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            match resolve(last) {
+                Ok(m) if !last.is_empty() => Ok(m),
+                _ => Err(unknown(name)),
+            }
+        }
         [] => Err(unknown(name)),
         several => Err(Error::UnknownModel {
             name: name.into(),
@@ -172,7 +185,7 @@ pub fn suggest(name: &str) -> Vec<String> {
     let mut scored: Vec<(usize, String)> = candidates
         .filter_map(|(candidate, id)| {
             let c = fold(candidate);
-            let d = distance(&folded, &c);
+            let d = strsim::levenshtein(&folded, &c);
             let close =
                 d <= (folded.len() / 3).max(2) || (folded.len() >= 3 && c.contains(&folded));
             close.then(|| {
@@ -198,26 +211,6 @@ pub fn suggest(name: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
