@@ -30,15 +30,19 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// API token (create one at https://krea.ai/settings/api-tokens); never printed
+    /// API token; never printed. Else KREA_API_TOKEN, else the one `krea auth login` stored
+    /// (create one at https://krea.ai/settings/api-tokens)
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Which stored token `krea auth` and every command use
     #[arg(
         long,
         global = true,
-        env = "KREA_API_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
+        env = "KREA_PROFILE",
+        default_value = krea::credentials::DEFAULT_PROFILE,
+        value_name = "NAME"
     )]
-    pub token: Option<String>,
+    pub profile: String,
     /// API base URL (https; http only for loopback)
     #[arg(long, global = true, env = "KREA_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
@@ -103,11 +107,28 @@ pub enum Command {
     Models(ModelsArgs),
     /// Run the Krea API simulator in the foreground (for tests and demos)
     Sim(SimArgs),
+    /// Store, show or forget the API token (kept in a file only you can read)
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Check the token, the API, the clock, the model catalog, the journal and the output
+    /// directory, and say how to fix what is wrong
+    Doctor,
     /// Print a shell completion script
     Completions {
         /// The shell
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Read a token (hidden prompt, or the first line of stdin), check it with one free request,
+    /// and store it for the profile
+    Login,
+    /// Which token would be used and where it comes from (masked), and whether the API accepts it
+    Status,
+    /// Forget the profile's stored token
+    Logout,
 }
 
 /// What happens to submitted jobs and their files.

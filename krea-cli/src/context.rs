@@ -72,6 +72,67 @@ fn seconds(flag: &str, value: Option<f64>) -> anyhow::Result<Option<Duration>> {
     }
 }
 
+/// Where the token in use comes from.
+pub enum TokenSource {
+    Flag,
+    Env,
+    Stored {
+        path: std::path::PathBuf,
+        saved_at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl std::fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Flag => write!(f, "--token"),
+            TokenSource::Env => write!(f, "{}", krea::TOKEN_ENV),
+            TokenSource::Stored { path, saved_at } => write!(
+                f,
+                "{} (stored {})",
+                crate::output::shown(path),
+                saved_at.format("%Y-%m-%d")
+            ),
+        }
+    }
+}
+
+/// The token to use and the base URL to use it with.
+pub struct FoundToken {
+    pub token: String,
+    pub source: TokenSource,
+    /// `--base-url`/KREA_BASE_URL, else the one stored with the token.
+    pub base_url: Option<String>,
+}
+
+/// The token, by precedence: `--token`, then KREA_API_TOKEN, then the profile's stored one.
+pub fn find_token(g: &Global) -> anyhow::Result<Option<FoundToken>> {
+    let given = |t: Option<String>| t.filter(|t| !t.trim().is_empty());
+    let env = given(std::env::var(krea::TOKEN_ENV).ok());
+    let stored = match (&g.token, &env, krea::credentials::Credentials::at_default()) {
+        (None, None, Some(store)) => store.get(&g.profile)?.map(|s| (s, store)),
+        _ => None,
+    };
+    let found = match (given(g.token.clone()), env, stored) {
+        (Some(token), _, _) => Some((token, TokenSource::Flag, None)),
+        (None, Some(token), _) => Some((token, TokenSource::Env, None)),
+        (None, None, Some((s, store))) => Some((
+            s.token().to_string(),
+            TokenSource::Stored {
+                path: store.path().to_path_buf(),
+                saved_at: s.saved_at,
+            },
+            s.base_url.clone(),
+        )),
+        (None, None, None) => None,
+    };
+    Ok(found.map(|(token, source, stored_url)| FoundToken {
+        token,
+        source,
+        base_url: g.base_url.clone().or(stored_url),
+    }))
+}
+
 /// Connects as the global options say.
 pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
     let out = Out {
@@ -102,11 +163,8 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
         ));
         (krea, Some(sim))
     } else {
-        let token = g
-            .token
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(krea::Error::MissingToken)?;
+        let found = find_token(g)?.ok_or(krea::Error::MissingToken)?;
+        let token = found.token;
         let poll = poll_policy(g, 1.0)?;
         // The CLI keeps a journal: an interrupted run is resumed without paying twice.
         let mut b = Krea::builder()
@@ -115,8 +173,8 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
             .journal(StatePath::Default)
             .timings(StatePath::Default)
             .catalog_cache(StatePath::Default);
-        if let Some(url) = &g.base_url {
-            b = b.base_url(url.clone());
+        if let Some(url) = found.base_url {
+            b = b.base_url(url);
         }
         if let Some(t) = request_timeout {
             b = b.request_timeout(t).settle_grace(t);

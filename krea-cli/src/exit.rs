@@ -30,7 +30,7 @@ impl std::fmt::Display for Usage {
 impl std::error::Error for Usage {}
 
 /// The message when no token is configured.
-pub const MISSING_TOKEN: &str = "Krea API token not configured: set KREA_API_TOKEN (create one at https://krea.ai/settings/api-tokens) or use --sim";
+pub const MISSING_TOKEN: &str = "Krea API token not configured: run `krea auth login`, or set KREA_API_TOKEN (create a token at https://krea.ai/settings/api-tokens); or try everything with --sim";
 
 /// The exit code for an error.
 pub fn code(e: &anyhow::Error) -> u8 {

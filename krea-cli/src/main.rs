@@ -7,7 +7,9 @@ use clap::{CommandFactory, Parser};
 mod cli;
 mod cmd_apps;
 mod cmd_assets;
+mod cmd_auth;
 mod cmd_batch;
+mod cmd_doctor;
 mod cmd_generate;
 mod cmd_jobs;
 mod cmd_models;
@@ -30,6 +32,8 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Models(a) if !a.refresh => return cmd_models::run(&out, a),
         Command::Sim(a) => return cmd_sim::run(&out, a).await,
+        Command::Auth(c) => return cmd_auth::run(&out, &cli.global, c).await,
+        Command::Doctor => return cmd_doctor::run(&out, &cli.global).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "krea", &mut buf);
@@ -50,7 +54,9 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Styles(c) => cmd_styles::run(&ctx, c).await,
         Command::Apps(c) => cmd_apps::run(&ctx, c).await,
         Command::Models(a) => cmd_models::refresh_then_run(&ctx, a).await,
-        Command::Sim(_) | Command::Completions { .. } => Ok(exit::OK),
+        Command::Sim(_) | Command::Completions { .. } | Command::Auth(_) | Command::Doctor => {
+            Ok(exit::OK)
+        }
     }
 }
 

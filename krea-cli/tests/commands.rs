@@ -421,3 +421,93 @@ async fn a_damaged_journal_line_loses_no_other_job_and_names_what_it_lost() {
         "resuming sent nothing new"
     );
 }
+
+/// `krea ARGS` without KREA_API_TOKEN in the environment, `stdin` written to it.
+async fn without_env_token(e: &support::Env, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = support::command(e);
+    cmd.env_remove("KREA_API_TOKEN")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let input = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().expect("run krea");
+        let mut pipe = child.stdin.take().expect("stdin");
+        let _ = pipe.write_all(input.as_bytes());
+        drop(pipe);
+        child.wait_with_output().expect("output")
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_login_stores_a_verified_token_and_doctor_checks_everything() {
+    let e = env("auth", Simulator::builder()).await;
+    let token = format!("{}\n", e.sim.token());
+
+    let refused = without_env_token(&e, &["auth", "login"], "not-the-token-1234\n").await;
+    assert_eq!(code(&refused), 3, "{}", stderr(&refused));
+    let store = e.dir.join("config/krea/credentials.json");
+    assert!(!store.exists(), "a refused token is not stored");
+
+    let o = without_env_token(&e, &["auth", "login"], &token).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("accepted by"), "{}", stdout(&o));
+    assert!(
+        !stdout(&o).contains(e.sim.token()),
+        "the token is never shown"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&store)
+        .expect("stored")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let api = e.sim.api_url();
+    let o = without_env_token(&e, &["--base-url", api, "image", "a cat"], "").await;
+    assert_eq!(code(&o), 0, "the stored token is used: {}", stderr(&o));
+    let o = without_env_token(&e, &["auth", "status"], "").await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("credentials.json"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("accepted by"), "{}", stdout(&o));
+
+    let o = without_env_token(&e, &["doctor"], "").await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let report = stdout(&o);
+    for check in ["token", "api", "clock", "catalog", "journal", "output"] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check} ok: {report}"
+        );
+    }
+    assert!(
+        !report.contains("warn") && !report.contains("FAIL"),
+        "{report}"
+    );
+
+    let journal = e.dir.join("state/krea/journal.jsonl");
+    let mut text = std::fs::read_to_string(&journal).expect("journal");
+    text.push_str("{\"torn\": tr\n");
+    std::fs::write(&journal, text).expect("write");
+    let o = without_env_token(&e, &["doctor"], "").await;
+    assert_eq!(code(&o), 0, "a warning is not a failure: {}", stdout(&o));
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("warn") && l.contains("damaged line")),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = without_env_token(&e, &["auth", "logout"], "").await;
+    assert_eq!(code(&o), 0);
+    let o = without_env_token(&e, &["auth", "status"], "").await;
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(stdout(&o).contains("krea auth login"), "{}", stdout(&o));
+}

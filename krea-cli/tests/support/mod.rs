@@ -45,6 +45,8 @@ pub fn command(env: &Env) -> std::process::Command {
         .env("KREA_API_TOKEN", env.sim.token())
         .env("XDG_STATE_HOME", env.dir.join("state"))
         .env("XDG_CACHE_HOME", env.dir.join("cache"))
+        .env("XDG_CONFIG_HOME", env.dir.join("config"))
+        .env_remove("KREA_PROFILE")
         .env("HOME", &env.dir)
         .env_remove("RUST_LOG");
     cmd
