@@ -333,3 +333,17 @@ async fn three_image_models_found_in_openapi_json_generate_from_the_document_alo
     }
     assert_eq!(counters.jobs_created, 3);
 }
+
+#[tokio::test]
+async fn a_pending_job_leaves_out_what_does_not_exist_yet() {
+    // The document types completed_at as a date-time and result as an object, neither nullable.
+    let sim = start(Simulator::builder().time_scale(1.0)).await;
+    let job = post(&sim, FLUX, &json!({"prompt": "x"})).await.body;
+    let pending = get(&sim, &format!("/jobs/{}", job_id(&job))).await.body;
+    assert_ne!(pending["status"], "completed");
+    let fields = pending.as_object().expect("a job object");
+    assert!(!fields.contains_key("completed_at"), "{pending}");
+    assert!(!fields.contains_key("result"), "{pending}");
+    let listed = get(&sim, "/jobs").await.body;
+    assert!(listed["items"][0].get("completed_at").is_none(), "{listed}");
+}
