@@ -109,6 +109,14 @@ fn body(line: &Line) -> Value {
 }
 
 pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
+    let resume = format!(
+        "krea batch {} -o {} --resume",
+        a.file.display(),
+        a.output.display()
+    );
+    if let Ok(mut b) = context::batch_in_progress().lock() {
+        *b = Some((a.output.clone(), resume));
+    }
     let text = std::fs::read_to_string(&a.file)
         .map_err(|e| Usage(format!("cannot read {}: {e}", a.file.display())))?;
     let common = params(&a.params, models::resolve(&a.model).ok())?;
@@ -201,9 +209,22 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
             a.output.display()
         ));
     }
-    ctx.out.json(&serde_json::json!({
-        "simulated": ctx.out.simulated, "output": dir, "manifest": manifest,
-    }));
+    let jobs: Vec<crate::job_json::JobOut> = report
+        .items
+        .iter()
+        .map(|item| {
+            let estimate = krea::models::resolve(&item.model)
+                .ok()
+                .and_then(|m| krea::estimate(m, &item.request));
+            let mut job = crate::job_json::JobOut::from_item(item, estimate);
+            job.status = crate::progress::item_word(item.status);
+            job
+        })
+        .collect();
+    ctx.out.jobs(
+        &jobs,
+        serde_json::json!({"simulated": ctx.out.simulated, "output": dir}),
+    );
     Ok(code)
 }
 
@@ -223,6 +244,13 @@ fn escape(s: &str) -> String {
 }
 
 /// `index.html`: every result with its prompt, model and job id.
+/// Writes `index.html` from the manifest in `dir` (also when a run is interrupted).
+pub fn write_contact_sheet(dir: &std::path::Path) -> anyhow::Result<()> {
+    let manifest = Manifest::read(dir)?.unwrap_or_default();
+    std::fs::write(dir.join("index.html"), contact_sheet(&manifest))?;
+    Ok(())
+}
+
 pub fn contact_sheet(m: &Manifest) -> String {
     let mut html = String::from(
         "<!doctype html>\n<meta charset=\"utf-8\">\n<title>krea batch</title>\n<style>body{font-family:sans-serif;margin:1em}main{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:1em}figure{margin:0}img,video{width:100%;border-radius:4px;background:#eee}figcaption{font-size:.85em}code{font-size:.8em;color:#666}</style>\n<main>\n",

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::cli::{EnhanceArgs, ImageArgs, OutputArgs, RunArgs, VideoArgs};
 use crate::context::{self, Ctx};
 use crate::exit::{self, Usage};
+use crate::job_json::JobOut;
 use crate::progress::Progress;
 
 /// `key=value` pairs as JSON: a value is kept as text where the model's parameter is a string,
@@ -84,7 +85,9 @@ pub async fn generate(
         for _ in 0..out.count {
             let handle = request.clone().submit().await?;
             ctx.out.line(handle.id());
-            jobs.push(json!({"job_id": handle.id(), "status": handle.status().as_str()}));
+            let mut job = JobOut::from_job(&ctx.krea, &handle.snapshot(), Vec::new());
+            job.model = model.id.to_string();
+            jobs.push(job);
         }
         ctx.out.note(format!(
             "Submitted to {} ({}){}",
@@ -92,8 +95,10 @@ pub async fn generate(
             model.id,
             ctx.out.sim_tag()
         ));
-        ctx.out
-            .json(&json!({"simulated": ctx.out.simulated, "model": model.id, "jobs": jobs}));
+        ctx.out.jobs(
+            &jobs,
+            json!({"simulated": ctx.out.simulated, "model": model.id}),
+        );
         return Ok(exit::OK);
     }
     let mut progress = Progress::new(&ctx.out, out.count as usize);
@@ -145,14 +150,7 @@ pub async fn generate(
             code = code.max(exit::code_of_item(item));
             exit::report_item(item);
         }
-        let cost_cu = checked
-            .estimate
-            .filter(|_| item.status == ItemStatus::Completed)
-            .map_or(0.0, |e| e.high);
-        jobs.push(json!({
-            "job_id": item.job_id, "status": item.status, "urls": urls,
-            "files": item.files, "cost_cu": cost_cu, "error": item.error,
-        }));
+        jobs.push(JobOut::from_item(item, checked.estimate));
     }
     if let Some(e) = &report.stopped {
         code = code.max(exit::code_of(e));
@@ -174,7 +172,10 @@ pub async fn generate(
             ctx.out.sim_tag()
         ));
     }
-    ctx.out.json(&json!({"simulated": ctx.out.simulated, "model": model.id, "title": model.title, "cost_cu": cost.map(|c| c.high), "jobs": jobs}));
+    ctx.out.jobs(
+        &jobs,
+        json!({"simulated": ctx.out.simulated, "model": model.id, "title": model.title, "cost_cu": cost.map(|c| c.high)}),
+    );
     Ok(code)
 }
 

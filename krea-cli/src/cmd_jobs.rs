@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::cli::JobsCommand;
 use crate::context::Ctx;
 use crate::exit::{self, Usage};
+use crate::job_json::JobOut;
 
 fn row(job: &krea::Job) -> String {
     let done = job.completed_at.map_or_else(
@@ -47,7 +48,14 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                 ctx.out.line(row(&job));
                 listed.push(job);
             }
-            ctx.out.json(&json!(listed));
+            if listed.is_empty() {
+                ctx.out.note("no jobs");
+            }
+            let shown: Vec<JobOut> = listed
+                .iter()
+                .map(|j| JobOut::from_job(&ctx.krea, j, Vec::new()))
+                .collect();
+            ctx.out.jobs(&shown, json!({}));
         }
         JobsCommand::Get { id } => {
             let job = jobs.get(jobs.resolve(id).await?).await?;
@@ -55,7 +63,8 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             job.urls()
                 .iter()
                 .for_each(|u| ctx.out.line(krea::redact::for_display(u)));
-            ctx.out.json(&json!(job));
+            ctx.out
+                .jobs(&[JobOut::from_job(&ctx.krea, &job, Vec::new())], json!({}));
         }
         JobsCommand::Wait {
             ids,
@@ -89,16 +98,33 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                                 .for_each(|f| ctx.out.line(crate::output::shown(f)));
                             files
                         };
-                        out.push(json!({"job_id": id, "status": "completed", "model": done.model_id(), "urls": done.urls(), "files": files, "style_id": done.style_id()}));
+                        let mut job = JobOut::from_job(&ctx.krea, done.job(), files);
+                        if let Some(m) = done.model_id() {
+                            job.model = m.to_string();
+                        }
+                        out.push(job);
                     }
                     Err(e) => {
                         code = code.max(exit::code_of(&e));
                         exit::report_error(&e);
-                        out.push(json!({"job_id": id, "error": e.to_string()}));
+                        out.push(JobOut {
+                            id: Some(*id),
+                            model: String::new(),
+                            status: match &e {
+                                krea::Error::JobFailed { status, .. } => status.as_str().into(),
+                                other => other.kind().into(),
+                            },
+                            created_at: None,
+                            completed_at: None,
+                            urls: Vec::new(),
+                            files: Vec::new(),
+                            cost_cu: None,
+                            error: Some(krea::redact::for_display(&e.to_string())),
+                        });
                     }
                 }
             }
-            ctx.out.json(&json!(out));
+            ctx.out.jobs(&out, json!({}));
             return Ok(code);
         }
         JobsCommand::Cancel { id } => {

@@ -35,6 +35,12 @@ pub fn client() -> &'static OnceLock<Krea> {
     &CLIENT
 }
 
+/// A running batch: its output directory and the command that resumes it, for Ctrl-C.
+pub fn batch_in_progress() -> &'static Mutex<Option<(std::path::PathBuf, String)>> {
+    static BATCH: OnceLock<Mutex<Option<(std::path::PathBuf, String)>>> = OnceLock::new();
+    BATCH.get_or_init(Mutex::default)
+}
+
 pub fn track(id: Uuid) {
     pending().lock().map(|mut p| p.insert(id)).ok();
 }

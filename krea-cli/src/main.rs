@@ -17,6 +17,7 @@ mod cmd_sim;
 mod cmd_styles;
 mod context;
 mod exit;
+mod job_json;
 mod output;
 mod progress;
 
@@ -91,9 +92,26 @@ async fn interrupted(cancel: bool) -> u8 {
         for id in &ids {
             output::hint(id);
         }
-        output::hint(
-            "they are in the journal: `krea jobs resume` waits for them and downloads their files",
-        );
+        let batch = context::batch_in_progress()
+            .lock()
+            .ok()
+            .and_then(|b| b.clone());
+        match &batch {
+            Some((dir, resume)) => {
+                if cmd_batch::write_contact_sheet(dir).is_ok() {
+                    output::hint(format!(
+                        "the contact sheet so far: {}",
+                        dir.join("index.html").display()
+                    ));
+                }
+                output::hint(format!(
+                    "`{resume}` waits for them, downloads their files and sends the remaining lines (none twice)"
+                ));
+            }
+            None => output::hint(
+                "they are in the journal: `krea jobs resume` waits for them and downloads their files",
+            ),
+        }
         output::hint(
             "(or `krea jobs wait ID`; next time, --cancel-on-interrupt cancels them instead)",
         );
@@ -139,6 +157,9 @@ async fn main() -> ExitCode {
             Ok(code) => code,
             Err(e) => {
                 exit::report(&e);
+                if cli.global.json {
+                    output::json_always(&job_json::error(&e));
+                }
                 exit::code(&e)
             }
         },

@@ -45,6 +45,21 @@ impl Out {
         }
     }
 
+    /// The jobs of a command, in the one shape (`crate::job_json`), with `extra` fields beside.
+    pub fn jobs(&self, jobs: &[crate::job_json::JobOut], extra: serde_json::Value) {
+        if self.json {
+            let mut doc = match extra {
+                serde_json::Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+            doc.insert(
+                "jobs".into(),
+                jobs.iter().map(crate::job_json::JobOut::to_json).collect(),
+            );
+            self.json(&serde_json::Value::Object(doc));
+        }
+    }
+
     /// A note on stderr (not with -q or --json).
     pub fn note(&self, note: impl Display) {
         if !self.quiet && !self.json {
@@ -68,6 +83,12 @@ impl Out {
     pub fn sim_tag(&self) -> &'static str {
         if self.simulated { " (simulated)" } else { "" }
     }
+}
+
+/// A JSON document on stdout whatever the mode (the error object of `--json`).
+pub fn json_always(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+    write_stdout(&format!("{text}\n"));
 }
 
 /// A path as people read it: `./name` under the current directory, else as it is.

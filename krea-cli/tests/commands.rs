@@ -16,17 +16,17 @@ async fn jobs_list_get_wait_cancel_delete() {
     let o = krea(&e, &["jobs", "list", "--limit", "2"]).await;
     assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
     let o = krea(&e, &["--json", "jobs", "list", "--all"]).await;
-    assert_eq!(json(&o).as_array().expect("jobs").len(), 3);
+    assert_eq!(json(&o)["jobs"].as_array().expect("jobs").len(), 3);
     let id = e.sim.control().job_ids()[0].to_string();
     let o = krea(&e, &["jobs", "wait", &id, "-o", "waited"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("waited/"), "{}", stdout(&o));
     let o = krea(&e, &["--json", "jobs", "get", &id]).await;
-    assert_eq!(json(&o)["status"], "completed");
+    assert_eq!(json(&o)["jobs"][0]["status"], "completed");
     // The short ids progress rows and file names show work wherever an id does.
     let o = krea(&e, &["--json", "jobs", "get", &id[..8]]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(json(&o)["job_id"], id.as_str());
+    assert_eq!(json(&o)["jobs"][0]["id"], id.as_str());
     let o = krea(&e, &["jobs", "get", "nonsense"]).await;
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("not a job id"), "{}", stderr(&o));
@@ -274,11 +274,39 @@ async fn ctrl_c_lists_the_pending_jobs_or_cancels_them() {
         assert!(stderr(&o).contains(&id.to_string()), "{}", stderr(&o));
         let status = krea(&e, &["--json", "jobs", "get", &id.to_string()]).await;
         let expected = if cancel { "cancelled" } else { "processing" };
-        assert_eq!(json(&status)["status"], expected);
+        assert_eq!(json(&status)["jobs"][0]["status"], expected);
         if !cancel {
             assert!(stderr(&o).contains("krea jobs resume"), "{}", stderr(&o));
         }
     }
+
+    // A batch is resumed as a batch, and its contact sheet is written on the way out.
+    std::fs::write(e.dir.join("two.txt"), "a cat\na dog\n").expect("write");
+    let mut cmd = support::command(&e);
+    cmd.args(["--poll", "0.02", "batch", "two.txt", "-o", "sheet"]);
+    let child = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let before = e.sim.control().job_ids().len();
+    while e.sim.control().job_ids().len() < before + 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    assert_eq!(code(&o), 130, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("krea batch two.txt -o sheet --resume"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(e.dir.join("sheet/index.html").exists(), "{}", stderr(&o));
 }
 
 #[tokio::test(flavor = "multi_thread")]

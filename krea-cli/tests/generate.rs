@@ -322,3 +322,87 @@ async fn dry_run_prices_without_sending_and_max_cu_refuses_before_paying() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(e.sim.control().counters().jobs_created, 1);
 }
+
+/// The one shape of a job in `--json` output (README, "JSON output").
+fn assert_job_shape(job: &serde_json::Value, what: &str) {
+    let mut keys: Vec<&str> = job
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: not an object: {job}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut want = [
+        "id",
+        "model",
+        "status",
+        "created_at",
+        "completed_at",
+        "urls",
+        "files",
+        "cost_cu",
+        "error",
+    ];
+    want.sort_unstable();
+    assert_eq!(keys, want, "{what}: {job}");
+    let text_or_null = |k: &str| job[k].is_string() || job[k].is_null();
+    assert!(job["id"].is_string(), "{what}: {job}");
+    assert!(
+        job["model"].is_string() && job["status"].is_string(),
+        "{what}: {job}"
+    );
+    for k in ["created_at", "completed_at", "error"] {
+        assert!(text_or_null(k), "{what}: {k} in {job}");
+    }
+    assert!(
+        job["urls"].is_array() && job["files"].is_array(),
+        "{what}: {job}"
+    );
+    assert!(
+        job["cost_cu"].is_number() || job["cost_cu"].is_null(),
+        "{what}: {job}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_prints_jobs_in_one_json_shape_and_errors_as_json() {
+    let e = env("shape", Simulator::builder()).await;
+    std::fs::write(e.dir.join("lines.txt"), "a cat\na dog\n").expect("write");
+    let runs: [&[&str]; 6] = [
+        &["image", "a cat", "-n", "2"],
+        &["video", "waves"],
+        &["run", "flux", "-p", "prompt=a bird"],
+        &["image", "a fox", "--no-wait"],
+        &["batch", "lines.txt", "-o", "out"],
+        &["jobs", "list"],
+    ];
+    for args in runs {
+        let o = krea(&e, &[&["--json"], args].concat()).await;
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        let v = json(&o);
+        let jobs = v["jobs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{args:?}: {v}"));
+        assert!(!jobs.is_empty(), "{args:?}");
+        jobs.iter()
+            .for_each(|j| assert_job_shape(j, &format!("{args:?}")));
+    }
+    let id = e.sim.control().job_ids()[0].to_string();
+    for args in [["jobs", "get", &id[..8]], ["jobs", "wait", &id]] {
+        let o = krea(&e, &[&["--json"], &args[..]].concat()).await;
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        let v = json(&o);
+        assert_job_shape(&v["jobs"][0], &format!("{args:?}"));
+        assert_eq!(v["jobs"][0]["id"], id.as_str());
+    }
+    let o = krea(&e, &["--json", "image", "ab"]).await;
+    assert_eq!(code(&o), 2);
+    let v = json(&o);
+    assert_eq!(v["error"]["kind"], "invalid_request", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("prompt")),
+        "{v}"
+    );
+}

@@ -1,0 +1,110 @@
+//! The one shape a job has in `--json` output, whichever command printed it (README, "JSON
+//! output"): every key always present, empty values (`null`, `[]`, `""`) where nothing is
+//! known.
+//!
+//! ```json
+//! {"id": "…", "model": "bfl/flux-1-dev", "status": "completed",
+//!  "created_at": "…", "completed_at": "…", "urls": ["…"], "files": ["./…png"],
+//!  "cost_cu": 3.0, "error": null}
+//! ```
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use krea::{Estimate, ItemState, ItemStatus, Krea};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A job, as `--json` shows it.
+pub struct JobOut {
+    pub id: Option<Uuid>,
+    pub model: String,
+    pub status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub urls: Vec<String>,
+    pub files: Vec<PathBuf>,
+    /// What it cost (completed jobs: the estimate; failed and cancelled ones are free).
+    pub cost_cu: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl JobOut {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "model": self.model,
+            "status": self.status,
+            "created_at": self.created_at,
+            "completed_at": self.completed_at,
+            "urls": self.urls.iter().map(|u| krea::redact::for_display(u)).collect::<Vec<_>>(),
+            "files": self.files,
+            "cost_cu": self.cost_cu,
+            "error": self.error,
+        })
+    }
+
+    /// A batch item (image, video, run and batch runs go through the library's batch).
+    pub fn from_item(item: &ItemState, estimate: Option<Estimate>) -> JobOut {
+        let completed = item.status == ItemStatus::Completed;
+        JobOut {
+            id: item.job_id,
+            model: item.model.clone(),
+            status: crate::progress::item_word(item.status),
+            created_at: None,
+            completed_at: None,
+            urls: item.urls.clone(),
+            files: item.files.clone(),
+            cost_cu: match (completed, estimate) {
+                (true, Some(e)) => Some(e.high),
+                (false, _) if item.job_id.is_some() => Some(0.0),
+                _ => None,
+            },
+            error: item.error.clone(),
+        }
+    }
+
+    /// A job as the API describes it; the model from the journal when it knows the job.
+    pub fn from_job(krea: &Krea, job: &krea::Job, files: Vec<PathBuf>) -> JobOut {
+        let model = krea
+            .journal()
+            .and_then(|j| j.submitted(job.id))
+            .map(|p| p.model)
+            .unwrap_or_default();
+        let ended_free = matches!(
+            job.status,
+            krea::JobStatus::Failed | krea::JobStatus::Cancelled
+        );
+        JobOut {
+            id: Some(job.id),
+            model,
+            status: job.status.as_str().to_string(),
+            created_at: Some(job.created_at),
+            completed_at: job.completed_at,
+            urls: job.urls().to_vec(),
+            files,
+            cost_cu: ended_free.then_some(0.0),
+            error: job
+                .result
+                .as_ref()
+                .and_then(|r| r.error.clone())
+                .map(|e| krea::redact::for_display(&e)),
+        }
+    }
+}
+
+/// `{"error": {"kind", "message", "job_id"}}`: what `--json` prints on stdout when a command
+/// fails (with the same exit code as without `--json`).
+pub fn error(e: &anyhow::Error) -> Value {
+    let library = e.downcast_ref::<krea::Error>();
+    let kind = match library {
+        Some(k) => k.kind(),
+        None if e.downcast_ref::<crate::exit::Usage>().is_some() => "usage",
+        None => "error",
+    };
+    json!({"error": {
+        "kind": kind,
+        "message": krea::redact::for_display(&e.to_string()),
+        "job_id": library.and_then(krea::Error::job_id),
+    }})
+}
