@@ -26,6 +26,34 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A model name: any text is taken (the library resolves ids, aliases, slugs and paths, and
+/// says what is wrong); the ids and aliases are offered to shell completion.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelName;
+
+impl clap::builder::TypedValueParser for ModelName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let ids = krea::models::all().map(|m| m.id);
+        let aliases = krea::models::ALIASES.iter().map(|(alias, _)| *alias);
+        Some(Box::new(
+            ids.chain(aliases).map(clap::builder::PossibleValue::new),
+        ))
+    }
+}
+
 /// Options for every command.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
@@ -168,7 +196,7 @@ pub struct ImageArgs {
     /// What to draw
     pub prompt: String,
     /// Model id, alias or slug (`krea models --kind image` lists them)
-    #[arg(short, long, default_value = krea::models::DEFAULT_MODEL)]
+    #[arg(short, long, default_value = krea::models::DEFAULT_MODEL, value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// Width in pixels
     #[arg(long)]
@@ -206,7 +234,7 @@ pub struct VideoArgs {
     /// What happens in the video
     pub prompt: String,
     /// Model id, alias or slug (`krea models --kind video` lists them)
-    #[arg(short, long, default_value = "google/veo-3.1-fast")]
+    #[arg(short, long, default_value = "google/veo-3.1-fast", value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// The first frame: a URL or a local file
     #[arg(long, value_name = "URL|FILE")]
@@ -238,7 +266,7 @@ pub struct EnhanceArgs {
     /// The image to enhance: a URL or a local file
     pub image: String,
     /// Model id, alias or slug (`krea models --kind enhance` lists them)
-    #[arg(short, long, default_value = "topaz/standard-enhance")]
+    #[arg(short, long, default_value = "topaz/standard-enhance", value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// Output width in pixels
     #[arg(long)]
@@ -256,6 +284,7 @@ pub struct EnhanceArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Model id, alias, slug or path
+    #[arg(value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// The whole request body as JSON, or @FILE to read it from a file
     #[arg(long, value_name = "JSON|@FILE")]
@@ -269,7 +298,7 @@ pub struct BatchArgs {
     /// One prompt a line, or JSON Lines: {"prompt": ..., "model": ..., "params": {...}}
     pub file: PathBuf,
     /// Model for lines that do not name one
-    #[arg(short, long, default_value = krea::models::DEFAULT_MODEL)]
+    #[arg(short, long, default_value = krea::models::DEFAULT_MODEL, value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// Parameters for every line, as key=value (a line's own params win)
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]

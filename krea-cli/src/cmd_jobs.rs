@@ -8,19 +8,66 @@ use crate::cli::JobsCommand;
 use crate::context::Ctx;
 use crate::exit::{self, Usage};
 use crate::job_json::JobOut;
+use crate::output::{Column, Layout};
 
-fn row(job: &krea::Job) -> String {
-    let done = job.completed_at.map_or_else(
-        || "-".to_string(),
-        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-    );
-    format!(
-        "{}  {:<22} {}  {}",
-        job.id,
+const COLUMNS: [Column; 5] = [
+    Column {
+        head: "ID",
+        width: 8,
+        right: false,
+    },
+    Column {
+        head: "STATUS",
+        width: 10,
+        right: false,
+    },
+    Column {
+        head: "AGE",
+        width: 5,
+        right: true,
+    },
+    Column {
+        head: "MODEL",
+        width: 24,
+        right: false,
+    },
+    Column {
+        head: "PROMPT",
+        width: 0,
+        right: false,
+    },
+];
+
+/// `42s`, `7m`, `3h`, `12d`.
+fn age(t: chrono::DateTime<chrono::Utc>) -> String {
+    let s = (chrono::Utc::now() - t).num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// A listing row: short id, state, age, and the model and prompt where the journal knows them.
+fn cells(ctx: &Ctx, job: &krea::Job) -> Vec<String> {
+    let sent = ctx.krea.journal().and_then(|j| j.submitted(job.id));
+    let prompt = sent
+        .as_ref()
+        .and_then(|p| {
+            p.request
+                .get("prompt")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_default();
+    vec![
+        crate::progress::short(job.id),
         krea::redact::for_display(job.status.as_str()),
-        job.created_at.format("%Y-%m-%d %H:%M:%S"),
-        done
-    )
+        age(job.created_at),
+        sent.map_or_else(|| "-".into(), |p| p.model),
+        krea::redact::for_display(&prompt),
+    ]
 }
 
 pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
@@ -43,9 +90,13 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             }
             let mut stream = Box::pin(jobs.list(query));
             let mut listed = Vec::new();
+            let layout = Layout::new(&COLUMNS, crate::output::listing_width());
             while let Some(job) = stream.next().await {
                 let job = job?;
-                ctx.out.line(row(&job));
+                if listed.is_empty() {
+                    ctx.out.line(layout.header(&COLUMNS).trim_end());
+                }
+                ctx.out.line(layout.line(&cells(ctx, &job)).trim_end());
                 listed.push(job);
             }
             if listed.is_empty() {
@@ -59,7 +110,10 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
         }
         JobsCommand::Get { id } => {
             let job = jobs.get(jobs.resolve(id).await?).await?;
-            ctx.out.line(row(&job));
+            let layout = Layout::new(&COLUMNS, crate::output::listing_width());
+            ctx.out.line(layout.header(&COLUMNS).trim_end());
+            ctx.out.line(layout.line(&cells(ctx, &job)).trim_end());
+            ctx.out.line(format!("id: {}", job.id));
             job.urls()
                 .iter()
                 .for_each(|u| ctx.out.line(krea::redact::for_display(u)));

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{KindArg, ModelsArgs};
 use crate::exit;
-use crate::output::{Out, raw};
+use crate::output::{Column, Out, raw};
 
 fn number(v: f64) -> String {
     let s = format!("{v:.1}");
@@ -50,34 +50,44 @@ fn main_params(m: &ModelSpec) -> String {
     names.join(", ")
 }
 
-fn cut(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_string()
-    } else {
-        s.chars().take(width - 1).collect::<String>() + "…"
-    }
-}
-
 /// The table of models.
-pub fn table(kind: Option<Kind>) -> String {
-    let mut out = format!(
-        "{:<34} {:<7} {:<22} {:<24} {:>5} {:>9}  {}\n",
-        "ID", "KIND", "TITLE", "ALIASES", "TIME", "CU", "PARAMETERS (* required)"
-    );
-    for m in models::all().filter(|m| kind.is_none_or(|k| m.kind == k)) {
-        let aliases = models::aliases_of(m.id).join(", ");
-        out.push_str(&format!(
-            "{:<34} {:<7} {:<22} {:<24} {:>5} {:>9}  {}\n",
-            m.id,
-            m.kind.as_str(),
-            cut(m.title, 22),
-            cut(if aliases.is_empty() { "-" } else { &aliases }, 24),
-            time(m),
-            units(m.compute_units),
-            main_params(m)
-        ));
-    }
-    out
+/// The model list, in `width` columns: id, kind, time and cost always; aliases, title and
+/// parameters as the width allows.
+pub fn table(kind: Option<Kind>, width: usize) -> String {
+    let models: Vec<&ModelSpec> = models::all()
+        .filter(|m| kind.is_none_or(|k| m.kind == k))
+        .collect();
+    let id_width = models.iter().map(|m| m.id.len()).max().unwrap_or(2);
+    let col = |head, width, right| Column { head, width, right };
+    let columns = [
+        col("ID", id_width, false),
+        col("KIND", 7, false),
+        col("TIME", 5, true),
+        col("CU", 9, true),
+        col("ALIASES", 22, false),
+        col("TITLE", 20, false),
+        col("PARAMETERS (* required)", 0, false),
+    ];
+    let rows: Vec<Vec<String>> = models
+        .iter()
+        .map(|m| {
+            let aliases = models::aliases_of(m.id).join(", ");
+            vec![
+                m.id.to_string(),
+                m.kind.as_str().to_string(),
+                time(m),
+                units(m.compute_units),
+                if aliases.is_empty() {
+                    "-".into()
+                } else {
+                    aliases
+                },
+                m.title.to_string(),
+                main_params(m),
+            ]
+        })
+        .collect();
+    crate::output::table(&columns, &rows, width)
 }
 
 fn describe(p: &ParamSpec) -> String {
@@ -255,7 +265,7 @@ pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
                 .map(model_json)
                 .collect::<Vec<_>>()
         )),
-        None => raw(&table(kind)),
+        None => raw(&table(kind, crate::output::listing_width())),
         Some(name) => {
             let m = models::resolve(name)?;
             if a.schema {

@@ -120,3 +120,92 @@ pub fn hint(message: impl Display) {
 pub fn raw(text: &str) {
     write_stdout(text);
 }
+
+/// The width listings fit: the terminal's, else `COLUMNS`, else 80.
+pub fn listing_width() -> usize {
+    terminal_size::terminal_size()
+        .map(|(w, _)| w.0 as usize)
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .unwrap_or(80)
+        .max(40)
+}
+
+/// `text` in at most `width` characters (`…` marks a cut).
+pub fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        text.chars().take(width - 1).collect::<String>() + "…"
+    }
+}
+
+/// A column of a listing: its heading, its width (the last column shown takes what is left),
+/// and whether it is right-aligned.
+pub struct Column {
+    pub head: &'static str,
+    pub width: usize,
+    pub right: bool,
+}
+
+/// Which columns a listing shows at a given width, and how wide each is: columns are shown
+/// in order while they fit; the last column, or the first that does not fit, takes the rest of
+/// the line (cut) if at least 8 characters are left, and the others are left out.
+pub struct Layout {
+    shown: Vec<(usize, usize, bool)>,
+}
+
+impl Layout {
+    pub fn new(columns: &[Column], width: usize) -> Layout {
+        let mut shown = Vec::new();
+        let mut used = 0;
+        for (i, c) in columns.iter().enumerate() {
+            let gap = if shown.is_empty() { 0 } else { 2 };
+            let left = width.saturating_sub(used + gap);
+            if c.width <= left && i + 1 < columns.len() {
+                shown.push((i, c.width, c.right));
+                used += gap + c.width;
+            } else {
+                if left >= 8 {
+                    shown.push((i, left, c.right));
+                }
+                break;
+            }
+        }
+        Layout { shown }
+    }
+
+    /// One line of `cells` (indexed like the columns), ending in a newline.
+    pub fn line(&self, cells: &[String]) -> String {
+        let mut out = String::new();
+        for (n, (i, w, right)) in self.shown.iter().enumerate() {
+            if n > 0 {
+                out.push_str("  ");
+            }
+            let text = cut(cells.get(*i).map_or("", String::as_str), *w);
+            if *right {
+                out.push_str(&format!("{text:>w$}"));
+            } else {
+                out.push_str(&format!("{text:<w$}"));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    }
+
+    /// The headings line.
+    pub fn header(&self, columns: &[Column]) -> String {
+        let heads: Vec<String> = columns.iter().map(|c| c.head.to_string()).collect();
+        self.line(&heads)
+    }
+}
+
+/// Rows under headings, in at most `width` characters a line (see [`Layout`]).
+pub fn table(columns: &[Column], rows: &[Vec<String>], width: usize) -> String {
+    let layout = Layout::new(columns, width);
+    let mut out = layout.header(columns);
+    for row in rows {
+        out.push_str(&layout.line(row));
+    }
+    out
+}

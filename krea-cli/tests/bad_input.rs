@@ -96,7 +96,7 @@ async fn no_token_says_how_to_get_one() {
     assert_eq!(code(&o), 3);
     assert_eq!(
         stderr(&o).trim(),
-        "error: Krea API token not configured: set KREA_API_TOKEN (create one at https://krea.ai/settings/api-tokens) or use --sim"
+        "error: Krea API token not configured: run `krea auth login`, or set KREA_API_TOKEN (create a token at https://krea.ai/settings/api-tokens); or try everything with --sim"
     );
     assert_eq!(e.sim.control().counters().total_requests(), 0);
 }

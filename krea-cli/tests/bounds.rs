@@ -228,7 +228,11 @@ async fn urls_from_a_server_are_shown_without_control_characters() {
     assert!(!out.contains('\u{1b}'), "{out:?}");
     assert_eq!(
         out.lines().count(),
-        2,
-        "one line for the job, one for its URL: {out:?}"
+        4,
+        "a header, the job's row, its id, and its URL on one line: {out:?}"
+    );
+    assert!(
+        out.lines().last().is_some_and(|l| l.contains("fake line")),
+        "{out:?}"
     );
 }

@@ -14,7 +14,22 @@ async fn jobs_list_get_wait_cancel_delete() {
         assert_eq!(code(&krea(&e, &["image", p, "--no-wait"]).await), 0);
     }
     let o = krea(&e, &["jobs", "list", "--limit", "2"]).await;
-    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).lines().count(),
+        3,
+        "a header and two rows: {}",
+        stdout(&o)
+    );
+    let rows = stdout(&o);
+    assert!(rows.starts_with("ID"), "{rows}");
+    assert!(
+        rows.contains("google/nano-banana-2") && rows.contains("three"),
+        "{rows}"
+    );
+    assert!(
+        rows.lines().all(|l| l.chars().count() <= 80),
+        "fits 80 columns: {rows}"
+    );
     let o = krea(&e, &["--json", "jobs", "list", "--all"]).await;
     assert_eq!(json(&o)["jobs"].as_array().expect("jobs").len(), 3);
     let id = e.sim.control().job_ids()[0].to_string();
@@ -236,6 +251,11 @@ async fn completions_are_printed_for_each_shell() {
         let o = krea(&e, &["completions", shell]).await;
         assert_eq!(code(&o), 0);
         assert!(stdout(&o).contains("krea"), "{shell}");
+        // `-m` completes to model ids and aliases (clap's powershell and elvish scripts
+        // complete option names only).
+        if matches!(shell, "bash" | "zsh" | "fish") {
+            assert!(stdout(&o).contains("bfl/flux-1-dev"), "{shell}");
+        }
     }
     assert_eq!(e.sim.control().counters().total_requests(), 0);
 }
@@ -538,4 +558,28 @@ async fn auth_login_stores_a_verified_token_and_doctor_checks_everything() {
     let o = without_env_token(&e, &["auth", "status"], "").await;
     assert_eq!(code(&o), 3, "{}", stdout(&o));
     assert!(stdout(&o).contains("krea auth login"), "{}", stdout(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_fit_80_columns_and_wider_terminals_show_more() {
+    let e = env("widths", Simulator::builder()).await;
+    let narrow = krea(&e, &["models"]).await;
+    let rows = stdout(&narrow);
+    assert_eq!(rows.lines().count(), 57, "a header and 56 models: {rows}");
+    assert!(rows.lines().all(|l| l.chars().count() <= 80), "{rows}");
+    assert!(
+        rows.contains("bfl/flux-1-dev") && !rows.contains("PARAMETERS"),
+        "{rows}"
+    );
+    let mut cmd = support::command(&e);
+    cmd.env("COLUMNS", "200").arg("models");
+    let wide = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    let rows = stdout(&wide);
+    assert!(rows.lines().all(|l| l.chars().count() <= 200), "{rows}");
+    assert!(
+        rows.contains("PARAMETERS (* required)") && rows.contains("prompt*"),
+        "{rows}"
+    );
 }

@@ -47,6 +47,7 @@ pub fn command(env: &Env) -> std::process::Command {
         .env("XDG_CACHE_HOME", env.dir.join("cache"))
         .env("XDG_CONFIG_HOME", env.dir.join("config"))
         .env_remove("KREA_PROFILE")
+        .env_remove("COLUMNS")
         .env("HOME", &env.dir)
         .env_remove("RUST_LOG");
     cmd
