@@ -252,9 +252,43 @@ pub fn write_contact_sheet(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 pub fn contact_sheet(m: &Manifest) -> String {
+    let done = m
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Completed)
+        .count();
+    let failed: Vec<&ItemState> = m
+        .items
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.status,
+                ItemStatus::Failed | ItemStatus::Cancelled | ItemStatus::Error
+            )
+        })
+        .collect();
+    let simulated = m.items.iter().any(|i| {
+        i.urls
+            .iter()
+            .any(|u| u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost"))
+    });
     let mut html = String::from(
-        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>krea batch</title>\n<style>body{font-family:sans-serif;margin:1em}main{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:1em}figure{margin:0}img,video{width:100%;border-radius:4px;background:#eee}figcaption{font-size:.85em}code{font-size:.8em;color:#666}</style>\n<main>\n",
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>krea batch</title>\n<style>body{font-family:sans-serif;margin:1em}main{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:1em}figure{margin:0}img,video{width:100%;border-radius:4px;background:#eee}figcaption{font-size:.85em}code{font-size:.8em;color:#666}.failed{color:#a00}.note{color:#666}</style>\n",
     );
+    html.push_str(&format!(
+        "<h1>krea batch</h1>\n<p>{done} of {} lines completed{}{}</p>\n<main>\n",
+        m.items.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failed (not charged)", failed.len())
+        },
+        if simulated {
+            " <span class=\"note\">(simulated: made by the local simulator, not by Krea)</span>"
+        } else {
+            ""
+        }
+    ));
     for item in &m.items {
         let caption = format!(
             "<figcaption>{}<br><code>{} · {}</code></figcaption>",
@@ -264,9 +298,13 @@ pub fn contact_sheet(m: &Manifest) -> String {
                 .map_or_else(|| "not submitted".to_string(), |id| id.to_string())
         );
         if item.files.is_empty() {
+            let why = item
+                .error
+                .as_deref()
+                .map_or(String::new(), |e| format!(": {}", escape(e)));
             html.push_str(&format!(
-                "<figure><div>{}</div>{caption}</figure>\n",
-                escape(&format!("{:?}", item.status))
+                "<figure><div class=\"failed\">{}{why}</div>{caption}</figure>\n",
+                escape(&crate::progress::item_word(item.status))
             ));
         }
         for f in &item.files {
@@ -277,7 +315,7 @@ pub fn contact_sheet(m: &Manifest) -> String {
                 format!("<video src=\"{src}\" controls muted></video>")
             } else {
                 format!(
-                    "<img src=\"{src}\" alt=\"{}\" loading=\"lazy\">",
+                    "<a href=\"{src}\"><img src=\"{src}\" alt=\"{}\" loading=\"lazy\"></a>",
                     escape(prompt_of(item))
                 )
             };
@@ -333,6 +371,29 @@ mod tests {
             serde_json::from_value(serde_json::json!({"version": 1, "items": [item]})).expect("m");
         let html = contact_sheet(&m);
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
-        assert!(html.contains("<img src=\"a.png\""), "{html}");
+        assert!(
+            html.contains("<a href=\"a.png\"><img src=\"a.png\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_contact_sheet_sums_up_and_shows_why_a_line_failed() {
+        let m: Manifest = serde_json::from_value(serde_json::json!({"version": 1, "items": [
+            {"index": 0, "label": "line 1", "model": "bfl/flux-1-dev", "fingerprint": "f",
+             "request": {"prompt": "a"}, "status": "completed", "files": ["/o/a.png"],
+             "urls": ["http://127.0.0.1:9/files/a.png"]},
+            {"index": 1, "label": "line 2", "model": "bfl/flux-1-dev", "fingerprint": "g",
+             "request": {"prompt": "b"}, "status": "failed", "error": "the model <refused>"},
+        ]}))
+        .expect("manifest");
+        let html = contact_sheet(&m);
+        assert!(html.contains("<h1>krea batch</h1>"), "{html}");
+        assert!(
+            html.contains("1 of 2 lines completed, 1 failed (not charged)"),
+            "{html}"
+        );
+        assert!(html.contains("(simulated"), "{html}");
+        assert!(html.contains("failed: the model &lt;refused&gt;"), "{html}");
     }
 }

@@ -88,7 +88,7 @@ async fn result_file(
         return not_found();
     };
     let route = route_name(&req);
-    let (output, fingerprint, truncate) = {
+    let (output, fingerprint, truncate, label) = {
         let mut st = sim.lock();
         let Some(job) = st.jobs.get(&id) else {
             return not_found();
@@ -107,19 +107,22 @@ async fn result_file(
             return not_found();
         }
         let (output, fingerprint) = (job.outputs[index], job.fingerprint ^ index as u64);
+        let label = job.label();
         let truncate = st
             .draw_fault(sim.config.seed, &route, |f| {
                 matches!(f, Fault::TruncateBody)
             })
             .is_some();
-        (output, fingerprint, truncate)
+        (output, fingerprint, truncate, label)
     };
     match output {
         Output::Png { width, height } => {
             // Rendering is CPU work: keep it off the async workers.
-            let png = tokio::task::spawn_blocking(move || render::png(width, height, fingerprint))
-                .await
-                .unwrap_or_default();
+            let png = tokio::task::spawn_blocking(move || {
+                render::png_labeled(width, height, fingerprint, &label)
+            })
+            .await
+            .unwrap_or_default();
             let total = png.len() as u64;
             respond(
                 output.content_type(),

@@ -156,6 +156,21 @@ impl SimJob {
         format!("{files_url}/files/{}/{n}/{escape}", self.id)
     }
 
+    /// What its rendered images say on them: that they are simulated, the model, the prompt.
+    pub fn label(&self) -> Vec<String> {
+        let model = match &self.origin {
+            Origin::Generation(m) => m.id.to_string(),
+            Origin::StyleTraining { .. } => "style training".into(),
+            Origin::NodeApp { app_id } => format!("node app {app_id}"),
+        };
+        let prompt = self
+            .request
+            .get("prompt")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        vec!["SIMULATED by krea-sim".into(), model, prompt.to_string()]
+    }
+
     /// The job as the API returns it at `now`. `completed_at` and `result` are left out until
     /// they exist (the document types them as a date-time and an object, never null); a failed
     /// job says why in `result.error`.

@@ -320,13 +320,19 @@ impl Control {
     /// The bytes of result file `n` of job `id`, as the file origin serves them (for tests
     /// that compare downloads); `None` before completion.
     pub fn result_bytes(&self, id: Uuid, n: usize) -> Option<Vec<u8>> {
-        let (output, fingerprint) = {
+        let (output, fingerprint, label) = {
             let st = self.sim.lock();
             let job = st.jobs.get(&id)?;
-            (*job.outputs.get(n)?, job.fingerprint ^ n as u64)
+            (
+                *job.outputs.get(n)?,
+                job.fingerprint ^ n as u64,
+                job.label(),
+            )
         };
         Some(match output {
-            render::Output::Png { width, height } => render::png(width, height, fingerprint),
+            render::Output::Png { width, height } => {
+                render::png_labeled(width, height, fingerprint, &label)
+            }
             render::Output::Placeholder { format, bytes } => render::placeholder_chunk(
                 format,
                 fingerprint,

@@ -124,6 +124,73 @@ pub fn image_size(request: &Value) -> (u32, u32) {
 
 /// Renders a PNG of `width` x `height` whose pixels depend only on `fingerprint`.
 pub fn png(width: u32, height: u32, fingerprint: u64) -> Vec<u8> {
+    png_labeled(width, height, fingerprint, &[])
+}
+
+/// Writes `lines` (ASCII; others shown as `?`) in white on a darkened band at the bottom of an
+/// RGB image, in an 8x8 bitmap font scaled to the image, each line cut to fit the width.
+fn draw_label(data: &mut [u8], width: u32, height: u32, lines: &[String]) {
+    if lines.is_empty() || width < 16 || height < 16 {
+        return;
+    }
+    let scale = (width.min(height) / 320).clamp(1, 6);
+    let glyph = 8 * scale;
+    let margin = glyph / 2;
+    let line_height = glyph + 2 * scale;
+    let band = (line_height * lines.len() as u32 + 2 * margin).min(height);
+    let columns = ((width - 2 * margin.min(width / 4)) / glyph) as usize;
+    let top = height - band;
+    for y in top..height {
+        for x in 0..width {
+            let i = (y as usize * width as usize + x as usize) * 3;
+            for px in &mut data[i..i + 3] {
+                *px /= 4;
+            }
+        }
+    }
+    for (row, line) in lines.iter().enumerate() {
+        let chars: Vec<char> = line.chars().collect();
+        let shown: Vec<char> = if chars.len() > columns {
+            chars[..columns.saturating_sub(3)]
+                .iter()
+                .copied()
+                .chain("...".chars())
+                .collect()
+        } else {
+            chars
+        };
+        let y0 = top + margin + row as u32 * line_height;
+        for (col, c) in shown.into_iter().enumerate() {
+            let c = if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            };
+            let bits = font8x8::legacy::BASIC_LEGACY[c as usize];
+            let x0 = margin + col as u32 * glyph;
+            for (gy, bits_row) in bits.iter().enumerate() {
+                for gx in 0..8u32 {
+                    if bits_row & (1 << gx) == 0 {
+                        continue;
+                    }
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let (x, y) = (x0 + gx * scale + dx, y0 + gy as u32 * scale + dy);
+                            if x < width && y < height {
+                                let i = (y as usize * width as usize + x as usize) * 3;
+                                data[i..i + 3].copy_from_slice(&[255, 255, 255]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// As [`png`], with `lines` written on it (the simulator labels what it renders: the word
+/// "simulated", the model and the prompt, so nobody mistakes it for a real result).
+pub fn png_labeled(width: u32, height: u32, fingerprint: u64, lines: &[String]) -> Vec<u8> {
     let width = width.clamp(1, MAX_SIDE);
     let height = height.clamp(1, MAX_SIDE);
     // Two colours and a stripe frequency from the fingerprint: a diagonal gradient with bands.
@@ -146,6 +213,7 @@ pub fn png(width: u32, height: u32, fingerprint: u64) -> Vec<u8> {
             }
         }
     }
+    draw_label(&mut data, width, height, lines);
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);
@@ -219,6 +287,29 @@ mod tests {
         let decoder = png::Decoder::new(std::io::Cursor::new(&a));
         let reader = decoder.read_info().expect("a decodable PNG");
         assert_eq!((reader.info().width, reader.info().height), (64, 32));
+    }
+
+    /// The RGB pixels of a PNG.
+    fn pixels(bytes: &[u8]) -> Vec<u8> {
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut reader = decoder.read_info().expect("a decodable PNG");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("a frame");
+        buf.truncate(info.buffer_size());
+        buf
+    }
+
+    #[test]
+    fn rendered_results_say_they_are_simulated() {
+        let label = ["SIMULATED by krea-sim".to_string(), "bfl/flux-1-dev".into()];
+        let (plain, labeled) = (png(640, 480, 7), png_labeled(640, 480, 7, &label));
+        let white = |px: &[u8]| px.chunks(3).filter(|p| *p == [255, 255, 255]).count();
+        let (plain, labeled) = (pixels(&plain), pixels(&labeled));
+        // The text is white on a darkened band along the bottom; the top is untouched.
+        let band = 640 * 3 * 400;
+        assert_eq!(plain[..band], labeled[..band]);
+        assert!(white(&labeled[band..]) > 500, "{}", white(&labeled[band..]));
+        assert_eq!(white(&plain), 0);
     }
 
     #[test]
