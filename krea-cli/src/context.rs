@@ -139,6 +139,25 @@ pub fn find_token(g: &Global) -> anyhow::Result<Option<FoundToken>> {
     }))
 }
 
+/// A client that is never used to send (a dry run without a token): requests can be checked
+/// and priced, nothing else.
+pub fn offline(g: &Global) -> anyhow::Result<Ctx> {
+    let out = Out {
+        json: g.json,
+        quiet: g.quiet,
+        simulated: false,
+    };
+    let mut b = Krea::builder().token("dry-run-no-token");
+    if let Some(url) = &g.base_url {
+        b = b.base_url(url.clone());
+    }
+    Ok(Ctx {
+        krea: b.build()?,
+        out,
+        _sim: None,
+    })
+}
+
 /// Connects as the global options say.
 pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
     let out = Out {

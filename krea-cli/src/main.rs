@@ -43,7 +43,19 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         }
         _ => {}
     }
-    let ctx = context::connect(&cli.global).await?;
+    // A dry run sends nothing, so it needs no token.
+    let dry_run = match &cli.command {
+        Command::Image(a) => a.out.dry_run,
+        Command::Video(a) => a.out.dry_run,
+        Command::Enhance(a) => a.out.dry_run,
+        Command::Run(a) => a.out.dry_run,
+        _ => false,
+    };
+    let ctx = if dry_run && !cli.global.sim && context::find_token(&cli.global)?.is_none() {
+        context::offline(&cli.global)?
+    } else {
+        context::connect(&cli.global).await?
+    };
     match &cli.command {
         Command::Image(a) => cmd_generate::image(&ctx, a).await,
         Command::Video(a) => cmd_generate::video(&ctx, a).await,

@@ -249,11 +249,9 @@ async fn a_failed_job_exits_1_and_a_timeout_exits_4_with_the_way_to_continue() {
     .await;
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     let id = e.sim.control().job_ids()[1];
-    assert!(
-        stderr(&o).contains(&format!("krea jobs wait {id}")),
-        "{}",
-        stderr(&o)
-    );
+    let hint = format!("krea jobs wait {id}");
+    assert_eq!(stderr(&o).matches(&hint).count(), 1, "once: {}", stderr(&o));
+    assert!(!stderr(&o).contains("Generated with"), "{}", stderr(&o));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -309,6 +307,14 @@ async fn dry_run_prices_without_sending_and_max_cu_refuses_before_paying() {
             .is_some_and(|h| h > 0.0),
         "{priced}"
     );
+    let mut cmd = support::command(&e);
+    cmd.env_remove("KREA_API_TOKEN")
+        .args(["video", "waves at night", "--dry-run"]);
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(code(&o), 0, "a dry run needs no token: {}", stderr(&o));
+    assert!(stdout(&o).contains("nothing sent"), "{}", stdout(&o));
     let o = krea(&e, &["video", "waves at night", "--max-cu", "10"]).await;
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("above --max-cu 10"), "{}", stderr(&o));
