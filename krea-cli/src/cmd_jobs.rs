@@ -9,6 +9,15 @@ use crate::context::Ctx;
 use crate::exit::{self, Usage};
 use crate::job_json::JobOut;
 use crate::output::{Column, Layout};
+use crate::progress::Progress;
+
+/// A progress row's label and expected duration for a job this process did not submit.
+fn label(ctx: &Ctx, h: &krea::JobHandle) -> (String, Option<std::time::Duration>) {
+    match h.model() {
+        Some(m) => (m.id.to_string(), crate::context::expected(ctx, m)),
+        None => ("job".to_string(), None),
+    }
+}
 
 const COLUMNS: [Column; 5] = [
     Column {
@@ -131,8 +140,29 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             for id in ids {
                 resolved.push(jobs.resolve(id).await?);
             }
+            // Every job waited for at once (one listing poll for all), with live progress.
+            let mut handles = Vec::new();
+            let mut results: Vec<(uuid::Uuid, krea::Result<krea::Finished>)> = Vec::new();
             for id in &resolved {
-                match jobs.wait(*id).await {
+                match jobs.handle_for(*id).await {
+                    Ok(h) => handles.push(h),
+                    Err(e) => results.push((*id, Err(e))),
+                }
+            }
+            let refs: Vec<&krea::JobHandle> = handles.iter().collect();
+            let mut progress = Progress::new(&ctx.out, refs.len());
+            let waited = jobs
+                .wait_all_with(&refs, |h, u| {
+                    progress.observe(u.job_id, || label(ctx, h), u.status.clone())
+                })
+                .await;
+            progress.clear();
+            results.extend(handles.iter().map(krea::JobHandle::id).zip(waited));
+            // In the order asked for.
+            results.sort_by_key(|(id, _)| resolved.iter().position(|r| r == id));
+            for (id, result) in results {
+                let id = &id;
+                match result {
                     Ok(done) => {
                         let files = if *no_download {
                             done.urls()
@@ -233,9 +263,13 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             return Ok(code);
         }
         JobsCommand::Resume => {
-            let resumed = jobs.resume().await?;
+            let mut progress = Progress::new(&ctx.out, 0);
+            let resumed = jobs
+                .resume_with(|h, u| progress.observe(u.job_id, || label(ctx, h), u.status.clone()))
+                .await?;
+            progress.clear();
             let mut code = exit::OK;
-            let mut out: Vec<Value> = Vec::new();
+            let mut out: Vec<JobOut> = Vec::new();
             if resumed.is_empty() {
                 ctx.out
                     .note("nothing to resume: every journaled job has finished");
@@ -246,18 +280,36 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                         files
                             .iter()
                             .for_each(|f| ctx.out.line(crate::output::shown(f)));
-                        out.push(json!({"job_id": r.job_id, "model": r.model, "files": files}));
+                        out.push(JobOut {
+                            id: Some(r.job_id),
+                            model: r.model.clone(),
+                            status: "completed".into(),
+                            created_at: None,
+                            completed_at: None,
+                            urls: Vec::new(),
+                            files: files.clone(),
+                            cost_cu: None,
+                            error: None,
+                        });
                     }
                     Err(e) => {
                         code = code.max(exit::code_of(e));
                         exit::report_error(e);
-                        out.push(
-                            json!({"job_id": r.job_id, "model": r.model, "error": e.to_string()}),
-                        );
+                        out.push(JobOut {
+                            id: Some(r.job_id),
+                            model: r.model.clone(),
+                            status: e.kind().into(),
+                            created_at: None,
+                            completed_at: None,
+                            urls: Vec::new(),
+                            files: Vec::new(),
+                            cost_cu: None,
+                            error: Some(krea::redact::for_display(&e.to_string())),
+                        });
                     }
                 }
             }
-            ctx.out.json(&json!(out));
+            ctx.out.jobs(&out, json!({}));
             return Ok(code);
         }
     }

@@ -113,6 +113,21 @@ impl Progress {
         self.refresh_summary();
     }
 
+    /// A job's state, adding its row the first time it is seen (waits on jobs this process
+    /// did not submit: `jobs wait`, `jobs resume`).
+    pub fn observe(
+        &mut self,
+        id: Uuid,
+        label: impl FnOnce() -> (String, Option<Duration>),
+        status: JobStatus,
+    ) {
+        if !self.rows.contains_key(&id) {
+            let (label, expected) = label();
+            self.add(id, label, expected);
+        }
+        self.set(id, status);
+    }
+
     /// A job's state changed.
     pub fn set(&mut self, id: Uuid, status: JobStatus) {
         let Some(row) = self.rows.get_mut(&id) else {

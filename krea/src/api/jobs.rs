@@ -308,6 +308,15 @@ impl Jobs {
     /// is waited for (no new request is paid for), its files downloaded where its plan says,
     /// and the journal updated. Needs a journal.
     pub async fn resume(&self) -> Result<Vec<Resumed>> {
+        self.resume_with(|_, _| {}).await
+    }
+
+    /// As [`Jobs::resume`], reporting each state change of the jobs it waits for (progress
+    /// displays).
+    pub async fn resume_with(
+        &self,
+        on_update: impl FnMut(&JobHandle, &JobUpdate),
+    ) -> Result<Vec<Resumed>> {
         let Some(journal) = self.krea.journal() else {
             return Err(Error::Config(
                 "resuming needs a job journal: build the client with KreaBuilder::journal".into(),
@@ -330,7 +339,7 @@ impl Jobs {
             })
             .collect();
         let refs: Vec<&JobHandle> = handles.iter().collect();
-        let results = self.wait_all(&refs).await;
+        let results = self.wait_all_with(&refs, on_update).await;
         let mut out = Vec::new();
         for ((p, handle), result) in plans.iter().zip(&handles).zip(results) {
             let outcome = match result {
