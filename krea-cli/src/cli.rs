@@ -314,6 +314,12 @@ pub struct BatchArgs {
     /// known to have created nothing
     #[arg(long)]
     pub resume: bool,
+    /// Check and price every line; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to start if the lines may cost more than this many compute units in all
+    #[arg(long, value_name = "CU")]
+    pub max_cu: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -151,6 +151,34 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
             String::new()
         }
     ));
+    if let Some(max) = a.max_cu {
+        if unpriced > 0 {
+            return Err(Usage(format!(
+                "{unpriced} line(s) have no published price, so --max-cu {max} cannot be checked: leave out --max-cu to send anyway"
+            ))
+            .into());
+        }
+        if estimate.high > max {
+            return Err(Usage(format!(
+                "the {} lines may cost up to {estimate}, above --max-cu {max}: remove lines, choose cheaper models or options, or raise --max-cu",
+                lines.len()
+            ))
+            .into());
+        }
+    }
+    if a.dry_run {
+        ctx.out.line(format!(
+            "dry run: {} lines checked, estimated {estimate}; nothing sent",
+            lines.len()
+        ));
+        ctx.out.json(&serde_json::json!({
+            "dry_run": true,
+            "lines": lines.len(),
+            "estimate_cu": {"low": estimate.low, "high": estimate.high},
+            "unpriced": unpriced,
+        }));
+        return Ok(exit::OK);
+    }
     let mut progress = Progress::new(&ctx.out, lines.len());
     let report = batch
         .run(|event| match event {

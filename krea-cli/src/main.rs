@@ -49,6 +49,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Video(a) => a.out.dry_run,
         Command::Enhance(a) => a.out.dry_run,
         Command::Run(a) => a.out.dry_run,
+        Command::Batch(a) => a.dry_run,
         _ => false,
     };
     let ctx = if dry_run && !cli.global.sim && context::find_token(&cli.global)?.is_none() {

@@ -105,3 +105,21 @@ async fn after_sigkill_resume_finishes_with_no_new_post_for_created_jobs() {
     );
     assert_eq!(support::files_in(&e.dir.join("out"), "png").len(), 16);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_prices_every_line_and_max_cu_refuses_before_anything_is_sent() {
+    let e = env("batch-cost", Simulator::builder()).await;
+    std::fs::write(e.dir.join("p.txt"), "a cat\na dog\na fox\n").expect("write");
+    let o = krea(&e, &["batch", "p.txt", "-m", "flux", "--dry-run"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("dry run: 3 lines checked, estimated 9 CU"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!e.dir.join("krea-batch").exists(), "no output directory");
+    let o = krea(&e, &["batch", "p.txt", "-m", "flux", "--max-cu", "5"]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("above --max-cu 5"), "{}", stderr(&o));
+    assert_eq!(e.sim.control().counters().total_requests(), 0);
+}
