@@ -28,8 +28,8 @@ pub fn render(root: &Path) -> Result<String> {
         bail!("cargo rustdoc failed");
     }
     // Where cargo put it: CARGO_TARGET_DIR when set (relative to the workspace), else target/.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), |t| root.join(t));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
     let path = target.join("doc/krea.json");
     let doc: Value = serde_json::from_slice(&std::fs::read(&path).context("read rustdoc JSON")?)
         .context("rustdoc JSON")?;
