@@ -26,11 +26,44 @@ pub struct Line {
 
 /// Reads the input: plain prompts, or JSON Lines with `prompt`, `model`, `params` (other keys
 /// are parameters too). Blank lines and `#` comments are skipped. Every bad line is reported.
-pub fn parse(
+#[cfg(test)]
+fn parse(
     text: &str,
     default_model: &str,
     common: &Map<String, Value>,
 ) -> anyhow::Result<Vec<Line>> {
+    let (lines, problems) = parse_all(text, default_model, common);
+    if !problems.is_empty() {
+        return Err(bad_lines(&problems).into());
+    }
+    if lines.is_empty() {
+        return Err(Usage("the batch file has no prompts".into()).into());
+    }
+    Ok(lines)
+}
+
+/// `N bad line(s), nothing was sent:` and each problem, in line order.
+fn bad_lines(problems: &[(usize, String)]) -> Usage {
+    let mut sorted = problems.to_vec();
+    sorted.sort_by_key(|(n, _)| *n);
+    let lines: std::collections::BTreeSet<usize> = sorted.iter().map(|(n, _)| *n).collect();
+    Usage(format!(
+        "{} bad line(s), nothing was sent:\n  {}",
+        lines.len(),
+        sorted
+            .iter()
+            .map(|(n, p)| format!("line {n}: {p}"))
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    ))
+}
+
+/// The lines that parse and name a known model, and the problems of the others.
+fn parse_all(
+    text: &str,
+    default_model: &str,
+    common: &Map<String, Value>,
+) -> (Vec<Line>, Vec<(usize, String)>) {
     let mut lines = Vec::new();
     let mut problems = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -50,23 +83,12 @@ pub fn parse(
                         params,
                     });
                 }
-                Err(e) => problems.push(format!("line {}: {e}", i + 1)),
+                Err(e) => problems.push((i + 1, e.to_string())),
             },
-            Err(e) => problems.push(format!("line {}: {e}", i + 1)),
+            Err(e) => problems.push((i + 1, e)),
         }
     }
-    if !problems.is_empty() {
-        return Err(Usage(format!(
-            "{} bad line(s), nothing was sent:\n  {}",
-            problems.len(),
-            problems.join("\n  ")
-        ))
-        .into());
-    }
-    if lines.is_empty() {
-        return Err(Usage("the batch file has no prompts".into()).into());
-    }
-    Ok(lines)
+    (lines, problems)
 }
 
 fn parse_line(
@@ -76,8 +98,8 @@ fn parse_line(
     if !line.starts_with('{') {
         return Ok((line.to_string(), default_model.to_string(), Map::new()));
     }
-    let Value::Object(mut obj) =
-        serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?
+    let Value::Object(mut obj) = serde_json::from_str(line)
+        .map_err(|e| format!("not valid JSON (column {})", e.column()))?
     else {
         return Err("expected a JSON object".into());
     };
@@ -120,7 +142,7 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(&a.file)
         .map_err(|e| Usage(format!("cannot read {}: {e}", a.file.display())))?;
     let common = params(&a.params, models::resolve(&a.model).ok())?;
-    let lines = parse(&text, &a.model, &common)?;
+    let (lines, mut problems) = parse_all(&text, &a.model, &common);
     let mut batch = ctx
         .krea
         .batch()
@@ -133,15 +155,35 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
             ctx.krea.generate(&line.model, body(line)),
         );
     }
-    // Every line is checked (and priced) before the first request.
-    let (estimate, unpriced) = batch.estimate().map_err(|e| match e {
-        krea::Error::InvalidRequest { problems, .. } => anyhow::Error::from(Usage(format!(
-            "{} problem(s), nothing was sent:\n  {}",
-            problems.len(),
-            problems.join("\n  ")
-        ))),
-        other => other.into(),
-    })?;
+    // Every line is checked (and priced) before the first request, and every bad line is
+    // reported at once: those that do not parse and those the model refuses.
+    let priced = match batch.estimate() {
+        Ok(priced) => Some(priced),
+        Err(krea::Error::InvalidRequest {
+            problems: found, ..
+        }) => {
+            for p in found {
+                // "line N: problem", as the batch labels its items.
+                let (n, rest) = p
+                    .strip_prefix("line ")
+                    .and_then(|r| r.split_once(": "))
+                    .and_then(|(n, rest)| Some((n.parse().ok()?, rest.to_string())))
+                    .unwrap_or((0, p.clone()));
+                problems.push((n, rest));
+            }
+            None
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !problems.is_empty() {
+        return Err(bad_lines(&problems).into());
+    }
+    if lines.is_empty() {
+        return Err(Usage("the batch file has no prompts".into()).into());
+    }
+    let Some((estimate, unpriced)) = priced else {
+        return Err(Usage("the batch could not be priced".into()).into());
+    };
     ctx.out.note(format!(
         "{} lines, estimate {estimate}{}",
         lines.len(),

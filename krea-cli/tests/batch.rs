@@ -56,12 +56,17 @@ async fn an_invalid_line_stops_the_batch_before_anything_is_sent() {
     let e = env("batch-bad", Simulator::builder()).await;
     std::fs::write(
         e.dir.join("p.txt"),
-        "a fine prompt\n{\"prompt\": \"x\", \"model\": \"flux\", \"params\": {\"width\": 99999}}\n",
+        "a fine prompt\n{\"prompt\": \"x\", \"model\": \"flux\", \"params\": {\"width\": 99999}}\n{\"model\": \"nope\", \"prompt\": \"a cat\"}\n{broken\n",
     )
     .expect("write");
     let o = krea(&e, &["batch", "p.txt"]).await;
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    // Every bad line at once, whether it does not parse, names no model, or is refused.
+    let err = stderr(&o);
+    assert!(err.contains("3 bad line(s)"), "{err}");
+    assert!(err.contains("line 2: width: 99999"), "{err}");
+    assert!(err.contains("line 3: unknown model"), "{err}");
+    assert!(err.contains("line 4: not valid JSON"), "{err}");
     assert_eq!(e.sim.control().counters().total_requests(), 0);
 }
 
