@@ -12,6 +12,16 @@ pub struct Env {
     pub dir: PathBuf,
 }
 
+/// A passing test leaves nothing behind (a fault-suite run writes ~75 MB); a failing one keeps
+/// its directory to look at.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 pub fn scratch(name: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

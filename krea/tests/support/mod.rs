@@ -16,6 +16,15 @@ pub struct Setup {
     pub dir: PathBuf,
 }
 
+/// A passing test leaves nothing behind; a failing one keeps its directory to look at.
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 impl Setup {
     pub fn journal(&self) -> PathBuf {
         self.dir.join("journal.jsonl")
