@@ -412,3 +412,19 @@ async fn every_command_prints_jobs_in_one_json_shape_and_errors_as_json() {
         "{v}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_name_whose_extension_does_not_match_the_bytes_gets_the_right_one() {
+    let e = env("ext", Simulator::builder()).await;
+    let o = krea(&e, &["image", "a cat", "-m", "flux", "-o", "cat.jpg"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The simulator answers a PNG: it is not written under a .jpg name.
+    assert!(e.dir.join("cat.png").exists());
+    assert!(!e.dir.join("cat.jpg").exists());
+    assert_eq!(stdout(&o).trim(), "./cat.png");
+    assert!(
+        stderr(&o).contains("not of the type its name says"),
+        "{}",
+        stderr(&o)
+    );
+}
