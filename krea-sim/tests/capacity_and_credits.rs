@@ -26,7 +26,7 @@ async fn generations_are_refused_with_402_once_the_balance_runs_out() {
 
 #[tokio::test]
 async fn jobs_already_running_finish_after_the_balance_runs_out() {
-    let sim = start(Simulator::builder().credits(7.0).time_scale(0.05)).await;
+    let sim = start(Simulator::builder().credits(7.0).time_scale(0.3)).await;
     let first = job_id(&post(&sim, FLUX, &json!({"prompt": "x"})).await.body);
     let second = job_id(&post(&sim, FLUX, &json!({"prompt": "x"})).await.body);
     let refused = post(&sim, FLUX, &json!({"prompt": "x"})).await;
