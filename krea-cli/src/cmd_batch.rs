@@ -223,34 +223,18 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     }
     let mut progress = Progress::new(&ctx.out, lines.len());
     let report = batch
-        .run(|event| match event {
-            krea::BatchEvent::Submitted { item } => {
-                if let Some(id) = item.job_id {
-                    context::track(id);
-                    let expected = krea::models::resolve(&item.model)
-                        .ok()
-                        .and_then(|m| context::expected(ctx, m));
-                    progress.add(id, item.label.clone(), expected);
-                }
-            }
-            krea::BatchEvent::Update { update, .. } => {
-                progress.set(update.job_id, update.status.clone())
-            }
-            krea::BatchEvent::Ended { item } => {
-                if let Some(id) = item.job_id {
-                    progress.end(id, &crate::progress::item_word(item.status));
-                }
-                if let Some(id) = item.job_id.filter(|_| item.status != ItemStatus::TimedOut) {
-                    context::untrack(id);
-                }
-            }
-            _ => {}
+        .run(|event| {
+            progress.follow(&event, |item| {
+                let expected = krea::models::resolve(&item.model)
+                    .ok()
+                    .and_then(|m| context::expected(ctx, m));
+                (item.label.clone(), expected)
+            })
         })
         .await?;
     progress.clear();
     let dir = report.dir.clone().unwrap_or_else(|| a.output.clone());
-    let manifest = Manifest::read(&dir)?.unwrap_or_default();
-    std::fs::write(dir.join("index.html"), contact_sheet(&manifest))?;
+    write_contact_sheet(&dir)?;
     let mut code = exit::OK;
     for item in &report.items {
         item.files

@@ -108,26 +108,7 @@ pub async fn generate(
         batch = batch.item(format!("#{}", n + 1), request.clone());
     }
     let report = batch
-        .run(|event| match event {
-            krea::BatchEvent::Submitted { item } => {
-                if let Some(id) = item.job_id {
-                    context::track(id);
-                    progress.add(id, model.id.to_string(), expected);
-                }
-            }
-            krea::BatchEvent::Update { update, .. } => {
-                progress.set(update.job_id, update.status.clone());
-            }
-            krea::BatchEvent::Ended { item } => {
-                if let Some(id) = item.job_id {
-                    progress.end(id, &crate::progress::item_word(item.status));
-                }
-                if let Some(id) = item.job_id.filter(|_| item.status != ItemStatus::TimedOut) {
-                    context::untrack(id);
-                }
-            }
-            _ => {}
-        })
+        .run(|event| progress.follow(&event, |_| (model.id.to_string(), expected)))
         .await?;
     progress.clear();
     let mut code = exit::OK;

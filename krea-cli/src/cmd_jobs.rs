@@ -191,20 +191,11 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                     Err(e) => {
                         code = code.max(exit::code_of(&e));
                         exit::report_error(&e);
-                        out.push(JobOut {
-                            id: Some(*id),
-                            model: String::new(),
-                            status: match &e {
-                                krea::Error::JobFailed { status, .. } => status.as_str().into(),
-                                other => other.kind().into(),
-                            },
-                            created_at: None,
-                            completed_at: None,
-                            urls: Vec::new(),
-                            files: Vec::new(),
-                            cost_cu: None,
-                            error: Some(krea::redact::for_display(&e.to_string())),
-                        });
+                        let status = match &e {
+                            krea::Error::JobFailed { status, .. } => status.as_str(),
+                            other => other.kind(),
+                        };
+                        out.push(JobOut::ended(*id, "", status, Vec::new(), Some(&e)));
                     }
                 }
             }
@@ -280,32 +271,24 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                         files
                             .iter()
                             .for_each(|f| ctx.out.line(crate::output::shown(f)));
-                        out.push(JobOut {
-                            id: Some(r.job_id),
-                            model: r.model.clone(),
-                            status: "completed".into(),
-                            created_at: None,
-                            completed_at: None,
-                            urls: Vec::new(),
-                            files: files.clone(),
-                            cost_cu: None,
-                            error: None,
-                        });
+                        out.push(JobOut::ended(
+                            r.job_id,
+                            &r.model,
+                            "completed",
+                            files.clone(),
+                            None,
+                        ));
                     }
                     Err(e) => {
                         code = code.max(exit::code_of(e));
                         exit::report_error(e);
-                        out.push(JobOut {
-                            id: Some(r.job_id),
-                            model: r.model.clone(),
-                            status: e.kind().into(),
-                            created_at: None,
-                            completed_at: None,
-                            urls: Vec::new(),
-                            files: Vec::new(),
-                            cost_cu: None,
-                            error: Some(krea::redact::for_display(&e.to_string())),
-                        });
+                        out.push(JobOut::ended(
+                            r.job_id,
+                            &r.model,
+                            e.kind(),
+                            Vec::new(),
+                            Some(e),
+                        ));
                     }
                 }
             }

@@ -44,6 +44,28 @@ impl JobOut {
         })
     }
 
+    /// A job known only by its id, model and how it ended (waits and resumes that did not end
+    /// with a job description).
+    pub fn ended(
+        id: Uuid,
+        model: &str,
+        status: &str,
+        files: Vec<PathBuf>,
+        error: Option<&krea::Error>,
+    ) -> JobOut {
+        JobOut {
+            id: Some(id),
+            model: model.to_string(),
+            status: status.to_string(),
+            created_at: None,
+            completed_at: None,
+            urls: Vec::new(),
+            files,
+            cost_cu: None,
+            error: error.map(|e| krea::redact::for_display(&e.to_string())),
+        }
+    }
+
     /// A batch item (image, video, run and batch runs go through the library's batch).
     pub fn from_item(item: &ItemState, estimate: Option<Estimate>) -> JobOut {
         let completed = item.status == ItemStatus::Completed;

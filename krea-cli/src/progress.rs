@@ -142,6 +142,37 @@ impl Progress {
         self.refresh_summary();
     }
 
+    /// Follows a batch run: a row per submitted job (labelled and timed by `label`), its state
+    /// changes, its end; the jobs are tracked for Ctrl-C while they run.
+    pub fn follow(
+        &mut self,
+        event: &krea::BatchEvent<'_>,
+        label: impl FnOnce(&krea::ItemState) -> (String, Option<Duration>),
+    ) {
+        match event {
+            krea::BatchEvent::Submitted { item } => {
+                if let Some(id) = item.job_id {
+                    crate::context::track(id);
+                    let (text, expected) = label(item);
+                    self.add(id, text, expected);
+                }
+            }
+            krea::BatchEvent::Update { update, .. } => {
+                self.set(update.job_id, update.status.clone());
+            }
+            krea::BatchEvent::Ended { item } => {
+                if let Some(id) = item.job_id {
+                    self.end(id, &item_word(item.status));
+                    // A job that timed out still runs: Ctrl-C still reports it.
+                    if item.status != krea::ItemStatus::TimedOut {
+                        crate::context::untrack(id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A job ended without a final state seen (a batch item that failed to be waited for).
     pub fn end(&mut self, id: Uuid, status: &str) {
         if let Some(row) = self.rows.get_mut(&id)

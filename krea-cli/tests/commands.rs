@@ -260,6 +260,31 @@ async fn completions_are_printed_for_each_shell() {
     assert_eq!(e.sim.control().counters().total_requests(), 0);
 }
 
+/// Starts `cmd`, waits until it has created `jobs` more jobs, sends it SIGINT (Ctrl-C), and
+/// returns what it printed.
+async fn interrupt_after_jobs(
+    e: &support::Env,
+    mut cmd: std::process::Command,
+    jobs: usize,
+) -> std::process::Output {
+    let before = e.sim.control().job_ids().len();
+    let child = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    while e.sim.control().job_ids().len() < before + jobs {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_lists_the_pending_jobs_or_cancels_them() {
     let e = env(
@@ -273,23 +298,8 @@ async fn ctrl_c_lists_the_pending_jobs_or_cancels_them() {
         if cancel {
             cmd.arg("--cancel-on-interrupt");
         }
-        let child = cmd
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let before = e.sim.control().job_ids().len();
-        while e.sim.control().job_ids().len() == before {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let o = interrupt_after_jobs(&e, cmd, 1).await;
         let id = *e.sim.control().job_ids().last().expect("job");
-        std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill -INT");
-        let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
-            .await
-            .expect("join");
         assert_eq!(code(&o), 130, "{}", stderr(&o));
         assert!(stderr(&o).contains(&id.to_string()), "{}", stderr(&o));
         let status = krea(&e, &["--json", "jobs", "get", &id.to_string()]).await;
@@ -304,22 +314,7 @@ async fn ctrl_c_lists_the_pending_jobs_or_cancels_them() {
     std::fs::write(e.dir.join("two.txt"), "a cat\na dog\n").expect("write");
     let mut cmd = support::command(&e);
     cmd.args(["--poll", "0.02", "batch", "two.txt", "-o", "sheet"]);
-    let child = cmd
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let before = e.sim.control().job_ids().len();
-    while e.sim.control().job_ids().len() < before + 2 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
-        .await
-        .expect("join");
+    let o = interrupt_after_jobs(&e, cmd, 2).await;
     assert_eq!(code(&o), 130, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("krea batch two.txt -o sheet --resume"),
