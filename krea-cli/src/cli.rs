@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+/// `krea video`'s model when none is given.
+pub const DEFAULT_VIDEO_MODEL: &str = "google/veo-3.1-fast";
+/// `krea enhance`'s model when none is given.
+pub const DEFAULT_ENHANCE_MODEL: &str = "topaz/standard-enhance";
+
 /// Shown under every `--help`.
 pub const EXIT_CODES: &str = "Exit codes:
   0  success
@@ -135,6 +140,8 @@ pub enum Command {
     Models(ModelsArgs),
     /// Run the Krea API simulator in the foreground (for tests and demos)
     Sim(SimArgs),
+    /// Serve the API to an assistant over MCP (stdio): generate, wait, resume, all journaled
+    Mcp(McpArgs),
     /// Store, show or forget the API token (kept in a file only you can read)
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -234,7 +241,7 @@ pub struct VideoArgs {
     /// What happens in the video
     pub prompt: String,
     /// Model id, alias or slug (`krea models --kind video` lists them)
-    #[arg(short, long, default_value = "google/veo-3.1-fast", value_parser = ModelName, hide_possible_values = true)]
+    #[arg(short, long, default_value = DEFAULT_VIDEO_MODEL, value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// The first frame: a URL or a local file
     #[arg(long, value_name = "URL|FILE")]
@@ -266,7 +273,7 @@ pub struct EnhanceArgs {
     /// The image to enhance: a URL or a local file
     pub image: String,
     /// Model id, alias or slug (`krea models --kind enhance` lists them)
-    #[arg(short, long, default_value = "topaz/standard-enhance", value_parser = ModelName, hide_possible_values = true)]
+    #[arg(short, long, default_value = DEFAULT_ENHANCE_MODEL, value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// Output width in pixels
     #[arg(long)]
@@ -533,4 +540,18 @@ pub struct SimArgs {
     /// Also deliver webhooks to this host (loopback always is; others are accepted and counted)
     #[arg(long, value_name = "HOST")]
     pub webhook_host: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Where generated files are written (default: a `krea` folder in your pictures directory,
+    /// else the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// Refuse any call estimated above this many compute units (before anything is sent)
+    #[arg(long, value_name = "CU")]
+    pub max_cu_per_call: Option<f64>,
+    /// Refuse calls once this session's estimated spend would pass this many compute units
+    #[arg(long, value_name = "CU")]
+    pub budget_cu: Option<f64>,
 }

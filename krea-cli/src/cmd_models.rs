@@ -23,7 +23,7 @@ pub fn units(rows: &[CostRow]) -> String {
     }
 }
 
-fn time(m: &ModelSpec) -> String {
+pub fn time(m: &ModelSpec) -> String {
     m.typical_seconds
         .map_or_else(|| "-".into(), |s| format!("~{}s", number(s)))
 }

@@ -19,6 +19,8 @@ pub const SIM_SCALE: f64 = 0.02;
 pub struct Ctx {
     pub krea: Krea,
     pub out: Out,
+    /// The token in use, to scrub from anything shown (`None` for a dry run).
+    pub secret: Option<String>,
     /// Keeps the in-process simulator alive.
     _sim: Option<krea_sim::Simulator>,
 }
@@ -154,12 +156,22 @@ pub fn offline(g: &Global) -> anyhow::Result<Ctx> {
     Ok(Ctx {
         krea: b.build()?,
         out,
+        secret: None,
         _sim: None,
     })
 }
 
 /// Connects as the global options say.
 pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
+    connect_with(g, None).await
+}
+
+/// Connects as the global options say; with `--sim`, keeps a journal at `sim_journal` (a
+/// long-lived process such as `krea mcp` can then resume within its own simulator's life).
+pub async fn connect_with(
+    g: &Global,
+    sim_journal: Option<std::path::PathBuf>,
+) -> anyhow::Result<Ctx> {
     let out = Out {
         json: g.json,
         quiet: g.quiet,
@@ -167,7 +179,7 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
     };
     let timeout = seconds("--timeout", g.timeout)?;
     let request_timeout = seconds("--request-timeout", g.request_timeout)?;
-    let (krea, sim) = if g.sim {
+    let (krea, sim, secret) = if g.sim {
         let sim = krea_sim::Simulator::builder()
             .time_scale(SIM_SCALE)
             .start()
@@ -181,15 +193,20 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
         if let Some(t) = request_timeout {
             b = b.request_timeout(t).settle_grace(t);
         }
+        if let Some(path) = sim_journal {
+            b = b.journal(StatePath::At(path));
+        }
         let krea = b.build()?;
         out.note(format!(
             "(simulated: using an in-process Krea simulator at {}, no account needed)",
             sim.api_url()
         ));
-        (krea, Some(sim))
+        let secret = sim.token().to_string();
+        (krea, Some(sim), Some(secret))
     } else {
         let found = find_token(g)?.ok_or(krea::Error::MissingToken)?;
         let token = found.token;
+        let secret = Some(token.clone());
         let poll = poll_policy(g, 1.0)?;
         // The CLI keeps a journal: an interrupted run is resumed without paying twice.
         let mut b = Krea::builder()
@@ -204,7 +221,7 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
         if let Some(t) = request_timeout {
             b = b.request_timeout(t).settle_grace(t);
         }
-        (b.build()?, None)
+        (b.build()?, None, secret)
     };
     // Everything this command does (calls, retries, waits, downloads) ends by then.
     let krea = match timeout {
@@ -215,6 +232,7 @@ pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
     Ok(Ctx {
         krea,
         out,
+        secret,
         _sim: sim,
     })
 }

@@ -120,32 +120,61 @@ pub fn report(e: &anyhow::Error) {
     }
 }
 
-/// Prints a client error in one or two lines that say what to do.
-pub fn report_error(e: &krea::Error) {
+/// Who is told what to do next: a person at a terminal (commands) or an assistant over MCP
+/// (tools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    Cli,
+    Mcp,
+}
+
+/// A client error as one line, then the hints that say what to do next.
+pub fn explain(e: &krea::Error, voice: Voice) -> (String, Vec<String>) {
+    let wait = |id: &uuid::Uuid| match voice {
+        Voice::Cli => format!("continue with: krea jobs wait {id}"),
+        Voice::Mcp => format!(
+            "the job runs on (nothing was cancelled): call wait_job with job_id {id} to keep waiting"
+        ),
+    };
     match e {
-        krea::Error::MissingToken => output::error(MISSING_TOKEN),
+        krea::Error::MissingToken => (MISSING_TOKEN.to_string(), Vec::new()),
         krea::Error::InvalidRequest { model, problems } => {
-            output::error(format!("invalid request for {model} (nothing was sent):"));
-            for p in problems {
-                output::hint(p);
-            }
+            let mut hints = problems.clone();
             if krea::models::resolve(model).is_ok() {
-                output::hint(format!("`krea models {model}` lists its parameters"));
+                hints.push(match voice {
+                    Voice::Cli => format!("`krea models {model}` lists its parameters"),
+                    Voice::Mcp => {
+                        format!("get_model_schema with model {model:?} lists its parameters")
+                    }
+                });
             }
+            (
+                format!("invalid request for {model} (nothing was sent):"),
+                hints,
+            )
         }
         krea::Error::Timeout { job_id, .. } | krea::Error::Polling { job_id, .. } => {
-            output::error(e);
-            output::hint(format!("continue with: krea jobs wait {job_id}"));
+            (e.to_string(), vec![wait(job_id)])
         }
         krea::Error::OutcomeUnknown(u) => {
-            output::error(e);
-            match u.job_id {
-                Some(id) => output::hint(format!("its job: krea jobs wait {id}")),
-                None => output::hint(
-                    "find out whether it created a job (nothing is paid twice): krea jobs settle",
-                ),
-            }
+            let hint = match (u.job_id, voice) {
+                (Some(id), Voice::Cli) => format!("its job: krea jobs wait {id}"),
+                (Some(id), Voice::Mcp) => wait(&id),
+                (None, Voice::Cli) => {
+                    "find out whether it created a job (nothing is paid twice): krea jobs settle"
+                        .to_string()
+                }
+                (None, Voice::Mcp) => "call resume_jobs: it finds out whether the request created a job, and finishes it (nothing is paid twice); do not send the request again".to_string(),
+            };
+            (e.to_string(), vec![hint])
         }
-        other => output::error(other),
+        other => (other.to_string(), Vec::new()),
     }
+}
+
+/// Prints a client error in one or two lines that say what to do.
+pub fn report_error(e: &krea::Error) {
+    let (head, hints) = explain(e, Voice::Cli);
+    output::error(head);
+    hints.into_iter().for_each(output::hint);
 }

@@ -18,6 +18,7 @@ mod cmd_styles;
 mod context;
 mod exit;
 mod job_json;
+mod mcp;
 mod output;
 mod progress;
 
@@ -35,6 +36,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Sim(a) => return cmd_sim::run(&out, a).await,
         Command::Auth(c) => return cmd_auth::run(&out, &cli.global, c).await,
         Command::Doctor => return cmd_doctor::run(&out, &cli.global).await,
+        Command::Mcp(a) => return mcp::run(&cli.global, a).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "krea", &mut buf);
@@ -68,9 +70,11 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Styles(c) => cmd_styles::run(&ctx, c).await,
         Command::Apps(c) => cmd_apps::run(&ctx, c).await,
         Command::Models(a) => cmd_models::refresh_then_run(&ctx, a).await,
-        Command::Sim(_) | Command::Completions { .. } | Command::Auth(_) | Command::Doctor => {
-            Ok(exit::OK)
-        }
+        Command::Sim(_)
+        | Command::Completions { .. }
+        | Command::Auth(_)
+        | Command::Doctor
+        | Command::Mcp(_) => Ok(exit::OK),
     }
 }
 

@@ -86,14 +86,16 @@ impl Finished {
             .await
             .map_err(|e| Error::io(&plan.dir, e))?;
         let concurrency = self.krea.inner.download_concurrency;
-        let paths: Vec<PathBuf> = futures_util::stream::iter(self.urls().iter().enumerate())
-            .map(|(n, url)| {
-                let target = self.target(plan, n);
-                async move {
-                    self.krea
-                        .download(url, &plan.dir, target, plan.overwrite, durable)
-                        .await
-                }
+        // Owned items: a closure over borrowed ones makes this future's `Send` unprovable to
+        // the compiler in generic callers (an MCP tool's future must be `Send`).
+        let files: Vec<(String, Target)> = (self.urls().iter().enumerate())
+            .map(|(n, url)| (url.clone(), self.target(plan, n)))
+            .collect();
+        let paths: Vec<PathBuf> = futures_util::stream::iter(files)
+            .map(|(url, target)| async move {
+                self.krea
+                    .download(&url, &plan.dir, target, plan.overwrite, durable)
+                    .await
             })
             .buffered(concurrency)
             .try_collect()

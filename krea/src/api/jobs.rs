@@ -16,6 +16,7 @@ use crate::api::next_cursor;
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::job::{Finished, JobHandle, JobUpdate};
+use crate::journal::PendingJob;
 use crate::models;
 use crate::poll::{FirstPoll, PollPolicy};
 use crate::send::{Call, Class};
@@ -317,13 +318,25 @@ impl Jobs {
         &self,
         on_update: impl FnMut(&JobHandle, &JobUpdate),
     ) -> Result<Vec<Resumed>> {
+        self.resume_where(|_| true, on_update).await
+    }
+
+    /// As [`Jobs::resume_with`], for the journaled jobs `keep` accepts: a long-lived program
+    /// leaves out the jobs it is already waiting for elsewhere, so no job is waited for (and
+    /// downloaded) twice at once.
+    pub async fn resume_where(
+        &self,
+        keep: impl Fn(&PendingJob) -> bool,
+        on_update: impl FnMut(&JobHandle, &JobUpdate),
+    ) -> Result<Vec<Resumed>> {
         let Some(journal) = self.krea.journal() else {
             return Err(Error::Config(
                 "resuming needs a job journal: build the client with KreaBuilder::journal".into(),
             ));
         };
         self.krea.settle_all().await?;
-        let plans = journal.pending()?;
+        let mut plans = journal.pending()?;
+        plans.retain(|p| keep(p));
         let policy = PollPolicy {
             first: FirstPoll::After(Duration::ZERO),
             ..self.krea.poll_policy().clone()

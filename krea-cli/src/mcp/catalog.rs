@@ -1,0 +1,141 @@
+//! The catalog tools: what models there are, what one takes, what a call would cost. None of
+//! them sends a request.
+
+use krea::models::{self, Kind};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::{ErrorData, tool, tool_router};
+use serde_json::{Value, json};
+
+use super::Server;
+use super::args::{EstimateCost, ListModels, ModelArg};
+use super::reply::number;
+use crate::cmd_models::{detail, model_json, time, units};
+
+#[tool_router(router = catalog_router, vis = "pub(super)")]
+impl Server {
+    /// Lists Krea's models: id, kind, cost in CU, typical seconds, aliases.
+    #[tool(annotations(read_only_hint = true))]
+    async fn list_models(
+        &self,
+        Parameters(a): Parameters<ListModels>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let kind = match a.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("all") => None,
+            Some("image") => Some(Kind::Image),
+            Some("video") => Some(Kind::Video),
+            Some("enhance") | Some("upscale") => Some(Kind::Enhance),
+            Some(other) => {
+                return Ok(self.refused(
+                    "usage",
+                    &format!("kind takes image, video or enhance, not {other:?}"),
+                ));
+            }
+        };
+        let search = a.search.as_deref().map(models::fold).unwrap_or_default();
+        let mut lines = Vec::new();
+        let mut list = Vec::new();
+        for m in models::all().filter(|m| kind.is_none_or(|k| m.kind == k)) {
+            let aliases = models::aliases_of(m.id);
+            let matches = search.is_empty()
+                || [m.id, m.title]
+                    .into_iter()
+                    .chain(aliases.iter().copied())
+                    .any(|n| models::fold(n).contains(&search));
+            if !matches {
+                continue;
+            }
+            lines.push(format!(
+                "{} ({}, {}): {} CU, {}{}",
+                m.id,
+                m.title,
+                m.kind.as_str(),
+                units(m.compute_units),
+                time(m),
+                if aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!("; aliases {}", aliases.join(", "))
+                }
+            ));
+            list.push(json!({
+                "id": m.id, "title": m.title, "kind": m.kind.as_str(), "aliases": aliases,
+                "compute_units": units(m.compute_units), "typical_seconds": m.typical_seconds,
+            }));
+        }
+        let text = if lines.is_empty() {
+            "no model matches; call list_models without search to see them all".to_string()
+        } else {
+            lines.join("\n")
+        };
+        Ok(self.reply(json!({"models": list}), &text, false))
+    }
+
+    /// One model's parameters (types, ranges, defaults, choices) and its price table.
+    #[tool(annotations(read_only_hint = true))]
+    async fn get_model_schema(
+        &self,
+        Parameters(a): Parameters<ModelArg>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let m = match models::resolve(&a.model) {
+            Ok(m) => m,
+            Err(e) => return Ok(self.failed(&e)),
+        };
+        let mut structured = model_json(m);
+        structured["aliases"] = json!(models::aliases_of(m.id));
+        structured["json_schema"] = m.json_schema();
+        Ok(self.reply(structured, &detail(m), false))
+    }
+
+    /// Prices a call in compute units without sending it, and says whether this server's limits allow it.
+    #[tool(annotations(read_only_hint = true))]
+    async fn estimate_cost(
+        &self,
+        Parameters(a): Parameters<EstimateCost>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let m = match models::resolve(&a.model) {
+            Ok(m) => m,
+            Err(e) => return Ok(self.failed(&e)),
+        };
+        let count = a.count.unwrap_or(1).max(1) as usize;
+        let checked = match self
+            .ctx
+            .krea
+            .generate(m.id, Value::Object(a.params))
+            .check()
+        {
+            Ok(c) => c,
+            Err(e) => return Ok(self.failed(&e)),
+        };
+        let total = checked.estimate.map(|e| e.times(count));
+        let refusal = self.money.refusal(m.id, total);
+        let mut text = match total {
+            Some(t) => format!("{count} x {} ({}): {t}", m.title, m.id),
+            None => format!(
+                "{} ({}): Krea publishes no price for this request",
+                m.title, m.id
+            ),
+        };
+        text.push_str(&format!(
+            "; this session has spent {} CU",
+            number(self.money.spent())
+        ));
+        if let Some(why) = &refusal {
+            text.push_str(&format!(". Would be {why}"));
+        }
+        Ok(self.reply(
+            json!({
+                "model": m.id,
+                "count": count,
+                "estimate_cu": checked.estimate.map(|e| json!({"low": e.low, "high": e.high})),
+                "total_cu": total.map(|e| json!({"low": e.low, "high": e.high})),
+                "notes": checked.notes,
+                "allowed": refusal.is_none(),
+                "refusal": refusal,
+                "session_cu": self.money.spent(),
+            }),
+            &text,
+            false,
+        ))
+    }
+}

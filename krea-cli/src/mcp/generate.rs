@@ -1,0 +1,323 @@
+//! The tools that pay: generate, enhance, run any model; and uploads. Each request is checked
+//! and priced before anything is uploaded or sent, held to the session's limits, journaled when
+//! submitted, then waited for at most `wait_seconds`.
+
+use base64::Engine;
+use krea::models::{self, Kind};
+use krea::{GenerationRequest, Input, JobHandle};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, RequestMetaObject};
+use rmcp::{ErrorData, Peer, RoleServer, tool, tool_router};
+use serde_json::{Map, Value, json};
+
+use super::Server;
+use super::args::{EnhanceImage, GenerateImage, GenerateVideo, RunModel, UploadAsset};
+use super::wait::{self, Reporter};
+use crate::job_json::JobOut;
+
+/// Default waits, in seconds: images and upscales usually end within it, videos rarely.
+const IMAGE_WAIT: f64 = 120.0;
+const VIDEO_WAIT: f64 = 30.0;
+
+/// Adds the parameters given as an object.
+fn with_params(mut r: GenerationRequest, params: Map<String, Value>) -> GenerationRequest {
+    for (k, v) in params {
+        r = r.param(&k, v);
+    }
+    r
+}
+
+/// Progress goes to the client when it gave a token with the call.
+fn reporter(meta: &RequestMetaObject, peer: Peer<RoleServer>) -> Option<Reporter> {
+    meta.get_progress_token()
+        .map(|token| Reporter { peer, token })
+}
+
+/// The tool to call for a model of `kind`.
+fn tool_for(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Image => "generate_image",
+        Kind::Video => "generate_video",
+        _ => "enhance_image",
+    }
+}
+
+impl Server {
+    /// Refuses a model of another kind than the tool's, naming the right tool.
+    fn kind_check(&self, name: &str, kind: Kind) -> Option<CallToolResult> {
+        let m = models::resolve(name).ok()?;
+        (m.kind != kind).then(|| {
+            self.refused(
+                "usage",
+                &format!(
+                    "{} is a{} {} model (nothing was sent): call {} with it, or run_model",
+                    m.id,
+                    if m.kind == Kind::Image { "n" } else { "" },
+                    m.kind.as_str(),
+                    tool_for(m.kind)
+                ),
+            )
+        })
+    }
+
+    /// Checks, prices, submits and waits: the path every paying tool takes.
+    async fn generate(
+        &self,
+        request: GenerationRequest,
+        wait_seconds: Option<f64>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> CallToolResult {
+        let request = request.output_dir(&self.out_dir);
+        let checked = match request.check() {
+            Ok(c) => c,
+            Err(e) => return self.failed(&e),
+        };
+        let model = checked.model;
+        let default = if model.kind == Kind::Video {
+            VIDEO_WAIT
+        } else {
+            IMAGE_WAIT
+        };
+        let limit = match wait::seconds(wait_seconds, default) {
+            Ok(l) => l,
+            Err(why) => return self.refused("usage", &why),
+        };
+        if let Some(why) = self.money.refusal(model.id, checked.estimate) {
+            let mut refusal = self.refused("over_budget", &why);
+            if let Some(s) = refusal.structured_content.as_mut() {
+                s["estimate_cu"] = json!(checked.estimate.map(|e| e.high));
+                s["session_cu"] = json!(self.money.spent());
+            }
+            return refusal;
+        }
+        let handle = match request.submit().await {
+            Ok(h) => h,
+            Err(e) => return self.failed(&e),
+        };
+        if let Some(e) = checked.estimate {
+            self.money.charge(handle.id(), e.high);
+        }
+        self.follow(handle, limit, reporter(&meta, peer)).await
+    }
+
+    /// Waits for a job at most `limit`, then downloads its files; or answers `pending`.
+    pub(super) async fn follow(
+        &self,
+        handle: JobHandle,
+        limit: std::time::Duration,
+        reporter: Option<Reporter>,
+    ) -> CallToolResult {
+        let id = handle.id();
+        let _active = self.waiting_for(id);
+        let scale = self.ctx.krea.poll_policy().time_scale;
+        let model = handle.model().map(|m| m.id.to_string()).unwrap_or_default();
+        let described = |job: &krea::Job, files| {
+            let mut out = JobOut::from_job(&self.ctx.krea, job, files);
+            if out.model.is_empty() {
+                out.model = model.clone();
+            }
+            if out.cost_cu.is_none() {
+                out.cost_cu = self.money.of(id);
+            }
+            out
+        };
+        match wait::bounded(&handle, limit, reporter.as_ref(), scale).await {
+            None => {
+                let job = described(&handle.snapshot(), Vec::new());
+                let next = format!(
+                    "still {} after {:.0} s and running on; call wait_job with job_id {id} (do not submit again: that pays twice)",
+                    job.status,
+                    limit.as_secs_f64()
+                );
+                self.job_reply(job, Some(next)).await
+            }
+            Some(Ok(finished)) => {
+                let files = match finished.output() {
+                    Some(_) => finished.download().await,
+                    None => finished.download_to(&self.out_dir).await,
+                };
+                match files {
+                    Ok(files) => self.job_reply(described(finished.job(), files), None).await,
+                    Err(e) => self.failed(&e),
+                }
+            }
+            Some(Err(e)) => {
+                if matches!(e, krea::Error::JobFailed { .. }) {
+                    self.money.release(id);
+                }
+                self.failed(&e)
+            }
+        }
+    }
+}
+
+#[tool_router(router = generate_router, vis = "pub(super)")]
+impl Server {
+    /// Generates an image from a prompt; returns local file paths, a preview and the cost.
+    #[tool]
+    async fn generate_image(
+        &self,
+        Parameters(a): Parameters<GenerateImage>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let name = a.model.as_deref().unwrap_or(models::DEFAULT_MODEL);
+        if let Some(refusal) = self.kind_check(name, Kind::Image) {
+            return Ok(refusal);
+        }
+        let mut r = self.ctx.krea.image(name).prompt(a.prompt);
+        for i in &a.images {
+            r = r.image(Input::from(i.as_str()));
+        }
+        if let Some(v) = a.aspect_ratio {
+            r = r.aspect_ratio(v);
+        }
+        if let Some(v) = a.seed {
+            r = r.seed(v);
+        }
+        Ok(self
+            .generate(with_params(r, a.params), a.wait_seconds, meta, peer)
+            .await)
+    }
+
+    /// Generates a video from a prompt and optional first/last frames. Videos take minutes: expect `pending`, then call wait_job.
+    #[tool]
+    async fn generate_video(
+        &self,
+        Parameters(a): Parameters<GenerateVideo>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let name = a
+            .model
+            .as_deref()
+            .unwrap_or(crate::cli::DEFAULT_VIDEO_MODEL);
+        if let Some(refusal) = self.kind_check(name, Kind::Video) {
+            return Ok(refusal);
+        }
+        let mut r = self.ctx.krea.video(name).prompt(a.prompt);
+        if let Some(i) = &a.start_image {
+            r = r.start_image(Input::from(i.as_str()));
+        }
+        if let Some(i) = &a.end_image {
+            r = r.end_image(Input::from(i.as_str()));
+        }
+        if let Some(v) = a.duration {
+            r = r.duration(v);
+        }
+        if let Some(v) = a.aspect_ratio {
+            r = r.aspect_ratio(v);
+        }
+        Ok(self
+            .generate(with_params(r, a.params), a.wait_seconds, meta, peer)
+            .await)
+    }
+
+    /// Upscales or enhances an image (a local path or URL).
+    #[tool]
+    async fn enhance_image(
+        &self,
+        Parameters(a): Parameters<EnhanceImage>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let name = a
+            .model
+            .as_deref()
+            .unwrap_or(crate::cli::DEFAULT_ENHANCE_MODEL);
+        if let Some(refusal) = self.kind_check(name, Kind::Enhance) {
+            return Ok(refusal);
+        }
+        let mut r = self
+            .ctx
+            .krea
+            .enhance(name)
+            .image(Input::from(a.image.as_str()));
+        if let Some(s) = a.scale {
+            r = r.scale(s);
+        }
+        Ok(self
+            .generate(with_params(r, a.params), a.wait_seconds, meta, peer)
+            .await)
+    }
+
+    /// Runs any model with raw parameters (get_model_schema lists them).
+    #[tool]
+    async fn run_model(
+        &self,
+        Parameters(a): Parameters<RunModel>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let r = self.ctx.krea.generate(&a.model, Value::Object(a.params));
+        Ok(self.generate(r, a.wait_seconds, meta, peer).await)
+    }
+
+    /// Uploads a local file (or base64 bytes) as an asset; returns its id and URL for use as an input.
+    #[tool]
+    async fn upload_asset(
+        &self,
+        Parameters(a): Parameters<UploadAsset>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let assets = self.ctx.krea.assets();
+        let description = a.description.as_deref();
+        let uploaded = match (&a.path, &a.base64) {
+            (Some(path), None) => assets.upload(path, description).await,
+            (None, Some(data)) => {
+                let Some(ext) = a.mime_type.as_deref().and_then(extension_of) else {
+                    return Ok(self.refused(
+                        "usage",
+                        "base64 needs mime_type (image/png, image/jpeg, image/webp, video/mp4...) (nothing was sent)",
+                    ));
+                };
+                let bytes = match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return Ok(self.refused(
+                            "usage",
+                            &format!("base64 does not decode ({e}) (nothing was sent)"),
+                        ));
+                    }
+                };
+                assets
+                    .upload_bytes(bytes, &format!("upload.{ext}"), description)
+                    .await
+            }
+            _ => {
+                return Ok(self.refused(
+                    "usage",
+                    "give exactly one of path or base64 (nothing was sent)",
+                ));
+            }
+        };
+        match uploaded {
+            Ok(asset) => {
+                let line = format!("uploaded: asset {} at {}", asset.id, asset.image_url);
+                Ok(self.reply(
+                    json!({"id": asset.id, "url": asset.image_url}),
+                    &line,
+                    false,
+                ))
+            }
+            Err(e) => Ok(self.failed(&e)),
+        }
+    }
+}
+
+/// The file extension for an upload's MIME type.
+fn extension_of(mime: &str) -> Option<&'static str> {
+    Some(match mime.trim().to_ascii_lowercase().as_str() {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "video/mp4" => "mp4",
+        "video/webm" => "webm",
+        "video/quicktime" => "mov",
+        "audio/mpeg" => "mp3",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "model/gltf-binary" => "glb",
+        _ => return None,
+    })
+}

@@ -1,0 +1,153 @@
+//! `krea mcp`: the library's calls as Model Context Protocol tools for assistants, over stdio
+//! (rmcp). Inputs are checked and priced before anything is sent; waits are bounded and end in
+//! `pending` with the job id, never in a cancel; every job is journaled, so `wait_job` and
+//! `resume_jobs` finish what a wait, a disconnect or a restart left running. Files are written
+//! on this machine, and every result says where.
+
+mod args;
+mod catalog;
+mod generate;
+mod jobs;
+mod money;
+mod preview;
+mod reply;
+mod wait;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, ServiceExt, tool_handler};
+use uuid::Uuid;
+
+use crate::cli::{Global, McpArgs};
+use crate::context::{self, Ctx};
+use crate::exit::{self, Usage};
+
+/// The server: one client for every tool, the session's spending, and the jobs some call is
+/// waiting for right now.
+#[derive(Clone)]
+pub struct Server {
+    ctx: Arc<Ctx>,
+    out_dir: PathBuf,
+    money: Arc<money::Money>,
+    active: Arc<Mutex<HashSet<Uuid>>>,
+    tool_router: ToolRouter<Server>,
+}
+
+const INSTRUCTIONS: &str = "Krea image, video and upscaling models through a local client. \
+Files are saved on this machine; results give their paths and cost in compute units (CU). \
+estimate_cost prices a call without sending it. A generation that outlasts its wait answers \
+status `pending` with a job id: call wait_job with it (never submit again, that pays twice). \
+resume_jobs finishes every job a wait or a restart left behind.";
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("krea", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+impl Server {
+    fn new(ctx: Ctx, out_dir: PathBuf, money: money::Money) -> Server {
+        Server {
+            ctx: Arc::new(ctx),
+            out_dir,
+            money: Arc::new(money),
+            active: Arc::default(),
+            tool_router: Self::catalog_router() + Self::generate_router() + Self::jobs_router(),
+        }
+    }
+
+    /// Marks `id` as waited for until the guard drops.
+    fn waiting_for(&self, id: Uuid) -> Active {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        Active {
+            set: self.active.clone(),
+            id,
+        }
+    }
+
+    fn is_active(&self, id: Uuid) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+}
+
+/// A job some call is waiting for; forgotten when the call ends, however it ends.
+struct Active {
+    set: Arc<Mutex<HashSet<Uuid>>>,
+    id: Uuid,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// Where files go: `--output-dir`, else `krea` in the pictures directory, else here.
+fn output_dir(a: &McpArgs) -> anyhow::Result<PathBuf> {
+    let dir = match &a.output_dir {
+        Some(d) => d.clone(),
+        None => match dirs::picture_dir() {
+            Some(p) => p.join("krea"),
+            None => std::env::current_dir()?,
+        },
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Usage(format!(
+            "cannot use {} for the generated files ({e}): give another with --output-dir",
+            dir.display()
+        ))
+    })?;
+    Ok(std::path::absolute(&dir)?)
+}
+
+/// A compute-unit limit from an option.
+fn limit(flag: &str, value: Option<f64>) -> anyhow::Result<Option<f64>> {
+    match value {
+        Some(v) if !(v.is_finite() && v >= 0.0) => {
+            Err(Usage(format!("{flag} takes a number of compute units, not {v}")).into())
+        }
+        v => Ok(v),
+    }
+}
+
+/// `krea mcp`: serves until the client closes stdin.
+pub async fn run(g: &Global, a: &McpArgs) -> anyhow::Result<u8> {
+    let money = money::Money::new(
+        limit("--max-cu-per-call", a.max_cu_per_call)?,
+        limit("--budget-cu", a.budget_cu)?,
+    );
+    let out_dir = output_dir(a)?;
+    // With --sim the simulator lives as long as this process, and so does its journal.
+    let scratch = g
+        .sim
+        .then(|| std::env::temp_dir().join(format!("krea-mcp-sim-{}", std::process::id())));
+    let ctx = context::connect_with(g, scratch.as_ref().map(|d| d.join("journal.jsonl"))).await?;
+    let server = Server::new(ctx, out_dir, money);
+    let served = async {
+        let service = server.serve(rmcp::transport::stdio()).await?;
+        service.waiting().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    served?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,360 @@
+//! `krea mcp` as an assistant meets it: the binary started as a child process and driven by
+//! rmcp's own client over the child's stdio.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use support::Env;
+
+/// A client that keeps the progress notifications it receives.
+#[derive(Clone, Default)]
+struct Recorder {
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().expect("progress").push(params);
+    }
+}
+
+impl Recorder {
+    fn count(&self) -> usize {
+        self.progress.lock().expect("progress").len()
+    }
+}
+
+type Client = RunningService<RoleClient, Recorder>;
+
+/// `krea mcp ARGS` with `command`'s environment, its stderr kept in the scratch directory.
+async fn start(mut command: std::process::Command, dir: &std::path::Path, args: &[&str]) -> Client {
+    command.args(["mcp", "--poll", "0.02"]).args(args);
+    let stderr = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("mcp-stderr.log"))
+        .expect("as set up");
+    let command = tokio::process::Command::from(command).configure(|c| {
+        c.kill_on_drop(true);
+    });
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .expect("spawn krea mcp");
+    Recorder::default()
+        .serve(transport)
+        .await
+        .expect("initialize")
+}
+
+async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    let Value::Object(args) = args else {
+        panic!("arguments are an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+fn structured(r: &CallToolResult) -> &Value {
+    r.structured_content.as_ref().expect("structuredContent")
+}
+
+fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_error(r: &CallToolResult) -> bool {
+    r.is_error == Some(true)
+}
+
+fn files(r: &CallToolResult) -> Vec<PathBuf> {
+    structured(r)["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| PathBuf::from(f.as_str().expect("as set up")))
+        .collect()
+}
+
+/// POSTs the simulator has answered (generations, uploads), whatever their status.
+fn posts(e: &Env) -> u64 {
+    let counters = e.sim.control().counters();
+    counters
+        .requests
+        .iter()
+        .filter(|(route, _)| route.starts_with("POST "))
+        .map(|(route, _)| counters.requests_to(route))
+        .sum()
+}
+
+const TOOLS: [&str; 13] = [
+    "cancel_job",
+    "enhance_image",
+    "estimate_cost",
+    "generate_image",
+    "generate_video",
+    "get_job",
+    "get_model_schema",
+    "list_jobs",
+    "list_models",
+    "resume_jobs",
+    "run_model",
+    "upload_asset",
+    "wait_job",
+];
+
+/// The acceptance flow, with `--sim`: tools listed, a schema read, an image made and seen, a
+/// video that outlasts its wait answered `pending` and then finished by `wait_job`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
+    let dir = support::scratch("mcp-sim");
+    let out = dir.join("out");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("krea"));
+    command
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("HOME", &dir)
+        .env_remove("KREA_API_TOKEN")
+        .env_remove("KREA_BASE_URL");
+    let client = start(
+        command,
+        &dir,
+        &["--sim", "--output-dir", out.to_str().expect("as set up")],
+    )
+    .await;
+
+    let info = client.peer_info().expect("server info");
+    assert_eq!(info.server_info.as_ref().expect("as set up").name, "krea");
+    let tools = client.list_all_tools().await.expect("as set up");
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort();
+    assert_eq!(names, TOOLS);
+    for t in &tools {
+        let d = t.description.as_deref().unwrap_or_default();
+        assert!(
+            !d.is_empty() && d.len() <= 160,
+            "{}: descriptions are short ({d:?})",
+            t.name
+        );
+    }
+    let generate = tools
+        .iter()
+        .find(|t| t.name == "generate_image")
+        .expect("as set up");
+    assert_eq!(generate.input_schema["required"], json!(["prompt"]));
+
+    let schema = call(&client, "get_model_schema", json!({"model": "flux"})).await;
+    assert!(!is_error(&schema), "{}", text(&schema));
+    let s = structured(&schema);
+    assert_eq!(s["id"], "bfl/flux-1-dev");
+    assert!(s["parameters"].as_array().expect("as set up").len() > 3);
+    assert!(!s["compute_units"].as_array().expect("as set up").is_empty());
+    assert!(text(&schema).contains("Parameters:"));
+
+    // An image: a file on disk, a resource link to it, a preview under 1 MB, progress.
+    let image = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a red fox in the snow", "model": "flux"}),
+    )
+    .await;
+    assert!(!is_error(&image), "{}", text(&image));
+    let s = structured(&image);
+    assert_eq!(s["status"], "completed");
+    assert_eq!(s["model"], "bfl/flux-1-dev");
+    assert!(s["cost_cu"].as_f64().expect("as set up") > 0.0);
+    assert_eq!(s["session_cu"], s["cost_cu"]);
+    let made = files(&image);
+    assert_eq!(made.len(), 1);
+    assert!(made[0].is_file() && made[0].starts_with(&out), "{made:?}");
+    let link = image
+        .content
+        .iter()
+        .find_map(|c| c.as_resource_link())
+        .expect("a resource link");
+    assert!(link.uri.starts_with("file:///") && link.uri.ends_with(".png"));
+    let preview = image
+        .content
+        .iter()
+        .find_map(|c| c.as_image())
+        .expect("a preview");
+    assert_eq!(preview.mime_type, "image/jpeg");
+    assert!(
+        preview.data.len() < 1_000_000,
+        "{} bytes",
+        preview.data.len()
+    );
+    let jpeg = base64::engine::general_purpose::STANDARD
+        .decode(&preview.data)
+        .expect("as set up");
+    assert_eq!(&jpeg[..2], &[0xff, 0xd8], "a JPEG");
+    let after_image = client.service().count();
+    assert!(after_image >= 1, "progress notifications arrive");
+
+    // A video outlasts a one-second wait (the simulator's videos take 1.8 s or more)...
+    let video = call(
+        &client,
+        "generate_video",
+        json!({"prompt": "waves at dusk", "wait_seconds": 1}),
+    )
+    .await;
+    assert!(!is_error(&video), "{}", text(&video));
+    let s = structured(&video);
+    assert!(
+        ["queued", "processing", "pending"].contains(&s["status"].as_str().expect("as set up")),
+        "{s}"
+    );
+    assert!(s["next"].as_str().expect("as set up").contains("wait_job"));
+    assert!(files(&video).is_empty());
+    let id = s["id"].as_str().expect("as set up").to_string();
+    // ... and wait_job (given a short id) finishes it.
+    let done = call(&client, "wait_job", json!({"job_id": &id[..8]})).await;
+    assert!(!is_error(&done), "{}", text(&done));
+    let s = structured(&done);
+    assert_eq!(s["status"], "completed");
+    assert_eq!(s["id"], id.as_str());
+    let video_files = files(&done);
+    assert_eq!(video_files.len(), 1);
+    assert!(video_files[0].is_file());
+    assert!(client.service().count() > after_image);
+
+    client.cancel().await.expect("as set up");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Against a simulator this test counts requests on: bad input and a call over the limit send
+/// nothing; a job whose wait ended survives the server's exit and is finished by the next
+/// server's `resume_jobs`, submitted once; the token shows in no result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
+    let e = support::env("mcp-limits", krea_sim::Simulator::builder()).await;
+    let out = e.dir.join("out");
+    let args = [
+        "--output-dir",
+        out.to_str().expect("as set up"),
+        "--max-cu-per-call",
+        "50",
+    ];
+    let client = start(support::command(&e), &e.dir, &args).await;
+    let mut seen = Vec::new();
+
+    // A parameter out of range: a tool error naming it, nothing sent.
+    let bad = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a cat", "model": "flux", "params": {"steps": 9999}}),
+    )
+    .await;
+    assert!(is_error(&bad));
+    assert!(text(&bad).contains("steps"), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("\n- get_model_schema"),
+        "{}",
+        text(&bad)
+    );
+    assert_eq!(structured(&bad)["error"]["kind"], "invalid_request");
+    seen.push(bad);
+    // A model of another kind: pointed to the right tool, nothing sent.
+    let wrong = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a cat", "model": "google/veo-3.1-fast"}),
+    )
+    .await;
+    assert!(is_error(&wrong) && text(&wrong).contains("generate_video"));
+    seen.push(wrong);
+    // Over the per-call limit (a Veo video costs 183 CU or more): refused with the estimate.
+    let dear = call(&client, "generate_video", json!({"prompt": "waves"})).await;
+    assert!(is_error(&dear));
+    assert_eq!(structured(&dear)["error"]["kind"], "over_budget");
+    assert!(
+        structured(&dear)["estimate_cu"]
+            .as_f64()
+            .expect("as set up")
+            > 50.0
+    );
+    assert!(text(&dear).contains("ask the user"), "{}", text(&dear));
+    let priced = call(
+        &client,
+        "estimate_cost",
+        json!({"model": "veo-3.1-fast", "params": {"prompt": "waves"}}),
+    )
+    .await;
+    assert_eq!(structured(&priced)["allowed"], false);
+    assert!(text(&priced).contains("spent 0 CU"), "{}", text(&priced));
+    seen.push(dear);
+    seen.push(priced);
+    assert_eq!(posts(&e), 0, "refusals send nothing");
+    assert_eq!(e.sim.control().counters().jobs_created, 0);
+
+    // A wait of 0 s: pending at once; then the server goes away.
+    let pending = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a lighthouse", "model": "flux", "wait_seconds": 0}),
+    )
+    .await;
+    assert!(!is_error(&pending), "{}", text(&pending));
+    let id: uuid::Uuid = structured(&pending)["id"]
+        .as_str()
+        .expect("as set up")
+        .parse()
+        .expect("as set up");
+    seen.push(pending);
+    client.cancel().await.expect("as set up");
+    assert_eq!(e.sim.control().counters().jobs_created, 1);
+
+    // A new server finishes it from the journal: no new POST, no DELETE, the file written.
+    let client = start(support::command(&e), &e.dir, &args).await;
+    let resumed = call(&client, "resume_jobs", json!({"wait_seconds": 60})).await;
+    assert!(!is_error(&resumed), "{}", text(&resumed));
+    let jobs = structured(&resumed)["jobs"]
+        .as_array()
+        .expect("as set up")
+        .clone();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["id"], id.to_string());
+    assert_eq!(jobs[0]["status"], "completed");
+    let file = PathBuf::from(jobs[0]["files"][0].as_str().expect("as set up"));
+    assert!(file.is_file() && file.starts_with(&out), "{file:?}");
+    seen.push(resumed);
+    let again = call(&client, "resume_jobs", json!({})).await;
+    assert_eq!(structured(&again)["jobs"], json!([]));
+    seen.push(again);
+    let listed = call(&client, "list_jobs", json!({"limit": 5})).await;
+    assert!(text(&listed).contains(&id.to_string()));
+    seen.push(listed);
+    client.cancel().await.expect("as set up");
+
+    let counters = e.sim.control().counters();
+    assert_eq!(counters.jobs_created, 1, "submitted once");
+    assert_eq!(
+        counters.requests_to("DELETE /jobs/{id}"),
+        0,
+        "never cancelled"
+    );
+    assert_eq!(e.sim.control().status(id).as_deref(), Some("completed"));
+    let everything = serde_json::to_string(&seen).expect("as set up");
+    assert!(!everything.contains(e.sim.token()), "the token never shows");
+}

@@ -1,0 +1,91 @@
+"""krea mcp driven by a client this project did not write: the Python MCP SDK (`mcp` on PyPI).
+
+Usage: python mcp_python_client.py PATH/TO/krea
+Starts `krea mcp --sim` over stdio and runs the acceptance flow: list the tools, read a model's
+schema, make an image (a file on disk, a preview under 1 MB, progress notifications), then a
+video that outlasts a one-second wait (`pending`) and is finished by `wait_job`.
+Exits non-zero, saying what went wrong, if anything does.
+"""
+
+import asyncio
+import os
+import sys
+import tempfile
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+EXPECTED_TOOLS = {
+    "cancel_job", "enhance_image", "estimate_cost", "generate_image", "generate_video",
+    "get_job", "get_model_schema", "list_jobs", "list_models", "resume_jobs", "run_model",
+    "upload_asset", "wait_job",
+}
+
+
+def check(condition, what):
+    if not condition:
+        raise SystemExit(f"mcp python client: {what}")
+
+
+async def main(krea):
+    with tempfile.TemporaryDirectory(prefix="krea-mcp-py-") as scratch:
+        out = os.path.join(scratch, "out")
+        env = {
+            "HOME": scratch,
+            "XDG_STATE_HOME": os.path.join(scratch, "state"),
+            "XDG_CACHE_HOME": os.path.join(scratch, "cache"),
+            "XDG_CONFIG_HOME": os.path.join(scratch, "config"),
+            "PATH": os.environ.get("PATH", ""),
+        }
+        server = StdioServerParameters(
+            command=krea, args=["mcp", "--sim", "--output-dir", out], env=env, cwd=scratch
+        )
+        async with stdio_client(server) as streams:
+            read, write = streams[0], streams[1]
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                check(init.server_info.name == "krea", f"server name {init.server_info.name!r}")
+
+                tools = {t.name for t in (await session.list_tools()).tools}
+                check(tools == EXPECTED_TOOLS, f"tools {sorted(tools)}")
+
+                schema = await session.call_tool("get_model_schema", {"model": "flux"})
+                check(not schema.is_error, f"get_model_schema: {schema.content}")
+                check(schema.structured_content["id"] == "bfl/flux-1-dev", "flux resolves")
+
+                progress = []
+
+                async def on_progress(value, total, message):
+                    progress.append((value, total, message))
+
+                image = await session.call_tool(
+                    "generate_image",
+                    {"prompt": "a red fox in the snow", "model": "flux"},
+                    progress_callback=on_progress,
+                )
+                check(not image.is_error, f"generate_image: {image.content}")
+                s = image.structured_content
+                check(s["status"] == "completed", f"image status {s['status']}")
+                check(os.path.isfile(s["files"][0]), f"file {s['files'][0]} exists")
+                previews = [c for c in image.content if c.type == "image"]
+                check(len(previews) == 1, "one preview")
+                check(len(previews[0].data) < 1_000_000, "preview under 1 MB")
+                links = [c for c in image.content if c.type == "resource_link"]
+                check(links and str(links[0].uri).startswith("file:///"), "a file link")
+                check(progress, "progress notifications arrive")
+
+                video = await session.call_tool(
+                    "generate_video", {"prompt": "waves at dusk", "wait_seconds": 1}
+                )
+                check(not video.is_error, f"generate_video: {video.content}")
+                v = video.structured_content
+                check(v["status"] != "completed" and "wait_job" in v["next"], f"pending: {v}")
+                done = await session.call_tool("wait_job", {"job_id": v["id"]})
+                check(not done.is_error, f"wait_job: {done.content}")
+                d = done.structured_content
+                check(d["status"] == "completed" and os.path.isfile(d["files"][0]), f"done: {d}")
+    print(f"mcp python client: {len(EXPECTED_TOOLS)} tools, image, pending video, wait_job: ok")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
