@@ -8,12 +8,14 @@ use serde_json::json;
 
 mod batch;
 mod download;
+mod mcp;
 mod overhead;
 mod polling;
 mod proc;
 mod stats;
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [polling] [batch] [overhead] [download]";
+const USAGE: &str =
+    "usage: cargo xtask bench [--quick] [polling] [batch] [overhead] [download] [mcp]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -143,6 +145,24 @@ async fn main() -> anyhow::Result<()> {
             r["durable_ratio"].as_f64().unwrap_or(0.0)
         );
         report.insert("download".into(), r);
+    }
+
+    if wanted("mcp") {
+        let calls = if quick { 30 } else { 100 };
+        println!(
+            "\n== MCP: {calls} generate_image calls in a row to `krea mcp --sim` (its images take ~0.2 s)"
+        );
+        let r = mcp::run(calls).await?;
+        println!(
+            "tools/call to result: mean {:.3}s, p50 {:.3}s, p95 {:.3}s; server RSS {:.1} MB after (peak {:.1} MB, {:.1} MB at start)",
+            r["mean_s"].as_f64().unwrap_or(0.0),
+            r["p50_s"].as_f64().unwrap_or(0.0),
+            r["p95_s"].as_f64().unwrap_or(0.0),
+            r["rss_after_mb"].as_f64().unwrap_or(0.0),
+            r["peak_rss_mb"].as_f64().unwrap_or(0.0),
+            r["rss_start_mb"].as_f64().unwrap_or(0.0)
+        );
+        report.insert("mcp".into(), r);
     }
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

@@ -124,6 +124,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run many prompts from a file: concurrency-limited, resumable, with a manifest and a contact sheet
     Batch(BatchArgs),
+    /// Run a pipeline file: steps that feed each other (image -> enhance -> video), priced,
+    /// resumable, with a report
+    Pipeline(PipelineArgs),
     /// List, inspect, wait for, cancel, delete and resume jobs
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -325,6 +328,32 @@ pub struct BatchArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Refuse to start if the lines may cost more than this many compute units in all
+    #[arg(long, value_name = "CU")]
+    pub max_cu: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// The pipeline file (JSON: vars and steps; see the README)
+    pub file: PathBuf,
+    /// Output directory (a directory per step, pipeline.json, index.html; default: the file's
+    /// name without its extension)
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Set a variable, over the file's vars (a JSON value, else text)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Most jobs running at once in a step (the client also adapts to the account's limit)
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Continue a previous run in the same output directory: finished jobs are kept, submitted
+    /// ones waited for, none sent twice
+    #[arg(long)]
+    pub resume: bool,
+    /// Check every step and price the whole run; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to start if the run may cost more than this many compute units in all
     #[arg(long, value_name = "CU")]
     pub max_cu: Option<f64>,
 }

@@ -290,7 +290,7 @@ fn prompt_of(item: &ItemState) -> &str {
         .unwrap_or("")
 }
 
-fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -13,6 +13,7 @@ mod cmd_doctor;
 mod cmd_generate;
 mod cmd_jobs;
 mod cmd_models;
+mod cmd_pipeline;
 mod cmd_sim;
 mod cmd_styles;
 mod context;
@@ -52,6 +53,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Enhance(a) => a.out.dry_run,
         Command::Run(a) => a.out.dry_run,
         Command::Batch(a) => a.dry_run,
+        Command::Pipeline(a) => a.dry_run,
         _ => false,
     };
     let ctx = if dry_run && !cli.global.sim && context::find_token(&cli.global)?.is_none() {
@@ -65,6 +67,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Enhance(a) => cmd_generate::enhance(&ctx, a).await,
         Command::Run(a) => cmd_generate::run(&ctx, a).await,
         Command::Batch(a) => cmd_batch::batch(&ctx, a).await,
+        Command::Pipeline(a) => cmd_pipeline::run(&ctx, a).await,
         Command::Jobs(c) => cmd_jobs::run(&ctx, c).await,
         Command::Assets(c) => cmd_assets::run(&ctx, c).await,
         Command::Styles(c) => cmd_styles::run(&ctx, c).await,

@@ -1,5 +1,5 @@
-//! `krea batch`: a manifest and contact sheet; resumable, also after SIGKILL, with no line
-//! submitted twice.
+//! `krea batch` and `krea pipeline`: manifests and reports; resumable, also after SIGKILL,
+//! with no line or job submitted twice.
 
 mod support;
 
@@ -127,4 +127,231 @@ async fn a_dry_run_prices_every_line_and_max_cu_refuses_before_anything_is_sent(
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("above --max-cu 5"), "{}", stderr(&o));
     assert_eq!(e.sim.control().counters().total_requests(), 0);
+}
+
+/// Three prompts drawn, each upscaled, each animated: 9 jobs.
+const ANIMALS: &str = r#"{"vars": {"style": "watercolor"},
+ "steps": [
+   {"id": "animate", "model": "veo-3.1-fast",
+    "params": {"prompt": "{{animal}} looks around", "start_image": "{{steps.upscale.outputs}}"}},
+   {"id": "draw", "model": "flux", "fan_out": {"animal": ["a fox", "an owl", "a hare"]},
+    "params": {"prompt": "{{animal}}, {{style}}"}},
+   {"id": "upscale", "model": "topaz",
+    "params": {"image_url": "{{steps.draw.outputs}}", "width": 2048, "height": 2048}}]}"#;
+
+/// The simulator's recorded request bodies, by job.
+fn bodies(e: &support::Env) -> std::collections::HashMap<uuid::Uuid, serde_json::Value> {
+    e.sim.control().requests().into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_wires_each_output_into_the_next_step() {
+    let e = env("pipeline", Simulator::builder()).await;
+    std::fs::write(e.dir.join("animals.json"), ANIMALS).expect("write");
+    let o = krea(&e, &["pipeline", "animals.json", "-o", "run"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let c = e.sim.control().counters();
+    assert_eq!(c.jobs_created, 9);
+    let run = e.dir.join("run");
+    assert_eq!(support::files_in(&run.join("draw"), "png").len(), 3);
+    assert_eq!(
+        support::files_in(&run.join("upscale"), "jpg").len()
+            + support::files_in(&run.join("upscale"), "png").len(),
+        3
+    );
+    assert_eq!(support::files_in(&run.join("animate"), "mp4").len(), 3);
+    // The wiring, from what the simulator was sent: each video starts from the upscale of the
+    // image drawn for the same animal.
+    let sent = bodies(&e);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("pipeline.json")).expect("manifest"))
+            .expect("json");
+    let step = |id: &str| -> Vec<serde_json::Value> {
+        manifest["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["id"] == id)
+            .expect("step")["jobs"]
+            .as_array()
+            .expect("jobs")
+            .clone()
+    };
+    let url_of = |job: &serde_json::Value| job["urls"][0].as_str().expect("url").to_string();
+    let body_of = |job: &serde_json::Value| {
+        let id: uuid::Uuid = job["job_id"].as_str().expect("id").parse().expect("uuid");
+        sent[&id].clone()
+    };
+    let (draws, upscales, videos) = (step("draw"), step("upscale"), step("animate"));
+    assert_eq!(
+        manifest["steps"]
+            .as_array()
+            .map(|s| s.iter().map(|s| s["id"].clone()).collect::<Vec<_>>()),
+        Some(vec!["draw".into(), "upscale".into(), "animate".into()]),
+        "steps run in the order their references need, not the file's"
+    );
+    for video in &videos {
+        let start = body_of(video)["start_image"]
+            .as_str()
+            .expect("start_image")
+            .to_string();
+        let upscale = upscales
+            .iter()
+            .find(|u| url_of(u) == start)
+            .expect("an upscale's output");
+        let source = body_of(upscale)["image_url"]
+            .as_str()
+            .expect("image_url")
+            .to_string();
+        let draw = draws
+            .iter()
+            .find(|d| url_of(d) == source)
+            .expect("a drawing's output");
+        let animal = draw["vars"]["animal"].as_str().expect("animal");
+        assert_eq!(
+            body_of(draw)["prompt"],
+            format!("{animal}, watercolor"),
+            "variables and fan-out values fill the templates"
+        );
+        assert_eq!(body_of(video)["prompt"], format!("{animal} looks around"));
+    }
+    let html = std::fs::read_to_string(run.join("index.html")).expect("report");
+    assert_eq!(html.matches("<video").count(), 3);
+    assert!(
+        html.contains("start_image ← upscale"),
+        "outputs shown beside their inputs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_dry_run_prices_what_the_run_is_charged_and_max_cu_refuses() {
+    let e = env("pipeline-cost", Simulator::builder()).await;
+    // Topaz publishes no price: the three-step plan says so.
+    std::fs::write(e.dir.join("animals.json"), ANIMALS).expect("write");
+    let o = krea(&e, &["--json", "pipeline", "animals.json", "--dry-run"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(plan["jobs"], 9);
+    assert_eq!(plan["unpriced"], 3);
+    // Priced steps only: the dry run's total is what the simulator charges.
+    let priced = r#"{"steps": [
+        {"id": "draw", "model": "flux", "fan_out": {"animal": ["a fox", "an owl", "a hare"]},
+         "params": {"prompt": "{{animal}}"}},
+        {"id": "animate", "model": "veo-3.1-fast",
+         "params": {"prompt": "{{animal}} runs", "start_image": "{{steps.draw.outputs}}"}}]}"#;
+    std::fs::write(e.dir.join("priced.json"), priced).expect("write");
+    let o = krea(&e, &["--json", "pipeline", "priced.json", "--dry-run"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(plan["unpriced"], 0, "{plan}");
+    let estimate = plan["estimate_cu"]["high"].as_f64().expect("estimate");
+    assert_eq!(plan["estimate_cu"]["low"].as_f64(), Some(estimate));
+    assert_eq!(
+        e.sim.control().counters().total_requests(),
+        0,
+        "a dry run sends nothing"
+    );
+    assert!(!e.dir.join("priced").exists());
+    // Below the estimate: refused, nothing sent.
+    let below = format!("{}", estimate - 1.0);
+    let o = krea(&e, &["pipeline", "priced.json", "--max-cu", &below]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("above --max-cu"), "{}", stderr(&o));
+    assert_eq!(e.sim.control().counters().total_requests(), 0);
+    // The run is charged exactly the estimate.
+    let before = e.sim.control().credits();
+    let o = krea(&e, &["pipeline", "priced.json"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.sim.control().counters().jobs_created, 6);
+    assert_eq!(before - e.sim.control().credits(), estimate);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_pipeline_fails_before_any_request_naming_the_step() {
+    let e = env("pipeline-bad", Simulator::builder()).await;
+    let cases = [
+        (
+            ANIMALS.replace("{{steps.upscale.outputs}}", "{{steps.upscale2.outputs}}"),
+            "step animate: {{steps.upscale2.outputs}} names no step",
+        ),
+        (
+            ANIMALS.replace(
+                r#""prompt": "{{animal}}, {{style}}""#,
+                r#""prompt": "{{animal}} {{steps.animate.outputs[0]}}""#,
+            ),
+            "refer to each other in a cycle",
+        ),
+        (
+            ANIMALS.replace("looks around\"", "looks around\", \"duration\": 99"),
+            "step animate (animate 1): duration",
+        ),
+        (
+            ANIMALS.replace("{{style}}", "{{mood}}"),
+            "{{mood}}: no such variable",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(e.dir.join("bad.json"), &text).expect("write");
+        let o = krea(&e, &["pipeline", "bad.json", "-o", "bad"]).await;
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(expected),
+            "{expected:?} in {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(e.sim.control().counters().total_requests(), 0);
+}
+
+/// SIGKILL at a random instant, then `--resume`: every job once, every output there. Ten runs,
+/// five at a time, each with its own simulator.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_killed_anywhere_resumes_without_paying_twice() {
+    for round in 0..2 {
+        let runs = (0..5).map(|n| async move {
+            let e = support::env_scaled(
+                &format!("pipeline-kill-{round}-{n}"),
+                Simulator::builder(),
+                0.02,
+            )
+            .await;
+            std::fs::write(e.dir.join("animals.json"), ANIMALS).expect("write");
+            let mut child = support::KillOnDrop(
+                support::command(&e)
+                    .args(["--poll", "0.02", "pipeline", "animals.json", "-o", "run"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("spawn"),
+            );
+            // Here the 9 jobs are all created within ~1.2 s (the three videos then run ~2.4 s):
+            // kills land while steps submit, while they wait, and between steps.
+            let at = std::time::Duration::from_millis(fastrand::u64(0..2500));
+            tokio::time::sleep(at).await;
+            child.0.kill().expect("SIGKILL");
+            let _ = child.0.wait();
+            let before = e.sim.control().counters().jobs_created;
+            let o = krea(&e, &["pipeline", "animals.json", "-o", "run", "--resume"]).await;
+            assert_eq!(code(&o), 0, "killed at {at:?}: {}", stderr(&o));
+            let c = e.sim.control().counters();
+            assert_eq!(
+                c.jobs_created, 9,
+                "killed at {at:?} with {before} jobs created"
+            );
+            assert_eq!(
+                c.requests_with_prefix("POST /generate/"),
+                9,
+                "no job submitted twice"
+            );
+            let run = e.dir.join("run");
+            assert_eq!(support::files_in(&run.join("draw"), "png").len(), 3);
+            assert_eq!(support::files_in(&run.join("animate"), "mp4").len(), 3);
+            let manifest = std::fs::read_to_string(run.join("pipeline.json")).expect("manifest");
+            assert!(
+                manifest.contains("\"stopped_at\": null"),
+                "finished after {at:?}"
+            );
+        });
+        futures_util::future::join_all(runs).await;
+    }
 }

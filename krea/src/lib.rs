@@ -14,6 +14,7 @@ mod job;
 pub mod journal;
 mod limiter;
 pub mod models;
+pub mod pipeline;
 mod poll;
 mod probe;
 pub mod redact;

@@ -80,7 +80,8 @@ fn main() -> Result<()> {
             // The benchmarks live in their own crate (they need the generated client, which
             // xtask must not: `spec refresh` must build even when the vendored file does not).
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            // The overhead and download scenarios run the simulator as a separate process.
+            // The overhead and download scenarios run the simulator as a separate process, the
+            // MCP one the `krea` binary.
             let built = std::process::Command::new(&cargo)
                 .args([
                     "build",
@@ -90,6 +91,10 @@ fn main() -> Result<()> {
                     "krea-sim",
                     "--bin",
                     "krea-sim",
+                    "-p",
+                    "krea-cli",
+                    "--bin",
+                    "krea",
                 ])
                 .current_dir(&root)
                 .status()

@@ -1,0 +1,314 @@
+//! `krea pipeline FILE`: the library's pipeline with the batch's progress display, a plan
+//! printed before anything is paid, and `index.html` showing each output beside its inputs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use krea::pipeline::{PipelineEvent, PipelineFile, PipelineManifest, Plan, manifest_path};
+use serde_json::{Value, json};
+
+use crate::cli::PipelineArgs;
+use crate::cmd_batch::escape;
+use crate::context::{self, Ctx};
+use crate::exit::{self, Usage};
+use crate::output::shown;
+use crate::progress::Progress;
+
+/// `-o`, else the file's name without its extension.
+fn output_dir(a: &PipelineArgs) -> PathBuf {
+    a.output.clone().unwrap_or_else(|| {
+        let stem = a
+            .file
+            .file_stem()
+            .map_or("krea-pipeline".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(stem)
+    })
+}
+
+/// The plan as a table: step, model, jobs, estimate.
+fn plan_table(plan: &Plan) -> String {
+    let mut out = format!(
+        "{:<16} {:<28} {:>5}  {}\n",
+        "step", "model", "jobs", "estimate"
+    );
+    for s in &plan.steps {
+        out.push_str(&format!(
+            "{:<16} {:<28} {:>5}  {}{}\n",
+            s.id,
+            s.model.id,
+            s.jobs,
+            s.estimate,
+            if s.unpriced > 0 {
+                format!(" (+{} unpriced)", s.unpriced)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out.push_str(&format!(
+        "{:<16} {:<28} {:>5}  {}",
+        "total",
+        "",
+        plan.jobs(),
+        plan.total
+    ));
+    out
+}
+
+pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(&a.file)
+        .map_err(|e| Usage(format!("cannot read {}: {e}", a.file.display())))?;
+    let dir = output_dir(a);
+    let mut pipeline = ctx
+        .krea
+        .pipeline(PipelineFile::parse(&text)?)
+        .dir(&dir)
+        .resume(a.resume)
+        .concurrency(a.concurrency.max(1));
+    for pair in &a.vars {
+        let (name, raw) = pair
+            .split_once('=')
+            .ok_or_else(|| Usage(format!("--var takes NAME=VALUE, not {pair:?}")))?;
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
+        pipeline = pipeline.var(name.trim(), value);
+    }
+    let plan = pipeline.plan()?;
+    let table = plan_table(&plan);
+    if let Some(max) = a.max_cu {
+        if plan.unpriced > 0 {
+            return Err(Usage(format!(
+                "{} job(s) have no published price, so --max-cu {max} cannot be checked: leave out --max-cu to send anyway",
+                plan.unpriced
+            ))
+            .into());
+        }
+        if plan.total.high > max {
+            ctx.out.note(&table);
+            return Err(Usage(format!(
+                "the run may cost up to {}, above --max-cu {max}: drop steps or fan-out values, choose cheaper models, or raise --max-cu",
+                plan.total
+            ))
+            .into());
+        }
+    }
+    let steps_json: Vec<Value> = plan
+        .steps
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "model": s.model.id, "jobs": s.jobs,
+                        "estimate_cu": {"low": s.estimate.low, "high": s.estimate.high},
+                        "unpriced": s.unpriced})
+        })
+        .collect();
+    if a.dry_run {
+        ctx.out.line(format!("{table}\ndry run: nothing sent"));
+        ctx.out.json(&json!({
+            "dry_run": true, "steps": steps_json, "jobs": plan.jobs(),
+            "estimate_cu": {"low": plan.total.low, "high": plan.total.high},
+            "unpriced": plan.unpriced,
+        }));
+        return Ok(exit::OK);
+    }
+    ctx.out.note(&table);
+    let resume = format!(
+        "krea pipeline {} -o {} --resume",
+        a.file.display(),
+        dir.display()
+    );
+    if let Ok(mut b) = context::batch_in_progress().lock() {
+        *b = Some((dir.clone(), resume.clone()));
+    }
+    let mut progress: Option<Progress> = None;
+    let report = pipeline
+        .run(|event| match event {
+            PipelineEvent::StepStarted { step, model, jobs } => {
+                ctx.out.note(format!(
+                    "step {step}: {jobs} job(s) with {} ({})",
+                    model.title, model.id
+                ));
+                progress = Some(Progress::new(&ctx.out, jobs));
+            }
+            PipelineEvent::Batch { event, .. } => {
+                if let Some(p) = progress.as_mut() {
+                    p.follow(&event, |item| {
+                        let expected = krea::models::resolve(&item.model)
+                            .ok()
+                            .and_then(|m| context::expected(ctx, m));
+                        (item.label.clone(), expected)
+                    });
+                }
+            }
+            PipelineEvent::StepEnded { step, report } => {
+                if let Some(mut p) = progress.take() {
+                    p.clear();
+                }
+                ctx.out.note(format!(
+                    "step {step}: {} of {} completed",
+                    report.completed(),
+                    report.items.len()
+                ));
+            }
+            _ => {}
+        })
+        .await?;
+    write_report(&report.dir, &report.manifest)?;
+    let mut code = exit::OK;
+    for (_, r) in &report.steps {
+        for item in &r.items {
+            item.files.iter().for_each(|f| ctx.out.line(shown(f)));
+            if !matches!(
+                item.status,
+                krea::ItemStatus::Completed | krea::ItemStatus::Pending
+            ) {
+                code = code.max(exit::code_of_item(item));
+                exit::report_item(item);
+            }
+        }
+        if let Some(e) = &r.stopped {
+            code = code.max(exit::code_of(e));
+            exit::report_error(e);
+        }
+    }
+    let cost: f64 = report
+        .manifest
+        .steps
+        .iter()
+        .flat_map(|s| &s.jobs)
+        .filter_map(|j| j.cost_cu)
+        .sum();
+    ctx.out.note(format!(
+        "{} job(s) completed in {} step(s), cost ~{cost} CU{}; report in {}",
+        report.completed(),
+        report.steps.len(),
+        ctx.out.sim_tag(),
+        report.dir.join("index.html").display()
+    ));
+    if let Some(step) = &report.manifest.stopped_at {
+        ctx.out.note(format!(
+            "stopped at step {step}: to finish, {resume} (nothing is paid twice)"
+        ));
+        code = code.max(exit::TIMEOUT);
+    }
+    ctx.out.json(&json!({
+        "simulated": ctx.out.simulated,
+        "output": report.dir,
+        "finished": report.finished(),
+        "manifest": manifest_path(&report.dir),
+        "plan": steps_json,
+        "steps": report.manifest.steps,
+    }));
+    Ok(code)
+}
+
+/// A file's path relative to `dir`, for the report's links.
+fn relative(dir: &Path, file: &Path) -> String {
+    file.strip_prefix(dir)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn media(src: &str, alt: &str) -> String {
+    let src = escape(src);
+    if [".mp4", ".webm", ".mov"].iter().any(|e| src.ends_with(e)) {
+        format!("<video src=\"{src}\" controls muted></video>")
+    } else {
+        format!(
+            "<a href=\"{src}\"><img src=\"{src}\" alt=\"{}\" loading=\"lazy\"></a>",
+            escape(alt)
+        )
+    }
+}
+
+/// `index.html`: the steps in order, each job's outputs beside the inputs it came from.
+pub fn report_html(dir: &Path, m: &PipelineManifest) -> String {
+    // (step, label) -> the files that job wrote, to show inputs as pictures.
+    let files: HashMap<(&str, &str), &[PathBuf]> = m
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.jobs
+                .iter()
+                .map(move |j| ((s.id.as_str(), j.label.as_str()), j.files.as_slice()))
+        })
+        .collect();
+    let mut html = String::from(
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>krea pipeline</title>\n<style>body{font-family:sans-serif;margin:1em}section{margin-bottom:2em}.job{display:flex;gap:1em;align-items:flex-start;margin:.5em 0;padding:.5em;border-bottom:1px solid #eee}.in,.out{display:flex;gap:.5em}img,video{width:200px;border-radius:4px;background:#eee}figure{margin:0}figcaption,code{font-size:.8em;color:#666}.failed{color:#a00}</style>\n<h1>krea pipeline</h1>\n",
+    );
+    if let Some(step) = &m.stopped_at {
+        html.push_str(&format!(
+            "<p class=\"failed\">stopped at step {}: resume the run to finish it</p>\n",
+            escape(step)
+        ));
+    }
+    for s in &m.steps {
+        let done = s
+            .jobs
+            .iter()
+            .filter(|j| j.status == krea::ItemStatus::Completed)
+            .count();
+        html.push_str(&format!(
+            "<section><h2>{} <code>{}</code></h2><p>{done} of {} completed</p>\n",
+            escape(&s.id),
+            escape(&s.model),
+            s.jobs.len()
+        ));
+        for j in &s.jobs {
+            html.push_str("<div class=\"job\"><div class=\"in\">");
+            for i in &j.inputs {
+                let shown = files
+                    .get(&(i.step.as_str(), i.from.as_str()))
+                    .and_then(|f| f.first())
+                    .map_or_else(
+                        || format!("<a href=\"{0}\">{0}</a>", escape(&i.url)),
+                        |f| media(&relative(dir, f), &i.from),
+                    );
+                html.push_str(&format!(
+                    "<figure>{shown}<figcaption>{} ← {}</figcaption></figure>",
+                    escape(&i.param),
+                    escape(&i.from)
+                ));
+            }
+            html.push_str("</div><div>→</div><div class=\"out\">");
+            if j.files.is_empty() {
+                html.push_str(&format!(
+                    "<div class=\"failed\">{}{}</div>",
+                    escape(&crate::progress::item_word(j.status)),
+                    j.error
+                        .as_deref()
+                        .map_or(String::new(), |e| format!(": {}", escape(e)))
+                ));
+            }
+            for f in &j.files {
+                html.push_str(&format!(
+                    "<figure>{}</figure>",
+                    media(&relative(dir, f), &j.label)
+                ));
+            }
+            let vars: Vec<String> = j
+                .vars
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str().map_or_else(|| v.to_string(), String::from)
+                    )
+                })
+                .collect();
+            html.push_str(&format!(
+                "</div><figcaption>{}<br>{}<br><code>{}</code></figcaption></div>\n",
+                escape(&j.label),
+                escape(&vars.join(", ")),
+                j.job_id
+                    .map_or_else(|| "not submitted".to_string(), |id| id.to_string())
+            ));
+        }
+        html.push_str("</section>\n");
+    }
+    html
+}
+
+fn write_report(dir: &Path, m: &PipelineManifest) -> anyhow::Result<()> {
+    std::fs::write(dir.join("index.html"), report_html(dir, m))?;
+    Ok(())
+}

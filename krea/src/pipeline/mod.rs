@@ -1,0 +1,359 @@
+//! Pipelines: steps that feed each other (generate, then enhance each image, then animate each
+//! one) as one priced, resumable run.
+//!
+//! A pipeline file (JSON) has variables and steps. A step names a model (any alias), its
+//! parameters, and optionally `fan_out` lists (one job per value, or per combination). In
+//! parameters, `{{name}}` is a variable, `{{steps.ID.outputs}}` makes the step run once per
+//! output of step ID, and `{{steps.ID.outputs[N]}}` takes one output. A local path where the
+//! model takes a URL is uploaded first. Steps form a graph: a cycle, an unknown step or
+//! variable, or a request its model refuses is an error before anything is sent.
+//!
+//! ```json
+//! {"vars": {"style": "watercolor"},
+//!  "steps": [
+//!    {"id": "draw", "model": "flux", "fan_out": {"animal": ["a fox", "an owl"]},
+//!     "params": {"prompt": "{{animal}}, {{style}}"}},
+//!    {"id": "upscale", "model": "topaz", "params": {"image_url": "{{steps.draw.outputs}}"}},
+//!    {"id": "animate", "model": "veo-3.1-fast",
+//!     "params": {"prompt": "{{animal}} looks around", "start_image": "{{steps.upscale.outputs}}"}}]}
+//! ```
+//!
+//! Each step runs as a [`crate::Batch`] in its own directory under the pipeline's (the same
+//! bounded, adaptive submission, the same journal), once the steps it reads from are done.
+//! [`Pipeline::resume`] continues an interrupted run: finished jobs are not redone, submitted
+//! ones are waited for and never sent again, unknown outcomes are settled. `pipeline.json`
+//! records every job with its inputs, outputs and cost.
+//!
+//! ```no_run
+//! # async fn run(krea: krea::Krea) -> krea::Result<()> {
+//! let file = krea::pipeline::PipelineFile::parse(&std::fs::read_to_string("animals.json")?)?;
+//! let pipeline = krea.pipeline(file).dir("out/animals");
+//! println!("about {}", pipeline.plan()?.total);
+//! let report = pipeline.run(|_| {}).await?;
+//! println!("{} steps done", report.steps.len());
+//! # Ok(()) }
+//! ```
+
+mod plan;
+mod run;
+mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::batch::{BatchEvent, BatchReport, ItemStatus};
+use crate::client::Krea;
+use crate::cost::Estimate;
+use crate::error::{Error, Result};
+use crate::models::ModelSpec;
+
+pub use run::manifest_path;
+
+/// A pipeline file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PipelineFile {
+    /// Variables for `{{name}}` (a fan-out or the upstream instance may shadow them).
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+    /// The steps, in any order.
+    pub steps: Vec<StepSpec>,
+}
+
+/// One step of a pipeline file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StepSpec {
+    /// Its name (letters, digits, `_`, `-`): the directory its files go to.
+    pub id: String,
+    /// The model: an id, alias, slug or path.
+    pub model: String,
+    /// The request's parameters, with `{{...}}` references.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// One job per value (per combination, with several names), the value as `{{name}}`.
+    #[serde(default)]
+    pub fan_out: BTreeMap<String, Vec<Value>>,
+}
+
+impl PipelineFile {
+    /// Reads a pipeline file (JSON).
+    pub fn parse(text: &str) -> Result<PipelineFile> {
+        serde_json::from_str(text).map_err(|e| Error::InvalidRequest {
+            model: "pipeline".into(),
+            problems: vec![format!("the pipeline file does not read: {e}")],
+        })
+    }
+}
+
+/// A pipeline to check, price and run; see the module documentation.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Pipeline {
+    krea: Krea,
+    file: PipelineFile,
+    dir: Option<PathBuf>,
+    resume: bool,
+    concurrency: Option<usize>,
+}
+
+impl Krea {
+    /// A pipeline from `file`.
+    pub fn pipeline(&self, file: PipelineFile) -> Pipeline {
+        Pipeline {
+            krea: self.clone(),
+            file,
+            dir: None,
+            resume: false,
+            concurrency: None,
+        }
+    }
+}
+
+/// One step, as planned.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StepPlan {
+    /// The step's id.
+    pub id: String,
+    /// Its model.
+    pub model: &'static ModelSpec,
+    /// Jobs it runs (counting one output per upstream job).
+    pub jobs: usize,
+    /// What they cost together (jobs without a published price count 0).
+    pub estimate: Estimate,
+    /// Jobs whose model publishes no price for the request.
+    pub unpriced: usize,
+}
+
+/// The whole run, as planned: every request checked, the cost added up.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The steps in the order they run.
+    pub steps: Vec<StepPlan>,
+    /// The total estimate.
+    pub total: Estimate,
+    /// Jobs without a published price.
+    pub unpriced: usize,
+}
+
+impl Plan {
+    /// Jobs in all.
+    pub fn jobs(&self) -> usize {
+        self.steps.iter().map(|s| s.jobs).sum()
+    }
+}
+
+/// Something that happened in a pipeline run, for progress displays.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PipelineEvent<'a> {
+    /// A step starts, with this many jobs.
+    StepStarted {
+        /// The step.
+        step: &'a str,
+        /// Its model.
+        model: &'static ModelSpec,
+        /// Its jobs.
+        jobs: usize,
+    },
+    /// Something happened in the step's batch.
+    Batch {
+        /// The step.
+        step: &'a str,
+        /// What.
+        event: BatchEvent<'a>,
+    },
+    /// A step ended (every job done, or the run stops here).
+    StepEnded {
+        /// The step.
+        step: &'a str,
+        /// Its batch's report.
+        report: &'a BatchReport,
+    },
+}
+
+/// The manifest of a run (`pipeline.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PipelineManifest {
+    /// Format version.
+    pub version: u32,
+    /// The file the run was made from (variables applied).
+    pub pipeline: PipelineFile,
+    /// The steps that ran, in order.
+    pub steps: Vec<StepRecord>,
+    /// The step the run stopped at, when it did not finish.
+    pub stopped_at: Option<String>,
+}
+
+/// A step of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StepRecord {
+    /// The step's id.
+    pub id: String,
+    /// The model id.
+    pub model: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its jobs.
+    pub jobs: Vec<JobRecord>,
+}
+
+/// One job of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobRecord {
+    /// `upscale 2`.
+    pub label: String,
+    /// Its variables.
+    pub vars: BTreeMap<String, Value>,
+    /// Other steps' outputs it took.
+    pub inputs: Vec<InputRecord>,
+    /// Its job, once created.
+    pub job_id: Option<Uuid>,
+    /// Where it is.
+    pub status: ItemStatus,
+    /// Result URLs.
+    pub urls: Vec<String>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Its cost (the estimate for a completed job; 0 for a failed or cancelled one).
+    pub cost_cu: Option<f64>,
+    /// Why it did not complete.
+    pub error: Option<String>,
+}
+
+/// An output of another step, taken as an input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InputRecord {
+    /// The parameter.
+    pub param: String,
+    /// The step that made it.
+    pub step: String,
+    /// The job of that step (its label).
+    pub from: String,
+    /// The output's URL.
+    pub url: String,
+}
+
+/// What a run did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PipelineReport {
+    /// The steps that ran, with their batches' reports.
+    pub steps: Vec<(String, BatchReport)>,
+    /// The manifest written.
+    pub manifest: PipelineManifest,
+    /// Where.
+    pub dir: PathBuf,
+}
+
+impl PipelineReport {
+    /// Whether every step ran and every job is done (completed, failed or cancelled).
+    pub fn finished(&self) -> bool {
+        self.manifest.stopped_at.is_none()
+    }
+
+    /// Jobs completed, in all steps.
+    pub fn completed(&self) -> usize {
+        self.steps.iter().map(|(_, r)| r.completed()).sum()
+    }
+}
+
+impl Pipeline {
+    /// Sets variable `name` (over the file's `vars`).
+    pub fn var(mut self, name: impl Into<String>, value: impl Into<Value>) -> Pipeline {
+        self.file.vars.insert(name.into(), value.into());
+        self
+    }
+
+    /// The run's directory: a directory per step, `pipeline.json`; locked while it runs.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Pipeline {
+        let dir = dir.into();
+        self.dir = Some(std::path::absolute(&dir).unwrap_or(dir));
+        self
+    }
+
+    /// Continue the run already in the directory (without it, a directory that holds one is
+    /// refused).
+    pub fn resume(mut self, yes: bool) -> Pipeline {
+        self.resume = yes;
+        self
+    }
+
+    /// At most `n` jobs pending at once in each step.
+    pub fn concurrency(mut self, n: usize) -> Pipeline {
+        self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Checks every step's every request (other steps' outputs stood in for by placeholder
+    /// URLs, one output per job) and adds up the cost. Sends nothing. The error lists every
+    /// problem, each naming its step.
+    pub fn plan(&self) -> Result<Plan> {
+        let refuse = |problems: Vec<String>| Error::InvalidRequest {
+            model: "pipeline".into(),
+            problems,
+        };
+        let steps = plan::order(&self.file).map_err(refuse)?;
+        let mut made = HashMap::new();
+        let mut planned = Vec::new();
+        let mut problems = Vec::new();
+        for step in &steps {
+            let instances = match plan::expand(step, &self.file.vars, &made) {
+                Ok(i) => i,
+                Err(e) => {
+                    problems.push(format!("step {}: {e}", step.spec.id));
+                    Vec::new()
+                }
+            };
+            let mut estimate = Estimate::zero();
+            let mut unpriced = 0;
+            for i in &instances {
+                match run::request(&self.krea, step.model, i).check() {
+                    Ok(c) => match c.estimate {
+                        Some(e) => estimate = estimate.plus(e),
+                        None => unpriced += 1,
+                    },
+                    Err(Error::InvalidRequest { problems: p, .. }) => problems.extend(
+                        p.into_iter()
+                            .map(|p| format!("step {} ({}): {p}", step.spec.id, i.label)),
+                    ),
+                    Err(e) => problems.push(format!("step {} ({}): {e}", step.spec.id, i.label)),
+                }
+            }
+            made.insert(
+                step.spec.id.clone(),
+                plan::imagined(&step.spec.id, &instances),
+            );
+            planned.push(StepPlan {
+                id: step.spec.id.clone(),
+                model: step.model,
+                jobs: instances.len(),
+                estimate,
+                unpriced,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(refuse(problems));
+        }
+        Ok(Plan {
+            total: planned
+                .iter()
+                .map(|s| s.estimate)
+                .fold(Estimate::zero(), Estimate::plus),
+            unpriced: planned.iter().map(|s| s.unpriced).sum(),
+            steps: planned,
+        })
+    }
+}
