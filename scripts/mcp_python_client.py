@@ -17,8 +17,8 @@ from mcp.client.stdio import stdio_client
 
 EXPECTED_TOOLS = {
     "cancel_job", "enhance_image", "estimate_cost", "generate_image", "generate_video",
-    "get_job", "get_model_schema", "list_jobs", "list_models", "resume_jobs", "run_model",
-    "upload_asset", "wait_job",
+    "get_job", "get_model_schema", "list_jobs", "list_models", "pipeline_status",
+    "resume_jobs", "run_model", "run_pipeline", "upload_asset", "wait_job",
 }
 
 

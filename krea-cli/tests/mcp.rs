@@ -106,7 +106,7 @@ fn posts(e: &Env) -> u64 {
         .sum()
 }
 
-const TOOLS: [&str; 13] = [
+const TOOLS: [&str; 15] = [
     "cancel_job",
     "enhance_image",
     "estimate_cost",
@@ -116,8 +116,10 @@ const TOOLS: [&str; 13] = [
     "get_model_schema",
     "list_jobs",
     "list_models",
+    "pipeline_status",
     "resume_jobs",
     "run_model",
+    "run_pipeline",
     "upload_asset",
     "wait_job",
 ];
@@ -239,6 +241,32 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
     assert!(video_files[0].is_file());
     assert!(client.service().count() > after_image);
 
+    // A pipeline, inline: two drawings, each animated; waited for until it finishes.
+    let run = call(
+        &client,
+        "run_pipeline",
+        json!({"pipeline": {"steps": [
+            {"id": "draw", "model": "flux", "fan_out": {"animal": ["a fox", "an owl"]},
+             "params": {"prompt": "{{animal}}"}},
+            {"id": "animate", "model": "veo-3.1-fast",
+             "params": {"prompt": "{{animal}} blinks", "start_image": "{{steps.draw.outputs}}"}}]},
+            "wait_seconds": 60}),
+    )
+    .await;
+    assert!(!is_error(&run), "{}", text(&run));
+    let s = structured(&run);
+    assert_eq!(s["status"], "finished", "{s}");
+    assert_eq!(s["jobs_planned"], 4);
+    assert_eq!(s["files"].as_array().map(Vec::len), Some(4));
+    let status = call(
+        &client,
+        "pipeline_status",
+        json!({"run_id": s["run_id"].clone()}),
+    )
+    .await;
+    assert_eq!(structured(&status)["status"], "finished");
+    assert!(text(&status).contains("animate 2/2"), "{}", text(&status));
+
     client.cancel().await.expect("as set up");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -303,8 +331,18 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
     .await;
     assert_eq!(structured(&priced)["allowed"], false);
     assert!(text(&priced).contains("spent 0 CU"), "{}", text(&priced));
+    let pipeline = call(
+        &client,
+        "run_pipeline",
+        json!({"pipeline": {"steps": [{"id": "v", "model": "veo-3.1-fast",
+                                        "params": {"prompt": "waves"}}]}}),
+    )
+    .await;
+    assert!(is_error(&pipeline));
+    assert_eq!(structured(&pipeline)["error"]["kind"], "over_budget");
     seen.push(dear);
     seen.push(priced);
+    seen.push(pipeline);
     assert_eq!(posts(&e), 0, "refusals send nothing");
     assert_eq!(e.sim.control().counters().jobs_created, 0);
 

@@ -135,3 +135,27 @@ pub struct UploadAsset {
     /// A note stored with the asset.
     pub description: Option<String>,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RunPipeline {
+    /// An absolute path to a pipeline file.
+    pub file: Option<String>,
+    /// Or the pipeline itself: {"vars": {...}, "steps": [{"id", "model", "params", "fan_out"}]}.
+    pub pipeline: Option<Value>,
+    /// Variables over the pipeline's vars.
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// The run's directory (default: a new one under the output directory).
+    pub output_dir: Option<String>,
+    /// Continue the run already in output_dir (nothing is paid twice).
+    #[serde(default)]
+    pub resume: bool,
+    /// Seconds to wait before answering with the progress so far (default 30).
+    pub wait_seconds: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PipelineStatus {
+    /// The run_id run_pipeline returned, or the run's directory.
+    pub run_id: String,
+}

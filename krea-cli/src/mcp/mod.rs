@@ -9,6 +9,7 @@ mod catalog;
 mod generate;
 mod jobs;
 mod money;
+mod pipeline;
 mod preview;
 mod reply;
 mod wait;
@@ -34,6 +35,7 @@ pub struct Server {
     out_dir: PathBuf,
     money: Arc<money::Money>,
     active: Arc<Mutex<HashSet<Uuid>>>,
+    runs: pipeline::Runs,
     tool_router: ToolRouter<Server>,
 }
 
@@ -59,7 +61,11 @@ impl Server {
             out_dir,
             money: Arc::new(money),
             active: Arc::default(),
-            tool_router: Self::catalog_router() + Self::generate_router() + Self::jobs_router(),
+            runs: Arc::default(),
+            tool_router: Self::catalog_router()
+                + Self::generate_router()
+                + Self::jobs_router()
+                + Self::pipeline_router(),
         }
     }
 
