@@ -24,13 +24,31 @@
 //! ones are waited for and never sent again, unknown outcomes are settled. `pipeline.json`
 //! records every job with its inputs, outputs and cost.
 //!
-//! ```no_run
-//! # async fn run(krea: krea::Krea) -> krea::Result<()> {
-//! let file = krea::pipeline::PipelineFile::parse(&std::fs::read_to_string("animals.json")?)?;
-//! let pipeline = krea.pipeline(file).dir("out/animals");
-//! println!("about {}", pipeline.plan()?.total);
+//! Against a local simulator (how this crate is tested):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> krea::Result<()> {
+//! let sim = krea_sim::Simulator::builder().time_scale(0.001).start().await.expect("simulator");
+//! let krea = krea::Krea::builder()
+//!     .token(sim.token())
+//!     .base_url(sim.api_url())
+//!     .poll_policy(krea::PollPolicy::default().scaled(0.001))
+//!     .build()?;
+//! let file = krea::pipeline::PipelineFile::parse(r#"{"steps": [
+//!     {"id": "draw", "model": "flux", "fan_out": {"animal": ["a fox", "an owl"]},
+//!      "params": {"prompt": "{{animal}}"}},
+//!     {"id": "animate", "model": "veo-3.1-fast",
+//!      "params": {"prompt": "{{animal}} blinks", "start_image": "{{steps.draw.outputs}}"}}]}"#)?;
+//! let dir = std::env::temp_dir().join(format!("krea-pipeline-doc-{}", std::process::id()));
+//! let pipeline = krea.pipeline(file).dir(&dir);
+//! let plan = pipeline.plan()?; // every request checked and priced; nothing sent
+//! assert_eq!(plan.jobs(), 4);
+//! println!("about {}", plan.total);
 //! let report = pipeline.run(|_| {}).await?;
-//! println!("{} steps done", report.steps.len());
+//! assert!(report.finished());
+//! assert_eq!(report.completed(), 4);
+//! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok(()) }
 //! ```
 
