@@ -4,6 +4,7 @@ Usage: python mcp_python_client.py PATH/TO/krea
 Starts `krea mcp --sim` over stdio and runs the acceptance flow: list the tools, read a model's
 schema, make an image (a file on disk, a preview under 1 MB, progress notifications), then a
 video that outlasts a one-second wait (`pending`) and is finished by `wait_job`.
+The video is decoded with FFmpeg (PyAV) when `av` is installed: the simulator's MP4 plays.
 Exits non-zero, saying what went wrong, if anything does.
 """
 
@@ -84,7 +85,25 @@ async def main(krea):
                 check(not done.is_error, f"wait_job: {done.content}")
                 d = done.structured_content
                 check(d["status"] == "completed" and os.path.isfile(d["files"][0]), f"done: {d}")
-    print(f"mcp python client: {len(EXPECTED_TOOLS)} tools, image, pending video, wait_job: ok")
+                decoded = decode(d["files"][0])
+    print(
+        f"mcp python client: {len(EXPECTED_TOOLS)} tools, image, pending video, wait_job: ok; "
+        + decoded
+    )
+
+
+def decode(path):
+    """Every frame of the video through FFmpeg's H.264 decoder, if PyAV is installed."""
+    try:
+        import av
+    except ImportError:
+        return "video not decoded (no PyAV)"
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        check(stream.codec_context.name == "h264", f"codec {stream.codec_context.name}")
+        check(frames >= 12, f"{frames} frames decoded")
+        return f"video decoded by FFmpeg: {frames} frames, {stream.width}x{stream.height} h264"
 
 
 if __name__ == "__main__":

@@ -105,8 +105,9 @@ pub struct SimConfig {
     pub faults: Vec<FaultRule>,
     /// Retired models.
     pub retirements: Vec<Retirement>,
-    /// Size of each video output's placeholder payload, in bytes.
-    pub video_bytes: u64,
+    /// Videos as placeholder payloads of this many bytes (download tests and benchmarks);
+    /// `None`: short playable MP4 files.
+    pub video_bytes: Option<u64>,
     /// Ports to bind (0 = any free port) for the API and the file origin.
     pub ports: (u16, u16),
     /// The document `GET /openapi.json` serves; `None`: the vendored description the simulator
@@ -134,7 +135,7 @@ impl Default for SimConfig {
             token: DEFAULT_TOKEN.into(),
             faults: Vec::new(),
             retirements: vec![seedream_3_retirement()],
-            video_bytes: 256 * 1024,
+            video_bytes: None,
             ports: (0, 0),
             openapi: None,
             today: None,

@@ -116,18 +116,24 @@ async fn result_file(
         (output, fingerprint, truncate, label)
     };
     match output {
-        Output::Png { width, height } => {
+        Output::Image { .. } | Output::Video { .. } => {
             // Rendering is CPU work: keep it off the async workers.
-            let png = tokio::task::spawn_blocking(move || {
-                render::png_labeled(width, height, fingerprint, &label)
-            })
-            .await
-            .unwrap_or_default();
-            let total = png.len() as u64;
+            let bytes = tokio::task::spawn_blocking(move || output.render(fingerprint, &label))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if bytes.is_empty() {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The file could not be rendered",
+                );
+            }
+            let total = bytes.len() as u64;
             respond(
                 output.content_type(),
                 total,
-                vec![Bytes::from(png)],
+                vec![Bytes::from(bytes)],
                 truncate,
             )
         }

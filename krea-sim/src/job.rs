@@ -229,7 +229,8 @@ mod tests {
             cancelled: None,
             cost: 1.0,
             refunded: false,
-            outputs: vec![Output::Png {
+            outputs: vec![Output::Image {
+                format: crate::render::ImageFormat::Png,
                 width: 8,
                 height: 8,
             }],

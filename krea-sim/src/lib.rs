@@ -50,6 +50,7 @@ mod render;
 mod rng;
 mod server;
 mod state;
+mod video;
 mod webhook;
 
 pub use api::node_apps::DEMO_APP;
@@ -133,9 +134,10 @@ impl SimBuilder {
         self
     }
 
-    /// Size of each video placeholder, in bytes.
+    /// Videos as placeholder payloads of `bytes` each (an MP4 header and filler, streamed)
+    /// instead of short playable MP4 files: for download tests and benchmarks.
     pub fn video_bytes(mut self, bytes: u64) -> Self {
-        self.config.video_bytes = bytes;
+        self.config.video_bytes = Some(bytes);
         self
     }
 
@@ -329,18 +331,16 @@ impl Control {
                 job.label(),
             )
         };
-        Some(match output {
-            render::Output::Png { width, height } => {
-                render::png_labeled(width, height, fingerprint, &label)
-            }
-            render::Output::Placeholder { format, bytes } => render::placeholder_chunk(
+        match output {
+            render::Output::Placeholder { format, bytes } => Some(render::placeholder_chunk(
                 format,
                 fingerprint,
                 bytes,
                 0,
                 usize::try_from(bytes).ok()?,
-            ),
-        })
+            )),
+            rendered => rendered.render(fingerprint, &label),
+        }
     }
 
     /// Waits until every job created so far has ended, or `timeout` passes.

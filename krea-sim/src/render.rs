@@ -1,11 +1,11 @@
-//! Result files: real PNGs for images and enhancements, rendered deterministically from the
-//! request (same request, same bytes), and a placeholder payload for videos.
+//! Result files, rendered deterministically from the request (same request, same bytes) and
+//! labelled as simulated: real PNG, JPEG or WebP images (as the request's `output_format`
+//! asks), and short playable MP4 videos ([`crate::video`]).
 //!
 //! Images are the requested `width` x `height`; else `aspect_ratio` (and `resolution` 1K/2K/4K)
 //! around a 1024 px long side; else 1024 x 1024. Sides are capped at 4096 px to keep memory
-//! bounded. Placeholders (videos, and enhance outputs asked for as `jpg` or `webp`) are the
-//! format's magic header followed by seeded filler bytes: the right content type and size, not
-//! a decodable file. Videos are `SimConfig::video_bytes` long, image placeholders 64 KiB.
+//! bounded. With `SimConfig::video_bytes` set, videos are instead a placeholder of that size
+//! (an MP4 header and seeded filler bytes, streamed: for download tests and benchmarks).
 
 use serde_json::Value;
 
@@ -14,37 +14,40 @@ use crate::rng;
 /// Largest side rendered, in pixels.
 pub const MAX_SIDE: u32 = 4096;
 
-/// Size of image placeholders (JPEG, WebP).
-pub const IMAGE_PLACEHOLDER_BYTES: u64 = 64 * 1024;
-
 /// A file format served as a placeholder payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placeholder {
     /// `video/mp4`
     Mp4,
-    /// `image/jpeg`
-    Jpeg,
-    /// `image/webp`
-    Webp,
 }
 
 impl Placeholder {
     fn header(self) -> &'static [u8] {
         match self {
             Placeholder::Mp4 => b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41",
-            Placeholder::Jpeg => {
-                b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-            }
-            Placeholder::Webp => b"RIFF\x00\x00\x00\x00WEBPVP8 ",
         }
     }
+}
+
+/// An image encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Png,
+    Jpeg,
+    Webp,
 }
 
 /// What a result file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// A PNG image.
-    Png { width: u32, height: u32 },
+    /// An image.
+    Image {
+        format: ImageFormat,
+        width: u32,
+        height: u32,
+    },
+    /// A short MP4 video.
+    Video { width: u32, height: u32 },
     /// A placeholder payload of this many bytes.
     Placeholder { format: Placeholder, bytes: u64 },
 }
@@ -53,38 +56,62 @@ impl Output {
     /// The `Content-Type` it is served with.
     pub fn content_type(&self) -> &'static str {
         match self {
-            Output::Png { .. } => "image/png",
-            Output::Placeholder {
+            Output::Image {
+                format: ImageFormat::Png,
+                ..
+            } => "image/png",
+            Output::Image {
+                format: ImageFormat::Jpeg,
+                ..
+            } => "image/jpeg",
+            Output::Image {
+                format: ImageFormat::Webp,
+                ..
+            } => "image/webp",
+            Output::Video { .. }
+            | Output::Placeholder {
                 format: Placeholder::Mp4,
                 ..
             } => "video/mp4",
-            Output::Placeholder {
-                format: Placeholder::Jpeg,
-                ..
-            } => "image/jpeg",
-            Output::Placeholder {
-                format: Placeholder::Webp,
-                ..
-            } => "image/webp",
+        }
+    }
+
+    /// The file's bytes (placeholders are streamed instead: `None`). Images and videos are
+    /// CPU work: call this off the async workers.
+    pub fn render(&self, fingerprint: u64, label: &[String]) -> Option<Vec<u8>> {
+        match *self {
+            Output::Image {
+                format,
+                width,
+                height,
+            } => Some(image_labeled(format, width, height, fingerprint, label)),
+            Output::Video { width, height } => crate::video::mp4(width, height, fingerprint, label)
+                .map_err(|e| tracing::error!("rendering a video: {e}"))
+                .ok(),
+            Output::Placeholder { .. } => None,
         }
     }
 
     /// The file extension in its URL.
     pub fn extension(&self) -> &'static str {
         match self {
-            Output::Png { .. } => "png",
-            Output::Placeholder {
+            Output::Image {
+                format: ImageFormat::Png,
+                ..
+            } => "png",
+            Output::Image {
+                format: ImageFormat::Jpeg,
+                ..
+            } => "jpg",
+            Output::Image {
+                format: ImageFormat::Webp,
+                ..
+            } => "webp",
+            Output::Video { .. }
+            | Output::Placeholder {
                 format: Placeholder::Mp4,
                 ..
             } => "mp4",
-            Output::Placeholder {
-                format: Placeholder::Jpeg,
-                ..
-            } => "jpg",
-            Output::Placeholder {
-                format: Placeholder::Webp,
-                ..
-            } => "webp",
         }
     }
 }
@@ -188,9 +215,8 @@ fn draw_label(data: &mut [u8], width: u32, height: u32, lines: &[String]) {
     }
 }
 
-/// As [`png`], with `lines` written on it (the simulator labels what it renders: the word
-/// "simulated", the model and the prompt, so nobody mistakes it for a real result).
-pub fn png_labeled(width: u32, height: u32, fingerprint: u64, lines: &[String]) -> Vec<u8> {
+/// The RGB pixels of a labelled picture; `phase` moves its stripes (video frames).
+pub fn picture(width: u32, height: u32, fingerprint: u64, lines: &[String], phase: u32) -> Vec<u8> {
     let width = width.clamp(1, MAX_SIDE);
     let height = height.clamp(1, MAX_SIDE);
     // Two colours and a stripe frequency from the fingerprint: a diagonal gradient with bands.
@@ -202,7 +228,7 @@ pub fn png_labeled(width: u32, height: u32, fingerprint: u64, lines: &[String]) 
     for y in 0..height {
         for x in 0..width {
             let t = ((x + y) * 255 / span) as i32;
-            let band = if ((x + 2 * y) * bands / span).is_multiple_of(2) {
+            let band = if ((x + 2 * y + phase) * bands / span).is_multiple_of(2) {
                 0
             } else {
                 24
@@ -214,6 +240,14 @@ pub fn png_labeled(width: u32, height: u32, fingerprint: u64, lines: &[String]) 
         }
     }
     draw_label(&mut data, width, height, lines);
+    data
+}
+
+/// As [`png`], with `lines` written on it (the simulator labels what it renders: the word
+/// "simulated", the model and the prompt, so nobody mistakes it for a real result).
+pub fn png_labeled(width: u32, height: u32, fingerprint: u64, lines: &[String]) -> Vec<u8> {
+    let (width, height) = (width.clamp(1, MAX_SIDE), height.clamp(1, MAX_SIDE));
+    let data = picture(width, height, fingerprint, lines, 0);
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);
@@ -224,6 +258,29 @@ pub fn png_labeled(width: u32, height: u32, fingerprint: u64, lines: &[String]) 
         let _ = writer.write_image_data(&data);
     }
     out
+}
+
+/// The labelled picture in `format`.
+pub fn image_labeled(
+    format: ImageFormat,
+    width: u32,
+    height: u32,
+    fingerprint: u64,
+    lines: &[String],
+) -> Vec<u8> {
+    let encoding = match format {
+        ImageFormat::Png => return png_labeled(width, height, fingerprint, lines),
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Webp => image::ImageFormat::WebP,
+    };
+    let (width, height) = (width.clamp(1, MAX_SIDE), height.clamp(1, MAX_SIDE));
+    let data = picture(width, height, fingerprint, lines, 0);
+    let mut out = std::io::Cursor::new(Vec::new());
+    // The buffer matches the size by construction, and writing to memory does not fail.
+    if let Some(rgb) = image::RgbImage::from_raw(width, height, data) {
+        let _ = rgb.write_to(&mut out, encoding);
+    }
+    out.into_inner()
 }
 
 /// Byte `offset..offset+len` of the placeholder for `fingerprint` (`total` bytes long), so
@@ -310,6 +367,20 @@ mod tests {
         assert_eq!(plain[..band], labeled[..band]);
         assert!(white(&labeled[band..]) > 500, "{}", white(&labeled[band..]));
         assert_eq!(white(&plain), 0);
+    }
+
+    #[test]
+    fn jpeg_and_webp_outputs_are_real_images_of_the_asked_size() {
+        let label = ["SIMULATED by krea-sim".to_string()];
+        for (format, expected) in [
+            (ImageFormat::Jpeg, image::ImageFormat::Jpeg),
+            (ImageFormat::Webp, image::ImageFormat::WebP),
+        ] {
+            let bytes = image_labeled(format, 300, 200, 5, &label);
+            assert_eq!(image::guess_format(&bytes).ok(), Some(expected));
+            let decoded = image::load_from_memory(&bytes).expect("decodes");
+            assert_eq!((decoded.width(), decoded.height()), (300, 200));
+        }
     }
 
     #[test]

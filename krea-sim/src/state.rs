@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::config::{Fault, FaultRule, Overflow, SimConfig, default_seconds};
 use crate::job::{Origin, SimJob};
-use crate::render::{self, Output, Placeholder};
+use crate::render::{self, ImageFormat, Output, Placeholder};
 use crate::rng;
 
 /// What the simulator has seen. Read it with [`crate::Control::counters`].
@@ -369,21 +369,28 @@ impl Sim {
                     _ => None,
                 }
             });
-        let image_placeholder = |format| Output::Placeholder {
-            format,
-            bytes: render::IMAGE_PLACEHOLDER_BYTES,
+        let image = |format| {
+            let (width, height) = render::image_size(request);
+            Output::Image {
+                format,
+                width,
+                height,
+            }
         };
         let one = match (model.kind, format) {
-            (Kind::Video, _) => Output::Placeholder {
-                format: Placeholder::Mp4,
-                bytes: self.config.video_bytes,
+            (Kind::Video, _) => match self.config.video_bytes {
+                Some(bytes) => Output::Placeholder {
+                    format: Placeholder::Mp4,
+                    bytes,
+                },
+                None => {
+                    let (width, height) = crate::video::size(request);
+                    Output::Video { width, height }
+                }
             },
-            (_, Some("jpg" | "jpeg")) => image_placeholder(Placeholder::Jpeg),
-            (_, Some("webp")) => image_placeholder(Placeholder::Webp),
-            (Kind::Image | Kind::Enhance, _) => {
-                let (width, height) = render::image_size(request);
-                Output::Png { width, height }
-            }
+            (_, Some("jpg" | "jpeg")) => image(ImageFormat::Jpeg),
+            (_, Some("webp")) => image(ImageFormat::Webp),
+            (Kind::Image | Kind::Enhance, _) => image(ImageFormat::Png),
         };
         vec![one; count]
     }

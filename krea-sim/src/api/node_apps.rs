@@ -99,7 +99,11 @@ pub async fn execute(
         request: input,
         seconds: 20.0,
         cost: 10.0,
-        outputs: vec![Output::Png { width, height }],
+        outputs: vec![Output::Image {
+            format: crate::render::ImageFormat::Png,
+            width,
+            height,
+        }],
         webhook,
         fails: false,
         stuck: false,
