@@ -584,3 +584,52 @@ pub struct McpArgs {
     #[arg(long, value_name = "CU")]
     pub budget_cu: Option<f64>,
 }
+
+/// Global options that mean nothing to a command, hidden from its help (still accepted).
+const NOT_FOR: &[(&str, &[&str])] = &[
+    (
+        "sim",
+        &[
+            "token",
+            "profile",
+            "base_url",
+            "sim",
+            "json",
+            "timeout",
+            "request_timeout",
+            "poll",
+            "cancel_on_interrupt",
+        ],
+    ),
+    (
+        "completions",
+        &[
+            "token",
+            "profile",
+            "base_url",
+            "sim",
+            "json",
+            "timeout",
+            "request_timeout",
+            "poll",
+            "cancel_on_interrupt",
+        ],
+    ),
+];
+
+/// The help of command `name` without the global options that mean nothing to it, or `None`
+/// for a command that takes them all. (Only for showing: a command changed after clap built it
+/// does not parse.)
+pub fn help_for(name: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let hidden = NOT_FOR.iter().find(|(n, _)| *n == name)?.1;
+    let mut cmd = Cli::command();
+    // Global options reach subcommands when the command is built; hide them after that.
+    cmd.build();
+    let sub = cmd.find_subcommand_mut(name)?;
+    let mut built = std::mem::take(sub);
+    for id in hidden {
+        built = built.mut_arg(*id, |a| a.hide(true));
+    }
+    Some(built.render_help().to_string())
+}

@@ -170,7 +170,22 @@ fn init_tracing(verbose: u8, quiet: bool) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            // `krea sim --help` and the like: without the options that mean nothing there.
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            let command = args.iter().find(|a| !a.starts_with('-'));
+            match command.and_then(|c| cli::help_for(c)) {
+                Some(help) => {
+                    output::raw(&help);
+                    return ExitCode::SUCCESS;
+                }
+                None => e.exit(),
+            }
+        }
+        Err(e) => e.exit(),
+    };
     init_tracing(cli.global.verbose, cli.global.quiet);
     let code = tokio::select! {
         result = run(&cli) => match result {

@@ -79,6 +79,14 @@ fn the_help_tree_matches_its_snapshot() {
         queue.extend(children);
     }
     assert!(out.contains("$ krea jobs resume --help"));
+    // A command shows only the global options that apply to it.
+    let sim = krea(&["sim", "--help"]);
+    assert!(
+        sim.contains("--time-scale") && sim.contains("--verbose"),
+        "{sim}"
+    );
+    assert!(!sim.contains("--poll") && !sim.contains("--token"), "{sim}");
+    assert!(krea(&["image", "--help"]).contains("--poll"));
     check("help.txt", &out);
 }
 
