@@ -283,6 +283,8 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
         out.to_str().expect("as set up"),
         "--max-cu-per-call",
         "50",
+        "--budget-cu",
+        "4",
     ];
     let client = start(support::command(&e), &e.dir, &args).await;
     let mut seen = Vec::new();
@@ -359,7 +361,19 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
         .expect("as set up")
         .parse()
         .expect("as set up");
+    assert_eq!(structured(&pending)["session_cu"], 3.0);
     seen.push(pending);
+    // A second 3 CU image would take the session past its budget of 4 CU.
+    let over = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a second lighthouse", "model": "flux"}),
+    )
+    .await;
+    assert!(is_error(&over));
+    assert!(text(&over).contains("session budget"), "{}", text(&over));
+    assert_eq!(structured(&over)["session_cu"], 3.0);
+    seen.push(over);
     client.cancel().await.expect("as set up");
     assert_eq!(e.sim.control().counters().jobs_created, 1);
 
