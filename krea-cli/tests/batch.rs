@@ -221,6 +221,17 @@ async fn a_pipeline_wires_each_output_into_the_next_step() {
         html.contains("start_image ← upscale"),
         "outputs shown beside their inputs"
     );
+    // The directory holds a run: refused without --resume; with it, nothing is redone.
+    let o = krea(&e, &["pipeline", "animals.json", "-o", "run"]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already holds a pipeline run"),
+        "{}",
+        stderr(&o)
+    );
+    let o = krea(&e, &["pipeline", "animals.json", "-o", "run", "--resume"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.sim.control().counters().jobs_created, 9);
 }
 
 #[tokio::test(flavor = "multi_thread")]
