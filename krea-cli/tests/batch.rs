@@ -271,10 +271,23 @@ async fn a_pipeline_dry_run_prices_what_the_run_is_charged_and_max_cu_refuses() 
     assert_eq!(e.sim.control().counters().total_requests(), 0);
     // The run is charged exactly the estimate.
     let before = e.sim.control().credits();
-    let o = krea(&e, &["pipeline", "priced.json"]).await;
+    let o = krea(&e, &["--json", "pipeline", "priced.json"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(e.sim.control().counters().jobs_created, 6);
     assert_eq!(before - e.sim.control().credits(), estimate);
+    // --json: the run's steps and jobs, with their costs adding up to the charge.
+    let run: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(run["finished"], true);
+    let jobs: Vec<&serde_json::Value> = run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .flat_map(|s| s["jobs"].as_array().expect("jobs"))
+        .collect();
+    assert_eq!(jobs.len(), 6);
+    let cost: f64 = jobs.iter().filter_map(|j| j["cost_cu"].as_f64()).sum();
+    assert_eq!(cost, estimate);
+    assert!(std::path::Path::new(run["manifest"].as_str().expect("manifest")).is_file());
 }
 
 #[tokio::test(flavor = "multi_thread")]
