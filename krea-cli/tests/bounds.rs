@@ -30,11 +30,15 @@ fn krea_against(url: &str, name: &str) -> Command {
 async fn timed(server: &Hostile, name: &str, args: &[&str]) -> (Output, Duration) {
     let mut cmd = krea_against(server.url(), name);
     cmd.args(args);
+    let dir = cmd.get_current_dir().map(std::path::Path::to_path_buf);
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || cmd.output().expect("run krea"))
         .await
         .expect("join");
-    (out, started.elapsed())
+    let took = started.elapsed();
+    // Its scratch directory (journal, cache) is not looked at afterwards.
+    dir.map(std::fs::remove_dir_all);
+    (out, took)
 }
 
 fn job(status: &str, urls: &[String]) -> String {
@@ -150,6 +154,7 @@ async fn a_2_gib_answer_is_refused_without_being_held_in_memory() {
         })
         .await;
         let mut cmd = krea_against(server.url(), "huge");
+        let dir = cmd.get_current_dir().map(std::path::Path::to_path_buf);
         cmd.args(["jobs", "get", JOB])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -173,6 +178,7 @@ async fn a_2_gib_answer_is_refused_without_being_held_in_memory() {
             .into_inner()
             .expect("lock");
         let o = child.wait_with_output().expect("output");
+        dir.map(std::fs::remove_dir_all);
         assert!(stderr(&o).contains("larger than"), "{}", stderr(&o));
         assert!(peak > 0 && peak < 64 << 20, "peak RSS {} MB", peak >> 20);
         assert!(started.elapsed() < Duration::from_secs(30));

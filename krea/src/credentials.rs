@@ -186,15 +186,19 @@ impl Credentials {
 mod tests {
     use super::*;
 
-    fn store(name: &str) -> Credentials {
-        let dir = std::env::temp_dir().join(format!("krea-cred-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Credentials::at(dir.join("krea").join("credentials.json"))
+    /// A credentials file in a scratch directory that goes when the test ends.
+    fn store(name: &str) -> (tempfile::TempDir, Credentials) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("krea-cred-{name}-"))
+            .tempdir()
+            .expect("scratch");
+        let store = Credentials::at(dir.path().join("krea").join("credentials.json"));
+        (dir, store)
     }
 
     #[test]
     fn profiles_are_saved_read_and_removed_and_the_file_is_private() {
-        let s = store("round");
+        let (_dir, s) = store("round");
         assert!(s.get("default").expect("read").is_none());
         s.save("default", "krea-token-0123456789", None)
             .expect("save");

@@ -853,10 +853,14 @@ mod tests {
         }
     }
 
-    fn journal(name: &str) -> Journal {
-        let dir = std::env::temp_dir().join(format!("krea-journal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Journal::open(dir.join("journal.jsonl"), scope()).expect("open")
+    /// A journal in a scratch directory that goes when the test ends.
+    fn journal(name: &str) -> (tempfile::TempDir, Journal) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("krea-journal-{name}-"))
+            .tempdir()
+            .expect("scratch");
+        let journal = Journal::open(dir.path().join("journal.jsonl"), scope()).expect("open");
+        (dir, journal)
     }
 
     fn submitted(id: u128) -> Entry {
@@ -895,7 +899,7 @@ mod tests {
 
     #[test]
     fn a_job_is_pending_until_it_is_finished_and_unknowns_until_resolved() {
-        let j = journal("pending");
+        let (_dir, j) = journal("pending");
         j.record(&sending(1001)).expect("append");
         j.record(&submitted(1)).expect("append");
         j.record(&submitted(2)).expect("append");
@@ -917,7 +921,7 @@ mod tests {
 
     #[test]
     fn torn_and_garbage_lines_lose_nothing_else_and_say_what_they_were() {
-        let j = journal("torn");
+        let (_dir, j) = journal("torn");
         j.record(&submitted(3)).expect("append");
         // A garbage line in the middle, with invalid UTF-8, naming a job.
         let mut f = OpenOptions::new()
@@ -961,7 +965,7 @@ mod tests {
 
     #[test]
     fn another_process_appends_are_seen_and_other_scopes_are_not() {
-        let j = journal("shared");
+        let (_dir, j) = journal("shared");
         let other = Journal::open(j.path(), scope()).expect("second opener");
         other.record(&submitted(6)).expect("append");
         assert_eq!(j.pending().expect("pending").len(), 1, "read incrementally");
@@ -978,7 +982,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_what_is_still_needed() {
-        let j = journal("compact");
+        let (_dir, j) = journal("compact");
         for i in 0..20 {
             j.record(&submitted(100 + i)).expect("append");
             if i % 2 == 0 {
@@ -996,9 +1000,11 @@ mod tests {
 
     #[test]
     fn a_failed_write_is_an_error_naming_the_job() {
-        let dir = std::env::temp_dir().join(format!("krea-journal-ro-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let scratch = tempfile::Builder::new()
+            .prefix("krea-journal-ro-")
+            .tempdir()
+            .expect("scratch");
+        let dir = scratch.path();
         // A directory where the file should be: every append fails.
         let path = dir.join("journal.jsonl");
         std::fs::create_dir_all(&path).expect("blocker");

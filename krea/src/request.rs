@@ -855,9 +855,11 @@ mod more_tests {
             .check()
             .expect_err("missing file");
         assert!(err.to_string().contains("image_url: cannot read"), "{err}");
-        let dir = std::env::temp_dir().join(format!("krea-input-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let png = dir.join("in.png");
+        let dir = tempfile::Builder::new()
+            .prefix("krea-input-")
+            .tempdir()
+            .expect("scratch");
+        let png = dir.path().join("in.png");
         std::fs::write(&png, krea_png()).expect("write");
         let c = krea()
             .enhance("topaz")
@@ -885,7 +887,11 @@ mod more_tests {
             .check()
             .expect_err("a video name for an image");
         assert!(err.to_string().contains("extensions"), "{err}");
-        let existing = std::env::temp_dir().join(format!("krea-exists-{}.png", std::process::id()));
+        let dir = tempfile::Builder::new()
+            .prefix("krea-exists-")
+            .tempdir()
+            .expect("scratch");
+        let existing = dir.path().join("taken.png");
         std::fs::write(&existing, b"x").expect("write");
         let err = krea()
             .image("flux")

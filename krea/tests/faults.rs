@@ -318,4 +318,5 @@ async fn an_answer_that_names_its_job_but_does_not_decode_keeps_the_job() {
         .filter(|r| r.method == "POST")
         .count();
     assert_eq!(posts, 1, "never sent again");
+    let _ = std::fs::remove_dir_all(&dir);
 }

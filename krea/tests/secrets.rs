@@ -104,4 +104,5 @@ async fn no_debug_or_display_contains_the_token() {
     );
     let journal = std::fs::read_to_string(dir.join("j.jsonl")).unwrap_or_default();
     assert_clean("the journal", &journal);
+    let _ = std::fs::remove_dir_all(&dir);
 }

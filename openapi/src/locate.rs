@@ -162,15 +162,18 @@ pub fn load_pinned(root: &Path) -> Result<Pinned, SpecError> {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("krea-openapi-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        dir
+    /// A scratch directory that goes when the test ends.
+    fn temp_dir(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("krea-openapi-{name}-"))
+            .tempdir()
+            .expect("create temp dir")
     }
 
     #[test]
     fn a_modified_document_fails_with_both_hashes_and_the_fix() {
-        let dir = temp_dir("mismatch");
+        let scratch = temp_dir("mismatch");
+        let dir = scratch.path();
         let doc = dir.join("spec.json");
         std::fs::write(&doc, br#"{"openapi":"3.1.0"}"#).expect("write");
         let lock = Lock {
@@ -206,7 +209,8 @@ mod tests {
 
     #[test]
     fn a_matching_document_loads() {
-        let dir = temp_dir("match");
+        let scratch = temp_dir("match");
+        let dir = scratch.path();
         let doc = dir.join("spec.json");
         let bytes = br#"{"openapi":"3.1.0","paths":{}}"#;
         std::fs::write(&doc, bytes).expect("write");

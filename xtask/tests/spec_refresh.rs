@@ -22,13 +22,17 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// An empty scratch workspace (`<tmp>/ws`) and a place for upstream copies beside it.
-fn scratch(name: &str) -> (PathBuf, PathBuf) {
-    let base = std::env::temp_dir().join(format!("krea-xtask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+/// An empty scratch workspace (`<tmp>/ws`) and a place for upstream copies beside it, all
+/// removed when the first value drops.
+fn scratch(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("krea-xtask-{name}-"))
+        .tempdir()
+        .expect("scratch");
+    let base = dir.path().to_path_buf();
     let root = base.join("ws");
     std::fs::create_dir_all(&root).expect("mkdir");
-    (root, base)
+    (dir, root, base)
 }
 
 fn read(path: &Path) -> String {
@@ -60,7 +64,7 @@ fn write_json(path: &Path, v: &Value) -> Vec<u8> {
 
 #[test]
 fn refresh_vendors_the_document_records_it_and_prints_the_changelog() {
-    let (root, _) = scratch("cycle");
+    let (_dir, root, _) = scratch("cycle");
     let first = xtask::spec::refresh(&root, Some(fixture("old.json").to_str().expect("utf-8")))
         .expect("refresh from old.json");
     assert!(first.changes.is_none(), "nothing to compare the first time");
@@ -93,7 +97,7 @@ fn refresh_vendors_the_document_records_it_and_prints_the_changelog() {
 
 #[test]
 fn a_refresh_changes_the_file_only_where_the_api_changed() {
-    let (root, base) = scratch("minimal");
+    let (_dir, root, base) = scratch("minimal");
     let mut doc: Value = serde_json::from_str(&read(&fixture("old.json"))).expect("json");
     let before = base.join("before.json");
     write_json(&before, &doc);
@@ -135,7 +139,7 @@ fn a_refresh_changes_the_file_only_where_the_api_changed() {
 
 #[test]
 fn refresh_refuses_what_the_build_could_not_use_and_touches_nothing() {
-    let (root, base) = scratch("refuse");
+    let (_dir, root, base) = scratch("refuse");
     xtask::spec::refresh(&root, Some(fixture("old.json").to_str().expect("utf-8")))
         .expect("refresh");
     let (lock_before, file_before) = (read(&root.join(LOCK_PATH)), read(&root.join(VENDORED_PATH)));
@@ -176,7 +180,7 @@ fn check_counts_the_real_vendored_description() {
 
 #[test]
 fn check_refuses_a_hand_edited_description() {
-    let (root, _) = scratch("edited");
+    let (_dir, root, _) = scratch("edited");
     std::fs::create_dir_all(root.join("krea-gen/spec")).expect("mkdir");
     std::fs::copy(real_root().join(LOCK_PATH), root.join(LOCK_PATH)).expect("lock");
     let text = read(&real_root().join(VENDORED_PATH));
@@ -198,7 +202,7 @@ fn refresh_on_a_modified_copy_of_the_real_document() {
         eprintln!("no upstream copy matching the lock beside the workspace: skipped");
         return;
     };
-    let (root, base) = scratch("real");
+    let (_dir, root, base) = scratch("real");
     std::fs::create_dir_all(root.join("krea-gen/spec")).expect("mkdir");
     std::fs::copy(real_root().join(VENDORED_PATH), root.join(VENDORED_PATH)).expect("copy");
     let mut doc = upstream.document;
