@@ -50,9 +50,9 @@ impl Server {
             self.refused(
                 "usage",
                 &format!(
-                    "{} is a{} {} model (nothing was sent): call {} with it, or run_model",
+                    "{} is {} {} model (nothing was sent): call {} with it, or run_model",
                     m.id,
-                    if m.kind == Kind::Image { "n" } else { "" },
+                    if m.kind == Kind::Video { "a" } else { "an" },
                     m.kind.as_str(),
                     tool_for(m.kind)
                 ),
