@@ -11,19 +11,8 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use serde_json::{Value, json};
 
+use crate::proc::status_kb;
 use crate::stats::{mean, percentile};
-
-/// A field of `/proc/PID/status`, in KiB.
-fn status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(key)
-                .map(|v| v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0)
-}
 
 pub async fn run(calls: usize) -> anyhow::Result<Value> {
     let bin: PathBuf = std::env::current_exe()?.with_file_name("krea");
@@ -49,9 +38,10 @@ pub async fn run(calls: usize) -> anyhow::Result<Value> {
         .spawn()?;
     let pid = transport
         .id()
+        .map(|p| p.to_string())
         .ok_or_else(|| anyhow::anyhow!("no server pid"))?;
     let client = ().serve(transport).await?;
-    let rss_start_kb = status_kb(pid, "VmRSS:");
+    let rss_start_kb = status_kb(&pid, "VmRSS:");
     let mut seconds = Vec::with_capacity(calls);
     for n in 0..calls {
         let Value::Object(args) =
@@ -74,8 +64,8 @@ pub async fn run(calls: usize) -> anyhow::Result<Value> {
             result.content
         );
     }
-    let rss_after_kb = status_kb(pid, "VmRSS:");
-    let peak_kb = status_kb(pid, "VmHWM:");
+    let rss_after_kb = status_kb(&pid, "VmRSS:");
+    let peak_kb = status_kb(&pid, "VmHWM:");
     client.cancel().await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(json!({

@@ -23,8 +23,9 @@ pub fn cpu_seconds() -> f64 {
     (ticks(14) + ticks(15)) / TICKS_PER_SECOND
 }
 
-fn status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A field of `/proc/PROCESS/status` (`self`, or a pid), in KiB.
+pub fn status_kb(process: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .unwrap_or_default()
         .lines()
         .find_map(|l| {
@@ -36,12 +37,12 @@ fn status_kb(key: &str) -> u64 {
 
 /// Peak resident memory so far, in KiB.
 pub fn peak_rss_kb() -> u64 {
-    status_kb("VmHWM:")
+    status_kb("self", "VmHWM:")
 }
 
 /// Resident memory now, in KiB.
 pub fn rss_kb() -> u64 {
-    status_kb("VmRSS:")
+    status_kb("self", "VmRSS:")
 }
 
 /// `krea-sim` running as a child process.
