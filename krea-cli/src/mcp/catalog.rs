@@ -77,14 +77,7 @@ impl Server {
         &self,
         Parameters(a): Parameters<ModelArg>,
     ) -> Result<CallToolResult, ErrorData> {
-        let m = match models::resolve(&a.model) {
-            Ok(m) => m,
-            Err(e) => return Ok(self.failed(&e)),
-        };
-        let mut structured = model_json(m);
-        structured["aliases"] = json!(models::aliases_of(m.id));
-        structured["json_schema"] = m.json_schema();
-        Ok(self.reply(structured, &detail(m), false))
+        self.answer(self.schema(&a.model))
     }
 
     /// Prices a call in compute units without sending it, and says whether this server's limits allow it.
@@ -93,20 +86,27 @@ impl Server {
         &self,
         Parameters(a): Parameters<EstimateCost>,
     ) -> Result<CallToolResult, ErrorData> {
-        let m = match models::resolve(&a.model) {
-            Ok(m) => m,
-            Err(e) => return Ok(self.failed(&e)),
-        };
+        self.answer(self.estimate(a))
+    }
+}
+
+impl Server {
+    fn schema(&self, model: &str) -> krea::Result<CallToolResult> {
+        let m = models::resolve(model)?;
+        let mut structured = model_json(m);
+        structured["aliases"] = json!(models::aliases_of(m.id));
+        structured["json_schema"] = m.json_schema();
+        Ok(self.reply(structured, &detail(m), false))
+    }
+
+    fn estimate(&self, a: EstimateCost) -> krea::Result<CallToolResult> {
+        let m = models::resolve(&a.model)?;
         let count = a.count.unwrap_or(1).max(1) as usize;
-        let checked = match self
+        let checked = self
             .ctx
             .krea
             .generate(m.id, Value::Object(a.params))
-            .check()
-        {
-            Ok(c) => c,
-            Err(e) => return Ok(self.failed(&e)),
-        };
+            .check()?;
         let total = checked.estimate.map(|e| e.times(count));
         let refusal = self.money.refusal(m.id, total);
         let mut text = match total {

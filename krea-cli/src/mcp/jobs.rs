@@ -25,22 +25,18 @@ impl Server {
         &self,
         Parameters(a): Parameters<JobArg>,
     ) -> Result<CallToolResult, ErrorData> {
-        let id = match self.ctx.krea.jobs().resolve(&a.job_id).await {
-            Ok(id) => id,
-            Err(e) => return Ok(self.failed(&e)),
-        };
-        match self.ctx.krea.jobs().get(id).await {
-            Ok(job) => {
-                let mut out = JobOut::from_job(&self.ctx.krea, &job, Vec::new());
-                if out.cost_cu.is_none() {
-                    out.cost_cu = self.money.of(id);
-                }
-                let next =
-                    (!job.status.is_terminal()).then(|| format!("call wait_job with job_id {id}"));
-                Ok(self.job_reply(out, next).await)
+        let result = async {
+            let id = self.ctx.krea.jobs().resolve(&a.job_id).await?;
+            let job = self.ctx.krea.jobs().get(id).await?;
+            let mut out = JobOut::from_job(&self.ctx.krea, &job, Vec::new());
+            if out.cost_cu.is_none() {
+                out.cost_cu = self.money.of(id);
             }
-            Err(e) => Ok(self.failed(&e)),
-        }
+            let next =
+                (!job.status.is_terminal()).then(|| format!("call wait_job with job_id {id}"));
+            Ok(self.job_reply(out, next).await)
+        };
+        self.answer(result.await)
     }
 
     /// Waits for a submitted job (e.g. one that answered `pending`) and downloads its files.
@@ -55,18 +51,15 @@ impl Server {
             Ok(l) => l,
             Err(why) => return Ok(self.refused("usage", &why)),
         };
-        let id = match self.ctx.krea.jobs().resolve(&a.job_id).await {
-            Ok(id) => id,
-            Err(e) => return Ok(self.failed(&e)),
+        let result = async {
+            let id = self.ctx.krea.jobs().resolve(&a.job_id).await?;
+            let handle = self.ctx.krea.jobs().handle_for(id).await?;
+            let reporter = meta
+                .get_progress_token()
+                .map(|token| Reporter { peer, token });
+            Ok(self.follow(handle, limit, reporter).await)
         };
-        let handle = match self.ctx.krea.jobs().handle_for(id).await {
-            Ok(h) => h,
-            Err(e) => return Ok(self.failed(&e)),
-        };
-        let reporter = meta
-            .get_progress_token()
-            .map(|token| Reporter { peer, token });
-        Ok(self.follow(handle, limit, reporter).await)
+        self.answer(result.await)
     }
 
     /// Cancels a job that has not ended (a cancelled job is not charged).
@@ -75,28 +68,24 @@ impl Server {
         &self,
         Parameters(a): Parameters<JobArg>,
     ) -> Result<CallToolResult, ErrorData> {
-        let id = match self.ctx.krea.jobs().resolve(&a.job_id).await {
-            Ok(id) => id,
-            Err(e) => return Ok(self.failed(&e)),
-        };
-        match self.ctx.krea.jobs().cancel(id).await {
-            Ok(cancelled) => {
-                if cancelled {
-                    self.money.release(id);
-                }
-                let line = if cancelled {
-                    format!("cancelled job {id} (not charged)")
-                } else {
-                    format!("job {id} had already ended: nothing to cancel")
-                };
-                Ok(self.reply(
-                    json!({"id": id, "cancelled": cancelled, "session_cu": self.money.spent()}),
-                    &line,
-                    false,
-                ))
+        let result = async {
+            let id = self.ctx.krea.jobs().resolve(&a.job_id).await?;
+            let cancelled = self.ctx.krea.jobs().cancel(id).await?;
+            if cancelled {
+                self.money.release(id);
             }
-            Err(e) => Ok(self.failed(&e)),
-        }
+            let line = if cancelled {
+                format!("cancelled job {id} (not charged)")
+            } else {
+                format!("job {id} had already ended: nothing to cancel")
+            };
+            Ok(self.reply(
+                json!({"id": id, "cancelled": cancelled, "session_cu": self.money.spent()}),
+                &line,
+                false,
+            ))
+        };
+        self.answer(result.await)
     }
 
     /// Lists recent jobs, newest first.

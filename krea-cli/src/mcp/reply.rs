@@ -51,6 +51,14 @@ impl Server {
         result
     }
 
+    /// A tool's answer: its result, or the library error it stopped at, explained.
+    pub(super) fn answer(
+        &self,
+        result: krea::Result<CallToolResult>,
+    ) -> Result<CallToolResult, rmcp::ErrorData> {
+        Ok(result.unwrap_or_else(|e| self.failed(&e)))
+    }
+
     /// A refusal found before anything was sent (bad input, over a limit).
     pub(super) fn refused(&self, kind: &str, message: &str) -> CallToolResult {
         self.reply(
