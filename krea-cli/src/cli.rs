@@ -569,6 +569,32 @@ pub struct SimArgs {
     /// Also deliver webhooks to this host (loopback always is; others are accepted and counted)
     #[arg(long, value_name = "HOST")]
     pub webhook_host: Vec<String>,
+    /// Add a network round trip of MS milliseconds to every answer
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+    /// Run the server's clock SECONDS off (stamps and Date headers; negative: behind)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub clock_skew: f64,
+    /// Write job stamps in whole seconds
+    #[arg(long)]
+    pub whole_second_stamps: bool,
+    /// List new jobs only MS milliseconds after their creation
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub listing_lag: u64,
+    /// Another program on the account creates a job every MS milliseconds
+    #[arg(long, value_name = "MS")]
+    pub foreign_every: Option<u64>,
+    /// Inject a fault: ROUTE=KIND[:ARG...][@RATE], e.g. 'POST /generate/*=commit-after:504:2000@0.1'
+    /// (kinds: status, rate-limit, reset-before-body, reset-after-body, status-after, slow,
+    /// redirect, truncate, fail, stuck, hostile-urls, commit-after, unreadable, out-of-order,
+    /// foreign-twin)
+    #[arg(long, value_name = "RULE")]
+    pub fault: Vec<String>,
 }
 
 #[derive(Debug, Args)]

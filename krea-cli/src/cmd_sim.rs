@@ -22,6 +22,23 @@ pub async fn run(out: &Out, a: &SimArgs) -> anyhow::Result<u8> {
     for host in &a.webhook_host {
         builder = builder.webhook_host(host.clone());
     }
+    if !a.clock_skew.is_finite() {
+        return Err(Usage("--clock-skew takes a number of seconds".into()).into());
+    }
+    builder = builder
+        .latency(std::time::Duration::from_millis(a.latency))
+        .clock_skew(chrono::Duration::milliseconds(
+            (a.clock_skew * 1000.0) as i64,
+        ))
+        .whole_second_stamps(a.whole_second_stamps)
+        .listing_lag(std::time::Duration::from_millis(a.listing_lag));
+    if let Some(ms) = a.foreign_every {
+        builder = builder.foreign_every(std::time::Duration::from_millis(ms));
+    }
+    for text in &a.fault {
+        let rule: krea_sim::FaultRule = text.parse().map_err(Usage)?;
+        builder = builder.fault(rule.route, rule.fault, rule.rate);
+    }
     if let Some(cap) = a.concurrency {
         builder = builder.concurrency(cap, krea_sim::Overflow::Reject);
     }

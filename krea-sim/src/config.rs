@@ -48,6 +48,39 @@ pub enum Fault {
     /// `%2e%2e` segments, backslashes, absolute-looking paths. The file origin serves the ones
     /// that reach it.
     HostileUrls,
+    /// A gateway that gives up while the backend goes on: answer `status` at once (or, with
+    /// `None`, drop the connection without a word), and process the request `delay` later (a
+    /// generation then creates, and charges, its job, stamped at that later time).
+    CommitAfter {
+        /// The status answered (`None`: the connection is closed instead).
+        status: Option<u16>,
+        /// How long after the answer the request is processed.
+        delay: Duration,
+    },
+    /// Process the request (a generation creates, and charges, its job), then answer 200 with
+    /// a body that is not the job: what a proxy or a broken serializer sends.
+    UnreadableSuccess(Unreadable),
+    /// (`GET /jobs`) The account's oldest job heads the first page, out of order, as a listing
+    /// served from a lagging index or a merge of shards can show.
+    OutOfOrderListing,
+    /// (Generations) Another program on the same account creates a job of the same model at
+    /// (nearly) the same instant: stamped `offset_ms` from this request's job. It is not this
+    /// request's, and counts as foreign ([`crate::Counters::foreign_jobs_created`]).
+    ForeignTwin {
+        /// Milliseconds from this request's job's stamp (negative: before it).
+        offset_ms: i64,
+    },
+}
+
+/// The body of an [`Fault::UnreadableSuccess`] answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// A proxy's HTML page (`text/html`).
+    Html,
+    /// Nothing at all.
+    Empty,
+    /// The job's JSON cut off halfway.
+    TruncatedJson,
 }
 
 /// Inject `fault` on requests matching `route` with probability `rate`.
@@ -72,6 +105,85 @@ impl FaultRule {
             Some(prefix) => route.starts_with(prefix),
             None => self.route == route,
         }
+    }
+}
+
+impl std::str::FromStr for FaultRule {
+    type Err = String;
+
+    /// `ROUTE=KIND[:ARG...][@RATE]`, e.g. `POST /generate/*=commit-after:504:2000@0.1`.
+    /// Kinds: `status:CODE`, `rate-limit:BURST:MS`, `reset-before-body`, `reset-after-body`,
+    /// `status-after:CODE`, `slow:MS`, `redirect`, `truncate`, `fail`, `stuck`,
+    /// `hostile-urls`, `commit-after:CODE|reset:MS`, `unreadable:html|empty|truncated`,
+    /// `out-of-order`, `foreign-twin:MS`. The rate defaults to 1.
+    fn from_str(text: &str) -> Result<FaultRule, String> {
+        let usage = || {
+            format!(
+                "{text:?} is not a fault: write ROUTE=KIND[:ARG...][@RATE], e.g. 'POST /generate/*=commit-after:504:2000@0.1'"
+            )
+        };
+        let (route, spec) = text.split_once('=').ok_or_else(usage)?;
+        let (spec, rate) = match spec.rsplit_once('@') {
+            Some((spec, rate)) => (spec, rate.parse::<f64>().map_err(|_| usage())?),
+            None => (spec, 1.0),
+        };
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("{text:?}: the rate must be from 0 to 1"));
+        }
+        let parts: Vec<&str> = spec.split(':').collect();
+        let num = |i: usize| -> Result<u64, String> {
+            parts.get(i).and_then(|p| p.parse().ok()).ok_or_else(usage)
+        };
+        let code = |i: usize| -> Result<u16, String> {
+            parts
+                .get(i)
+                .and_then(|p| p.parse().ok())
+                .filter(|c| (100..600).contains(c))
+                .ok_or_else(usage)
+        };
+        let ms = |i: usize| num(i).map(Duration::from_millis);
+        let fault = match parts[0] {
+            "status" => Fault::Status(code(1)?),
+            "rate-limit" => Fault::RateLimitBurst {
+                burst: u32::try_from(num(1)?).map_err(|_| usage())?,
+                retry_after: ms(2)?,
+            },
+            "reset-before-body" => Fault::ResetBeforeBody,
+            "reset-after-body" => Fault::ResetAfterBody,
+            "status-after" => Fault::StatusAfterProcessing(code(1)?),
+            "slow" => Fault::Slow(ms(1)?),
+            "redirect" => Fault::RedirectToOtherHost,
+            "truncate" => Fault::TruncateBody,
+            "fail" => Fault::FailJob,
+            "stuck" => Fault::StuckJob,
+            "hostile-urls" => Fault::HostileUrls,
+            "commit-after" => Fault::CommitAfter {
+                status: match parts.get(1) {
+                    Some(&"reset") => None,
+                    _ => Some(code(1)?),
+                },
+                delay: ms(2)?,
+            },
+            "unreadable" => Fault::UnreadableSuccess(match parts.get(1) {
+                Some(&"html") => Unreadable::Html,
+                Some(&"empty") => Unreadable::Empty,
+                Some(&"truncated") => Unreadable::TruncatedJson,
+                _ => return Err(usage()),
+            }),
+            "out-of-order" => Fault::OutOfOrderListing,
+            "foreign-twin" => Fault::ForeignTwin {
+                offset_ms: parts
+                    .get(1)
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(usage)?,
+            },
+            _ => return Err(usage()),
+        };
+        Ok(FaultRule {
+            route: route.trim().to_string(),
+            fault,
+            rate,
+        })
     }
 }
 
@@ -119,6 +231,21 @@ pub struct SimConfig {
     /// Hosts besides loopback that webhooks are really delivered to; a webhook for any other
     /// (accepted, as Krea accepts any https URL) is counted as undeliverable.
     pub webhook_hosts: Vec<String>,
+    /// Added to every answer of both origins (a network round trip): half before the request
+    /// is handled, half after, so a job is stamped about half a round trip after it was sent.
+    pub latency: Duration,
+    /// The server's clock minus the real one: every stamp it writes (`created_at`,
+    /// `completed_at`, the `Date` header...) is off by this much.
+    pub clock_skew: chrono::Duration,
+    /// Stamps (`created_at`, `completed_at`) in whole seconds, as some backends write them.
+    /// Pagination still works: cursors keep the full precision.
+    pub whole_second_stamps: bool,
+    /// A new job shows in `GET /jobs` only this long after it was created (a listing served
+    /// from a replica); `GET /jobs/{id}` sees it at once.
+    pub listing_lag: Duration,
+    /// Another program on the same account creates a Flux job this often while the simulator
+    /// runs (foreign jobs: see [`crate::Counters::foreign_jobs_created`]).
+    pub foreign_every: Option<Duration>,
 }
 
 /// The token a simulator accepts unless told otherwise. Not a secret: the simulator is local.
@@ -140,6 +267,11 @@ impl Default for SimConfig {
             openapi: None,
             today: None,
             webhook_hosts: Vec::new(),
+            latency: Duration::ZERO,
+            clock_skew: chrono::Duration::zero(),
+            whole_second_stamps: false,
+            listing_lag: Duration::ZERO,
+            foreign_every: None,
         }
     }
 }
@@ -178,6 +310,44 @@ mod tests {
         assert!(!rule("GET /jobs/{id}").matches("GET /jobs"));
         assert!(rule("POST /generate/*").matches("POST /generate/image/bfl/flux-1-dev"));
         assert!(rule("*").matches("DELETE /assets/{id}"));
+    }
+
+    #[test]
+    fn fault_rules_parse_from_text() {
+        let rule: FaultRule = "POST /generate/*=commit-after:504:2000@0.25"
+            .parse()
+            .expect("parses");
+        assert_eq!(rule.route, "POST /generate/*");
+        assert_eq!(rule.rate, 0.25);
+        assert_eq!(
+            rule.fault,
+            Fault::CommitAfter {
+                status: Some(504),
+                delay: Duration::from_secs(2)
+            }
+        );
+        let reset: FaultRule = "*=commit-after:reset:10".parse().expect("parses");
+        assert_eq!(
+            reset.fault,
+            Fault::CommitAfter {
+                status: None,
+                delay: Duration::from_millis(10)
+            }
+        );
+        assert_eq!(
+            "GET /jobs=out-of-order"
+                .parse::<FaultRule>()
+                .map(|r| r.fault),
+            Ok(Fault::OutOfOrderListing)
+        );
+        for bad in [
+            "no equals sign",
+            "*=status:99",
+            "*=status:500@2",
+            "*=unreadable:xml",
+        ] {
+            assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
+        }
     }
 
     #[test]

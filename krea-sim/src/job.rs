@@ -37,6 +37,12 @@ pub struct SimJob {
     pub created_at: DateTime<Utc>,
     /// Monotonic creation instant.
     pub created: Instant,
+    /// When `GET /jobs` starts listing it (later than `created` with a listing lag).
+    pub visible_at: Instant,
+    /// Its stamps are written in whole seconds.
+    pub whole_seconds: bool,
+    /// Another program's job on the same account.
+    pub foreign: bool,
     /// When it leaves `backlogged` (later than `created` only when backlogged at the cap).
     pub start: Instant,
     /// When it reaches its terminal state; `None` for a job that never finishes.
@@ -176,13 +182,17 @@ impl SimJob {
     /// job says why in `result.error`.
     pub fn to_json(&self, now: Instant, files_url: &str) -> Value {
         let status = self.status(now);
+        let stamp = |t: DateTime<Utc>| match self.whole_seconds {
+            true => t.to_rfc3339_opts(SecondsFormat::Secs, true),
+            false => timestamp(t),
+        };
         let mut job = json!({
             "job_id": self.id,
             "status": status.as_str(),
-            "created_at": timestamp(self.created_at),
+            "created_at": stamp(self.created_at),
         });
         if let Some(at) = self.completed_at(now) {
-            job["completed_at"] = json!(timestamp(at));
+            job["completed_at"] = json!(stamp(at));
         }
         match status {
             JobStatus::Completed => {
@@ -223,6 +233,9 @@ mod tests {
             hostile: false,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             created,
+            visible_at: created,
+            whole_seconds: false,
+            foreign: false,
             start,
             finish: run.map(|r| start + Duration::from_millis(r)),
             fails: false,

@@ -53,9 +53,11 @@ mod state;
 mod video;
 mod webhook;
 
+pub use api::generate::FOREIGN_PROMPT;
 pub use api::node_apps::DEMO_APP;
 pub use config::{
-    DEFAULT_TOKEN, Fault, FaultRule, Overflow, Retirement, SimConfig, seedream_3_retirement,
+    DEFAULT_TOKEN, Fault, FaultRule, Overflow, Retirement, SimConfig, Unreadable,
+    seedream_3_retirement,
 };
 pub use job::FAILURE_REASON;
 pub use render::{MAX_SIDE, image_size, png as render_png};
@@ -166,6 +168,36 @@ impl SimBuilder {
         self
     }
 
+    /// Adds a network round trip to every answer (half each way).
+    pub fn latency(mut self, round_trip: Duration) -> Self {
+        self.config.latency = round_trip;
+        self
+    }
+
+    /// Runs the server's clock `skew` off the real one (every stamp and `Date` header).
+    pub fn clock_skew(mut self, skew: chrono::Duration) -> Self {
+        self.config.clock_skew = skew;
+        self
+    }
+
+    /// Writes job stamps in whole seconds.
+    pub fn whole_second_stamps(mut self, yes: bool) -> Self {
+        self.config.whole_second_stamps = yes;
+        self
+    }
+
+    /// New jobs show in `GET /jobs` only `lag` after their creation.
+    pub fn listing_lag(mut self, lag: Duration) -> Self {
+        self.config.listing_lag = lag;
+        self
+    }
+
+    /// Another program on the account creates a Flux job every `period`.
+    pub fn foreign_every(mut self, period: Duration) -> Self {
+        self.config.foreign_every = Some(period).filter(|p| !p.is_zero());
+        self
+    }
+
     /// Replaces the whole configuration.
     pub fn config(mut self, config: SimConfig) -> Self {
         self.config = config;
@@ -181,11 +213,27 @@ impl SimBuilder {
         let sim = Sim::new(self.config, api_url, files_url);
         let api = api::router(sim.clone());
         let files = files::router(sim.clone(), api.clone());
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(server::serve(api_listener, api)),
             tokio::spawn(server::serve(files_listener, files)),
         ];
+        if let Some(period) = sim.config.foreign_every {
+            tasks.push(tokio::spawn(another_program(sim.clone(), period)));
+        }
         Ok(Simulator { sim, tasks })
+    }
+}
+
+/// Another program on the same account: a Flux job every `period`.
+async fn another_program(sim: Arc<Sim>, period: Duration) {
+    let Some(flux) = krea_gen::catalog::model("bfl/flux-1-dev") else {
+        return;
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        api::generate::create_foreign(&sim, flux, chrono::Duration::zero());
     }
 }
 
@@ -278,9 +326,26 @@ impl Control {
         self.sim.lock().credits = units;
     }
 
-    /// Every job id, in creation order.
+    /// Every job id but other programs' ([`Control::foreign_job_ids`]), in the order of
+    /// their stamps.
     pub fn job_ids(&self) -> Vec<Uuid> {
-        self.sim.lock().order.clone()
+        let st = self.sim.lock();
+        st.order
+            .iter()
+            .filter(|id| st.jobs.get(id).is_some_and(|j| !j.foreign))
+            .copied()
+            .collect()
+    }
+
+    /// The jobs another program on the account created ([`Fault::ForeignTwin`],
+    /// [`SimBuilder::foreign_every`]).
+    pub fn foreign_job_ids(&self) -> Vec<Uuid> {
+        let st = self.sim.lock();
+        st.order
+            .iter()
+            .filter(|id| st.jobs.get(id).is_some_and(|j| j.foreign))
+            .copied()
+            .collect()
     }
 
     /// When job `id` reached (or will reach) its terminal state, as a `std` instant; `None` if
@@ -294,12 +359,14 @@ impl Control {
             .map(Instant::into_std)
     }
 
-    /// Every job's request body, in creation order (tests check that no request was sent twice).
+    /// Every job's request body but other programs', in the order of their stamps (tests
+    /// check that no request was sent twice).
     pub fn requests(&self) -> Vec<(Uuid, serde_json::Value)> {
         let st = self.sim.lock();
         st.order
             .iter()
-            .filter_map(|id| st.jobs.get(id).map(|j| (*id, j.request.clone())))
+            .filter_map(|id| st.jobs.get(id).filter(|j| !j.foreign))
+            .map(|j| (j.id, j.request.clone()))
             .collect()
     }
 

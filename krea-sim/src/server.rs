@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 use crate::api::error;
-use crate::config::Fault;
+use crate::config::{Fault, Unreadable};
 use crate::state::Sim;
 
 /// Closes the connection a request arrived on (an injected reset).
@@ -89,7 +89,48 @@ fn is_request_fault(f: &Fault) -> bool {
             | Fault::StatusAfterProcessing(_)
             | Fault::Slow(_)
             | Fault::RedirectToOtherHost
+            | Fault::CommitAfter { .. }
+            | Fault::UnreadableSuccess(_)
     )
+}
+
+/// The `Date` header the server's (possibly skewed) clock writes, in whole seconds.
+fn date_header(sim: &Sim) -> Option<HeaderValue> {
+    let now = chrono::Utc::now() + sim.config.clock_skew;
+    HeaderValue::try_from(now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).ok()
+}
+
+/// Half the configured round trip (the way there, or back).
+async fn one_way(sim: &Sim) {
+    if !sim.config.latency.is_zero() {
+        tokio::time::sleep(sim.config.latency / 2).await;
+    }
+}
+
+/// The answer as sent: after the way back, with the server's `Date`.
+async fn answered(sim: &Sim, mut response: Response) -> Response {
+    one_way(sim).await;
+    if let Some(date) = date_header(sim) {
+        response.headers_mut().insert(header::DATE, date);
+    }
+    response
+}
+
+/// `body` instead of the job a success carried.
+fn unreadable(kind: Unreadable) -> Response {
+    let (content_type, body): (&str, &[u8]) = match kind {
+        Unreadable::Html => (
+            "text/html",
+            b"<html><head><title>200 OK</title></head><body><h1>Request accepted</h1><p>upstream</p></body></html>",
+        ),
+        Unreadable::Empty => ("application/json", b""),
+        Unreadable::TruncatedJson => ("application/json", b"{\"job_id\": \"4d0e5f97-97"),
+    };
+    let mut r = (StatusCode::OK, Body::from(body)).into_response();
+    if let Ok(v) = HeaderValue::try_from(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
 }
 
 fn authorized(sim: &Sim, req: &Request) -> bool {
@@ -127,6 +168,8 @@ async fn reset(sim: &Sim, route: &str, kill: Option<ConnKill>) -> Response {
         st.count(route, 0);
         st.counters.connections_reset += 1;
     }
+    // The connection's end reaches the client after the way back, like any answer.
+    one_way(sim).await;
     if let Some(kill) = kill {
         kill.fire();
     }
@@ -138,10 +181,39 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
     let route = route_name(&req);
     let kill = req.extensions().get::<ConnKill>().cloned();
     let mirrored = req.extensions().get::<Mirrored>().is_some();
+    one_way(&sim).await;
     let fault = sim
         .lock()
         .draw_fault(sim.config.seed, &route, is_request_fault);
     let response = match fault {
+        Some(Fault::CommitAfter { status, delay }) => {
+            // The body is read now (the connection answers before the backend acts).
+            let (parts, body) = req.into_parts();
+            let Ok(bytes) = axum::body::to_bytes(body, 80 * 1024 * 1024).await else {
+                return reset(&sim, &route, kill).await;
+            };
+            let later = Request::from_parts(parts, Body::from(bytes));
+            let backend = sim.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _processed = authed(&backend, later, next).await;
+            });
+            match status {
+                None => return reset(&sim, &route, kill).await,
+                Some(code) => error(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::GATEWAY_TIMEOUT),
+                    format!("simulated {code}: the gateway gave up waiting"),
+                ),
+            }
+        }
+        Some(Fault::UnreadableSuccess(kind)) => {
+            let processed = authed(&sim, req, next).await;
+            if processed.status().is_success() {
+                unreadable(kind)
+            } else {
+                processed
+            }
+        }
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             error(status, format!("simulated {code}"))
@@ -194,7 +266,7 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
         _ => authed(&sim, req, next).await,
     };
     sim.lock().count(&route, response.status().as_u16());
-    response
+    answered(&sim, response).await
 }
 
 /// The file origin's middleware: counts requests and any `Authorization` header received,
@@ -202,6 +274,7 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
 pub async fn files_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {
     let route = route_name(&req);
     let kill = req.extensions().get::<ConnKill>().cloned();
+    one_way(&sim).await;
     let fault = {
         let mut st = sim.lock();
         st.counters.file_requests += 1;
@@ -229,7 +302,7 @@ pub async fn files_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) 
         _ => next.run(req).await,
     };
     sim.lock().count(&route, response.status().as_u16());
-    response
+    answered(&sim, response).await
 }
 
 /// The file origin's `/mirror/...`: what an API redirect to another host lands on. It answers

@@ -37,6 +37,9 @@ pub struct Counters {
     pub webhooks_undeliverable: u64,
     /// Connections closed by an injected reset.
     pub connections_reset: u64,
+    /// Jobs another program on the same account created ([`crate::Fault::ForeignTwin`],
+    /// [`crate::SimConfig::foreign_every`]): not in `jobs_created`.
+    pub foreign_jobs_created: u64,
 }
 
 impl Counters {
@@ -104,9 +107,11 @@ pub struct Style {
 #[derive(Debug)]
 pub struct State {
     pub jobs: HashMap<Uuid, SimJob>,
-    /// Job ids in creation order.
+    /// Job ids in the order of their `created_at` stamps (oldest first).
     pub order: Vec<Uuid>,
     last_created: Option<DateTime<Utc>>,
+    /// The server's clock minus the real one.
+    clock_skew: chrono::Duration,
     /// Backlog mode: when each concurrency slot frees up.
     slots: Vec<Instant>,
     pub credits: f64,
@@ -147,9 +152,10 @@ pub enum Refusal {
 }
 
 impl Sim {
-    /// The time the simulator believes it is: now, on the pinned date if one is set.
+    /// The time the simulator believes it is: its (possibly skewed) clock, on the pinned date
+    /// if one is set.
     pub fn now(&self) -> chrono::DateTime<Utc> {
-        let now = Utc::now();
+        let now = Utc::now() + self.config.clock_skew;
         match self.config.today {
             Some(day) => day.and_time(now.time()).and_utc(),
             None => now,
@@ -175,6 +181,7 @@ impl Sim {
             jobs: HashMap::new(),
             order: Vec::new(),
             last_created: None,
+            clock_skew: config.clock_skew,
             slots: vec![Instant::now(); config.concurrency.unwrap_or(0)],
             credits: config.credits,
             pending_refunds: Vec::new(),
@@ -281,7 +288,7 @@ impl State {
         if job.ended(now).is_some() {
             return false;
         }
-        job.cancelled = Some((now, Utc::now()));
+        job.cancelled = Some((now, Utc::now() + self.clock_skew));
         if !job.refunded {
             job.refunded = true;
             self.credits += job.cost;
@@ -317,15 +324,46 @@ impl State {
         c
     }
 
+    /// The server's wall clock (skewed as configured).
+    pub fn wall_now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_skew
+    }
+
     fn next_created_at(&mut self) -> DateTime<Utc> {
         // Cursor pagination needs distinct timestamps: at least 1 µs after the previous job.
-        let now = Utc::now();
+        let now = self.wall_now();
         let at = match self.last_created {
             Some(last) if now <= last => last + chrono::Duration::microseconds(1),
             _ => now,
         };
         self.last_created = Some(at);
         at
+    }
+
+    /// Puts `job` into the jobs and into `order` by its stamp (nudged by 1 µs until no other
+    /// job has it, so cursors never tie).
+    fn insert(&mut self, mut job: SimJob) -> SimJob {
+        loop {
+            let at = self.order.partition_point(|id| {
+                self.jobs
+                    .get(id)
+                    .is_some_and(|j| j.created_at <= job.created_at)
+            });
+            let tie = at > 0
+                && self
+                    .jobs
+                    .get(&self.order[at - 1])
+                    .is_some_and(|j| j.created_at == job.created_at);
+            if tie {
+                job.created_at += chrono::Duration::microseconds(1);
+                continue;
+            }
+            self.order.insert(at, job.id);
+            break;
+        }
+        self.last_created = self.last_created.max(Some(job.created_at));
+        self.jobs.insert(job.id, job.clone());
+        job
     }
 }
 
@@ -342,6 +380,8 @@ pub struct NewJob {
     pub fails: bool,
     pub stuck: bool,
     pub hostile: bool,
+    /// Another program's job (not counted in `jobs_created`), stamped this far from now.
+    pub foreign: Option<chrono::Duration>,
 }
 
 impl Sim {
@@ -437,7 +477,14 @@ impl Sim {
         if let Some(i) = slot {
             st.slots[i] = finish.unwrap_or(now + Duration::from_secs(86_400 * 365));
         }
-        let id = self.uuid("job", seq);
+        let id = self.uuid(
+            if new.foreign.is_some() {
+                "foreign-job"
+            } else {
+                "job"
+            },
+            seq,
+        );
         let fingerprint = rng::hash(
             format!(
                 "{}|{}|{}",
@@ -447,13 +494,20 @@ impl Sim {
             )
             .as_bytes(),
         );
+        let created_at = match new.foreign {
+            Some(offset) => st.wall_now() + offset,
+            None => st.next_created_at(),
+        };
         let job = SimJob {
             id,
             origin: new.origin,
             request: new.request,
             hostile: new.hostile,
-            created_at: st.next_created_at(),
+            created_at,
             created: now,
+            visible_at: now + self.config.listing_lag,
+            whole_seconds: self.config.whole_second_stamps,
+            foreign: new.foreign.is_some(),
             start,
             finish,
             fails: new.fails,
@@ -470,10 +524,12 @@ impl Sim {
         if new.fails {
             st.pending_refunds.push(id);
         }
-        st.order.push(id);
-        st.jobs.insert(id, job.clone());
-        st.counters.jobs_created += 1;
-        Ok(job)
+        if job.foreign {
+            st.counters.foreign_jobs_created += 1;
+        } else {
+            st.counters.jobs_created += 1;
+        }
+        Ok(st.insert(job))
     }
 }
 

@@ -132,7 +132,33 @@ pub fn cost(model: &ModelSpec, body: &Map<String, Value>) -> f64 {
 }
 
 fn is_job_fault(f: &Fault) -> bool {
-    matches!(f, Fault::FailJob | Fault::StuckJob | Fault::HostileUrls)
+    matches!(
+        f,
+        Fault::FailJob | Fault::StuckJob | Fault::HostileUrls | Fault::ForeignTwin { .. }
+    )
+}
+
+/// What another program on the same account asks for.
+pub const FOREIGN_PROMPT: &str = "another program on this account";
+
+/// Creates another program's job of `model`, stamped `offset` from now.
+pub fn create_foreign(sim: &Arc<Sim>, model: &'static ModelSpec, offset: chrono::Duration) {
+    let request = json!({ "prompt": FOREIGN_PROMPT });
+    let new = NewJob {
+        origin: Origin::Generation(model),
+        outputs: sim.outputs_for(model, &request),
+        cost: cost(model, request.as_object().unwrap_or(&Map::new())),
+        request,
+        seconds: Sim::model_seconds(model),
+        webhook: None,
+        fails: false,
+        stuck: false,
+        hostile: false,
+        foreign: Some(offset),
+    };
+    if let Err(refusal) = sim.create_job(new) {
+        tracing::debug!(?refusal, "the foreign job was refused");
+    }
 }
 
 pub async fn generate(
@@ -215,9 +241,13 @@ pub async fn generate(
         fails: fault == Some(Fault::FailJob),
         stuck: fault == Some(Fault::StuckJob),
         hostile: fault == Some(Fault::HostileUrls),
+        foreign: None,
     };
     match sim.create_job(new) {
         Ok(job) => {
+            if let Some(Fault::ForeignTwin { offset_ms }) = fault {
+                create_foreign(&sim, model, chrono::Duration::milliseconds(offset_ms));
+            }
             webhook::watch(&sim, &job);
             let mut response = Json(job.to_json(Instant::now(), &sim.files_url)).into_response();
             response.headers_mut().extend(notice);

@@ -14,6 +14,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::api::error;
+use crate::config::Fault;
+use crate::job::timestamp;
 use crate::state::Sim;
 use crate::webhook;
 
@@ -71,28 +73,49 @@ pub async fn list(
             .collect()
     });
     let now = Instant::now();
-    let st = sim.lock();
+    let mut st = sim.lock();
+    let out_of_order = before.is_none()
+        && st
+            .draw_fault(sim.config.seed, "GET /jobs", |f| {
+                matches!(f, Fault::OutOfOrderListing)
+            })
+            .is_some();
+    let wanted = |job: &&crate::job::SimJob| {
+        !job.deleted
+            && job.visible_at <= now
+            && status.as_ref().is_none_or(|s| job.status(now) == *s)
+            && types.as_ref().is_none_or(|t| t.contains(&job.job_type()))
+    };
     let mut matching = st
         .order
         .iter()
         .rev()
         .filter_map(|id| st.jobs.get(id))
-        .filter(|job| {
-            !job.deleted
-                && before.is_none_or(|c| job.created_at < c)
-                && status.as_ref().is_none_or(|s| job.status(now) == *s)
-                && types.as_ref().is_none_or(|t| t.contains(&job.job_type()))
-        });
-    let items: Vec<Value> = matching
-        .by_ref()
-        .take(limit)
-        .map(|j| j.to_json(now, &sim.files_url))
-        .collect();
+        .filter(|job| before.is_none_or(|c| job.created_at < c))
+        .filter(wanted);
+    let mut page: Vec<&crate::job::SimJob> = matching.by_ref().take(limit).collect();
     let more = matching.next().is_some();
-    let next_cursor = match (more, items.last()) {
-        (true, Some(last)) => last["created_at"].clone(),
+    // The cursor keeps full precision, whatever precision the stamps are shown in.
+    let next_cursor = match (more, page.last()) {
+        (true, Some(last)) => json!(timestamp(last.created_at)),
         _ => Value::Null,
     };
+    if out_of_order {
+        // The account's oldest job, ahead of the newest ones.
+        let oldest = st
+            .order
+            .iter()
+            .filter_map(|id| st.jobs.get(id))
+            .find(wanted);
+        if let Some(oldest) = oldest.filter(|o| !page.iter().any(|j| j.id == o.id)) {
+            page.insert(0, oldest);
+            page.truncate(limit);
+        }
+    }
+    let items: Vec<Value> = page
+        .iter()
+        .map(|j| j.to_json(now, &sim.files_url))
+        .collect();
     Json(json!({ "items": items, "next_cursor": next_cursor })).into_response()
 }
 

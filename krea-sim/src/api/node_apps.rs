@@ -108,6 +108,7 @@ pub async fn execute(
         fails: false,
         stuck: false,
         hostile: false,
+        foreign: None,
     };
     match sim.create_job(new) {
         Ok(job) => {

@@ -180,6 +180,7 @@ pub async fn train(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
         fails: false,
         stuck: false,
         hostile: false,
+        foreign: None,
     };
     let job = match sim.create_job(new) {
         Ok(job) => job,
