@@ -179,19 +179,22 @@ pub async fn connect_with(
     };
     let timeout = seconds("--timeout", g.timeout)?;
     let request_timeout = seconds("--request-timeout", g.request_timeout)?;
+    let settle_grace = seconds("--settle-grace", g.settle_grace)?;
     let (krea, sim, secret) = if g.sim {
         let sim = krea_sim::Simulator::builder()
             .time_scale(SIM_SCALE)
             .start()
             .await?;
         let poll = poll_policy(g, SIM_SCALE)?;
+        // The in-process simulator creates a job before it answers and lists it at once.
         let mut b = Krea::builder()
             .token(sim.token())
             .base_url(sim.api_url())
             .poll_policy(poll)
-            .settle_grace(Duration::from_secs(1));
+            .settle_grace(settle_grace.unwrap_or(Duration::from_millis(500)))
+            .listing_lag(Duration::from_millis(200));
         if let Some(t) = request_timeout {
-            b = b.request_timeout(t).settle_grace(t);
+            b = b.request_timeout(t);
         }
         if let Some(path) = sim_journal {
             b = b.journal(StatePath::At(path));
@@ -219,7 +222,10 @@ pub async fn connect_with(
             b = b.base_url(url);
         }
         if let Some(t) = request_timeout {
-            b = b.request_timeout(t).settle_grace(t);
+            b = b.request_timeout(t);
+        }
+        if let Some(g) = settle_grace {
+            b = b.settle_grace(g);
         }
         (b.build()?, None, secret)
     };

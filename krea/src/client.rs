@@ -9,9 +9,11 @@ use tokio::time::Instant;
 
 use crate::config::{KreaBuilder, StatePath};
 use crate::error::{Error, Result};
+use crate::evidence::Evidence;
 use crate::journal::{Journal, Scope};
 use crate::limiter::Limiter;
 use crate::models::ModelSpec;
+use crate::pacer::Pacer;
 use crate::poll::{Expectation, PollPolicy};
 use crate::retry::RetryPolicy;
 use crate::timings::Timings;
@@ -48,11 +50,16 @@ pub(crate) struct Inner {
     pub call_timeout: Duration,
     pub max_answer_bytes: u64,
     pub settle_grace: Duration,
+    pub listing_lag: Duration,
     pub retry: RetryPolicy,
     pub poll: PollPolicy,
     pub limiter: Limiter,
-    /// Paid requests from this client go out one at a time (see [`crate::settle`]).
-    pub creating: tokio::sync::Mutex<()>,
+    /// What is known of Krea's clock (see [`crate::evidence`]).
+    pub evidence: Evidence,
+    /// Paid sends go out a measured spacing apart (see [`crate::pacer`]).
+    pub pacer: Pacer,
+    /// What settling remembers between passes.
+    pub settling: crate::settle::Memory,
     pub timings: Timings,
     pub download_concurrency: usize,
     pub durable_downloads: bool,
@@ -106,10 +113,13 @@ impl Krea {
         header.set_sensitive(true);
         let http = match b.http.clone() {
             Some(c) => c,
+            // No redirect is followed by the client itself: a paid request is never sent on to
+            // another address, and reads follow theirs in the one request path.
             None => krea_gen::net::client_builder()
                 .connect_timeout(b.connect_timeout)
                 .timeout(b.request_timeout)
                 .user_agent(b.user_agent.clone())
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
         };
@@ -151,16 +161,25 @@ impl Krea {
             request_timeout: b.request_timeout,
             call_timeout: b.call_timeout,
             max_answer_bytes: b.max_answer_bytes,
-            settle_grace: b.settle_grace.unwrap_or(b.request_timeout),
+            settle_grace: b.settle_grace,
+            listing_lag: b.listing_lag,
             retry: b.retry,
             poll: b.poll,
             limiter: Limiter::new(4, b.max_jobs_in_flight),
-            creating: tokio::sync::Mutex::new(()),
+            evidence: Evidence::default(),
+            pacer: Pacer::default(),
+            settling: Default::default(),
             timings: Timings::load(timings),
             download_concurrency: b.download_concurrency,
             durable_downloads: b.durable_downloads,
             catalog_cache,
         };
+        // What earlier runs measured of Krea's clock holds until newer answers say otherwise.
+        if let Some(j) = &journal {
+            j.exchanges()
+                .into_iter()
+                .for_each(|e| inner.evidence.exchange(e));
+        }
         Ok(Krea {
             inner: Arc::new(inner),
             deadline: None,
@@ -190,6 +209,10 @@ impl Krea {
     /// The same client, writing what it pays for into `journal` (a batch keeps one in its
     /// directory when the client has none).
     pub(crate) fn with_journal(&self, journal: Arc<Journal>) -> Krea {
+        journal
+            .exchanges()
+            .into_iter()
+            .for_each(|e| self.inner.evidence.exchange(e));
         Krea {
             journal: Some(journal),
             ..self.clone()

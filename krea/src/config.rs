@@ -16,6 +16,12 @@ pub const DEFAULT_BASE_URL: &str = "https://api.krea.ai";
 pub const TOKEN_ENV: &str = "KREA_API_TOKEN";
 /// Environment variable overriding the base URL.
 pub const BASE_URL_ENV: &str = "KREA_BASE_URL";
+/// How long after a lost answer Krea may still create the job, unless configured: gateways
+/// were measured giving up 0.5-2 s before the backend committed; five times that.
+pub const DEFAULT_SETTLE_GRACE: Duration = Duration::from_secs(10);
+/// How long a new job may take to show in the listing, unless configured: measured ~2 s;
+/// two and a half times that.
+pub const DEFAULT_LISTING_LAG: Duration = Duration::from_secs(5);
 
 /// Where local state goes: the default location, a path of your choice, or nowhere.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,7 +57,8 @@ pub struct KreaBuilder {
     pub(crate) catalog_cache: StatePath,
     pub(crate) call_timeout: Duration,
     pub(crate) max_answer_bytes: u64,
-    pub(crate) settle_grace: Option<Duration>,
+    pub(crate) settle_grace: Duration,
+    pub(crate) listing_lag: Duration,
 }
 
 impl std::fmt::Debug for KreaBuilder {
@@ -92,7 +99,8 @@ impl Default for KreaBuilder {
             catalog_cache: StatePath::Disabled,
             call_timeout: Duration::from_secs(300),
             max_answer_bytes: 16 * 1024 * 1024,
-            settle_grace: None,
+            settle_grace: DEFAULT_SETTLE_GRACE,
+            listing_lag: DEFAULT_LISTING_LAG,
         }
     }
 }
@@ -155,11 +163,18 @@ impl KreaBuilder {
         self
     }
 
-    /// How long after a paid request was sent [`Krea::settle`] keeps looking for the job it may
-    /// have created before declaring it not created (default: the request timeout; a request
-    /// still in flight could create its job until then).
+    /// How long after a paid request's answer was lost Krea may still create its job (a
+    /// gateway gave up while the backend went on; default 10 s). Settling declares a request
+    /// not created only once this and the [listing lag](KreaBuilder::listing_lag) have passed
+    /// with no job of it in sight, so it is never sent again while its job may still appear.
     pub fn settle_grace(mut self, grace: Duration) -> Self {
-        self.settle_grace = Some(grace);
+        self.settle_grace = grace;
+        self
+    }
+
+    /// How long a new job may take to show in Krea's job listing (default 5 s).
+    pub fn listing_lag(mut self, lag: Duration) -> Self {
+        self.listing_lag = lag;
         self
     }
 
@@ -172,6 +187,8 @@ impl KreaBuilder {
     /// Uses this reqwest client for API calls (bring your own proxy or TLS settings). Set its
     /// timeouts; the request timeout above is also applied per request. Never give it an
     /// `Authorization` default header: the token is added per request, to the API origin only.
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: this crate follows the
+    /// redirects of reads itself and never those of paid requests.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self

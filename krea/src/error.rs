@@ -25,8 +25,15 @@ pub struct UnknownOutcome {
     pub path: String,
     /// A fingerprint of the request body (sha256, 16 hex digits).
     pub fingerprint: String,
-    /// When the request was sent (client clock).
+    /// When the request's last attempt was sent (client clock).
     pub sent_at: DateTime<Utc>,
+    /// When the exchange ended for the client (an error answer, a reset, its giving up).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// A success status came back (its body unreadable): the job exists, only its id is
+    /// missing. Such a request is never sent again.
+    pub created: bool,
+    /// The request's journal key, when the client keeps a journal.
+    pub key: Option<Uuid>,
     /// A job id, if any part of the answer had one.
     pub job_id: Option<Uuid>,
     /// What went wrong.
@@ -365,6 +372,9 @@ mod tests {
             path: "/generate/image/bfl/flux-1-dev".into(),
             fingerprint: "0123456789abcdef".into(),
             sent_at: Utc::now(),
+            ended_at: None,
+            created: false,
+            key: None,
             job_id: Some(Uuid::nil()),
             detail: "502".into(),
         }));

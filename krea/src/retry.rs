@@ -137,6 +137,13 @@ pub(crate) fn status_error(
                 },
             }
         }
+        300..=399 => Error::Api {
+            status,
+            operation: operation.into(),
+            message: format!(
+                "{message}; not followed: a paid request is never sent on to another address (check the base URL)"
+            ),
+        },
         _ => Error::Api {
             status,
             operation: operation.into(),

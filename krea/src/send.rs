@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, Response};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -101,10 +101,13 @@ pub(crate) enum Fault {
         body: String,
         job_id: Option<Uuid>,
     },
-    /// The answer is larger than allowed.
-    TooLarge { limit: u64 },
-    /// The call's deadline passed.
+    /// The answer is larger than allowed (with a success status, or not).
+    TooLarge { limit: u64, success: bool },
+    /// The call's deadline passed while an attempt was in flight.
     Deadline,
+    /// The call's deadline passed between attempts: nothing was in flight (the last attempt,
+    /// if any, ended in a fault that allowed another).
+    Expired,
     /// A final error from handling the answer (e.g. writing a file): never retried.
     Fatal(Error),
 }
@@ -140,15 +143,24 @@ impl Fault {
     }
 
     /// Whether the request may have created something (for [`Class::Create`]): anything but
-    /// a refused connection, a 4xx refusal, or a fault found before sending.
+    /// a refused connection, a refusal (3xx: sent elsewhere, not followed; 4xx but 408), or a
+    /// fault found before sending.
     pub fn may_have_created(&self) -> bool {
         match self {
-            Fault::NotSent(_) | Fault::Fatal(_) => false,
-            Fault::Status { status, .. } => *status >= 500 || *status == 408,
+            Fault::NotSent(_) | Fault::Fatal(_) | Fault::Expired => false,
+            Fault::Status { status, .. } => !(300..500).contains(status) || *status == 408,
             Fault::NoAnswer { .. } | Fault::Decode { .. } | Fault::TooLarge { .. } => true,
             // The deadline can pass while the request is in flight.
             Fault::Deadline => true,
         }
+    }
+
+    /// A success status came back (its body unusable): the request's job exists.
+    pub fn answered_success(&self) -> bool {
+        matches!(
+            self,
+            Fault::Decode { .. } | Fault::TooLarge { success: true, .. }
+        )
     }
 
     /// A short description for logs and unknown outcomes (cleaned).
@@ -164,8 +176,9 @@ impl Fault {
                 secret,
                 MESSAGE_CHARS,
             ),
-            Fault::TooLarge { limit } => format!("answer larger than {limit} bytes"),
-            Fault::Deadline => "the deadline passed".into(),
+            Fault::TooLarge { limit, .. } => format!("answer larger than {limit} bytes"),
+            Fault::Deadline => "the deadline passed while the request was in flight".into(),
+            Fault::Expired => "the deadline passed before it could be sent".into(),
             Fault::Fatal(e) => clean(&e.to_string(), secret, MESSAGE_CHARS),
         }
     }
@@ -183,8 +196,9 @@ pub(crate) fn job_id_in(body: &str) -> Option<Uuid> {
 /// Reads an answer's body, refusing more than `limit` bytes (before reading, when the length
 /// is announced; else as soon as it is passed).
 pub(crate) async fn read_capped(response: Response, limit: u64) -> Result<Bytes, Fault> {
+    let success = response.status().is_success();
     if response.content_length().is_some_and(|n| n > limit) {
-        return Err(Fault::TooLarge { limit });
+        return Err(Fault::TooLarge { limit, success });
     }
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
@@ -194,7 +208,7 @@ pub(crate) async fn read_capped(response: Response, limit: u64) -> Result<Bytes,
             source: Some(e),
         })?;
         if (body.len() + chunk.len()) as u64 > limit {
-            return Err(Fault::TooLarge { limit });
+            return Err(Fault::TooLarge { limit, success });
         }
         body.extend_from_slice(&chunk);
     }
@@ -224,8 +238,25 @@ impl Krea {
     /// Sends `call`, retrying as its class allows, and hands each successful answer to
     /// `consume` (which may fail with a retryable fault, e.g. a truncated download). The
     /// returned fault is the last one; [`Krea::error`] turns it into an [`Error`].
-    pub(crate) async fn execute<T, C, Fut>(&self, call: &Call, mut consume: C) -> Result<T, Fault>
+    pub(crate) async fn execute<T, C, Fut>(&self, call: &Call, consume: C) -> Result<T, Fault>
     where
+        C: FnMut(Response) -> Fut,
+        Fut: Future<Output = Result<T, Fault>>,
+    {
+        self.execute_with(call, |_| async { Ok(()) }, consume).await
+    }
+
+    /// [`Krea::execute`], running `prepare(attempt)` (1-based) before each attempt goes out:
+    /// paid requests are paced and journaled there. A fault from it ends the call.
+    pub(crate) async fn execute_with<T, P, PFut, C, Fut>(
+        &self,
+        call: &Call,
+        mut prepare: P,
+        mut consume: C,
+    ) -> Result<T, Fault>
+    where
+        P: FnMut(u32) -> PFut,
+        PFut: Future<Output = Result<(), Fault>>,
         C: FnMut(Response) -> Fut,
         Fut: Future<Output = Result<T, Fault>>,
     {
@@ -236,9 +267,15 @@ impl Krea {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let before = tokio::time::timeout_at(deadline, prepare(attempt)).await;
+            match before {
+                Ok(Ok(())) => {}
+                Ok(Err(fault)) => return Err(fault),
+                Err(_) => return Err(Fault::Expired),
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(Fault::Deadline);
+                return Err(Fault::Expired);
             }
             let outcome = tokio::time::timeout(remaining, self.attempt(call, &mut consume)).await;
             let fault = match outcome {
@@ -306,19 +343,39 @@ impl Krea {
             Body::Json(v) => request.json(v),
             Body::Multipart(form) => request.multipart(form()),
         };
+        let sent = chrono::Utc::now();
         if let Ok(mut at) = call.last_sent.lock() {
-            *at = Some(chrono::Utc::now());
+            *at = Some(sent);
         }
-        let response = request.send().await.map_err(Fault::from_reqwest)?;
+        let mut response = request.send().await.map_err(Fault::from_reqwest)?;
+        if call.class == Class::Read {
+            response = self.follow_redirects(call, response).await?;
+        }
         let status = response.status();
         tracing::debug!(operation = %call.operation, status = status.as_u16(), "answered");
+        if call.class != Class::Download
+            && let Some(date) = response.headers().get(DATE).and_then(|v| v.to_str().ok())
+        {
+            // Every answer of the API says what its clock reads (settling measures with it).
+            self.inner.evidence.date(sent, chrono::Utc::now(), date);
+        }
         self.note_deprecation(&call.operation, response.headers());
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
-            let body = read_capped(response, ERROR_BODY_LIMIT)
+            let location = status
+                .is_redirection()
+                .then(|| response.headers().get(LOCATION).cloned())
+                .flatten();
+            let mut body = read_capped(response, ERROR_BODY_LIMIT)
                 .await
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
+            if let Some(to) = location {
+                body = format!(
+                    "redirected to {}",
+                    clean(to.to_str().unwrap_or("?"), self.secret(), MESSAGE_CHARS)
+                );
+            }
             tracing::debug!(
                 operation = %call.operation,
                 body = %clean(&body, self.secret(), LOG_CHARS),
@@ -331,6 +388,42 @@ impl Krea {
             });
         }
         consume(response).await
+    }
+
+    /// Follows up to 5 redirects of a read, sending the token only to the API origin. (The API
+    /// client follows none itself: a paid request is never sent on to wherever a redirect
+    /// points; its 3xx is a refusal.)
+    async fn follow_redirects(
+        &self,
+        call: &Call,
+        mut response: Response,
+    ) -> Result<Response, Fault> {
+        for _ in 0..5 {
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let Some(next) = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| response.url().join(l).ok())
+            else {
+                return Ok(response);
+            };
+            let mut request = self
+                .inner
+                .http
+                .request(call.method.clone(), next.as_str())
+                .timeout(self.inner.request_timeout);
+            if call.auth && next.as_str().starts_with(&format!("{}/", self.base_url())) {
+                request = request.header(AUTHORIZATION, self.inner.auth.clone());
+            }
+            for (name, value) in &call.headers {
+                request = request.header(name, value);
+            }
+            response = request.send().await.map_err(Fault::from_reqwest)?;
+        }
+        Ok(response)
     }
 
     /// Krea announces a model's retirement with `Sunset`/`Deprecation` headers.
@@ -404,11 +497,11 @@ impl Krea {
                 message: clean(&message, secret, MESSAGE_CHARS),
                 body: clean(&body, secret, MESSAGE_CHARS),
             },
-            Fault::TooLarge { limit } => Error::TooLarge {
+            Fault::TooLarge { limit, .. } => Error::TooLarge {
                 operation: operation.to_string(),
                 limit,
             },
-            Fault::Deadline => Error::DeadlineExceeded {
+            Fault::Deadline | Fault::Expired => Error::DeadlineExceeded {
                 operation: operation.to_string(),
             },
             Fault::Fatal(e) => e,
@@ -460,6 +553,13 @@ mod tests {
         }
         assert!(no_answer().may_have_created());
         assert!(Fault::Deadline.may_have_created());
+        assert!(!Fault::Expired.may_have_created(), "nothing was in flight");
+        for code in [301, 302, 307, 308] {
+            assert!(
+                !status(code).may_have_created(),
+                "{code}: not followed, a refusal"
+            );
+        }
     }
 
     #[test]

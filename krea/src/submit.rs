@@ -1,9 +1,17 @@
 //! Creating paid jobs, one way for all of them (generations, style trainings, node app runs):
-//! write the intent to the journal, send once (repeated only where nothing can have been
-//! created), write what came of it. A failure after sending is [`Error::OutcomeUnknown`],
-//! carrying what [`crate::Krea::settle`] needs to find the job.
+//! each attempt paced ([`crate::pacer`]) and written to the journal before it goes out, then
+//! what the answer proves:
+//!
+//! - a success status proves the job exists, whatever its body: the job id is taken from the
+//!   body if any form of it is there; otherwise the outcome is "created, id unknown", found
+//!   later by settling and never sent again;
+//! - 3xx (not followed), 400-407 and 409-499 prove nothing was created;
+//! - 408, 5xx, a reset, a timeout or the deadline passing in flight leave it unknown:
+//!   [`Error::OutcomeUnknown`], carrying what [`crate::Krea::settle`] needs to find the job.
 
-use chrono::Utc;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
@@ -11,9 +19,11 @@ use uuid::Uuid;
 
 use crate::client::Krea;
 use crate::error::{Error, Result, UnknownOutcome};
-use crate::journal::{Entry, Journal, OutputPlan, fingerprint};
+use crate::evidence::Exchange;
+use crate::journal::{Entry, Journal, OutputPlan, Paced, fingerprint};
+use crate::pacer::{CAP, FLOOR};
 use crate::send::{Body, Call, Class, Fault, decode, read_capped};
-use crate::types::Job;
+use crate::types::{Job, JobStatus};
 
 /// A paid request about to be sent.
 #[derive(Debug, Clone)]
@@ -25,7 +35,7 @@ pub(crate) struct Creation {
     pub body: Value,
     pub output: Option<OutputPlan>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// The journal key for this attempt (a batch keeps it in its manifest).
+    /// The journal key for this request (a batch keeps it in its manifest).
     pub key: Uuid,
 }
 
@@ -60,28 +70,11 @@ fn jobs_in(value: Value) -> std::result::Result<Vec<Job>, Fault> {
 }
 
 impl Krea {
-    /// Sends `c` once, journaled in this handle's journal (if any).
+    /// Sends `c` (retried only where nothing can have been created), journaled in this
+    /// handle's journal (if any).
     pub(crate) async fn create(&self, c: &Creation) -> Result<Vec<Job>> {
-        // One paid request in flight at a time: an answer that never arrives then leaves one
-        // request without a known outcome in any stretch of time, and settling can tell which
-        // job is whose by time alone (the job objects do not carry the request).
-        let _gate = self.inner.creating.lock().await;
         let journal = self.journal();
         let fingerprint = c.fingerprint();
-        let sent_at = Utc::now();
-        if let Some(j) = journal {
-            // Not written, not sent: nothing is paid without a record of it.
-            j.record(&Entry::Sending {
-                key: c.key,
-                at: sent_at,
-                scope: j.scope().clone(),
-                model: c.label.clone(),
-                path: c.path.clone(),
-                fingerprint: fingerprint.clone(),
-                request: c.body.clone(),
-                output: c.output.clone(),
-            })?;
-        }
         let call = Call {
             class: Class::Create,
             method: Method::POST,
@@ -92,68 +85,59 @@ impl Krea {
             operation: c.label.clone(),
             last_sent: Default::default(),
         };
+        // When the current attempt was written down (just before it went out).
+        let attempt_at: Mutex<Option<DateTime<Utc>>> = Mutex::new(None);
+        // Awaiting its answer until this returns: settling leaves its job to it meanwhile.
+        let _flight = self.inner.settling.flying(c.key, Utc::now());
         let limit = self.inner.max_answer_bytes;
         let answer = self
-            .execute(&call, |response| async move {
-                let bytes = read_capped(response, limit).await?;
-                jobs_in(decode::<Value>(&bytes)?)
-            })
+            .execute_with(
+                &call,
+                |attempt| {
+                    let attempt_at = &attempt_at;
+                    let fingerprint = &fingerprint;
+                    async move {
+                        let at = self.pace(journal, c, fingerprint, attempt).await?;
+                        self.inner.settling.note_attempt(c.key, at);
+                        if let Ok(mut slot) = attempt_at.lock() {
+                            *slot = Some(at);
+                        }
+                        Ok(())
+                    }
+                },
+                |response| async move {
+                    let bytes = read_capped(response, limit).await?;
+                    jobs_in(decode::<Value>(&bytes)?)
+                },
+            )
             .await;
+        let sent = attempt_at.lock().ok().and_then(|a| *a);
+        let ended = Utc::now();
         match answer {
             Ok(jobs) => {
                 tracing::info!(what = %c.label, jobs = jobs.len(), "job created");
                 self.inner.limiter.accepted();
                 for job in &jobs {
-                    self.note_submitted(journal, c, job.id)?;
+                    if let Some(sent) = sent {
+                        self.inner.evidence.exchange(Exchange {
+                            sent,
+                            answered: ended,
+                            created: job.created_at,
+                        });
+                    }
+                    self.inner.settling.claim(job.id);
+                    self.note_submitted(journal, c, job.id, sent, Some(job.created_at))?;
                 }
                 Ok(jobs)
             }
-            Err(fault) if fault.may_have_created() => {
-                let job_id = match &fault {
-                    Fault::Decode { job_id, .. } => *job_id,
-                    _ => None,
-                };
-                let last_sent = call
-                    .last_sent
-                    .lock()
-                    .ok()
-                    .and_then(|at| *at)
-                    .unwrap_or(sent_at);
-                let outcome = UnknownOutcome {
-                    model: c.label.clone(),
-                    path: c.path.clone(),
-                    fingerprint,
-                    sent_at: last_sent,
-                    job_id,
-                    detail: fault.detail(self.secret()),
-                };
-                tracing::info!(what = %c.label, detail = %outcome.detail, job_id = ?job_id, "outcome unknown");
-                if let Some(j) = journal {
-                    let timed_out = matches!(&fault, Fault::Deadline)
-                        || matches!(&fault, Fault::NoAnswer { source: Some(e), .. } if e.is_timeout());
-                    let entry = Entry::Unknown {
-                        key: c.key,
-                        at: Utc::now(),
-                        last_sent,
-                        in_flight: timed_out,
-                    };
-                    // Unwritten, settling falls back to the send time: wider, still safe.
-                    if let Err(e) = j.record(&entry) {
-                        tracing::warn!(error = %e, "could not note an unknown outcome in the journal");
-                    }
-                }
-                if let Some(id) = job_id {
-                    // The answer named its job: that job exists, whatever else was wrong.
-                    self.note_submitted(journal, c, id)?;
-                }
-                Err(Error::OutcomeUnknown(Box::new(outcome)))
-            }
-            Err(fault) => {
-                if let Some(j) = journal {
+            // Nothing went out, or it was refused: nothing was created.
+            Err(fault) if sent.is_none() || !fault.may_have_created() => {
+                if let (Some(j), Some(_)) = (journal, sent) {
                     let entry = Entry::NotCreated {
                         key: c.key,
-                        at: Utc::now(),
+                        at: ended,
                         reason: fault.detail(self.secret()),
+                        uncertain: None,
                     };
                     // Unwritten, the intent stays unresolved and is settled later: no harm.
                     if let Err(e) = j.record(&entry) {
@@ -162,10 +146,101 @@ impl Krea {
                 }
                 Err(self.error(fault, &c.label))
             }
+            Err(fault) => {
+                let sent = sent.unwrap_or(ended);
+                let named = match &fault {
+                    Fault::Decode { job_id, .. } => *job_id,
+                    _ => None,
+                };
+                if let Some(id) = named {
+                    // A success that names its job: that job exists, whatever else was wrong.
+                    tracing::info!(what = %c.label, job_id = %id, "the answer did not decode, but named its job");
+                    self.inner.limiter.accepted();
+                    self.inner.settling.claim(id);
+                    self.note_submitted(journal, c, id, None, None)?;
+                    return Ok(vec![Job::placeholder(id, JobStatus::Queued, ended)]);
+                }
+                let created = fault.answered_success();
+                let timed_out = matches!(&fault, Fault::Deadline)
+                    || matches!(&fault, Fault::NoAnswer { source: Some(e), .. } if e.is_timeout());
+                let outcome = UnknownOutcome {
+                    model: c.label.clone(),
+                    path: c.path.clone(),
+                    fingerprint,
+                    sent_at: sent,
+                    ended_at: Some(ended),
+                    created,
+                    key: journal.map(|_| c.key),
+                    job_id: None,
+                    detail: fault.detail(self.secret()),
+                };
+                tracing::info!(what = %c.label, detail = %outcome.detail, created, "outcome unknown");
+                // Nothing more goes out until this request's window has passed.
+                self.inner.pacer.lost(sent, &self.inner.evidence).await;
+                if let Some(j) = journal {
+                    let entry = Entry::Unknown {
+                        key: c.key,
+                        at: ended,
+                        last_sent: sent,
+                        in_flight: timed_out,
+                        created,
+                    };
+                    // Unwritten, settling falls back to the send time: wider, still safe.
+                    if let Err(e) = j.record(&entry) {
+                        tracing::warn!(error = %e, "could not note an unknown outcome in the journal");
+                    }
+                }
+                Err(Error::OutcomeUnknown(Box::new(outcome)))
+            }
         }
     }
 
-    fn note_submitted(&self, journal: Option<&Journal>, c: &Creation, job_id: Uuid) -> Result<()> {
+    /// Waits for this client's send slot and, with a journal, writes the attempt down (the
+    /// first as `sending`, later ones as `attempt`) unless another process sent too recently;
+    /// returns when it was written. Not written, not sent.
+    async fn pace(
+        &self,
+        journal: Option<&Journal>,
+        c: &Creation,
+        fingerprint: &str,
+        attempt: u32,
+    ) -> std::result::Result<DateTime<Utc>, Fault> {
+        loop {
+            let spacing = self.inner.evidence.spacing(FLOOR, CAP);
+            self.inner.pacer.slot(spacing).await;
+            let at = Utc::now();
+            let Some(j) = journal else { return Ok(at) };
+            let entry = match attempt {
+                1 => Entry::Sending {
+                    key: c.key,
+                    at,
+                    scope: j.scope().clone(),
+                    model: c.label.clone(),
+                    path: c.path.clone(),
+                    fingerprint: fingerprint.to_string(),
+                    request: c.body.clone(),
+                    output: c.output.clone(),
+                    run: j.run_id(),
+                },
+                _ => Entry::Attempt { key: c.key, at },
+            };
+            let spacing = chrono::TimeDelta::from_std(spacing).unwrap_or_default();
+            match j.record_paced(&entry, spacing, self.deadline) {
+                Ok(Paced::Written) => return Ok(at),
+                Ok(Paced::TooSoon(wait)) => tokio::time::sleep(wait).await,
+                Err(e) => return Err(Fault::Fatal(e)),
+            }
+        }
+    }
+
+    fn note_submitted(
+        &self,
+        journal: Option<&Journal>,
+        c: &Creation,
+        job_id: Uuid,
+        sent_at: Option<DateTime<Utc>>,
+        created_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
         let Some(j) = journal else { return Ok(()) };
         j.record(&Entry::Submitted {
             key: Some(c.key),
@@ -175,6 +250,10 @@ impl Krea {
             model: c.label.clone(),
             request: c.body.clone(),
             output: c.output.clone(),
+            sent_at,
+            created_at,
+            adopted: false,
+            uncertain: None,
         })
     }
 }

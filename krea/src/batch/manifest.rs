@@ -1,0 +1,124 @@
+//! The batch's items as `manifest.json` records them.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::cost::Estimate;
+use crate::error::{Error, Result};
+
+/// Where one item of a batch is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ItemStatus {
+    /// Not sent yet.
+    Pending,
+    /// Being sent (a run that stops here leaves it to be settled).
+    Sending,
+    /// Its job exists and is not finished.
+    Submitted,
+    /// Done, files downloaded.
+    Completed,
+    /// Its job failed (not charged).
+    Failed,
+    /// Its job was cancelled (not charged).
+    Cancelled,
+    /// Sent, and whether it created a job is not known yet: never sent again until settled.
+    Unknown,
+    /// Its job did not finish before the deadline (it may still: resume waits for it).
+    TimedOut,
+    /// Something else went wrong (see its error).
+    Error,
+}
+
+impl ItemStatus {
+    /// The item needs nothing more.
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            ItemStatus::Completed | ItemStatus::Failed | ItemStatus::Cancelled
+        )
+    }
+}
+
+/// One item of a batch, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ItemState {
+    /// Its position (0-based).
+    pub index: usize,
+    /// What the caller calls it (`line 3`).
+    pub label: String,
+    /// The model id.
+    pub model: String,
+    /// Identifies the request (model and body): a changed request is a new item.
+    pub fingerprint: String,
+    /// The body (local inputs as `https://uploads.invalid/...` until uploaded).
+    #[serde(default)]
+    pub request: serde_json::Value,
+    /// Its journal key while sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Uuid>,
+    /// Its job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+    /// Where it is.
+    pub status: ItemStatus,
+    /// The result URLs, once completed (as Krea sent them: clean them before showing them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Files written (absolute).
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// Why it is not completed, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The kind of that error ([`Error::kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// Its cost estimate in compute units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
+    /// Its request's answer was lost and settling could not be sure which job (if any) is
+    /// its own: why. Its file may be another line's, or another program's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<String>,
+}
+
+/// `manifest.json` in a batch directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// Format version.
+    pub version: u32,
+    /// Every item.
+    pub items: Vec<ItemState>,
+}
+
+impl Manifest {
+    /// Reads the manifest of batch directory `dir`, if it has one.
+    pub fn read(dir: &Path) -> Result<Option<Manifest>> {
+        let path = dir.join("manifest.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::io(
+                    &path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join("manifest.json");
+        let tmp = dir.join(".manifest.json.tmp");
+        let text = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+}

@@ -1,0 +1,295 @@
+//! Many generations as one run: every request checked before the first is sent, a window of
+//! pending jobs that adapts to Krea's concurrency cap (a job submitted holds a slot only until
+//! it ends, and waiting never holds the submissions back), one wait loop for all, downloads as
+//! jobs finish. With a directory, a manifest records every item and its job, the directory is
+//! locked against a second run, and [`Batch::resume`] continues an interrupted run: finished
+//! items are not redone, submitted jobs are waited for, requests whose outcome is unknown are
+//! settled (adopted, or sent again only once known not to have created anything).
+
+mod manifest;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::client::Krea;
+use crate::cost::Estimate;
+use crate::error::{Error, Result};
+use crate::job::JobUpdate;
+use crate::journal::{FileLock, Journal, fingerprint};
+use crate::request::GenerationRequest;
+
+pub use manifest::{ItemState, ItemStatus, Manifest};
+use run::{Run, Slot};
+
+/// Something that happened in a batch, for progress displays.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BatchEvent<'a> {
+    /// An item's job was created (or found again when resuming).
+    Submitted {
+        /// The item.
+        item: &'a ItemState,
+    },
+    /// A job's state changed.
+    Update {
+        /// The item.
+        index: usize,
+        /// The change.
+        update: &'a JobUpdate,
+    },
+    /// An item reached its final state for this run.
+    Ended {
+        /// The item.
+        item: &'a ItemState,
+    },
+}
+
+/// What a batch run did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BatchReport {
+    /// Every item, in order.
+    pub items: Vec<ItemState>,
+    /// The batch directory, if any.
+    pub dir: Option<PathBuf>,
+    /// What stopped further submissions (a refused token, no credits left...), if anything:
+    /// the items not sent are still pending, for a later run.
+    pub stopped: Option<Error>,
+}
+
+impl BatchReport {
+    /// Items completed.
+    pub fn completed(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Completed)
+            .count()
+    }
+
+    /// Whether every item is done (completed, failed or cancelled).
+    pub fn all_done(&self) -> bool {
+        self.items.iter().all(|i| i.status.is_done())
+    }
+}
+
+/// Many generations as one run; see the module documentation.
+///
+/// ```no_run
+/// # async fn run(krea: krea::Krea) -> krea::Result<()> {
+/// let mut batch = krea.batch().dir("out/foxes");
+/// for prompt in ["a red fox", "a fox in snow", "a fox at night"] {
+///     batch = batch.item(prompt, krea.image("flux").prompt(prompt));
+/// }
+/// println!("about {}", batch.estimate()?.0);
+/// let report = batch.run(|_| {}).await?;
+/// println!("{} of {} completed", report.completed(), report.items.len());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct Batch {
+    krea: Krea,
+    items: Vec<(String, GenerationRequest)>,
+    dir: Option<PathBuf>,
+    resume: bool,
+    concurrency: Option<usize>,
+}
+
+impl Krea {
+    /// A new, empty batch.
+    pub fn batch(&self) -> Batch {
+        Batch {
+            krea: self.clone(),
+            items: Vec::new(),
+            dir: None,
+            resume: false,
+            concurrency: None,
+        }
+    }
+}
+
+impl Batch {
+    /// Adds a request, called `label` in reports.
+    pub fn item(mut self, label: impl Into<String>, request: GenerationRequest) -> Batch {
+        self.items.push((label.into(), request));
+        self
+    }
+
+    /// The batch directory: results go there (unless a request plans otherwise), with
+    /// `manifest.json`; the directory is locked while the batch runs.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Batch {
+        let dir = dir.into();
+        self.dir = Some(std::path::absolute(&dir).unwrap_or(dir));
+        self
+    }
+
+    /// Continue the batch already in the directory (without it, a directory that holds one is
+    /// refused).
+    pub fn resume(mut self, yes: bool) -> Batch {
+        self.resume = yes;
+        self
+    }
+
+    /// At most `n` of its jobs pending at once (the client also adapts to the account's cap).
+    pub fn concurrency(mut self, n: usize) -> Batch {
+        self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether it has no items.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The total estimate in compute units (items whose model publishes no pricing count 0),
+    /// and how many items have no estimate. Checks every item (the error lists every problem).
+    pub fn estimate(&self) -> Result<(Estimate, usize)> {
+        let checked = self.check()?;
+        let total = checked
+            .iter()
+            .filter_map(|c| c.estimate)
+            .fold(Estimate::zero(), Estimate::plus);
+        let unpriced = checked.iter().filter(|c| c.estimate.is_none()).count();
+        Ok((total, unpriced))
+    }
+
+    /// Every item checked; all problems reported at once, each naming its item.
+    fn check(&self) -> Result<Vec<crate::request::Checked>> {
+        let mut checked = Vec::new();
+        let mut problems = Vec::new();
+        for (label, request) in &self.items {
+            let request = self.planned(request.clone());
+            match request.check() {
+                Ok(c) => checked.push(c),
+                Err(Error::InvalidRequest { problems: p, .. }) => {
+                    problems.extend(p.into_iter().map(|p| format!("{label}: {p}")))
+                }
+                Err(e) => problems.push(format!("{label}: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(checked)
+        } else {
+            Err(Error::InvalidRequest {
+                model: "batch".into(),
+                problems,
+            })
+        }
+    }
+
+    /// A request with the batch directory as its output, unless it plans its own.
+    fn planned(&self, request: GenerationRequest) -> GenerationRequest {
+        match (&self.dir, request.output()) {
+            (Some(dir), None) => request.output_dir(dir).overwrite(true),
+            _ => request,
+        }
+    }
+
+    /// Runs the batch; `on_event` hears of each submission, change of state and ending.
+    pub async fn run(self, mut on_event: impl FnMut(BatchEvent<'_>)) -> Result<BatchReport> {
+        let checked = self.check()?;
+        let _lock = match &self.dir {
+            Some(dir) => Some(lock_dir(dir)?),
+            None => None,
+        };
+        let old = match &self.dir {
+            Some(dir) => {
+                let old = Manifest::read(dir)?;
+                if old.is_some() && !self.resume {
+                    return Err(Error::InvalidRequest {
+                        model: "batch".into(),
+                        problems: vec![format!(
+                            "{} already holds a batch: resume it, or choose another directory",
+                            dir.display()
+                        )],
+                    });
+                }
+                old
+            }
+            None => None,
+        };
+        // The journal: the client's, else one in the batch directory (so resuming works for
+        // library users who keep none).
+        let krea = match (self.krea.journal(), &self.dir) {
+            (Some(_), _) | (None, None) => self.krea.clone(),
+            (None, Some(dir)) => {
+                let journal = Journal::open(dir.join("journal.jsonl"), self.krea.scope().clone())?;
+                self.krea.with_journal(Arc::new(journal))
+            }
+        };
+        let mut manifest = Manifest {
+            version: 1,
+            items: Vec::new(),
+        };
+        let mut slots = Vec::new();
+        for (index, ((label, request), c)) in self.items.iter().zip(&checked).enumerate() {
+            let fp = fingerprint(format!("{} {}", c.model.id, c.body).as_bytes());
+            let mut state = ItemState {
+                index,
+                label: label.clone(),
+                model: c.model.id.to_string(),
+                fingerprint: fp,
+                request: c.body.clone(),
+                key: None,
+                job_id: None,
+                status: ItemStatus::Pending,
+                urls: Vec::new(),
+                files: Vec::new(),
+                error: None,
+                error_kind: None,
+                estimate: c.estimate,
+                uncertain: None,
+            };
+            if let Some(prev) = old
+                .as_ref()
+                .and_then(|m| m.items.get(index))
+                .filter(|p| p.fingerprint == state.fingerprint)
+            {
+                state = ItemState {
+                    label: label.clone(),
+                    estimate: c.estimate,
+                    ..prev.clone()
+                };
+            }
+            manifest.items.push(state);
+            slots.push(Slot {
+                request: self.planned(request.clone()).with_client(&krea),
+                permit: None,
+            });
+        }
+        let mut run = Run::new(
+            krea,
+            self.concurrency.unwrap_or(usize::MAX),
+            self.dir.clone(),
+            manifest,
+            slots,
+        );
+        run.reconcile()?;
+        run.save()?;
+        run.go(&mut on_event).await?;
+        Ok(BatchReport {
+            items: run.manifest.items,
+            dir: self.dir,
+            stopped: run.stopped,
+        })
+    }
+}
+
+/// Takes the batch directory for this process, or says who has it.
+fn lock_dir(dir: &Path) -> Result<FileLock> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(".krea-batch.lock");
+    match FileLock::try_exclusive(&path).map_err(|e| Error::io(&path, e))? {
+        Ok(lock) => Ok(lock),
+        Err(holder) => Err(Error::Busy {
+            path: dir.to_path_buf(),
+            holder,
+        }),
+    }
+}

@@ -1,0 +1,420 @@
+//! The batch's run loop: sends as the window allows (paced, concurrent), waits for every
+//! submitted job in one loop, and settles lost answers while the rest goes on: a line whose
+//! request may have created a job is never sent again until settling says it did not.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use futures_util::StreamExt;
+use futures_util::future::Future;
+use futures_util::stream::FuturesUnordered;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::{BatchEvent, ItemStatus, Manifest};
+use crate::api::jobs::Waiter;
+use crate::client::Krea;
+use crate::error::{Error, Result};
+use crate::job::{JobHandle, JobUpdate};
+use crate::journal::KeyOutcome;
+use crate::limiter::Permit;
+use crate::models;
+use crate::poll::{FirstPoll, PollPolicy};
+use crate::request::GenerationRequest;
+use crate::settle::{Pass, Settlement};
+use crate::types::{Job, JobStatus};
+
+/// Settle passes are at least this far apart while lines wait on one.
+const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// One item while the run goes on.
+pub(super) struct Slot {
+    pub request: GenerationRequest,
+    pub permit: Option<Permit>,
+}
+
+/// What the run loop woke up for.
+enum Next {
+    Sent(usize, Box<Result<JobHandle>>),
+    Ended(Vec<(usize, Box<JobHandle>, Result<crate::job::Finished>)>),
+    Settled(Result<Pass>),
+    Tick,
+}
+
+type Settling = Pin<Box<dyn Future<Output = Result<Pass>> + Send>>;
+
+pub(super) struct Run {
+    krea: Krea,
+    concurrency: usize,
+    /// An error that stops further submissions.
+    pub stopped: Option<Error>,
+    dir: Option<PathBuf>,
+    pub manifest: Manifest,
+    slots: Vec<Slot>,
+}
+
+impl Run {
+    pub fn new(
+        krea: Krea,
+        concurrency: usize,
+        dir: Option<PathBuf>,
+        manifest: Manifest,
+        slots: Vec<Slot>,
+    ) -> Run {
+        Run {
+            krea,
+            concurrency,
+            stopped: None,
+            dir,
+            manifest,
+            slots,
+        }
+    }
+
+    pub fn save(&self) -> Result<()> {
+        match &self.dir {
+            Some(dir) => self.manifest.save(dir),
+            None => Ok(()),
+        }
+    }
+
+    /// Items a previous run left being sent (or unknown) are matched with the journal: a job
+    /// found is waited for, a request known to have created nothing (or never written down,
+    /// so never sent) is sent again, and the rest stay unknown for this run to settle.
+    pub fn reconcile(&mut self) -> Result<()> {
+        let Some(journal) = self.krea.journal() else {
+            return Ok(());
+        };
+        for item in &mut self.manifest.items {
+            if !matches!(item.status, ItemStatus::Sending | ItemStatus::Unknown) {
+                continue;
+            }
+            let Some(key) = item.key else {
+                item.status = ItemStatus::Pending;
+                continue;
+            };
+            match journal.outcome(key)? {
+                KeyOutcome::Created(job_id) => {
+                    item.job_id = Some(job_id);
+                    item.status = ItemStatus::Submitted;
+                    item.error = None;
+                    item.uncertain = journal.uncertain(key);
+                }
+                KeyOutcome::NotCreated | KeyOutcome::Absent => {
+                    item.status = ItemStatus::Pending;
+                    item.uncertain = journal.uncertain(key);
+                    item.key = None;
+                    item.error = None;
+                }
+                _ => {
+                    item.status = ItemStatus::Unknown;
+                    item.error = Some(unknown_note());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn go(&mut self, on_event: &mut impl FnMut(BatchEvent<'_>)) -> Result<()> {
+        let policy = PollPolicy {
+            first: FirstPoll::After(std::time::Duration::ZERO),
+            ..self.krea.poll_policy().clone()
+        };
+        let mut waiter: Waiter<Box<JobHandle>> = Waiter::new(self.krea.jobs());
+        let mut queue: VecDeque<usize> = VecDeque::new();
+        // Jobs a previous run submitted are waited for (no new request); pending lines queued.
+        let all: Vec<usize> = (0..self.manifest.items.len()).collect();
+        self.enqueue(&all, &policy, &mut waiter, &mut queue, on_event);
+        let mut sending = FuturesUnordered::new();
+        let mut settling: Option<Settling> = None;
+        let mut next_pass = Instant::now();
+        loop {
+            // Fill the window (unless something account-wide stopped submissions).
+            while let Some(&index) = queue.front().filter(|_| self.stopped.is_none()) {
+                let held = self.slots.iter().filter(|s| s.permit.is_some()).count();
+                if held >= self.concurrency {
+                    break;
+                }
+                let Some(permit) = self.krea.inner.limiter.try_acquire() else {
+                    break;
+                };
+                queue.pop_front();
+                let key = Uuid::new_v4();
+                let item = &mut self.manifest.items[index];
+                item.key = Some(key);
+                item.status = ItemStatus::Sending;
+                // Recorded before sending: a run killed now settles it instead of resending.
+                self.save()?;
+                self.slots[index].permit = Some(permit);
+                let request = self.slots[index].request.clone();
+                sending.push(async move { (index, request.submit_keyed(key).await) });
+            }
+            let unknown = self
+                .manifest
+                .items
+                .iter()
+                .any(|i| i.status == ItemStatus::Unknown);
+            if settling.is_none() && unknown && Instant::now() >= next_pass {
+                let krea = self.krea.clone();
+                settling = Some(Box::pin(async move { krea.settle_pass(None).await }));
+            }
+            if sending.is_empty() && waiter.is_empty() && settling.is_none() {
+                let sendable = !queue.is_empty() && self.stopped.is_none();
+                if !unknown && !sendable {
+                    break;
+                }
+                if unknown && self.krea.deadline.is_some_and(|d| d <= next_pass) {
+                    // The deadline comes first: the journal keeps these for the next run.
+                    break;
+                }
+            }
+            let wake = Instant::now() + std::time::Duration::from_millis(250);
+            let mut report = |index, _: &JobHandle, u: &JobUpdate| {
+                on_event(BatchEvent::Update { index, update: u });
+            };
+            let next = tokio::select! {
+                Some((index, result)) = sending.next(), if !sending.is_empty() => {
+                    Next::Sent(index, Box::new(result))
+                }
+                ended = waiter.step(Some(wake), &mut report), if !waiter.is_empty() => {
+                    Next::Ended(ended)
+                }
+                pass = async { settling.as_mut().expect("checked").await }, if settling.is_some() => {
+                    Next::Settled(pass)
+                }
+                _ = tokio::time::sleep_until(next_pass.max(Instant::now()).min(wake)),
+                    if waiter.is_empty() && settling.is_none() => Next::Tick,
+            };
+            match next {
+                Next::Sent(index, result) => {
+                    self.submitted(index, *result, &mut waiter, on_event)?
+                }
+                Next::Ended(ended) => {
+                    for (index, handle, result) in ended {
+                        self.ended(index, &handle, result).await?;
+                        self.slots[index].permit = None;
+                        self.save()?;
+                        on_event(BatchEvent::Ended {
+                            item: &self.manifest.items[index],
+                        });
+                    }
+                }
+                Next::Settled(pass) => {
+                    settling = None;
+                    next_pass = Instant::now() + SETTLE_EVERY;
+                    match pass {
+                        Ok(pass) => {
+                            self.settled(&pass, &policy, &mut waiter, &mut queue, on_event)?
+                        }
+                        // The listing could not be read now: the next pass tries again.
+                        Err(e) => {
+                            tracing::info!(error = %e, "settling: the jobs could not be listed")
+                        }
+                    }
+                }
+                Next::Tick => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies what a settle pass decided to the lines it concerns.
+    fn settled(
+        &mut self,
+        pass: &Pass,
+        policy: &PollPolicy,
+        waiter: &mut Waiter<Box<JobHandle>>,
+        queue: &mut VecDeque<usize>,
+        on_event: &mut impl FnMut(BatchEvent<'_>),
+    ) -> Result<()> {
+        let mut changed = Vec::new();
+        for s in &pass.settled {
+            let Some(index) = self.manifest.items.iter().position(|i| {
+                i.status == ItemStatus::Unknown && i.key.is_some() && i.key == s.key()
+            }) else {
+                continue;
+            };
+            let item = &mut self.manifest.items[index];
+            item.uncertain = s.uncertain().map(String::from);
+            match s {
+                Settlement::Adopted { job_id, .. } => {
+                    item.job_id = Some(*job_id);
+                    item.status = ItemStatus::Submitted;
+                    item.error = None;
+                    item.error_kind = None;
+                }
+                Settlement::NotCreated { .. } => {
+                    self.slots[index].permit = None;
+                    let item = &mut self.manifest.items[index];
+                    item.status = ItemStatus::Pending;
+                    item.key = None;
+                    item.job_id = None;
+                    item.error = None;
+                    item.error_kind = None;
+                }
+                Settlement::StillUnknown { .. } => continue,
+            }
+            changed.push(index);
+        }
+        if !changed.is_empty() {
+            self.save()?;
+            self.enqueue(&changed, policy, waiter, queue, on_event);
+        }
+        Ok(())
+    }
+
+    /// Waits for the items in `indexes` whose job exists, and queues those not sent.
+    fn enqueue(
+        &mut self,
+        indexes: &[usize],
+        policy: &PollPolicy,
+        waiter: &mut Waiter<Box<JobHandle>>,
+        queue: &mut VecDeque<usize>,
+        on_event: &mut impl FnMut(BatchEvent<'_>),
+    ) {
+        for &index in indexes {
+            let item = &self.manifest.items[index];
+            match (item.status, item.job_id) {
+                (ItemStatus::Submitted | ItemStatus::TimedOut, Some(id)) => {
+                    let model = models::resolve(&item.model).ok();
+                    let placeholder = Job::placeholder(id, JobStatus::Queued, chrono::Utc::now());
+                    let output = self.slots[index].request.output().cloned();
+                    let handle = JobHandle::existing(&self.krea, placeholder, model, output)
+                        .with_policy(policy.clone());
+                    if self.slots[index].permit.is_none() {
+                        self.slots[index].permit = Some(self.krea.inner.limiter.hold());
+                    }
+                    waiter.add(index, Box::new(handle));
+                    on_event(BatchEvent::Submitted { item });
+                }
+                (ItemStatus::Pending, _) => queue.push_back(index),
+                _ => {}
+            }
+        }
+    }
+
+    fn submitted(
+        &mut self,
+        index: usize,
+        result: Result<JobHandle>,
+        waiter: &mut Waiter<Box<JobHandle>>,
+        on_event: &mut impl FnMut(BatchEvent<'_>),
+    ) -> Result<()> {
+        let item = &mut self.manifest.items[index];
+        match result {
+            Ok(handle) => {
+                item.job_id = Some(handle.id());
+                item.status = ItemStatus::Submitted;
+                item.error = None;
+                waiter.add(index, Box::new(handle));
+                self.save()?;
+                on_event(BatchEvent::Submitted {
+                    item: &self.manifest.items[index],
+                });
+                return Ok(());
+            }
+            Err(Error::OutcomeUnknown(u)) => {
+                // Settled while the rest goes on; it keeps its slot until then (it may run).
+                item.status = ItemStatus::Unknown;
+                item.job_id = u.job_id;
+                let e = Error::OutcomeUnknown(u);
+                item.error_kind = Some(e.kind().into());
+                item.error = Some(unknown_note());
+                self.save()?;
+                on_event(BatchEvent::Ended {
+                    item: &self.manifest.items[index],
+                });
+                return Ok(());
+            }
+            // The journal write failed after the job was created: keep the job id.
+            Err(
+                e @ Error::Journal {
+                    job_id: Some(_), ..
+                },
+            ) => {
+                item.job_id = e.job_id();
+                item.status = ItemStatus::Submitted;
+                item.error_kind = Some(e.kind().into());
+                item.error = Some(e.to_string());
+            }
+            // Nothing was created, and the next request would meet the same refusal: stop
+            // sending; this item stays pending for a later run.
+            Err(
+                e @ (Error::Unauthorized { .. }
+                | Error::InsufficientCredits { .. }
+                | Error::RateLimited { .. }
+                | Error::Transport { .. }
+                | Error::MissingToken
+                | Error::DeadlineExceeded { .. }),
+            ) => {
+                item.status = ItemStatus::Pending;
+                item.key = None;
+                item.error_kind = Some(e.kind().into());
+                item.error = Some(e.to_string());
+                self.stopped.get_or_insert(e);
+            }
+            Err(e) => {
+                item.status = ItemStatus::Error;
+                item.key = None;
+                item.error_kind = Some(e.kind().into());
+                item.error = Some(e.to_string());
+            }
+        }
+        self.slots[index].permit = None;
+        self.save()?;
+        on_event(BatchEvent::Ended {
+            item: &self.manifest.items[index],
+        });
+        Ok(())
+    }
+
+    async fn ended(
+        &mut self,
+        index: usize,
+        handle: &JobHandle,
+        result: Result<crate::job::Finished>,
+    ) -> Result<()> {
+        let mut urls = Vec::new();
+        let outcome = match result {
+            Ok(finished) => {
+                urls = finished.urls().to_vec();
+                match finished.output() {
+                    Some(_) => finished.download().await,
+                    None => finished.close_journal(&[]).map(|()| Vec::new()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let item = &mut self.manifest.items[index];
+        item.urls = urls;
+        item.job_id = Some(handle.id());
+        match outcome {
+            Ok(files) => {
+                item.status = ItemStatus::Completed;
+                item.files = files;
+                item.error = None;
+                item.error_kind = None;
+            }
+            Err(e) => {
+                item.status = match &e {
+                    Error::JobFailed {
+                        status: JobStatus::Cancelled,
+                        ..
+                    } => ItemStatus::Cancelled,
+                    Error::JobFailed { .. } => ItemStatus::Failed,
+                    Error::Timeout { .. } => ItemStatus::TimedOut,
+                    // The job exists; a resume waits for it again.
+                    _ => ItemStatus::TimedOut,
+                };
+                item.error_kind = Some(e.kind().into());
+                item.error = Some(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unknown_note() -> String {
+    "sent, and its answer was lost: it is not sent again until settling finds out whether it created a job".into()
+}
