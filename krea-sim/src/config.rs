@@ -96,9 +96,22 @@ pub struct FaultRule {
     pub fault: Fault,
     /// Probability per request, 0.0..=1.0.
     pub rate: f64,
+    /// Only requests whose body contains this text (one line of a batch, say).
+    pub body_contains: Option<String>,
 }
 
 impl FaultRule {
+    /// Whether this rule may hit a request with `body` (rules without a body condition hit
+    /// any).
+    pub fn takes_body(&self, body: Option<&[u8]>) -> bool {
+        match &self.body_contains {
+            None => true,
+            Some(text) => {
+                body.is_some_and(|b| b.windows(text.len().max(1)).any(|w| w == text.as_bytes()))
+            }
+        }
+    }
+
     /// Whether `route` (`"GET /jobs/{id}"`) is one this rule targets.
     pub fn matches(&self, route: &str) -> bool {
         match self.route.strip_suffix('*') {
@@ -111,7 +124,8 @@ impl FaultRule {
 impl std::str::FromStr for FaultRule {
     type Err = String;
 
-    /// `ROUTE=KIND[:ARG...][@RATE]`, e.g. `POST /generate/*=commit-after:504:2000@0.1`.
+    /// `ROUTE=KIND[:ARG...][@RATE][~TEXT]`, e.g. `POST /generate/*=commit-after:504:2000@0.1`;
+    /// `~TEXT` limits the rule to requests whose body contains TEXT.
     /// Kinds: `status:CODE`, `rate-limit:BURST:MS`, `reset-before-body`, `reset-after-body`,
     /// `status-after:CODE`, `slow:MS`, `redirect`, `truncate`, `fail`, `stuck`,
     /// `hostile-urls`, `commit-after:CODE|reset:MS`, `unreadable:html|empty|truncated`,
@@ -123,6 +137,10 @@ impl std::str::FromStr for FaultRule {
             )
         };
         let (route, spec) = text.split_once('=').ok_or_else(usage)?;
+        let (spec, body_contains) = match spec.split_once('~') {
+            Some((spec, body)) => (spec, Some(body.to_string())),
+            None => (spec, None),
+        };
         let (spec, rate) = match spec.rsplit_once('@') {
             Some((spec, rate)) => (spec, rate.parse::<f64>().map_err(|_| usage())?),
             None => (spec, 1.0),
@@ -183,6 +201,7 @@ impl std::str::FromStr for FaultRule {
             route: route.trim().to_string(),
             fault,
             rate,
+            body_contains,
         })
     }
 }
@@ -305,6 +324,7 @@ mod tests {
             route: route.into(),
             fault: Fault::Status(503),
             rate: 1.0,
+            body_contains: None,
         };
         assert!(rule("GET /jobs/{id}").matches("GET /jobs/{id}"));
         assert!(!rule("GET /jobs/{id}").matches("GET /jobs"));
@@ -326,6 +346,12 @@ mod tests {
                 delay: Duration::from_secs(2)
             }
         );
+        let one: FaultRule = "POST /generate/*=status:500~line A"
+            .parse()
+            .expect("parses");
+        assert_eq!(one.body_contains.as_deref(), Some("line A"));
+        assert!(one.takes_body(Some(br#"{"prompt":"line A"}"#)));
+        assert!(!one.takes_body(Some(br#"{"prompt":"line B"}"#)));
         let reset: FaultRule = "*=commit-after:reset:10".parse().expect("parses");
         assert_eq!(
             reset.fault,

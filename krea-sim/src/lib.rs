@@ -117,6 +117,24 @@ impl SimBuilder {
             route: route.into(),
             fault,
             rate,
+            body_contains: None,
+        });
+        self
+    }
+
+    /// Injects `fault` on every request to `route` whose body contains `text` (one line of a
+    /// batch, say).
+    pub fn fault_when(
+        mut self,
+        route: impl Into<String>,
+        fault: Fault,
+        text: impl Into<String>,
+    ) -> Self {
+        self.config.faults.push(FaultRule {
+            route: route.into(),
+            fault,
+            rate: 1.0,
+            body_contains: Some(text.into()),
         });
         self
     }

@@ -176,15 +176,53 @@ async fn reset(sim: &Sim, route: &str, kill: Option<ConnKill>) -> Response {
     std::future::pending::<Response>().await
 }
 
+/// Counts a generation request in flight while it lives (also when its connection is dropped).
+struct Generating(Arc<Sim>);
+
+impl Generating {
+    fn start(sim: &Arc<Sim>) -> Generating {
+        let mut st = sim.lock();
+        st.counters.concurrent_generations += 1;
+        st.counters.peak_concurrent_generations = st
+            .counters
+            .peak_concurrent_generations
+            .max(st.counters.concurrent_generations);
+        Generating(sim.clone())
+    }
+}
+
+impl Drop for Generating {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.counters.concurrent_generations = st.counters.concurrent_generations.saturating_sub(1);
+    }
+}
+
 /// Faults, then auth, then the handler; counts the outcome per route and status.
 pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {
     let route = route_name(&req);
+    let _generating = route
+        .starts_with("POST /generate/")
+        .then(|| Generating::start(&sim));
     let kill = req.extensions().get::<ConnKill>().cloned();
     let mirrored = req.extensions().get::<Mirrored>().is_some();
     one_way(&sim).await;
-    let fault = sim
-        .lock()
-        .draw_fault(sim.config.seed, &route, is_request_fault);
+    // Rules limited to some bodies need the body first.
+    let (req, body) = if sim.lock().wants_body(&route) {
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 80 * 1024 * 1024).await else {
+            return reset(&sim, &route, kill).await;
+        };
+        (
+            Request::from_parts(parts, Body::from(bytes.clone())),
+            Some(bytes),
+        )
+    } else {
+        (req, None)
+    };
+    let fault =
+        sim.lock()
+            .draw_fault_for(sim.config.seed, &route, body.as_deref(), is_request_fault);
     let response = match fault {
         Some(Fault::CommitAfter { status, delay }) => {
             // The body is read now (the connection answers before the backend acts).

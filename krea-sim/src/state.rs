@@ -40,6 +40,12 @@ pub struct Counters {
     /// Jobs another program on the same account created ([`crate::Fault::ForeignTwin`],
     /// [`crate::SimConfig::foreign_every`]): not in `jobs_created`.
     pub foreign_jobs_created: u64,
+    /// The most generation requests (`POST /generate/...`) being handled at once: how
+    /// concurrently a client sends paid requests.
+    pub peak_concurrent_generations: u64,
+    /// Generation requests being handled now.
+    #[serde(skip)]
+    pub concurrent_generations: u64,
 }
 
 impl Counters {
@@ -242,8 +248,19 @@ impl State {
         route: &str,
         wanted: fn(&Fault) -> bool,
     ) -> Option<Fault> {
+        self.draw_fault_for(seed, route, None, wanted)
+    }
+
+    /// [`State::draw_fault`] for a request with `body` (rules limited to some bodies apply).
+    pub fn draw_fault_for(
+        &mut self,
+        seed: u64,
+        route: &str,
+        body: Option<&[u8]>,
+        wanted: fn(&Fault) -> bool,
+    ) -> Option<Fault> {
         for (i, rule) in self.faults.iter().enumerate() {
-            if !wanted(&rule.fault) || !rule.matches(route) {
+            if !wanted(&rule.fault) || !rule.matches(route) || !rule.takes_body(body) {
                 continue;
             }
             if let Some(left) = self.burst_left.get_mut(&i).filter(|l| **l > 0) {
@@ -260,6 +277,13 @@ impl State {
             }
         }
         None
+    }
+
+    /// Whether a rule limited to some bodies targets `route` (the body is then read first).
+    pub fn wants_body(&self, route: &str) -> bool {
+        self.faults
+            .iter()
+            .any(|r| r.body_contains.is_some() && r.matches(route))
     }
 
     /// Applies refunds for jobs that have failed by `now`.

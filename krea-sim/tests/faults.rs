@@ -221,6 +221,7 @@ async fn faults_can_be_changed_while_running() {
         route: "*".into(),
         fault: Fault::Status(500),
         rate: 1.0,
+        body_contains: None,
     }]);
     assert_eq!(get(&sim, "/jobs").await.status, 500);
     sim.control().set_faults(vec![]);

@@ -248,6 +248,7 @@ impl Krea {
             headers: Vec::new(),
             operation: format!("download {shown}"),
             last_sent: Default::default(),
+            retry_rate_limited: true,
         };
         let target = Arc::new(target);
         let result = self
@@ -285,17 +286,13 @@ async fn save(
             .and_then(|v| v.to_str().ok()),
         response.url().as_str(),
     );
-    let tmp = dir.join(format!(".{}.{}.part", target.stem(), fastrand::u64(..)));
-    let written = stream_to(response, &tmp, durable).await;
-    let n = match written {
-        Ok(n) => n,
-        Err(fault) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(fault);
-        }
+    let tmp = Part {
+        path: dir.join(format!(".{}.{}.part", target.stem(), fastrand::u64(..))),
+        kept: false,
     };
+    // Whatever ends this future (an error, the deadline dropping it), the part goes with it.
+    let n = stream_to(response, &tmp.path, durable).await?;
     if let Some(expected) = expected.filter(|e| *e != n) {
-        let _ = std::fs::remove_file(&tmp);
         return Err(Fault::NoAnswer {
             detail: format!("got {n} of {expected} bytes"),
             source: None,
@@ -327,10 +324,10 @@ async fn save(
         }
     };
     tracing::debug!(to = %path.display(), bytes = n, "downloaded");
-    tokio::fs::rename(&tmp, &path).await.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Fault::Fatal(Error::io(&path, e))
-    })?;
+    tokio::fs::rename(&tmp.path, &path)
+        .await
+        .map_err(|e| Fault::Fatal(Error::io(&path, e)))?;
+    tmp.keep();
     if durable {
         // The rename itself must reach the disk too.
         if let Ok(d) = std::fs::File::open(dir) {
@@ -338,6 +335,26 @@ async fn save(
         }
     }
     Ok(path)
+}
+
+/// A file being downloaded, removed when dropped unless it was renamed into place.
+struct Part {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Part {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// A URL without its query string (CDN URLs may carry signatures there).

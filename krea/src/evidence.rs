@@ -70,11 +70,13 @@ pub(crate) struct Offset {
 }
 
 /// Where, relative to its send instant, a request's job is stamped when Krea creates it as
-/// usual: `[lo, hi]`, with the margin already in.
+/// usual: `[lo, hi]` in stamps (a coarse stamp compared as written), margin included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Lag {
     pub lo: TimeDelta,
     pub hi: TimeDelta,
+    /// The coarsest precision among the stamps it was measured from.
+    pub precision: TimeDelta,
 }
 
 impl Lag {
@@ -127,22 +129,25 @@ impl Evidence {
     }
 
     /// Where a usual job of a request is stamped, relative to its send; `None` before the first
-    /// exchange.
+    /// exchange. Stamps written to a precision `p` (truncated or rounded) spread over `p` as
+    /// the send's phase varies: a few samples at similar phases are widened to the whole `p`
+    /// they may still cover (`[max - p, min + p]`).
     pub fn lag(&self) -> Option<Lag> {
         let s = self.lock();
-        let lo = s.exchanges.iter().map(Exchange::lag).min()?;
-        let hi = s.exchanges.iter().map(Exchange::lag).max()?;
-        // Stamps written coarsely sit up to their precision from the instant they stand for.
+        let min = s.exchanges.iter().map(Exchange::lag).min()?;
+        let max = s.exchanges.iter().map(Exchange::lag).max()?;
         let p = s
             .exchanges
             .iter()
             .map(|e| precision(e.created))
             .max()
             .unwrap_or_default();
-        let margin = MIN_MARGIN.max((hi - lo) / 4);
+        let (lo, hi) = (min.min(max - p), max.max(min + p));
+        let margin = MIN_MARGIN.max((max - min) / 4);
         Some(Lag {
-            lo: lo - p - margin,
-            hi: hi + p + margin,
+            lo: lo - margin,
+            hi: hi + margin,
+            precision: p,
         })
     }
 
@@ -282,6 +287,7 @@ mod tests {
         }
         let lag = e.lag().expect("measured");
         assert!(lag.width() >= TimeDelta::seconds(1), "{lag:?}");
+        assert!(lag.width() <= TimeDelta::milliseconds(2_300), "{lag:?}");
     }
 
     #[test]

@@ -57,9 +57,10 @@ impl Pacer {
     /// A request sent at `sent` (client clock) lost its answer: nothing else goes out until
     /// the window where its job would usually be stamped has passed.
     pub async fn lost(&self, sent: DateTime<Utc>, evidence: &Evidence) {
+        // The window as measured now, and a precision more: later samples may widen it.
         let window = evidence
             .lag()
-            .and_then(|l| l.width().to_std().ok())
+            .and_then(|l| (l.width() + l.precision).to_std().ok())
             .unwrap_or(UNMEASURED_WINDOW)
             .min(CAREFUL_CAP);
         let since = (Utc::now() - sent).to_std().unwrap_or_default();

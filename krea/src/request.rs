@@ -546,7 +546,7 @@ impl GenerationRequest {
     /// Checks; uploads local inputs; sends once (journaled, if the client keeps a journal);
     /// returns a handle to wait on. The values chosen for the request are logged.
     pub async fn submit(self) -> Result<JobHandle> {
-        self.submit_keyed(uuid::Uuid::new_v4()).await
+        self.submit_keyed(uuid::Uuid::new_v4(), None).await
     }
 
     /// Where the results go, if planned.
@@ -562,7 +562,11 @@ impl GenerationRequest {
 
     /// [`GenerationRequest::submit`] with the journal key chosen by the caller (a batch records
     /// it in its manifest before sending).
-    pub(crate) async fn submit_keyed(self, key: uuid::Uuid) -> Result<JobHandle> {
+    pub(crate) async fn submit_keyed(
+        self,
+        key: uuid::Uuid,
+        admission: Option<crate::limiter::Admission>,
+    ) -> Result<JobHandle> {
         // Everything is checked before the first upload.
         let checked = self.check()?;
         let mut urls = Vec::with_capacity(self.inputs.len());
@@ -588,6 +592,7 @@ impl GenerationRequest {
         }
         let mut creation = Creation::new(model.id, model.path, body);
         creation.key = key;
+        creation.admission = admission;
         creation.output = self.output.clone();
         if let Some(url) = &self.webhook
             && let Ok(v) = HeaderValue::try_from(url.as_str())

@@ -56,6 +56,8 @@ pub(crate) struct Call {
     pub operation: String,
     /// When the last attempt was sent (a paid request's unknown outcome is dated by it).
     pub last_sent: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// A 429 is retried here (else handed back to the caller, a batch that waits for a slot).
+    pub retry_rate_limited: bool,
 }
 
 impl Call {
@@ -70,6 +72,7 @@ impl Call {
             headers: Vec::new(),
             operation: operation.to_string(),
             last_sent: Default::default(),
+            retry_rate_limited: true,
         }
     }
 
@@ -110,6 +113,8 @@ pub(crate) enum Fault {
     Expired,
     /// A final error from handling the answer (e.g. writing a file): never retried.
     Fatal(Error),
+    /// Not sent: the account's concurrency cap, as last measured, has no room for it.
+    Held,
 }
 
 impl Fault {
@@ -132,6 +137,7 @@ impl Fault {
     /// Whether `class` allows another attempt after this fault.
     pub fn retryable(&self, class: Class) -> bool {
         match (class, self) {
+            (_, Fault::Held) => false,
             (_, Fault::NotSent(_)) => true,
             (_, Fault::Status { status: 429, .. }) => true,
             (Class::Read | Class::Download, Fault::NoAnswer { .. }) => true,
@@ -147,7 +153,7 @@ impl Fault {
     /// fault found before sending.
     pub fn may_have_created(&self) -> bool {
         match self {
-            Fault::NotSent(_) | Fault::Fatal(_) | Fault::Expired => false,
+            Fault::NotSent(_) | Fault::Fatal(_) | Fault::Expired | Fault::Held => false,
             Fault::Status { status, .. } => !(300..500).contains(status) || *status == 408,
             Fault::NoAnswer { .. } | Fault::Decode { .. } | Fault::TooLarge { .. } => true,
             // The deadline can pass while the request is in flight.
@@ -179,6 +185,7 @@ impl Fault {
             Fault::TooLarge { limit, .. } => format!("answer larger than {limit} bytes"),
             Fault::Deadline => "the deadline passed while the request was in flight".into(),
             Fault::Expired => "the deadline passed before it could be sent".into(),
+            Fault::Held => "held back: the account runs as many jobs as it may".into(),
             Fault::Fatal(e) => clean(&e.to_string(), secret, MESSAGE_CHARS),
         }
     }
@@ -289,7 +296,12 @@ impl Krea {
                 fault = %fault.detail(self.secret()),
                 "attempt failed"
             );
-            if call.class == Class::Create && matches!(fault, Fault::Status { status: 429, .. }) {
+            let refused = matches!(fault, Fault::Status { status: 429, .. });
+            if call.class == Class::Create && refused {
+                if !call.retry_rate_limited {
+                    // The caller waits for a slot itself (a batch).
+                    return Err(fault);
+                }
                 // Krea's concurrency cap: what this client runs is what the account may run.
                 self.inner.limiter.rate_limited();
             }
@@ -503,6 +515,10 @@ impl Krea {
             },
             Fault::Deadline | Fault::Expired => Error::DeadlineExceeded {
                 operation: operation.to_string(),
+            },
+            Fault::Held => Error::RateLimited {
+                retry_after: None,
+                message: "held back before sending: the account runs as many jobs as it may".into(),
             },
             Fault::Fatal(e) => e,
         }

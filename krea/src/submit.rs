@@ -21,6 +21,7 @@ use crate::client::Krea;
 use crate::error::{Error, Result, UnknownOutcome};
 use crate::evidence::Exchange;
 use crate::journal::{Entry, Journal, OutputPlan, Paced, fingerprint};
+use crate::limiter::Admission;
 use crate::pacer::{CAP, FLOOR};
 use crate::send::{Body, Call, Class, Fault, decode, read_capped};
 use crate::types::{Job, JobStatus};
@@ -37,6 +38,9 @@ pub(crate) struct Creation {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The journal key for this request (a batch keeps it in its manifest).
     pub key: Uuid,
+    /// The batch slot it holds: checked as it goes out, marked running when accepted, and a
+    /// 429 handed back to the batch (which waits for a slot) instead of retried here.
+    pub admission: Option<Admission>,
 }
 
 impl Creation {
@@ -48,6 +52,7 @@ impl Creation {
             output: None,
             headers: Vec::new(),
             key: Uuid::new_v4(),
+            admission: None,
         }
     }
 
@@ -84,6 +89,7 @@ impl Krea {
             headers: c.headers.clone(),
             operation: c.label.clone(),
             last_sent: Default::default(),
+            retry_rate_limited: c.admission.is_none(),
         };
         // When the current attempt was written down (just before it went out).
         let attempt_at: Mutex<Option<DateTime<Utc>>> = Mutex::new(None);
@@ -97,10 +103,20 @@ impl Krea {
                     let attempt_at = &attempt_at;
                     let fingerprint = &fingerprint;
                     async move {
+                        let admitted = || c.admission.as_ref().is_none_or(|a| a.admits());
+                        if !admitted() {
+                            return Err(Fault::Held);
+                        }
                         let at = self.pace(journal, c, fingerprint, attempt).await?;
                         self.inner.settling.note_attempt(c.key, at);
                         if let Ok(mut slot) = attempt_at.lock() {
                             *slot = Some(at);
+                        }
+                        if let Some(a) = &c.admission
+                            && !a.send()
+                        {
+                            // Written down, not sent: recorded as not created below.
+                            return Err(Fault::Held);
                         }
                         Ok(())
                     }
@@ -116,7 +132,7 @@ impl Krea {
         match answer {
             Ok(jobs) => {
                 tracing::info!(what = %c.label, jobs = jobs.len(), "job created");
-                self.inner.limiter.accepted();
+                self.accepted(c);
                 for job in &jobs {
                     if let Some(sent) = sent {
                         self.inner.evidence.exchange(Exchange {
@@ -132,6 +148,17 @@ impl Krea {
             }
             // Nothing went out, or it was refused: nothing was created.
             Err(fault) if sent.is_none() || !fault.may_have_created() => {
+                if let (
+                    Some(a),
+                    Fault::Status {
+                        status: 429,
+                        retry_after,
+                        ..
+                    },
+                ) = (&c.admission, &fault)
+                {
+                    a.refused(*retry_after);
+                }
                 if let (Some(j), Some(_)) = (journal, sent) {
                     let entry = Entry::NotCreated {
                         key: c.key,
@@ -155,7 +182,7 @@ impl Krea {
                 if let Some(id) = named {
                     // A success that names its job: that job exists, whatever else was wrong.
                     tracing::info!(what = %c.label, job_id = %id, "the answer did not decode, but named its job");
-                    self.inner.limiter.accepted();
+                    self.accepted(c);
                     self.inner.settling.claim(id);
                     self.note_submitted(journal, c, id, None, None)?;
                     return Ok(vec![Job::placeholder(id, JobStatus::Queued, ended)]);
@@ -230,6 +257,14 @@ impl Krea {
                 Ok(Paced::TooSoon(wait)) => tokio::time::sleep(wait).await,
                 Err(e) => return Err(Fault::Fatal(e)),
             }
+        }
+    }
+
+    /// A job exists: its slot (if it holds one) now runs it; the window may grow.
+    fn accepted(&self, c: &Creation) {
+        match &c.admission {
+            Some(a) => a.accepted(),
+            None => self.inner.limiter.accepted(),
         }
     }
 

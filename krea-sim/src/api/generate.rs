@@ -230,7 +230,11 @@ pub async fn generate(
         );
     }
     let route = format!("POST {}", model.path);
-    let fault = sim.lock().draw_fault(sim.config.seed, &route, is_job_fault);
+    let fault = {
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        sim.lock()
+            .draw_fault_for(sim.config.seed, &route, Some(&body), is_job_fault)
+    };
     let new = NewJob {
         origin: Origin::Generation(model),
         outputs: sim.outputs_for(model, &request),

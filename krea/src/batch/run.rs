@@ -52,6 +52,8 @@ pub(super) struct Run {
     dir: Option<PathBuf>,
     pub manifest: Manifest,
     slots: Vec<Slot>,
+    /// Lines handed back by the cap, to go first when a slot frees up.
+    requeue: Vec<usize>,
 }
 
 impl Run {
@@ -69,6 +71,7 @@ impl Run {
             dir,
             manifest,
             slots,
+            requeue: Vec::new(),
         }
     }
 
@@ -146,9 +149,11 @@ impl Run {
                 item.status = ItemStatus::Sending;
                 // Recorded before sending: a run killed now settles it instead of resending.
                 self.save()?;
+                let admission = permit.admission();
                 self.slots[index].permit = Some(permit);
                 let request = self.slots[index].request.clone();
-                sending.push(async move { (index, request.submit_keyed(key).await) });
+                sending
+                    .push(async move { (index, request.submit_keyed(key, Some(admission)).await) });
             }
             let unknown = self
                 .manifest
@@ -188,7 +193,10 @@ impl Run {
             };
             match next {
                 Next::Sent(index, result) => {
-                    self.submitted(index, *result, &mut waiter, on_event)?
+                    self.submitted(index, *result, &mut waiter, on_event)?;
+                    for index in self.requeue.drain(..) {
+                        queue.push_front(index);
+                    }
                 }
                 Next::Ended(ended) => {
                     for (index, handle, result) in ended {
@@ -338,12 +346,21 @@ impl Run {
                 item.error_kind = Some(e.kind().into());
                 item.error = Some(e.to_string());
             }
+            // The account's cap (429, or held back before sending): nothing was created; the
+            // line goes back to the front of the queue and waits for a slot.
+            Err(Error::RateLimited { .. }) => {
+                item.status = ItemStatus::Pending;
+                item.key = None;
+                self.slots[index].permit = None;
+                self.save()?;
+                self.requeue.push(index);
+                return Ok(());
+            }
             // Nothing was created, and the next request would meet the same refusal: stop
             // sending; this item stays pending for a later run.
             Err(
                 e @ (Error::Unauthorized { .. }
                 | Error::InsufficientCredits { .. }
-                | Error::RateLimited { .. }
                 | Error::Transport { .. }
                 | Error::MissingToken
                 | Error::DeadlineExceeded { .. }),

@@ -55,6 +55,9 @@ pub(crate) enum Owner {
 pub(crate) struct Request {
     /// Where its job is usually stamped (`None`: not measured yet).
     pub usual: Option<Span>,
+    /// `usual` is in stamps as written (measured from stamps), not in instants: compared
+    /// without the stamps' precision.
+    pub usual_in_stamps: bool,
     /// Where its job can be stamped at all (`None`: nothing is known of Krea's clock).
     pub possible: Option<Span>,
     /// Every job it could have created is listed by now.
@@ -97,8 +100,15 @@ pub(crate) fn decide(
 ) -> Vec<Decision> {
     let mut out: Vec<Option<Decision>> = vec![None; requests.len()];
     let mut taken: HashSet<usize> = HashSet::new();
-    let usual_holds =
-        |r: &Request, c: &Candidate| r.usual.is_some_and(|u| u.holds(c.at, c.slack()));
+    // A window measured in stamps compares stamps as written; one on Krea's clock allows for
+    // a coarse stamp standing for any instant within its precision.
+    let usual_holds = |r: &Request, c: &Candidate| {
+        let slack = match r.usual_in_stamps {
+            true => TimeDelta::zero(),
+            false => c.slack(),
+        };
+        r.usual.is_some_and(|u| u.holds(c.at, slack))
+    };
     // 1. Alone in its usual window, and that window alone around it.
     let in_usual: Vec<Vec<usize>> = requests
         .iter()
@@ -322,6 +332,7 @@ mod tests {
     fn lost(sent: i64, end: i64) -> Request {
         Request {
             usual: span(sent + 100, sent + 110),
+            usual_in_stamps: true,
             possible: span(sent, end + 10_000),
             ready: true,
             owner: Owner::Us,
@@ -431,7 +442,10 @@ mod tests {
 
     #[test]
     fn whole_second_stamps_are_matched_with_a_second_of_slack() {
-        let r = lost(0, 200);
+        let mut r = lost(0, 200);
+        // Nothing measured: the usual window is the exchange on Krea's clock.
+        r.usual = span(0, 200);
+        r.usual_in_stamps = false;
         // The job at 0.105 s, written as the whole second before.
         let stamp = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap_or_default();
         let d = decide(

@@ -396,6 +396,7 @@ impl Krea {
                 let w = window::windows(l.times, lag, offset, grace);
                 Request {
                     usual: w.usual,
+                    usual_in_stamps: lag.is_some(),
                     possible: w.possible,
                     ready: now >= w.ready_at,
                     owner: l.owner,
@@ -423,8 +424,8 @@ impl Krea {
                     claimed.extend(j.known_jobs());
                 }
                 let near = |at: DateTime<Utc>| {
+                    let slack = crate::evidence::precision(at);
                     requests.iter().any(|r| {
-                        let slack = crate::evidence::precision(at);
                         r.possible.is_some_and(|p| p.holds(at, slack))
                             || r.usual.is_some_and(|u| u.holds(at, slack))
                     })

@@ -1,7 +1,7 @@
 //! Every alias reaches the right endpoint, and every class of invalid request is refused with
 //! zero requests sent.
 
-mod support;
+use crate::support;
 
 use krea::Error;
 use krea_sim::Simulator;

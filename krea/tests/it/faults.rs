@@ -1,7 +1,7 @@
 //! How the client behaves when the API misbehaves: which failures are retried, and which are
 //! never repeated because a paid job may exist.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The journal (resume with no new POST) and downloads (no partial files, existing files kept).
 
-mod support;
+use crate::support;
 
 use krea::Error;
 use krea_sim::{Fault, Simulator};

@@ -1,6 +1,6 @@
 //! The token never shows up in Debug or Display of the client, its configuration, or any error.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

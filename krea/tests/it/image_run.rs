@@ -1,7 +1,7 @@
 //! A 5-prompt image run end to end: files on disk equal the simulator's bytes, and the file
 //! origin never saw the token.
 
-mod support;
+use crate::support;
 
 use krea_sim::Simulator;
 use support::setup;

@@ -1,6 +1,6 @@
 //! Jobs, assets, styles and node apps through the library, against the simulator.
 
-mod support;
+use crate::support;
 
 use futures_util::StreamExt;
 use krea::{JobQuery, StyleTraining};
