@@ -54,6 +54,8 @@ pub(super) struct Run {
     slots: Vec<Slot>,
     /// Lines handed back by the cap, to go first when a slot frees up.
     requeue: Vec<usize>,
+    /// The last refusal that handed a line back (what stopped the run, if the deadline comes).
+    refused: Option<Error>,
 }
 
 impl Run {
@@ -72,6 +74,7 @@ impl Run {
             manifest,
             slots,
             requeue: Vec::new(),
+            refused: None,
         }
     }
 
@@ -169,8 +172,19 @@ impl Run {
                 if !unknown && !sendable {
                     break;
                 }
-                if unknown && self.krea.deadline.is_some_and(|d| d <= next_pass) {
-                    // The deadline comes first: the journal keeps these for the next run.
+                if self.krea.deadline.is_some_and(|d| d <= Instant::now()) {
+                    // The deadline comes first: lines not sent stay pending, and the journal
+                    // keeps the lost answers for the next run to settle.
+                    if sendable {
+                        self.stopped =
+                            Some(
+                                self.refused
+                                    .take()
+                                    .unwrap_or_else(|| Error::DeadlineExceeded {
+                                        operation: "the batch".into(),
+                                    }),
+                            );
+                    }
                     break;
                 }
             }
@@ -348,7 +362,9 @@ impl Run {
             }
             // The account's cap (429, or held back before sending): nothing was created; the
             // line goes back to the front of the queue and waits for a slot.
-            Err(Error::RateLimited { .. }) => {
+            Err(e @ Error::RateLimited { .. }) => {
+                self.refused = Some(e);
+                let item = &mut self.manifest.items[index];
                 item.status = ItemStatus::Pending;
                 item.key = None;
                 self.slots[index].permit = None;
