@@ -8,6 +8,7 @@ use serde_json::json;
 
 mod batch;
 mod download;
+mod link;
 mod mcp;
 mod overhead;
 mod polling;
@@ -15,7 +16,7 @@ mod proc;
 mod stats;
 
 const USAGE: &str =
-    "usage: cargo xtask bench [--quick] [polling] [batch] [overhead] [download] [mcp]";
+    "usage: cargo xtask bench [--quick] [polling] [batch] [link] [overhead] [download] [mcp]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -106,6 +107,51 @@ async fn main() -> anyhow::Result<()> {
             rows.push(row);
         }
         report.insert("batch".into(), json!(rows));
+    }
+
+    if wanted("link") {
+        let jobs = if quick { 64 } else { 128 };
+        println!(
+            "\n== Batch over a slow link: {jobs} Flux jobs of real duration, server cap 64 (429 beyond), krea against a naive concurrent script"
+        );
+        println!(
+            "{:14} {:>8} {:>10} {:>7} {:>6} {:>10} {:>12} {:>12} {:>10}",
+            "client",
+            "latency",
+            "makespan",
+            "POSTs",
+            "429s",
+            "peak POSTs",
+            "last start",
+            "last finish",
+            "krea/naive"
+        );
+        let mut rows = Vec::new();
+        for latency in [Duration::from_millis(300), Duration::ZERO] {
+            let naive = link::naive(jobs, latency).await?;
+            let ours = link::ours(jobs, latency).await?;
+            let ratio = ours.makespan_s / naive.makespan_s;
+            for r in [&naive, &ours] {
+                println!(
+                    "{:14} {:>6}ms {:>9.1}s {:>7} {:>6} {:>10} {:>11.1}s {:>11.1}s {:>10}",
+                    r.client,
+                    r.latency_ms,
+                    r.makespan_s,
+                    r.posts,
+                    r.rate_limited,
+                    r.peak_concurrent_posts,
+                    r.last_created_s,
+                    r.last_finished_s,
+                    if std::ptr::eq(r, &ours) {
+                        format!("{ratio:.3}")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            rows.push(json!({"latency_ms": latency.as_millis() as u64, "naive": naive, "krea": ours, "ratio": ratio}));
+        }
+        report.insert("link".into(), json!(rows));
     }
 
     if wanted("overhead") {

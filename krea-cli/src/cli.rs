@@ -99,8 +99,9 @@ pub struct Global {
     /// settled, never blindly resent
     #[arg(long, global = true, value_name = "SECONDS")]
     pub request_timeout: Option<f64>,
-    /// How long after a lost answer Krea may still create the job (default 10); such a request
-    /// is sent again only once this and the listing lag (5 s) have passed with no job of it
+    /// How long after a lost answer its job may still appear in the listing (default 15: Krea
+    /// may create it 10 s late and list it 5 s later); such a request is sent again only once
+    /// this has passed with no job of it
     #[arg(long, global = true, value_name = "SECONDS")]
     pub settle_grace: Option<f64>,
     /// How to poll: `auto` (near the expected time, then every 0.5-2 s) or a fixed interval in seconds

@@ -249,6 +249,7 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         code = code.max(exit::code_of(e));
         exit::report_error(e);
     }
+    exit::report_uncertain(&ctx.out, &report.items);
     ctx.out.note(format!(
         "{} of {} lines completed{}; manifest and contact sheet in {}",
         report.completed(),

@@ -137,6 +137,7 @@ pub async fn generate(
         code = code.max(exit::code_of(e));
         exit::report_error(e);
     }
+    exit::report_uncertain(&ctx.out, &report.items);
     // Failed and cancelled jobs are not charged: the cost is the completed ones'.
     let completed = report
         .items

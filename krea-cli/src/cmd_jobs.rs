@@ -228,17 +228,22 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             let mut code = exit::OK;
             for s in &settled {
                 let key = s.key().map(|k| k.to_string()).unwrap_or_default();
+                let doubt = s
+                    .uncertain()
+                    .map(|why| format!("; uncertain: {}", krea::redact::for_display(why)))
+                    .unwrap_or_default();
                 match s {
                     krea::Settlement::Adopted { job_id, .. } => {
-                        ctx.out
-                            .line(format!("{key}: created job {job_id} (now resumable)"));
-                        out.push(json!({"key": key, "outcome": "adopted", "job_id": job_id}));
+                        ctx.out.line(format!(
+                            "{key}: created job {job_id} (now resumable){doubt}"
+                        ));
+                        out.push(json!({"key": key, "outcome": "adopted", "job_id": job_id, "uncertain": s.uncertain()}));
                     }
                     krea::Settlement::NotCreated { .. } => {
                         ctx.out.line(format!(
-                            "{key}: created no job (not charged; safe to send again)"
+                            "{key}: created no job (not charged; safe to send again){doubt}"
                         ));
-                        out.push(json!({"key": key, "outcome": "not_created"}));
+                        out.push(json!({"key": key, "outcome": "not_created", "uncertain": s.uncertain()}));
                     }
                     krea::Settlement::StillUnknown { reason, .. } => {
                         code = exit::NETWORK;

@@ -80,6 +80,13 @@ fn seconds(flag: &str, value: Option<f64>) -> anyhow::Result<Option<Duration>> {
     }
 }
 
+/// `--settle-grace` covers a late commit and the listing's lag, two thirds and one third (as
+/// the library's defaults, 10 s and 5 s).
+fn split_grace(total: Duration) -> (Duration, Duration) {
+    let lag = total / 3;
+    (total - lag, lag)
+}
+
 /// Where the token in use comes from.
 pub enum TokenSource {
     Flag,
@@ -187,12 +194,13 @@ pub async fn connect_with(
             .await?;
         let poll = poll_policy(g, SIM_SCALE)?;
         // The in-process simulator creates a job before it answers and lists it at once.
+        let (commit, lag) = split_grace(settle_grace.unwrap_or(Duration::from_millis(700)));
         let mut b = Krea::builder()
             .token(sim.token())
             .base_url(sim.api_url())
             .poll_policy(poll)
-            .settle_grace(settle_grace.unwrap_or(Duration::from_millis(500)))
-            .listing_lag(Duration::from_millis(200));
+            .settle_grace(commit)
+            .listing_lag(lag);
         if let Some(t) = request_timeout {
             b = b.request_timeout(t);
         }
@@ -225,7 +233,8 @@ pub async fn connect_with(
             b = b.request_timeout(t);
         }
         if let Some(g) = settle_grace {
-            b = b.settle_grace(g);
+            let (commit, lag) = split_grace(g);
+            b = b.settle_grace(commit).listing_lag(lag);
         }
         (b.build()?, None, secret)
     };

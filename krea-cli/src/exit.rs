@@ -105,10 +105,24 @@ pub fn report_item(item: &krea::ItemState) {
         (krea::ItemStatus::TimedOut, Some(id)) => {
             output::hint(format!("continue with: krea jobs wait {id}"))
         }
-        (krea::ItemStatus::Unknown, _) => {
-            output::hint("find out whether it created a job with: krea jobs settle")
-        }
+        (krea::ItemStatus::Unknown, _) => output::hint(
+            "its answer was lost and settling had not decided by the deadline; `krea jobs resume` finishes it (it is never sent again while it may have created a job)",
+        ),
         _ => {}
+    }
+}
+
+/// Notes the lines whose lost answers were settled with doubt: their files may be another
+/// line's (or another program's).
+pub fn report_uncertain(out: &output::Out, items: &[krea::ItemState]) {
+    for item in items {
+        if let Some(why) = &item.uncertain {
+            out.warn(format!(
+                "{}: which job is its own is uncertain ({}); its file may be another line's",
+                item.label,
+                krea::redact::for_display(why)
+            ));
+        }
     }
 }
 

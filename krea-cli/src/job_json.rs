@@ -5,7 +5,7 @@
 //! ```json
 //! {"id": "…", "model": "bfl/flux-1-dev", "status": "completed",
 //!  "created_at": "…", "completed_at": "…", "urls": ["…"], "files": ["./…png"],
-//!  "cost_cu": 3.0, "error": null}
+//!  "cost_cu": 3.0, "error": null, "uncertain": null}
 //! ```
 
 use std::path::PathBuf;
@@ -27,6 +27,8 @@ pub struct JobOut {
     /// What it cost (completed jobs: the estimate; failed and cancelled ones are free).
     pub cost_cu: Option<f64>,
     pub error: Option<String>,
+    /// Why the job may not be the request's own (a lost answer settled with doubt).
+    pub uncertain: Option<String>,
 }
 
 impl JobOut {
@@ -41,6 +43,7 @@ impl JobOut {
             "files": self.files,
             "cost_cu": self.cost_cu,
             "error": self.error,
+            "uncertain": self.uncertain,
         })
     }
 
@@ -63,6 +66,7 @@ impl JobOut {
             files,
             cost_cu: None,
             error: error.map(|e| krea::redact::for_display(&e.to_string())),
+            uncertain: None,
         }
     }
 
@@ -83,6 +87,7 @@ impl JobOut {
                 _ => None,
             },
             error: item.error.clone(),
+            uncertain: item.uncertain.clone(),
         }
     }
 
@@ -111,6 +116,10 @@ impl JobOut {
                 .as_ref()
                 .and_then(|r| r.error.clone())
                 .map(|e| krea::redact::for_display(&e)),
+            uncertain: krea
+                .journal()
+                .and_then(|j| j.submitted(job.id))
+                .and_then(|p| p.uncertain),
         }
     }
 }

@@ -1,20 +1,30 @@
-//! The fault suite: a 300-job batch under seeded faults (5xx and resets on polls; on
-//! generations: resets before sending, resets after the job was created, 502s after the job was
-//! created, 429 bursts; failed jobs; truncated downloads), killed with SIGKILL at a random
-//! instant, then resumed by two runs at once (one of them killed at a random instant too), and
-//! by more runs until every line has ended. Every line ends with exactly one job (never lost,
-//! never paid twice), the manifest names that job, and every file on disk equals the
-//! simulator's bytes.
+//! The fault suite: a 300-line batch sent concurrently into every way of losing an answer the
+//! simulator models, at once: on generations, resets before and after the job was created,
+//! 502s after creating, 504s and resets whose job the backend commits later, success answers
+//! with an HTML page, nothing, or cut JSON, 429 bursts, failed jobs; a server clock 30 s off
+//! that stamps whole seconds and lists new jobs late, out of order now and then; another
+//! program creating jobs on the account all along and at the same instants as some of ours;
+//! 5xx and resets on polls and listings; truncated downloads; a network round trip on every
+//! answer. The run is killed with SIGKILL at a random instant, resumed by two runs at once (one
+//! killed too), and by more runs until every line has ended.
+//!
+//! What must hold, read from the server's own records:
+//! - no more jobs were created than there are lines (nothing paid twice overall);
+//! - every line ended with one job, and no job is two lines';
+//! - a prompt has two jobs only where settling said it could not be sure (the line is listed
+//!   with its doubt), and every job created is a line's or named in such a doubt;
+//! - no other program's job is adopted without the doubt said;
+//! - files on disk equal the simulator's bytes.
 //!
 //! `KREA_FAULT_SEED=N` replays a run (the seed is printed).
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use krea_sim::{Fault, Simulator};
+use krea_sim::{Fault, Simulator, Unreadable};
 use serde_json::Value;
 use support::{Env, code, krea, stderr};
 
@@ -28,6 +38,8 @@ fn manifest(dir: &std::path::Path) -> Vec<Value> {
     m["items"].as_array().expect("items").clone()
 }
 
+/// The batch command; `--settle-grace 2`: the backend commits late by 0.4 s and lists by
+/// 0.3 s here (the defaults cover seconds).
 fn batch(e: &Env) -> Command {
     let mut cmd = support::command(e);
     cmd.args([
@@ -35,12 +47,14 @@ fn batch(e: &Env) -> Command {
         "0.02",
         "--request-timeout",
         "2",
+        "--settle-grace",
+        "2",
         "batch",
         "prompts.txt",
         "-o",
         "out",
         "--concurrency",
-        "16",
+        "32",
     ]);
     cmd
 }
@@ -59,33 +73,67 @@ fn kill_after(child: &mut Child, after: Duration) -> bool {
     true
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_300_job_batch_under_faults_killed_and_resumed_pays_once_for_every_line() {
-    let seed: u64 = std::env::var("KREA_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("fault suite seed {seed} (replay with KREA_FAULT_SEED={seed})");
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let sim = Simulator::builder()
+fn simulator(seed: u64) -> krea_sim::SimBuilder {
+    let post = "POST /generate/*";
+    Simulator::builder()
         .seed(seed)
+        .latency(Duration::from_millis(20))
+        .clock_skew(chrono::Duration::seconds(30))
+        .whole_second_stamps(true)
+        .listing_lag(Duration::from_millis(300))
+        .foreign_every(Duration::from_millis(700))
         .fault("GET /jobs/{id}", Fault::Status(503), 0.10)
         .fault("GET /jobs", Fault::Status(503), 0.10)
+        .fault("GET /jobs", Fault::OutOfOrderListing, 0.30)
         .fault("GET /jobs/{id}", Fault::ResetAfterBody, 0.05)
-        .fault("POST /generate/*", Fault::ResetBeforeBody, 0.03)
-        .fault("POST /generate/*", Fault::ResetAfterBody, 0.03)
-        .fault("POST /generate/*", Fault::StatusAfterProcessing(502), 0.03)
+        .fault(post, Fault::ResetBeforeBody, 0.015)
+        .fault(post, Fault::ResetAfterBody, 0.015)
+        .fault(post, Fault::StatusAfterProcessing(502), 0.015)
         .fault(
-            "POST /generate/*",
+            post,
+            Fault::CommitAfter {
+                status: Some(504),
+                delay: Duration::from_millis(400),
+            },
+            0.015,
+        )
+        .fault(
+            post,
+            Fault::CommitAfter {
+                status: None,
+                delay: Duration::from_millis(400),
+            },
+            0.01,
+        )
+        .fault(post, Fault::UnreadableSuccess(Unreadable::Html), 0.005)
+        .fault(post, Fault::UnreadableSuccess(Unreadable::Empty), 0.005)
+        .fault(
+            post,
+            Fault::UnreadableSuccess(Unreadable::TruncatedJson),
+            0.005,
+        )
+        .fault(
+            post,
             Fault::RateLimitBurst {
                 burst: 3,
                 retry_after: Duration::from_millis(100),
             },
             0.02,
         )
-        .fault("POST /generate/*", Fault::FailJob, 0.03)
-        .fault("GET /files/*", Fault::TruncateBody, 0.02);
-    let e = support::env("fault-suite", sim).await;
+        .fault(post, Fault::FailJob, 0.03)
+        .fault(post, Fault::ForeignTwin { offset_ms: 150 }, 0.02)
+        .fault("GET /files/*", Fault::TruncateBody, 0.02)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_300_line_batch_under_every_fault_killed_and_resumed_pays_once_for_every_line() {
+    let seed: u64 = std::env::var("KREA_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("fault suite seed {seed} (replay with KREA_FAULT_SEED={seed})");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let e = support::env("fault-suite", simulator(seed)).await;
     let lines: String = (0..JOBS)
         .map(|i| format!("fault suite prompt number {i}\n"))
         .collect();
@@ -107,7 +155,7 @@ async fn a_300_job_batch_under_faults_killed_and_resumed_pays_once_for_every_lin
     );
 
     // Two resumes at once; one of them killed at a random instant. They never both submit:
-    // the second waits for nothing, it refuses (the directory is locked).
+    // the second refuses (the directory is locked).
     let mut a = batch(&e).arg("--resume").spawn().expect("spawn");
     let b = batch(&e).arg("--resume").spawn().expect("spawn");
     let kill_a = rng.u64(100..3000);
@@ -123,7 +171,7 @@ async fn a_300_job_batch_under_faults_killed_and_resumed_pays_once_for_every_lin
         if a_killed { "killed" } else { "ended" },
         started.elapsed().as_secs_f64()
     );
-    assert!(matches!(b_code, 0 | 1 | 2 | 5), "exit {b_code}");
+    assert!(matches!(b_code, 0 | 1 | 2 | 4 | 5), "exit {b_code}");
 
     // Then resume until every line has ended.
     let mut rounds = 0;
@@ -134,6 +182,8 @@ async fn a_300_job_batch_under_faults_killed_and_resumed_pays_once_for_every_lin
             &e,
             &[
                 "--request-timeout",
+                "2",
+                "--settle-grace",
                 "2",
                 "batch",
                 "prompts.txt",
@@ -163,7 +213,7 @@ async fn a_300_job_batch_under_faults_killed_and_resumed_pays_once_for_every_lin
         .control()
         .counters()
         .requests_with_prefix("POST /generate/");
-    let o = krea(&e, &["jobs", "resume"]).await;
+    let o = krea(&e, &["--settle-grace", "2", "jobs", "resume"]).await;
     assert!(code(&o) == 0 || code(&o) == 1, "{}", stderr(&o));
     assert_eq!(
         e.sim
@@ -173,67 +223,101 @@ async fn a_300_job_batch_under_faults_killed_and_resumed_pays_once_for_every_lin
         posts_before,
         "jobs resume sent no new POST"
     );
+    check(&e, created_at_kill, rounds, started);
+}
 
-    // Every line has exactly one job, and the manifest names it.
+/// The properties, from the simulator's records.
+fn check(e: &Env, created_at_kill: usize, rounds: usize, started: Instant) {
     let items = manifest(&e.dir);
     assert_eq!(items.len(), JOBS);
-    let mut per_prompt: HashMap<String, Vec<uuid::Uuid>> = HashMap::new();
-    for (id, request) in e.sim.control().requests() {
-        per_prompt
-            .entry(request["prompt"].as_str().unwrap_or_default().to_string())
-            .or_default()
-            .push(id);
-    }
-    let twice: Vec<_> = per_prompt.iter().filter(|(_, j)| j.len() > 1).collect();
-    assert!(twice.is_empty(), "lines submitted twice: {twice:?}");
-    assert_eq!(
-        e.sim.control().job_ids().len(),
-        JOBS,
-        "one job per line: none lost, none paid twice"
+    let control = e.sim.control();
+    let ours: Vec<uuid::Uuid> = control.job_ids();
+    let foreign: HashSet<uuid::Uuid> = control.foreign_job_ids().into_iter().collect();
+    assert!(
+        ours.len() <= JOBS,
+        "{} jobs created for {JOBS} lines",
+        ours.len()
     );
-    let (mut completed, mut failed) = (0, 0);
+    let mut per_prompt: HashMap<String, Vec<uuid::Uuid>> = HashMap::new();
+    let mut prompt_of: HashMap<uuid::Uuid, String> = HashMap::new();
+    for (id, request) in control.requests() {
+        let prompt = request["prompt"].as_str().unwrap_or_default().to_string();
+        per_prompt.entry(prompt.clone()).or_default().push(id);
+        prompt_of.insert(id, prompt);
+    }
+    let doubts: String = items
+        .iter()
+        .filter_map(|i| i["uncertain"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut adopted: HashMap<uuid::Uuid, String> = HashMap::new();
+    let (mut completed, mut failed, mut uncertain) = (0, 0, 0);
     for item in &items {
+        let label = item["label"].as_str().unwrap_or_default().to_string();
         let prompt = item["request"]["prompt"].as_str().expect("prompt");
         let id: uuid::Uuid = item["job_id"]
             .as_str()
-            .expect("job id")
+            .unwrap_or_else(|| panic!("{label} has no job: {item}"))
             .parse()
             .expect("uuid");
-        assert_eq!(
-            per_prompt.get(prompt).cloned().unwrap_or_default(),
-            vec![id],
-            "the manifest names the line's own job: {item}"
-        );
+        if let Some(other) = adopted.insert(id, label.clone()) {
+            panic!("job {id} is both {other}'s and {label}'s");
+        }
+        let sure = item["uncertain"].is_null();
+        uncertain += usize::from(!sure);
+        if sure {
+            assert_eq!(
+                prompt_of.get(&id).map(String::as_str),
+                Some(prompt),
+                "{label} holds another prompt's job (or another program's) without saying so"
+            );
+            assert!(
+                !foreign.contains(&id),
+                "{label}: another program's job, unsaid"
+            );
+        }
         match item["status"].as_str() {
             Some("completed") => {
                 completed += 1;
                 let file = std::path::PathBuf::from(item["files"][0].as_str().expect("file"));
                 assert_eq!(
                     Some(std::fs::read(&file).expect("file on disk")),
-                    e.sim.control().result_bytes(id, 0),
+                    control.result_bytes(id, 0),
                     "{}",
                     file.display()
                 );
             }
             Some("failed") => {
                 failed += 1;
-                assert_eq!(e.sim.control().status(id).as_deref(), Some("failed"));
+                assert_eq!(control.status(id).as_deref(), Some("failed"));
             }
-            other => panic!("line {} ended {other:?}", item["label"]),
+            other => panic!("{label} ended {other:?}"),
         }
     }
+    for (prompt, jobs) in &per_prompt {
+        if jobs.len() > 1 {
+            assert!(
+                jobs.iter().any(|j| doubts.contains(&j.to_string())),
+                "{prompt:?} was paid {} times and no line said it was unsure",
+                jobs.len()
+            );
+        }
+    }
+    for id in &ours {
+        assert!(
+            adopted.contains_key(id) || doubts.contains(&id.to_string()),
+            "job {id} ({:?}) is neither a line's nor named where settling was unsure",
+            prompt_of.get(id)
+        );
+    }
     assert_eq!(completed + failed, JOBS);
-    assert!(failed > 0 && failed < JOBS / 10, "about 3% fail: {failed}");
-    let c = e.sim.control().counters();
+    let c = control.counters();
     assert!(
         c.responses("GET /jobs/{id}", 503) + c.responses("GET /jobs", 503) > 0
-            && c.connections_reset > 0,
+            && c.connections_reset > 0
+            && c.responses(IMAGE, 502) + c.responses(IMAGE, 504) > 0
+            && c.foreign_jobs_created > 0,
         "the faults happened: {:?}",
-        c.requests
-    );
-    assert!(
-        c.responses(IMAGE, 502) > 0,
-        "some generations were created and answered 502: {:?}",
         c.requests
     );
     let leftovers: Vec<String> = std::fs::read_dir(e.dir.join("out"))
@@ -249,7 +333,10 @@ async fn a_300_job_batch_under_faults_killed_and_resumed_pays_once_for_every_lin
         "one file per completed line, no strays"
     );
     eprintln!(
-        "fault suite: {completed} completed, {failed} failed, {rounds} resume rounds, {created_at_kill} jobs created before the first SIGKILL, {:.1} s",
+        "fault suite: {completed} completed, {failed} failed, {uncertain} lines settled with doubt, {} jobs for {JOBS} lines, {} other program's jobs, {rounds} resume rounds, {created_at_kill} jobs created before the first SIGKILL, peak {} POSTs at once, {:.1} s",
+        ours.len(),
+        foreign.len(),
+        c.peak_concurrent_generations,
         started.elapsed().as_secs_f64()
     );
 }

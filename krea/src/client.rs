@@ -165,7 +165,7 @@ impl Krea {
             listing_lag: b.listing_lag,
             retry: b.retry,
             poll: b.poll,
-            limiter: Limiter::new(4, b.max_jobs_in_flight),
+            limiter: Limiter::new(16, b.max_jobs_in_flight),
             evidence: Evidence::default(),
             pacer: Pacer::default(),
             settling: Default::default(),

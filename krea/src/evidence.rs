@@ -28,7 +28,7 @@ const DATES: usize = 32;
 const DATE_MARGIN: TimeDelta = TimeDelta::seconds(2);
 /// The least margin around a measured lag: scheduling on a busy client moves a send by a few
 /// milliseconds that the samples may not have caught yet.
-const MIN_MARGIN: TimeDelta = TimeDelta::milliseconds(3);
+const MIN_MARGIN: TimeDelta = TimeDelta::milliseconds(1);
 
 /// How finely a stamp was written, from the stamp itself: no fraction is whole seconds, a
 /// whole number of milliseconds is milliseconds. (A finer stamp that happens to fall on a

@@ -28,6 +28,7 @@ mod sizes;
 mod submit;
 mod timings;
 pub mod types;
+mod wait;
 pub mod webhook;
 
 pub use api::assets::Assets;

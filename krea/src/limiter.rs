@@ -6,7 +6,7 @@
 //! send slot), *sent*, then *running* once Krea accepted the job. A job submitted on its own
 //! holds none.
 //!
-//! The limit starts small and grows by two per accepted job (the window doubles each round
+//! The limit starts at 16 and grows by two per accepted job (the window doubles each round
 //! trip) until the first 429. A 429 sets the limit to the jobs running (the cap just observed)
 //! and remembers it as a ceiling; growth past it is tried again only after [`probe_after`]
 //! accepted jobs. A granted request re-checks the limit as it is about to go out: one the

@@ -395,6 +395,12 @@ impl GenerationRequest {
         self
     }
 
+    /// The request's poll policy, else `policy`.
+    pub(crate) fn poll_or(mut self, policy: &PollPolicy) -> Self {
+        self.poll.get_or_insert_with(|| policy.clone());
+        self
+    }
+
     /// Cancel the job if its handle is dropped before it ends.
     pub fn cancel_on_drop(mut self) -> Self {
         self.cancel_on_drop = true;
@@ -549,9 +555,69 @@ impl GenerationRequest {
         self.submit_keyed(uuid::Uuid::new_v4(), None).await
     }
 
+    /// [`GenerationRequest::submit`], and where the answer is lost, settles it (within the
+    /// client's deadline, see [`Krea::until`]): the job the request created is returned, and a
+    /// request settled as having created nothing is sent again. Still undecided at the
+    /// deadline, the [`Error::OutcomeUnknown`] is returned (the journal, if any, keeps it for
+    /// [`Krea::settle_all`]). Never sent again while it may have created a job.
+    ///
+    /// ```no_run
+    /// # async fn run(krea: krea::Krea) -> krea::Result<()> {
+    /// let job = krea.image("flux").prompt("a fox").submit_settled().await?;
+    /// let files = job.wait().await?.download_to("out/").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn submit_settled(self) -> Result<JobHandle> {
+        // A server that loses every answer before creating anything is not chased forever.
+        let mut sent = 0;
+        loop {
+            sent += 1;
+            let outcome = match self.clone().submit().await {
+                Err(Error::OutcomeUnknown(u)) => u,
+                other => return other,
+            };
+            match self.krea.settle(&outcome).await? {
+                crate::Settlement::Adopted { job_id, .. } => {
+                    let job = crate::types::Job::placeholder(
+                        job_id,
+                        crate::JobStatus::Queued,
+                        chrono::Utc::now(),
+                    );
+                    let poll = self.poll.clone().unwrap_or_else(|| PollPolicy {
+                        first: crate::poll::FirstPoll::After(std::time::Duration::ZERO),
+                        ..self.krea.poll_policy().clone()
+                    });
+                    return Ok(
+                        JobHandle::existing(&self.krea, job, self.model, self.output)
+                            .with_policy(poll),
+                    );
+                }
+                crate::Settlement::NotCreated { .. } if sent < 3 => continue,
+                crate::Settlement::NotCreated { .. } => {
+                    return Err(Error::Transport {
+                        operation: outcome.model.clone(),
+                        detail: format!(
+                            "three requests in a row lost their answers and created nothing ({})",
+                            outcome.detail
+                        ),
+                        source: None,
+                    });
+                }
+                _ => return Err(Error::OutcomeUnknown(outcome)),
+            }
+        }
+    }
+
     /// Where the results go, if planned.
     pub fn output(&self) -> Option<&OutputPlan> {
         self.output.as_ref()
+    }
+
+    /// Sends, settles and waits for this request by `deadline` at the latest (see
+    /// [`Krea::until`]).
+    pub fn with_deadline(mut self, deadline: tokio::time::Instant) -> Self {
+        self.krea = self.krea.until(deadline);
+        self
     }
 
     /// The client this request is sent with.

@@ -22,7 +22,7 @@ use crate::error::{Error, Result, UnknownOutcome};
 use crate::evidence::Exchange;
 use crate::journal::{Entry, Journal, OutputPlan, Paced, fingerprint};
 use crate::limiter::Admission;
-use crate::pacer::{CAP, FLOOR};
+use crate::pacer::{Awaiting, CAP, FLOOR};
 use crate::send::{Body, Call, Class, Fault, decode, read_capped};
 use crate::types::{Job, JobStatus};
 
@@ -91,8 +91,10 @@ impl Krea {
             last_sent: Default::default(),
             retry_rate_limited: c.admission.is_none(),
         };
-        // When the current attempt was written down (just before it went out).
+        // When the current attempt was written down (just before it went out), and its place
+        // among the attempts awaiting answers.
         let attempt_at: Mutex<Option<DateTime<Utc>>> = Mutex::new(None);
+        let out: Mutex<Option<Awaiting<'_>>> = Mutex::new(None);
         // Awaiting its answer until this returns: settling leaves its job to it meanwhile.
         let _flight = self.inner.settling.flying(c.key, Utc::now());
         let limit = self.inner.max_answer_bytes;
@@ -101,13 +103,19 @@ impl Krea {
                 &call,
                 |attempt| {
                     let attempt_at = &attempt_at;
+                    let out = &out;
                     let fingerprint = &fingerprint;
                     async move {
                         let admitted = || c.admission.as_ref().is_none_or(|a| a.admits());
                         if !admitted() {
                             return Err(Fault::Held);
                         }
-                        let at = self.pace(journal, c, fingerprint, attempt).await?;
+                        // The last attempt was answered (a refusal): it awaits nothing more.
+                        drop(out.lock().ok().and_then(|mut o| o.take()));
+                        let (at, awaiting) = self.pace(journal, c, fingerprint, attempt).await?;
+                        if let Ok(mut o) = out.lock() {
+                            *o = Some(awaiting);
+                        }
                         self.inner.settling.note_attempt(c.key, at);
                         if let Ok(mut slot) = attempt_at.lock() {
                             *slot = Some(at);
@@ -202,8 +210,10 @@ impl Krea {
                     detail: fault.detail(self.secret()),
                 };
                 tracing::info!(what = %c.label, detail = %outcome.detail, created, "outcome unknown");
-                // Nothing more goes out until this request's window has passed.
-                self.inner.pacer.lost(sent, &self.inner.evidence).await;
+                // Nothing more goes out until this request's window has passed (set before this
+                // attempt stops awaiting, so nothing slips in between).
+                self.inner.pacer.lost(sent, &self.inner.evidence);
+                drop(out.lock().ok().and_then(|mut o| o.take()));
                 if let Some(j) = journal {
                     let entry = Entry::Unknown {
                         key: c.key,
@@ -231,12 +241,14 @@ impl Krea {
         c: &Creation,
         fingerprint: &str,
         attempt: u32,
-    ) -> std::result::Result<DateTime<Utc>, Fault> {
+    ) -> std::result::Result<(DateTime<Utc>, Awaiting<'_>), Fault> {
+        let spacing = self.inner.evidence.spacing(FLOOR, CAP);
+        let out = self.inner.pacer.slot(spacing).await;
         loop {
-            let spacing = self.inner.evidence.spacing(FLOOR, CAP);
-            self.inner.pacer.slot(spacing).await;
             let at = Utc::now();
-            let Some(j) = journal else { return Ok(at) };
+            let Some(j) = journal else {
+                return Ok((at, out));
+            };
             let entry = match attempt {
                 1 => Entry::Sending {
                     key: c.key,
@@ -253,7 +265,7 @@ impl Krea {
             };
             let spacing = chrono::TimeDelta::from_std(spacing).unwrap_or_default();
             match j.record_paced(&entry, spacing, self.deadline) {
-                Ok(Paced::Written) => return Ok(at),
+                Ok(Paced::Written) => return Ok((at, out)),
                 Ok(Paced::TooSoon(wait)) => tokio::time::sleep(wait).await,
                 Err(e) => return Err(Fault::Fatal(e)),
             }

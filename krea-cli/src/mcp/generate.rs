@@ -91,7 +91,10 @@ impl Server {
             }
             return refusal;
         }
-        let handle = match request.submit().await {
+        // A lost answer is settled within the call's wait: the job it created is followed,
+        // never paid for twice.
+        let request = request.with_deadline(tokio::time::Instant::now() + limit);
+        let handle = match request.submit_settled().await {
             Ok(h) => h,
             Err(e) => return self.failed(&e),
         };

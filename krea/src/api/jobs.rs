@@ -1,7 +1,7 @@
 //! `krea.jobs()`: list (a paginating stream), get, wait (one or many: one loop), cancel,
 //! delete, resume.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use reqwest::Method;
 use serde::Deserialize;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::api::next_cursor;
@@ -21,6 +20,7 @@ use crate::models;
 use crate::poll::{FirstPoll, PollPolicy};
 use crate::send::{Call, Class};
 use crate::types::{Job, JobStatus};
+use crate::wait::Waiter;
 
 /// Which jobs [`Jobs::list`] returns.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -374,231 +374,5 @@ impl Jobs {
             });
         }
         Ok(out)
-    }
-}
-
-/// One job being waited for.
-struct Waiting<H> {
-    tag: usize,
-    handle: H,
-    schedule: crate::poll::Schedule,
-    due: Instant,
-    deadline: Instant,
-    /// Polling it failed for good: its wait ends with this.
-    error: Option<Error>,
-}
-
-/// The wait loop: jobs can be added while others are waited for (a batch adds as it submits).
-/// Each [`Waiter::step`] sleeps until the next poll is due (or `until`), polls what is due (one
-/// listing for many), and returns the jobs that ended or ran out of time.
-pub(crate) struct Waiter<H> {
-    jobs: Jobs,
-    waiting: Vec<Waiting<H>>,
-    last_listing: Option<Instant>,
-}
-
-impl<H: std::ops::Deref<Target = JobHandle>> Waiter<H> {
-    pub fn new(jobs: Jobs) -> Waiter<H> {
-        Waiter {
-            jobs,
-            waiting: Vec::new(),
-            last_listing: None,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
-    }
-
-    /// Waits for `handle` too; `tag` comes back with its result.
-    pub fn add(&mut self, tag: usize, handle: H) {
-        let mut schedule = handle.schedule();
-        let due = handle.submitted() + schedule.next_delay();
-        let own = handle.submitted() + handle.policy().deadline_for(handle.kind());
-        let deadline = self.jobs.krea.deadline.map_or(own, |d| d.min(own));
-        self.waiting.push(Waiting {
-            tag,
-            handle,
-            schedule,
-            due,
-            deadline,
-            error: None,
-        });
-    }
-
-    /// One round: the jobs that ended (or timed out, or could not be polled), with their tags.
-    pub async fn step(
-        &mut self,
-        until: Option<Instant>,
-        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
-    ) -> Vec<(usize, H, Result<Finished>)> {
-        let mut ended = self.take_ended();
-        if !ended.is_empty() || self.waiting.is_empty() {
-            return ended;
-        }
-        let next_due = self
-            .waiting
-            .iter()
-            .map(|w| w.due)
-            .min()
-            .unwrap_or_else(Instant::now);
-        let next_deadline = self
-            .waiting
-            .iter()
-            .map(|w| w.deadline)
-            .min()
-            .unwrap_or(next_due);
-        // Listings are at least this far apart: the shortest interval among the jobs.
-        let gap = self
-            .waiting
-            .iter()
-            .map(|w| {
-                w.handle
-                    .policy()
-                    .interval
-                    .mul_f64(w.handle.policy().time_scale)
-            })
-            .min()
-            .unwrap_or_default();
-        let spaced = match self.last_listing {
-            Some(at) if self.waiting.len() > 1 => next_due.max(at + gap),
-            _ => next_due,
-        };
-        let wake = until.map_or(spaced, |u| u.min(spaced)).min(next_deadline);
-        tokio::time::sleep_until(wake).await;
-        let now = Instant::now();
-        if self.waiting.iter().any(|w| w.due <= now) {
-            self.poll_due(now, next_deadline, on_update).await;
-        }
-        ended.extend(self.take_ended());
-        ended
-    }
-
-    /// Removes and returns the jobs that ended or ran out of time.
-    fn take_ended(&mut self) -> Vec<(usize, H, Result<Finished>)> {
-        let now = Instant::now();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.waiting.len() {
-            let w = &mut self.waiting[i];
-            if let Some(e) = w.error.take() {
-                let w = self.waiting.swap_remove(i);
-                out.push((w.tag, w.handle, Err(e)));
-                continue;
-            }
-            let result = match w.handle.settled() {
-                Some(done) => Some(done),
-                None if now >= w.deadline => Some(Err(Error::Timeout {
-                    job_id: w.handle.id(),
-                    waited: w.handle.submitted().elapsed(),
-                })),
-                None => None,
-            };
-            match result {
-                Some(r) => {
-                    let w = self.waiting.swap_remove(i);
-                    out.push((w.tag, w.handle, r));
-                }
-                None => i += 1,
-            }
-        }
-        out
-    }
-
-    async fn poll_due(
-        &mut self,
-        now: Instant,
-        deadline: Instant,
-        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
-    ) {
-        // Polls made now end by the nearest job deadline, so a stalled answer cannot hold the
-        // wait past it.
-        let jobs = self.jobs.krea.until(deadline).jobs();
-        let mut refreshed = vec![false; self.waiting.len()];
-        if self.waiting.len() > 1 {
-            self.last_listing = Some(now);
-            match self.refresh_by_listing(&jobs, on_update).await {
-                Ok(seen) => seen.into_iter().for_each(|i| refreshed[i] = true),
-                Err(e) => {
-                    tracing::debug!(error = %e, "listing jobs failed; polling them one by one")
-                }
-            }
-        }
-        for (i, w) in self.waiting.iter_mut().enumerate() {
-            if w.due > now && !refreshed[i] {
-                continue;
-            }
-            if w.due <= now && !refreshed[i] {
-                match jobs.get(w.handle.id()).await {
-                    Ok(job) => {
-                        tracing::trace!(job_id = %job.id, status = %job.status, "polled");
-                        if w.handle.observe(job) {
-                            on_update(w.tag, &w.handle, &w.handle.update());
-                        }
-                    }
-                    // The deadline cut the poll short: the next round reports the timeout.
-                    Err(Error::DeadlineExceeded { .. }) => continue,
-                    Err(e) => {
-                        // It may still finish: the error names the job.
-                        w.error = Some(Error::Polling {
-                            job_id: w.handle.id(),
-                            source: Box::new(e),
-                        });
-                        continue;
-                    }
-                }
-            }
-            // Just looked at (by its own poll or the listing): if its next poll was near, it
-            // counts as done and the schedule moves on.
-            if w.due <= now + w.schedule.upcoming() {
-                w.due = now + w.schedule.next_delay();
-            }
-        }
-    }
-
-    /// Lists jobs newest first until older than the oldest one waited for; returns the
-    /// indexes of the jobs it saw.
-    async fn refresh_by_listing(
-        &self,
-        jobs: &Jobs,
-        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
-    ) -> Result<Vec<usize>> {
-        let by_id: HashMap<Uuid, usize> = self
-            .waiting
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.handle.id(), i))
-            .collect();
-        let oldest = self
-            .waiting
-            .iter()
-            .map(|w| w.handle.snapshot().created_at)
-            .min();
-        let query = JobQuery {
-            page_size: Some((self.waiting.len() as u64 * 2).clamp(100, 1000)),
-            ..JobQuery::default()
-        };
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        for _ in 0..20 {
-            let (items, next) = jobs.page(&query, cursor).await?;
-            let reached_oldest = items
-                .last()
-                .is_none_or(|j| oldest.is_none_or(|o| j.created_at < o));
-            for job in items {
-                if let Some(&i) = by_id.get(&job.id) {
-                    let w = &self.waiting[i];
-                    if w.handle.observe(job) {
-                        on_update(w.tag, &w.handle, &w.handle.update());
-                    }
-                    seen.push(i);
-                }
-            }
-            if reached_oldest || seen.len() == self.waiting.len() || next.is_none() {
-                break;
-            }
-            cursor = next;
-        }
-        Ok(seen)
     }
 }

@@ -185,6 +185,13 @@ impl Batch {
 
     /// A request with the batch directory as its output, unless it plans its own.
     fn planned(&self, request: GenerationRequest) -> GenerationRequest {
+        // One listing refreshes every job of the batch at once: past its first poll, each job
+        // is looked at every interval, for the price of one request per interval in all.
+        let steady = crate::PollPolicy {
+            max_interval: self.krea.poll_policy().interval,
+            ..self.krea.poll_policy().clone()
+        };
+        let request = request.poll_or(&steady);
         match (&self.dir, request.output()) {
             (Some(dir), None) => request.output_dir(dir).overwrite(true),
             _ => request,

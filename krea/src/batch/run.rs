@@ -13,7 +13,6 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{BatchEvent, ItemStatus, Manifest};
-use crate::api::jobs::Waiter;
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::job::{JobHandle, JobUpdate};
@@ -24,6 +23,7 @@ use crate::poll::{FirstPoll, PollPolicy};
 use crate::request::GenerationRequest;
 use crate::settle::{Pass, Settlement};
 use crate::types::{Job, JobStatus};
+use crate::wait::Waiter;
 
 /// Settle passes are at least this far apart while lines wait on one.
 const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
@@ -38,8 +38,38 @@ pub(super) struct Slot {
 enum Next {
     Sent(usize, Box<Result<JobHandle>>),
     Ended(Vec<(usize, Box<JobHandle>, Result<crate::job::Finished>)>),
+    Downloaded(Box<Done>),
     Settled(Result<Pass>),
     Tick,
+}
+
+/// A job's end, its files written (or why not).
+struct Done {
+    index: usize,
+    job_id: Uuid,
+    urls: Vec<String>,
+    outcome: Result<Vec<PathBuf>>,
+}
+
+/// Writes a finished job's files (or notes in the journal that there are none to write).
+async fn fetch(index: usize, job_id: Uuid, result: Result<crate::job::Finished>) -> Done {
+    let (urls, outcome) = match result {
+        Ok(finished) => {
+            let urls = finished.urls().to_vec();
+            let outcome = match finished.output() {
+                Some(_) => finished.download().await,
+                None => finished.close_journal(&[]).map(|()| Vec::new()),
+            };
+            (urls, outcome)
+        }
+        Err(e) => (Vec::new(), Err(e)),
+    };
+    Done {
+        index,
+        job_id,
+        urls,
+        outcome,
+    }
 }
 
 type Settling = Pin<Box<dyn Future<Output = Result<Pass>> + Send>>;
@@ -133,6 +163,7 @@ impl Run {
         let all: Vec<usize> = (0..self.manifest.items.len()).collect();
         self.enqueue(&all, &policy, &mut waiter, &mut queue, on_event);
         let mut sending = FuturesUnordered::new();
+        let mut downloading = FuturesUnordered::new();
         let mut settling: Option<Settling> = None;
         let mut next_pass = Instant::now();
         loop {
@@ -167,7 +198,11 @@ impl Run {
                 let krea = self.krea.clone();
                 settling = Some(Box::pin(async move { krea.settle_pass(None).await }));
             }
-            if sending.is_empty() && waiter.is_empty() && settling.is_none() {
+            if sending.is_empty()
+                && waiter.is_empty()
+                && settling.is_none()
+                && downloading.is_empty()
+            {
                 let sendable = !queue.is_empty() && self.stopped.is_none();
                 if !unknown && !sendable {
                     break;
@@ -199,11 +234,14 @@ impl Run {
                 ended = waiter.step(Some(wake), &mut report), if !waiter.is_empty() => {
                     Next::Ended(ended)
                 }
+                Some(done) = downloading.next(), if !downloading.is_empty() => {
+                    Next::Downloaded(Box::new(done))
+                }
                 pass = async { settling.as_mut().expect("checked").await }, if settling.is_some() => {
                     Next::Settled(pass)
                 }
                 _ = tokio::time::sleep_until(next_pass.max(Instant::now()).min(wake)),
-                    if waiter.is_empty() && settling.is_none() => Next::Tick,
+                    if waiter.is_empty() && settling.is_none() && downloading.is_empty() => Next::Tick,
             };
             match next {
                 Next::Sent(index, result) => {
@@ -214,13 +252,18 @@ impl Run {
                 }
                 Next::Ended(ended) => {
                     for (index, handle, result) in ended {
-                        self.ended(index, &handle, result).await?;
+                        // Its slot on Krea is free once it ends; its files come meanwhile.
                         self.slots[index].permit = None;
-                        self.save()?;
-                        on_event(BatchEvent::Ended {
-                            item: &self.manifest.items[index],
-                        });
+                        downloading.push(fetch(index, handle.id(), result));
                     }
+                }
+                Next::Downloaded(done) => {
+                    let index = done.index;
+                    self.ended(*done);
+                    self.save()?;
+                    on_event(BatchEvent::Ended {
+                        item: &self.manifest.items[index],
+                    });
                 }
                 Next::Settled(pass) => {
                     settling = None;
@@ -402,26 +445,16 @@ impl Run {
         Ok(())
     }
 
-    async fn ended(
-        &mut self,
-        index: usize,
-        handle: &JobHandle,
-        result: Result<crate::job::Finished>,
-    ) -> Result<()> {
-        let mut urls = Vec::new();
-        let outcome = match result {
-            Ok(finished) => {
-                urls = finished.urls().to_vec();
-                match finished.output() {
-                    Some(_) => finished.download().await,
-                    None => finished.close_journal(&[]).map(|()| Vec::new()),
-                }
-            }
-            Err(e) => Err(e),
-        };
+    fn ended(&mut self, done: Done) {
+        let Done {
+            index,
+            job_id,
+            urls,
+            outcome,
+        } = done;
         let item = &mut self.manifest.items[index];
         item.urls = urls;
-        item.job_id = Some(handle.id());
+        item.job_id = Some(job_id);
         match outcome {
             Ok(files) => {
                 item.status = ItemStatus::Completed;
@@ -444,7 +477,6 @@ impl Run {
                 item.error = Some(e.to_string());
             }
         }
-        Ok(())
     }
 }
 

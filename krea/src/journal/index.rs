@@ -122,6 +122,10 @@ pub(super) struct Index {
     pub lines: usize,
     /// The journal file, kept open (reopened when it is replaced).
     pub file: Option<File>,
+    /// The same file opened for appending, kept open likewise.
+    pub append: Option<File>,
+    /// The file's length when it was last read.
+    pub seen_len: u64,
     /// Requests not resolved yet (their bodies are dropped once resolved).
     pub sending: HashMap<Uuid, Unresolved>,
     /// Keys of every request of this scope written down.
@@ -137,8 +141,11 @@ pub(super) struct Index {
     pub finished: HashSet<Uuid>,
     pub finished_lines: usize,
     pub damaged: Vec<Damaged>,
-    /// The newest send of any attempt of this scope (any process): paid sends are paced from it.
-    pub last_send: Option<DateTime<Utc>>,
+    /// The newest send of any attempt of this scope, per client run: paid sends are paced
+    /// from other clients' (a client paces its own).
+    pub last_send: HashMap<Option<Uuid>, DateTime<Utc>>,
+    /// The run of each request written down (for its later attempts).
+    pub run_of_key: HashMap<Uuid, Option<Uuid>>,
     /// Exchanges whose answer named the job, newest last.
     pub exchanges: VecDeque<Exchange>,
 }
@@ -158,7 +165,8 @@ impl Index {
                 run,
             } if s == *scope => {
                 self.keys.insert(key);
-                self.last_send = self.last_send.max(Some(at));
+                self.note_send(run, at);
+                self.run_of_key.insert(key, run);
                 if self.resolved.contains(&key) {
                     return;
                 }
@@ -183,7 +191,9 @@ impl Index {
             Entry::Attempt { key, at } => {
                 if let Some(u) = self.sending.get_mut(&key) {
                     u.last_sent = Some(at);
-                    self.last_send = self.last_send.max(Some(at));
+                }
+                if let Some(run) = self.run_of_key.get(&key).copied() {
+                    self.note_send(run, at);
                 }
             }
             Entry::Submitted {
@@ -271,6 +281,20 @@ impl Index {
             // Another API or account.
             _ => {}
         }
+    }
+
+    fn note_send(&mut self, run: Option<Uuid>, at: DateTime<Utc>) {
+        let last = self.last_send.entry(run).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// The newest send of any run but `own`.
+    pub fn last_send_besides(&self, own: Option<Uuid>) -> Option<DateTime<Utc>> {
+        self.last_send
+            .iter()
+            .filter(|(run, _)| **run != own || own.is_none())
+            .map(|(_, at)| *at)
+            .max()
     }
 
     pub fn outcome(&self, key: Uuid) -> KeyOutcome {

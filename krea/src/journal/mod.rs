@@ -245,6 +245,7 @@ impl Journal {
                 ..Index::default()
             };
         }
+        index.seen_len = meta.len();
         if meta.len() == index.offset {
             return Ok(());
         }
@@ -378,7 +379,9 @@ impl Journal {
         let result = self.locked(true, deadline, || {
             let mut index = self.index();
             self.read_into(&mut index, deadline)?;
-            if let (Some(spacing), Some(last)) = (spacing, index.last_send) {
+            // This client paces its own sends; other clients' are kept at the spacing too.
+            let others = index.last_send_besides(self.run_id());
+            if let (Some(spacing), Some(last)) = (spacing, others) {
                 let wait = last + spacing - Utc::now();
                 if wait > chrono::TimeDelta::zero() {
                     return Ok(Paced::TooSoon(wait.to_std().unwrap_or_default()));
@@ -398,17 +401,27 @@ impl Journal {
 
     /// Writes `entries` at the end of the file (the exclusive lock held, the index current).
     fn write_lines(&self, index: &mut Index, entries: &[Entry]) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+        if index.append.is_none() {
+            let open = || {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+            };
+            let file = match open() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if let Some(dir) = self.path.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    open()?
+                }
+                other => other?,
+            };
+            index.append = Some(file);
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        let len = file.metadata()?.len();
-        // Bytes past the last complete line: a torn line (a crash mid-write). It must not
-        // swallow these entries.
-        let torn = len > index.offset;
+        // Bytes past the last complete line when it was read (under this lock): a torn line (a
+        // crash mid-write). It must not swallow these entries.
+        let torn = index.seen_len > index.offset;
         let mut bytes = Vec::new();
         if torn {
             bytes.push(b'\n');
@@ -417,15 +430,17 @@ impl Journal {
             serde_json::to_writer(&mut bytes, entry).map_err(std::io::Error::other)?;
             bytes.push(b'\n');
         }
-        file.write_all(&bytes)?;
-        file.flush()?;
+        if let Some(file) = index.append.as_mut() {
+            file.write_all(&bytes)?;
+        }
         if torn || index.file.is_none() {
             // Read back like anything else, so a torn line is reported where it is.
             self.read_into(index, limit(None))
         } else {
             // Nobody else wrote meanwhile (the lock): what was just written is these entries.
             index.lines += entries.len();
-            index.offset = len + bytes.len() as u64;
+            index.offset += bytes.len() as u64;
+            index.seen_len = index.offset;
             for entry in entries {
                 index.apply(entry.clone(), &self.scope);
             }

@@ -91,13 +91,23 @@ pub(crate) enum Decision {
     Wait(String),
 }
 
-/// Decides every request; `others_seen` counts unclaimed jobs listed outside every possible
-/// window (another program is using the account).
-pub(crate) fn decide(
-    requests: &[Request],
-    candidates: &[Candidate],
-    others_seen: usize,
-) -> Vec<Decision> {
+/// Where another program's job is expected less often than this, a window is as good as
+/// its own (one in twenty).
+const CHANCE: f64 = 0.05;
+
+impl Span {
+    /// How many of another program's jobs fall in here, at `rate` jobs per second.
+    fn expected(&self, rate: f64) -> f64 {
+        let seconds = (self.hi - self.lo).num_milliseconds().max(0) as f64 / 1000.0;
+        seconds * rate
+    }
+}
+
+/// Decides every request. `others` is the rate (jobs per second) at which jobs no request of
+/// this journal can have made were listed outside every window: another program using the
+/// account. Where one of its jobs may be in a window, a job found there is adopted with the
+/// doubt said.
+pub(crate) fn decide(requests: &[Request], candidates: &[Candidate], others: f64) -> Vec<Decision> {
     let mut out: Vec<Option<Decision>> = vec![None; requests.len()];
     let mut taken: HashSet<usize> = HashSet::new();
     // A window measured in stamps compares stamps as written; one on Krea's clock allows for
@@ -124,9 +134,12 @@ pub(crate) fn decide(
             .filter(|r| usual_holds(r, &candidates[c]))
             .count()
     };
+    // A window another program's job may well fall in decides nothing on its own.
+    let narrow = |r: &Request| r.usual.is_some_and(|u| u.expected(others) < CHANCE);
     for (i, r) in requests.iter().enumerate() {
         if let [c] = in_usual[i][..]
             && holders(c) == 1
+            && (narrow(r) || r.owner != Owner::Us)
         {
             taken.insert(c);
             out[i] = Some(match r.owner {
@@ -161,7 +174,7 @@ pub(crate) fn decide(
             requests,
             candidates,
             &group,
-            others_seen,
+            others,
             &possible_holds,
             &mut out,
         );
@@ -234,7 +247,7 @@ fn decide_group(
     requests: &[Request],
     candidates: &[Candidate],
     group: &Group,
-    others_seen: usize,
+    others: f64,
     holds: &impl Fn(usize, usize) -> bool,
     out: &mut [Option<Decision>],
 ) {
@@ -282,15 +295,33 @@ fn decide_group(
         }
     }
     let (k, m) = (group.requests.len(), group.candidates.len());
-    let doubt = if k == 1 && m <= 1 && others_seen == 0 {
+    // The jobs in the window are named, so one left unadopted is still reported.
+    let named = || {
+        let ids: Vec<String> = jobs
+            .iter()
+            .take(10)
+            .map(|&c| candidates[c].id.to_string())
+            .collect();
+        let more = if m > 10 { ", ..." } else { "" };
+        format!("jobs in the window: {}{more}", ids.join(", "))
+    };
+    let crowded = group.requests.iter().any(|&i| {
+        requests[i]
+            .possible
+            .is_some_and(|p| p.expected(others) >= CHANCE)
+    });
+    let doubt = if k == 1 && m <= 1 && !crowded {
         None
     } else if k == 1 && m <= 1 {
         Some(format!(
-            "found by time alone while another program was using the account ({others_seen} other new jobs in sight)"
+            "found by time alone while another program was creating jobs on the account ({:.1} a minute); {}",
+            others * 60.0,
+            named()
         ))
     } else {
         Some(format!(
-            "{k} requests with lost answers and {m} unclaimed jobs fell in the same window; matched in time order"
+            "{k} requests with lost answers and {m} unclaimed jobs fell in the same window and were matched in time order; {}",
+            named()
         ))
     };
     for &i in &group.requests {
@@ -352,7 +383,7 @@ mod tests {
         let mut r = lost(0, 200);
         r.ready = false;
         // Ours 105 ms after the send; another program's 400 ms after it.
-        let d = decide(&[r], &[job(1, 105), job(2, 400)], 0);
+        let d = decide(&[r], &[job(1, 105), job(2, 400)], 0.0);
         assert_eq!(
             d,
             vec![Decision::Adopt {
@@ -368,13 +399,16 @@ mod tests {
         r.ready = false;
         let jobs = [job(7, 2_200)];
         assert!(matches!(
-            decide(&[r.clone()], &jobs, 0)[0],
+            decide(&[r.clone()], &jobs, 0.0)[0],
             Decision::Wait(_)
         ));
-        assert!(matches!(decide(&[r.clone()], &[], 0)[0], Decision::Wait(_)));
+        assert!(matches!(
+            decide(&[r.clone()], &[], 0.0)[0],
+            Decision::Wait(_)
+        ));
         r.ready = true;
         assert_eq!(
-            decide(&[r.clone()], &jobs, 0),
+            decide(&[r.clone()], &jobs, 0.0),
             vec![Decision::Adopt {
                 job: Uuid::from_u128(7),
                 doubt: None
@@ -382,13 +416,13 @@ mod tests {
         );
         assert!(
             matches!(
-                &decide(&[r.clone()], &jobs, 3)[0],
+                &decide(&[r.clone()], &jobs, 0.5)[0],
                 Decision::Adopt { doubt: Some(_), .. }
             ),
             "another program in sight: said so"
         );
         assert_eq!(
-            decide(&[r], &[], 0),
+            decide(&[r], &[], 0.0),
             vec![Decision::NotCreated { doubt: None }]
         );
     }
@@ -398,7 +432,7 @@ mod tests {
         // Five requests 2 ms apart, all answered 504 at 300 ms; their jobs committed 2 s later.
         let requests: Vec<Request> = (0..5).map(|i| lost(i * 2, 300 + i * 2)).collect();
         let jobs: Vec<Candidate> = (0..5).map(|i| job(i as u128, 2_300 + i * 2)).collect();
-        let d = decide(&requests, &jobs, 0);
+        let d = decide(&requests, &jobs, 0.0);
         for (i, d) in d.iter().enumerate() {
             match d {
                 Decision::Adopt { job, doubt } => {
@@ -410,7 +444,7 @@ mod tests {
         }
         // Two of three lost answers created a job: exactly one is missing.
         let requests: Vec<Request> = (0..3).map(|i| lost(i * 2, 300)).collect();
-        let d = decide(&requests, &[job(1, 2_000), job(2, 2_500)], 0);
+        let d = decide(&requests, &[job(1, 2_000), job(2, 2_500)], 0.0);
         let missing = d
             .iter()
             .filter(|d| matches!(d, Decision::NotCreated { doubt: Some(_) }))
@@ -419,10 +453,29 @@ mod tests {
     }
 
     #[test]
+    fn a_job_alone_in_a_wide_window_while_another_program_works_is_adopted_with_doubt() {
+        // A window a second and a half wide (whole-second stamps), another program making a
+        // job every two seconds: its job may be the one in the window.
+        let mut r = lost(0, 200);
+        r.usual = span(-1_400, 100);
+        let d = decide(&[r.clone()], &[job(4, 50)], 0.5);
+        assert!(
+            matches!(&d[0], Decision::Adopt { doubt: Some(_), .. }),
+            "{d:?}"
+        );
+        // Not early: the group waits until every job of it is listed.
+        r.ready = false;
+        assert!(matches!(
+            decide(&[r], &[job(4, 50)], 0.5)[0],
+            Decision::Wait(_)
+        ));
+    }
+
+    #[test]
     fn a_success_answer_is_never_deemed_not_created() {
         let mut r = lost(0, 100);
         r.created = true;
-        assert!(matches!(decide(&[r], &[], 0)[0], Decision::Wait(_)));
+        assert!(matches!(decide(&[r], &[], 0.0)[0], Decision::Wait(_)));
     }
 
     #[test]
@@ -431,12 +484,12 @@ mod tests {
         flying.owner = Owner::InFlight;
         let mine = lost(0, 200);
         // The in-flight request's job (usual window) is not mine; mine created nothing.
-        let d = decide(&[mine.clone(), flying], &[job(9, 605)], 0);
+        let d = decide(&[mine.clone(), flying], &[job(9, 605)], 0.0);
         assert_eq!(d[0], Decision::NotCreated { doubt: None });
         assert!(matches!(d[1], Decision::Wait(_)));
         let mut theirs = lost(3_000, 3_200);
         theirs.owner = Owner::Other;
-        let d = decide(&[mine, theirs], &[job(5, 3_900)], 0);
+        let d = decide(&[mine, theirs], &[job(5, 3_900)], 0.0);
         assert!(d.iter().all(|d| matches!(d, Decision::Wait(_))), "{d:?}");
     }
 
@@ -454,7 +507,7 @@ mod tests {
                 id: Uuid::from_u128(3),
                 at: stamp,
             }],
-            0,
+            0.0,
         );
         assert_eq!(
             d,

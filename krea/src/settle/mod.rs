@@ -409,9 +409,10 @@ impl Krea {
             .flat_map(|r| r.usual.into_iter().chain(r.possible));
         let lo = spans.clone().map(|s| s.lo).min();
         let hi = spans.map(|s| s.hi).max();
-        let (candidates, others_seen) = match (lo, hi) {
+        let (candidates, others) = match (lo, hi) {
             (Some(lo), Some(hi)) => {
                 let listed = scan::scan(&self.jobs(), lo - LOOKBACK, hi).await?;
+                let first = listed.first;
                 if !listed.complete {
                     for l in &lost {
                         pass.waiting
@@ -439,11 +440,15 @@ impl Krea {
                     .into_iter()
                     .map(|(id, at)| Candidate { id, at })
                     .collect();
-                (candidates, far.len())
+                // Other programs' pace: the jobs outside every window, over the stretch read
+                // (no longer than the account's history).
+                let from = first.map_or(lo - LOOKBACK, |f| f.max(lo - LOOKBACK));
+                let span = (hi - from).num_milliseconds().max(1_000) as f64 / 1000.0;
+                (candidates, far.len() as f64 / span)
             }
-            _ => (Vec::new(), 0),
+            _ => (Vec::new(), 0.0),
         };
-        let decisions = matching::decide(&requests, &candidates, others_seen);
+        let decisions = matching::decide(&requests, &candidates, others);
         for (l, decision) in lost.iter().zip(decisions) {
             match decision {
                 Decision::Wait(why) if l.owner == Owner::Us => pass.waiting.push((l.key, why)),

@@ -16,6 +16,9 @@ const SLACK: TimeDelta = TimeDelta::seconds(1);
 pub(crate) struct Listed {
     pub jobs: Vec<(Uuid, DateTime<Utc>)>,
     pub complete: bool,
+    /// The account's oldest job, when the listing was read to its end (a young account's
+    /// history is no longer than that).
+    pub first: Option<DateTime<Utc>>,
 }
 
 /// Reads pages newest first until a whole page is older than `lo` (one out-of-order old job
@@ -39,7 +42,10 @@ pub(crate) async fn scan(jobs: &Jobs, lo: DateTime<Utc>, hi: DateTime<Utc>) -> R
         let past = newest.is_none_or(|n| n + SLACK < lo);
         match next {
             _ if past => break,
-            None => break,
+            None => {
+                out.first = items.iter().map(|j| j.created_at).min();
+                break;
+            }
             Some(_) if seen >= MAX_LISTED => return Ok(out),
             Some(c) => cursor = Some(c),
         }

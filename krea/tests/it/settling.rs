@@ -607,3 +607,43 @@ async fn a_download_cut_off_by_the_deadline_leaves_no_part_file() {
     assert!(left.is_empty(), "left behind: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// `submit_settled`: one call that never pays twice.
+
+#[tokio::test]
+async fn submit_settled_returns_the_job_a_lost_answer_created_and_resends_one_that_created_none() {
+    let w = world(
+        "submit-settled",
+        Simulator::builder()
+            .fault_when(FLUX, Fault::StatusAfterProcessing(502), "created")
+            .fault_when(FLUX, Fault::ResetBeforeBody, "never read"),
+        300,
+        200,
+    )
+    .await;
+    let job = w
+        .krea
+        .image("flux")
+        .prompt("created")
+        .submit_settled()
+        .await
+        .expect("settled into its job");
+    assert_eq!(jobs_per_prompt(&w.sim)["created"], vec![job.id()]);
+    assert_eq!(posts(&w.sim), 1, "not sent again");
+    // Created nothing: sent again once settled (the fault hits every send of it, so it ends
+    // after three).
+    let err = w
+        .krea
+        .image("flux")
+        .prompt("never read")
+        .submit_settled()
+        .await
+        .expect_err("never read");
+    assert!(err.to_string().contains("created nothing"), "{err}");
+    assert_eq!(
+        posts(&w.sim),
+        4,
+        "three sends, each settled as not created first"
+    );
+    assert!(!jobs_per_prompt(&w.sim).contains_key("never read"));
+}
