@@ -348,6 +348,7 @@ fn assert_job_shape(job: &serde_json::Value, what: &str) {
         "files",
         "cost_cu",
         "error",
+        "uncertain",
     ];
     want.sort_unstable();
     assert_eq!(keys, want, "{what}: {job}");
@@ -357,7 +358,7 @@ fn assert_job_shape(job: &serde_json::Value, what: &str) {
         job["model"].is_string() && job["status"].is_string(),
         "{what}: {job}"
     );
-    for k in ["created_at", "completed_at", "error"] {
+    for k in ["created_at", "completed_at", "error", "uncertain"] {
         assert!(text_or_null(k), "{what}: {k} in {job}");
     }
     assert!(

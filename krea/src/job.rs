@@ -331,11 +331,14 @@ impl Krea {
         if journal.is_finished(job_id) {
             return Ok(());
         }
-        journal.record(&crate::journal::Entry::Finished {
-            at: chrono::Utc::now(),
-            job_id,
-            status: status.to_string(),
-            files: files.to_vec(),
-        })
+        journal.record_until(
+            &crate::journal::Entry::Finished {
+                at: chrono::Utc::now(),
+                job_id,
+                status: status.to_string(),
+                files: files.to_vec(),
+            },
+            self.deadline,
+        )
     }
 }

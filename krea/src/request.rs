@@ -613,13 +613,6 @@ impl GenerationRequest {
         self.output.as_ref()
     }
 
-    /// Sends, settles and waits for this request by `deadline` at the latest (see
-    /// [`Krea::until`]).
-    pub fn with_deadline(mut self, deadline: tokio::time::Instant) -> Self {
-        self.krea = self.krea.until(deadline);
-        self
-    }
-
     /// The client this request is sent with.
     pub(crate) fn with_client(mut self, krea: &Krea) -> Self {
         self.krea = krea.clone();

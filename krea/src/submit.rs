@@ -175,7 +175,7 @@ impl Krea {
                         uncertain: None,
                     };
                     // Unwritten, the intent stays unresolved and is settled later: no harm.
-                    if let Err(e) = j.record(&entry) {
+                    if let Err(e) = j.record_until(&entry, self.deadline) {
                         tracing::warn!(error = %e, "could not note a refused request in the journal");
                     }
                 }
@@ -223,7 +223,7 @@ impl Krea {
                         created,
                     };
                     // Unwritten, settling falls back to the send time: wider, still safe.
-                    if let Err(e) = j.record(&entry) {
+                    if let Err(e) = j.record_until(&entry, self.deadline) {
                         tracing::warn!(error = %e, "could not note an unknown outcome in the journal");
                     }
                 }
@@ -289,18 +289,21 @@ impl Krea {
         created_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let Some(j) = journal else { return Ok(()) };
-        j.record(&Entry::Submitted {
-            key: Some(c.key),
-            at: Utc::now(),
-            scope: j.scope().clone(),
-            job_id,
-            model: c.label.clone(),
-            request: c.body.clone(),
-            output: c.output.clone(),
-            sent_at,
-            created_at,
-            adopted: false,
-            uncertain: None,
-        })
+        j.record_until(
+            &Entry::Submitted {
+                key: Some(c.key),
+                at: Utc::now(),
+                scope: j.scope().clone(),
+                job_id,
+                model: c.label.clone(),
+                request: c.body.clone(),
+                output: c.output.clone(),
+                sent_at,
+                created_at,
+                adopted: false,
+                uncertain: None,
+            },
+            self.deadline,
+        )
     }
 }

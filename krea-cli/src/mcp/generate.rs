@@ -91,13 +91,21 @@ impl Server {
             }
             return refusal;
         }
-        // A lost answer is settled within the call's wait: the job it created is followed,
-        // never paid for twice.
-        let request = request.with_deadline(tokio::time::Instant::now() + limit);
-        let handle = match request.submit_settled().await {
-            Ok(h) => h,
-            Err(e) => return self.failed(&e),
+        // A lost answer is settled within the call's wait (but a short wait still lets the
+        // settle grace run out): the job it created is followed, never paid for twice.
+        let started = std::time::Instant::now();
+        let settling = limit.max(std::time::Duration::from_secs(20));
+        let handle = match tokio::time::timeout(settling, request.submit_settled()).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return self.failed(&e),
+            Err(_) => {
+                return self.refused(
+                    "outcome_unknown",
+                    "the request was sent and its answer was lost; settling had not decided by the end of the wait: call resume_jobs later (it finds the job if one was created); do not send the request again",
+                );
+            }
         };
+        let limit = limit.saturating_sub(started.elapsed());
         if let Some(e) = checked.estimate {
             self.money.charge(handle.id(), e.high);
         }

@@ -316,11 +316,14 @@ impl Journal {
 
     /// Appends `entry` (after anything another process appended), under the lock, on a line of
     /// its own. The error names the job when there is one: it exists, keep its id.
+    #[cfg(test)]
     pub(crate) fn record(&self, entry: &Entry) -> Result<()> {
         self.record_until(entry, None)
     }
 
-    /// [`Journal::record`], waiting for the lock until `deadline` at most.
+    /// Appends `entry` (after anything another process appended), under the lock, on a line of
+    /// its own, waiting for the lock until `deadline` at most. The error names the job when
+    /// there is one: it exists, keep its id.
     pub(crate) fn record_until(
         &self,
         entry: &Entry,
@@ -525,12 +528,11 @@ impl Journal {
     pub fn compact(&self) -> Result<(usize, usize)> {
         let deadline = limit(None);
         let result = self.locked(true, deadline, || -> std::io::Result<(usize, usize)> {
-            let (lines, out, kept) = match compacted(&self.path)? {
+            let tmp = sibling(&self.path, ".compacting");
+            let (lines, kept) = match compact_into(&self.path, &tmp)? {
                 Some(c) => c,
                 None => return Ok((0, 0)),
             };
-            let tmp = sibling(&self.path, ".compacting");
-            std::fs::write(&tmp, &out)?;
             std::fs::rename(&tmp, &self.path)?;
             let mut index = self.index();
             *index = Index::default();
@@ -562,76 +564,96 @@ fn limit(deadline: Option<tokio::time::Instant>) -> Instant {
     deadline.map_or(default, |d| d.into_std().min(default))
 }
 
-/// The lines of the file at `path` a compaction keeps: `(lines before, bytes, lines kept)`.
-fn compacted(path: &Path) -> std::io::Result<Option<(usize, Vec<u8>, usize)>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+/// Hands `f` each whole line of the file at `path` with its entry (`None`: damaged), read one
+/// at a time. Returns the bytes of a torn last line (empty if none), or `None` if there is no
+/// file.
+fn each_line(
+    path: &Path,
+    mut f: impl FnMut(&[u8], Option<Entry>) -> std::io::Result<()>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    // Only whole lines: a torn last line stays as it was, at the end.
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let lines: Vec<&[u8]> = bytes[..complete]
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .collect();
-    let entries: Vec<(&[u8], Option<Entry>)> = lines
-        .iter()
-        .map(|l| (*l, serde_json::from_slice::<Entry>(l).ok()))
-        .collect();
-    let finished: Vec<Uuid> = entries
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Some(Entry::Finished { job_id, .. }) => Some(*job_id),
-            _ => None,
-        })
-        .collect();
-    let keep_finished: HashSet<Uuid> = finished.iter().rev().take(KEEP_FINISHED).copied().collect();
-    let done: HashSet<Uuid> = finished.iter().copied().collect();
-    let resolved: HashSet<Uuid> = entries
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Some(Entry::Submitted { key: Some(k), .. }) => Some(*k),
-            Some(Entry::NotCreated { key, .. }) => Some(*key),
-            _ => None,
-        })
-        .collect();
-    let job_of_key: HashMap<Uuid, Uuid> = entries
-        .iter()
-        .filter_map(|(_, e)| match e {
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        if line.last() != Some(&b'\n') {
+            return Ok(Some(line));
+        }
+        let text = &line[..line.len() - 1];
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        f(text, serde_json::from_slice::<Entry>(text).ok())?;
+    }
+}
+
+/// Writes to `tmp` the lines of the file at `path` a compaction keeps, reading it twice line
+/// by line (memory stays bounded by what is kept in sets of ids, whatever the file's size):
+/// `(lines before, lines kept)`.
+fn compact_into(path: &Path, tmp: &Path) -> std::io::Result<Option<(usize, usize)>> {
+    let mut finished: Vec<Uuid> = Vec::new();
+    let mut resolved: HashSet<Uuid> = HashSet::new();
+    let mut job_of_key: HashMap<Uuid, Uuid> = HashMap::new();
+    let mut lines = 0;
+    let torn = each_line(path, |_, entry| {
+        lines += 1;
+        match entry {
+            Some(Entry::Finished { job_id, .. }) => finished.push(job_id),
             Some(Entry::Submitted {
                 key: Some(k),
                 job_id,
                 ..
-            }) => Some((*k, *job_id)),
-            _ => None,
-        })
-        .collect();
+            }) => {
+                resolved.insert(k);
+                job_of_key.insert(k, job_id);
+            }
+            Some(Entry::NotCreated { key, .. }) => {
+                resolved.insert(key);
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let Some(torn) = torn else {
+        return Ok(None);
+    };
+    let keep_finished: HashSet<Uuid> = finished.iter().rev().take(KEEP_FINISHED).copied().collect();
+    let done: HashSet<Uuid> = finished.into_iter().collect();
     let needed_job = |id: &Uuid| !done.contains(id) || keep_finished.contains(id);
-    let mut out = Vec::new();
+    let mut out = std::io::BufWriter::new(File::create(tmp)?);
     let mut kept = 0;
-    for (raw, entry) in &entries {
+    each_line(path, |raw, entry| {
         let keep = match entry {
             // A damaged line stays: it may be all that is left of a job's id.
             None => true,
             Some(Entry::Sending { key, .. }) => {
-                !resolved.contains(key) || job_of_key.get(key).is_some_and(needed_job)
+                !resolved.contains(&key) || job_of_key.get(&key).is_some_and(needed_job)
             }
             Some(Entry::NotCreated { .. }) => false,
             Some(Entry::Unknown { key, .. } | Entry::Attempt { key, .. }) => {
-                !resolved.contains(key)
+                !resolved.contains(&key)
             }
-            Some(Entry::Submitted { job_id, .. }) => needed_job(job_id),
-            Some(Entry::Finished { job_id, .. }) => keep_finished.contains(job_id),
+            Some(Entry::Submitted { job_id, .. }) => needed_job(&job_id),
+            Some(Entry::Finished { job_id, .. }) => keep_finished.contains(&job_id),
         };
         if keep {
-            out.extend_from_slice(raw);
-            out.push(b'\n');
+            out.write_all(raw)?;
+            out.write_all(b"\n")?;
             kept += 1;
         }
-    }
-    out.extend_from_slice(&bytes[complete..]);
-    Ok(Some((lines.len(), out, kept)))
+        Ok(())
+    })?;
+    // A torn last line stays as it was, at the end.
+    out.write_all(&torn)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(Some((lines, kept)))
 }
 
 fn first_uuid(text: &str) -> Option<Uuid> {
