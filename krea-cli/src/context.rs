@@ -187,6 +187,9 @@ pub async fn connect_with(
     let timeout = seconds("--timeout", g.timeout)?;
     let request_timeout = seconds("--request-timeout", g.request_timeout)?;
     let settle_grace = seconds("--settle-grace", g.settle_grace)?;
+    // Everything this command does (opening the journal, calls, retries, waits, downloads)
+    // ends by then.
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let (krea, sim, secret) = if g.sim {
         let sim = krea_sim::Simulator::builder()
             .time_scale(SIM_SCALE)
@@ -203,6 +206,9 @@ pub async fn connect_with(
             .listing_lag(lag);
         if let Some(t) = request_timeout {
             b = b.request_timeout(t);
+        }
+        if let Some(d) = deadline {
+            b = b.deadline(d);
         }
         if let Some(path) = sim_journal {
             b = b.journal(StatePath::At(path));
@@ -236,12 +242,10 @@ pub async fn connect_with(
             let (commit, lag) = split_grace(g);
             b = b.settle_grace(commit).listing_lag(lag);
         }
+        if let Some(d) = deadline {
+            b = b.deadline(d);
+        }
         (b.build()?, None, secret)
-    };
-    // Everything this command does (calls, retries, waits, downloads) ends by then.
-    let krea = match timeout {
-        Some(t) => krea.until(tokio::time::Instant::now() + t),
-        None => krea,
     };
     let _ = client().set(krea.clone());
     Ok(Ctx {

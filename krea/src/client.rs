@@ -139,7 +139,7 @@ impl Krea {
             account: crate::journal::fingerprint(token.expose_secret().trim().as_bytes()),
         };
         let journal = state_path(&b.journal, crate::journal::default_path)
-            .map(|p| Journal::open(p, scope.clone()).map(Arc::new))
+            .map(|p| Journal::open_until(p, scope.clone(), b.deadline).map(Arc::new))
             .transpose()?;
         let timings = state_path(&b.timings, || {
             dirs::cache_dir().map(|d| d.join("krea").join("timings.json"))
@@ -182,7 +182,7 @@ impl Krea {
         }
         Ok(Krea {
             inner: Arc::new(inner),
-            deadline: None,
+            deadline: b.deadline,
             journal,
         })
     }

@@ -59,6 +59,7 @@ pub struct KreaBuilder {
     pub(crate) max_answer_bytes: u64,
     pub(crate) settle_grace: Duration,
     pub(crate) listing_lag: Duration,
+    pub(crate) deadline: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for KreaBuilder {
@@ -101,6 +102,7 @@ impl Default for KreaBuilder {
             max_answer_bytes: 16 * 1024 * 1024,
             settle_grace: DEFAULT_SETTLE_GRACE,
             listing_lag: DEFAULT_LISTING_LAG,
+            deadline: None,
         }
     }
 }
@@ -175,6 +177,14 @@ impl KreaBuilder {
     /// How long a new job may take to show in Krea's job listing (default 5 s).
     pub fn listing_lag(mut self, lag: Duration) -> Self {
         self.listing_lag = lag;
+        self
+    }
+
+    /// Everything the built client does ends by `deadline`, building it included (reading
+    /// the journal and waiting for its lock): as [`Krea::until`] on the built client, for a
+    /// program whose whole run has a time limit.
+    pub fn deadline(mut self, deadline: tokio::time::Instant) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 

@@ -226,7 +226,11 @@ impl Batch {
         let krea = match (self.krea.journal(), &self.dir) {
             (Some(_), _) | (None, None) => self.krea.clone(),
             (None, Some(dir)) => {
-                let journal = Journal::open(dir.join("journal.jsonl"), self.krea.scope().clone())?;
+                let journal = Journal::open_until(
+                    dir.join("journal.jsonl"),
+                    self.krea.scope().clone(),
+                    self.krea.deadline,
+                )?;
                 self.krea.with_journal(Arc::new(journal))
             }
         };

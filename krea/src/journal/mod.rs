@@ -118,6 +118,17 @@ pub(crate) enum Paced {
 impl Journal {
     /// Opens (or prepares to create) the journal at `path` for `scope`, reading what it holds.
     pub fn open(path: impl Into<PathBuf>, scope: Scope) -> Result<Journal> {
+        Journal::open_until(path, scope, None)
+    }
+
+    /// [`Journal::open`], reading (and waiting for the lock) no later than `deadline`. A file
+    /// holding more finished jobs than it needs is compacted on the way, when the deadline
+    /// leaves the time (about twice the read's).
+    pub(crate) fn open_until(
+        path: impl Into<PathBuf>,
+        scope: Scope,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Journal> {
         let path = absolute(path.into());
         let runs_dir = sibling(&path, ".runs");
         let run = RunLock::take(&runs_dir).map_err(|e| Error::io(&runs_dir, e))?;
@@ -130,14 +141,20 @@ impl Journal {
             index: Mutex::new(Index::default()),
             run: Some(run),
         };
-        journal.refresh()?;
+        let started = Instant::now();
+        journal.refresh_until(deadline)?;
+        let read = started.elapsed();
         for d in journal.damaged() {
             tracing::warn!(journal = %journal.path.display(), "{d}");
         }
-        if journal.index().finished_lines >= COMPACT_AFTER
-            && let Err(e) = journal.compact()
-        {
-            tracing::warn!(error = %e, "the job journal could not be compacted");
+        let room = deadline
+            .is_none_or(|d| d.into_std().saturating_duration_since(Instant::now()) > read * 3);
+        if journal.index().finished_lines >= COMPACT_AFTER {
+            if !room {
+                tracing::info!("the job journal is due for compaction; left for a run with time");
+            } else if let Err(e) = journal.compact() {
+                tracing::warn!(error = %e, "the job journal could not be compacted");
+            }
         }
         Ok(journal)
     }
@@ -171,6 +188,12 @@ impl Journal {
     }
 
     fn io_error(&self, job_id: Option<Uuid>, source: std::io::Error) -> Error {
+        if source.kind() == std::io::ErrorKind::TimedOut && job_id.is_none() {
+            // A lock held by another process, or a read too long for the deadline.
+            return Error::DeadlineExceeded {
+                operation: format!("using the job journal {} ({source})", self.path.display()),
+            };
+        }
         Error::Journal {
             path: self.path.clone(),
             job_id,
