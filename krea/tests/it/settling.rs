@@ -404,8 +404,9 @@ async fn paid_requests_are_sent_concurrently_over_a_slow_link() {
     let report = batch(&w, &refs).await;
     every_line_paid_once(&w, &report);
     let c = w.sim.control().counters();
+    // One at a time would be 1: the spacing is milliseconds (40 at most), the trip 300.
     assert!(
-        c.peak_concurrent_generations >= 8,
+        c.peak_concurrent_generations >= 4,
         "at most {} POSTs were in flight at once",
         c.peak_concurrent_generations
     );
