@@ -267,14 +267,7 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     let jobs: Vec<crate::job_json::JobOut> = report
         .items
         .iter()
-        .map(|item| {
-            let estimate = krea::models::resolve(&item.model)
-                .ok()
-                .and_then(|m| krea::estimate(m, &item.request));
-            let mut job = crate::job_json::JobOut::from_item(item, estimate);
-            job.status = crate::progress::item_word(item.status);
-            job
-        })
+        .map(crate::job_json::JobOut::from_item)
         .collect();
     ctx.out.jobs(
         &jobs,

@@ -131,7 +131,7 @@ pub async fn generate(
             code = code.max(exit::code_of_item(item));
             exit::report_item(item);
         }
-        jobs.push(JobOut::from_item(item, checked.estimate));
+        jobs.push(JobOut::from_item(item));
     }
     if let Some(e) = &report.stopped {
         code = code.max(exit::code_of(e));

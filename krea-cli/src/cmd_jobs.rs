@@ -193,7 +193,7 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                         exit::report_error(&e);
                         let status = match &e {
                             krea::Error::JobFailed { status, .. } => status.as_str(),
-                            other => other.kind(),
+                            other => other.kind().as_str(),
                         };
                         out.push(JobOut::ended(*id, "", status, Vec::new(), Some(&e)));
                     }
@@ -290,7 +290,7 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                         out.push(JobOut::ended(
                             r.job_id,
                             &r.model,
-                            e.kind(),
+                            e.kind().as_str(),
                             Vec::new(),
                             Some(e),
                         ));

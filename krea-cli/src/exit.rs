@@ -40,53 +40,19 @@ pub fn code(e: &anyhow::Error) -> u8 {
     e.downcast_ref::<krea::Error>().map_or(JOB_FAILED, code_of)
 }
 
-/// The exit code for a client error.
+/// The exit code for a client error (the library's one table).
 pub fn code_of(k: &krea::Error) -> u8 {
-    match k {
-        krea::Error::InvalidRequest { .. }
-        | krea::Error::UnknownModel { .. }
-        | krea::Error::UnknownJob { .. }
-        | krea::Error::ModelRetired { .. }
-        | krea::Error::Config(_) => USAGE,
-        krea::Error::MissingToken
-        | krea::Error::Unauthorized { .. }
-        | krea::Error::InsufficientCredits { .. } => AUTH,
-        krea::Error::Api {
-            status: 401..=403, ..
-        } => AUTH,
-        krea::Error::Api {
-            status: 400 | 404 | 409 | 422,
-            ..
-        } => USAGE,
-        krea::Error::JobFailed { .. } | krea::Error::Io { .. } | krea::Error::Download { .. } => {
-            JOB_FAILED
-        }
-        krea::Error::Timeout { .. } | krea::Error::DeadlineExceeded { .. } => TIMEOUT,
-        krea::Error::Busy { .. } => USAGE,
-        _ => NETWORK,
-    }
+    k.exit_class().code()
 }
 
-/// The exit code for a batch item that did not complete.
+/// The exit code for a batch item that did not complete: the same as its error met directly.
 pub fn code_of_item(item: &krea::ItemState) -> u8 {
     use krea::ItemStatus as S;
-    match (item.status, item.error_kind.as_deref()) {
+    match (item.status, item.error_kind) {
         (S::Completed, _) => OK,
         (S::Failed | S::Cancelled, _) => JOB_FAILED,
-        (S::TimedOut, _) => TIMEOUT,
-        (_, Some(kind)) => code_of_kind(kind),
-        _ => NETWORK,
-    }
-}
-
-/// The exit code for an error kind ([`krea::Error::kind`]).
-pub fn code_of_kind(kind: &str) -> u8 {
-    match kind {
-        "invalid_request" | "unknown_model" | "model_retired" | "config" | "api_refused"
-        | "busy" => USAGE,
-        "missing_token" | "unauthorized" | "insufficient_credits" => AUTH,
-        "job_failed" | "io" | "download" => JOB_FAILED,
-        "timeout" | "deadline_exceeded" | "polling" => TIMEOUT,
+        (S::TimedOut | S::Unknown, None) => TIMEOUT,
+        (_, Some(kind)) => kind.exit_class().code(),
         _ => NETWORK,
     }
 }

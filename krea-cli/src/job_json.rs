@@ -71,8 +71,7 @@ impl JobOut {
     }
 
     /// A batch item (image, video, run and batch runs go through the library's batch).
-    pub fn from_item(item: &ItemState, estimate: Option<Estimate>) -> JobOut {
-        let completed = item.status == ItemStatus::Completed;
+    pub fn from_item(item: &ItemState) -> JobOut {
         JobOut {
             id: item.job_id,
             model: item.model.clone(),
@@ -81,11 +80,7 @@ impl JobOut {
             completed_at: None,
             urls: item.urls.clone(),
             files: item.files.clone(),
-            cost_cu: match (completed, estimate) {
-                (true, Some(e)) => Some(e.high),
-                (false, _) if item.job_id.is_some() => Some(0.0),
-                _ => None,
-            },
+            cost_cu: item.charged().map(|e| e.high),
             error: item.error.clone(),
             uncertain: item.uncertain.clone(),
         }
@@ -129,7 +124,7 @@ impl JobOut {
 pub fn error(e: &anyhow::Error) -> Value {
     let library = e.downcast_ref::<krea::Error>();
     let kind = match library {
-        Some(k) => k.kind(),
+        Some(k) => k.kind().as_str(),
         None if e.downcast_ref::<crate::exit::Usage>().is_some() => "usage",
         None => "error",
     };

@@ -18,6 +18,7 @@
 //!
 //! `KREA_FAULT_SEED=N` replays a run (the seed is printed).
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::collections::{HashMap, HashSet};

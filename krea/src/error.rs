@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::error_kind::{ErrorKind, ExitClass};
 use crate::types::JobStatus;
 
 /// `Result` with [`Error`].
@@ -280,39 +281,45 @@ impl Error {
         }
     }
 
-    /// A short, stable name for the kind of error (`invalid_request`, `unauthorized`,
-    /// `insufficient_credits`, `rate_limited`, `model_retired`, `unknown_model`, `unknown_job`, `job_failed`,
-    /// `timeout`, `deadline_exceeded`, `outcome_unknown`, `polling`, `api`, `transport`,
-    /// `decode`, `too_large`, `download`, `journal`, `busy`, `io`, `config`, `missing_token`),
-    /// for programs and JSON output.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of error this is (stable: for programs, JSON output and batch manifests).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::MissingToken => "missing_token",
-            Error::Config(_) => "config",
-            Error::Unauthorized { .. } => "unauthorized",
-            Error::InsufficientCredits { .. } => "insufficient_credits",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::ModelRetired { .. } => "model_retired",
-            Error::InvalidRequest { .. } => "invalid_request",
-            Error::UnknownModel { .. } => "unknown_model",
-            Error::UnknownJob { .. } => "unknown_job",
-            Error::JobFailed { .. } => "job_failed",
-            Error::Timeout { .. } => "timeout",
-            Error::Polling { .. } => "polling",
-            Error::DeadlineExceeded { .. } => "deadline_exceeded",
-            Error::OutcomeUnknown(_) => "outcome_unknown",
+            Error::MissingToken => ErrorKind::MissingToken,
+            Error::Config(_) => ErrorKind::Config,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::InsufficientCredits { .. } => ErrorKind::InsufficientCredits,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::ModelRetired { .. } => ErrorKind::ModelRetired,
+            Error::InvalidRequest { .. } => ErrorKind::InvalidRequest,
+            Error::UnknownModel { .. } => ErrorKind::UnknownModel,
+            Error::UnknownJob { .. } => ErrorKind::UnknownJob,
+            Error::JobFailed { .. } => ErrorKind::JobFailed,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Polling { .. } => ErrorKind::Polling,
+            Error::DeadlineExceeded { .. } => ErrorKind::DeadlineExceeded,
+            Error::OutcomeUnknown(_) => ErrorKind::OutcomeUnknown,
+            Error::Api { status: 401, .. } => ErrorKind::Unauthorized,
+            Error::Api { status: 402, .. } => ErrorKind::InsufficientCredits,
+            Error::Api { status: 403, .. } => ErrorKind::Forbidden,
+            Error::Api { status: 408, .. } => ErrorKind::Api,
+            Error::Api { status: 429, .. } => ErrorKind::RateLimited,
             Error::Api {
-                status: 400..=499, ..
-            } => "api_refused",
-            Error::Api { .. } => "api",
-            Error::Transport { .. } => "transport",
-            Error::Decode { .. } => "decode",
-            Error::TooLarge { .. } => "too_large",
-            Error::Download { .. } => "download",
-            Error::Journal { .. } => "journal",
-            Error::Busy { .. } => "busy",
-            Error::Io { .. } => "io",
+                status: 300..=499, ..
+            } => ErrorKind::ApiRefused,
+            Error::Api { .. } => ErrorKind::Api,
+            Error::Transport { .. } => ErrorKind::Transport,
+            Error::Decode { .. } => ErrorKind::Decode,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::Download { .. } => ErrorKind::Download,
+            Error::Journal { .. } => ErrorKind::Journal,
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::Io { .. } => ErrorKind::Io,
         }
+    }
+
+    /// What a program's exit status says about this error ([`ErrorKind::exit_class`]).
+    pub fn exit_class(&self) -> ExitClass {
+        self.kind().exit_class()
     }
 
     /// The unknown outcome, for [`crate::Krea::settle`].

@@ -9,6 +9,7 @@ mod cost;
 pub mod credentials;
 mod download;
 mod error;
+mod error_kind;
 mod evidence;
 mod input;
 mod job;
@@ -41,6 +42,7 @@ pub use config::{BASE_URL_ENV, DEFAULT_BASE_URL, KreaBuilder, StatePath, TOKEN_E
 pub use cost::{Estimate, estimate};
 pub use download::{DownloadOptions, extension, sanitize};
 pub use error::{Error, Result, UnknownOutcome};
+pub use error_kind::{ErrorKind, ExitClass};
 pub use input::Input;
 pub use job::{Finished, JobHandle, JobUpdate};
 pub use journal::OutputPlan;

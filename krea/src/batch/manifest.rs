@@ -77,7 +77,7 @@ pub struct ItemState {
     pub error: Option<String>,
     /// The kind of that error ([`Error::kind`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_kind: Option<String>,
+    pub error_kind: Option<crate::ErrorKind>,
     /// Its cost estimate in compute units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
@@ -85,6 +85,23 @@ pub struct ItemState {
     /// its own: why. Its file may be another line's, or another program's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncertain: Option<String>,
+}
+
+impl ItemState {
+    /// What the item was charged, in compute units: its estimate once completed, nothing for a
+    /// job that failed or was cancelled or a request that created none; `None` while it is not
+    /// known (a job still running, timed out, or a lost answer not yet settled may still be
+    /// charged).
+    pub fn charged(&self) -> Option<Estimate> {
+        match self.status {
+            ItemStatus::Completed => self.estimate,
+            ItemStatus::Failed | ItemStatus::Cancelled => Some(Estimate::zero()),
+            ItemStatus::Pending | ItemStatus::Error if self.job_id.is_none() => {
+                Some(Estimate::zero())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// `manifest.json` in a batch directory.

@@ -59,6 +59,15 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
+    /// What the run was charged in all ([`ItemState::charged`]); `None` while any item's
+    /// charge is not known.
+    pub fn charged(&self) -> Option<Estimate> {
+        self.items
+            .iter()
+            .map(ItemState::charged)
+            .try_fold(Estimate::zero(), |sum, c| c.map(|c| sum.plus(c)))
+    }
+
     /// Items completed.
     pub fn completed(&self) -> usize {
         self.items

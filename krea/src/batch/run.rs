@@ -384,7 +384,7 @@ impl Run {
                 item.status = ItemStatus::Unknown;
                 item.job_id = u.job_id;
                 let e = Error::OutcomeUnknown(u);
-                item.error_kind = Some(e.kind().into());
+                item.error_kind = Some(e.kind());
                 item.error = Some(unknown_note());
                 self.save()?;
                 on_event(BatchEvent::Ended {
@@ -400,7 +400,7 @@ impl Run {
             ) => {
                 item.job_id = e.job_id();
                 item.status = ItemStatus::Submitted;
-                item.error_kind = Some(e.kind().into());
+                item.error_kind = Some(e.kind());
                 item.error = Some(e.to_string());
             }
             // The account's cap (429, or held back before sending): nothing was created; the
@@ -426,14 +426,14 @@ impl Run {
             ) => {
                 item.status = ItemStatus::Pending;
                 item.key = None;
-                item.error_kind = Some(e.kind().into());
+                item.error_kind = Some(e.kind());
                 item.error = Some(e.to_string());
                 self.stopped.get_or_insert(e);
             }
             Err(e) => {
                 item.status = ItemStatus::Error;
                 item.key = None;
-                item.error_kind = Some(e.kind().into());
+                item.error_kind = Some(e.kind());
                 item.error = Some(e.to_string());
             }
         }
@@ -473,7 +473,7 @@ impl Run {
                     // The job exists; a resume waits for it again.
                     _ => ItemStatus::TimedOut,
                 };
-                item.error_kind = Some(e.kind().into());
+                item.error_kind = Some(e.kind());
                 item.error = Some(e.to_string());
             }
         }

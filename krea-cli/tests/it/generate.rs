@@ -1,6 +1,6 @@
 //! `krea image | video | enhance | run` against the simulator.
 
-mod support;
+use crate::support;
 
 use krea_sim::Simulator;
 use support::{code, env, files_in, json, krea, stderr, stdout};

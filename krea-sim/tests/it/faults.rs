@@ -1,7 +1,7 @@
 //! Every injected fault, observed from the client side, with the counters that prove what the
 //! server did (or did not do).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The generated types against the wire: what a body serializes to, and what Krea's job and
 //! error bodies decode into, through the real generated client over loopback.
 
-mod support;
+use crate::support;
 
 use krea_gen::types::{self, GenerateImageBflFlux1DevBody};
 use krea_gen::JobStatus;

@@ -1,7 +1,7 @@
 //! `X-Webhook-URL`: any https URL is accepted, as Krea accepts it; the terminal job is POSTed
 //! there when the host is loopback or allowed, and counted undeliverable otherwise.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

@@ -2,7 +2,7 @@
 //! null-only fields, deprecated camelCase fields around their sunset, broken multipart bodies,
 //! loosely typed query strings, pagination edges, and model discovery through `/openapi.json`.
 
-mod support;
+use crate::support;
 
 use chrono::NaiveDate;
 use krea_sim::Simulator;

@@ -3,7 +3,7 @@
 //! elapsed time must tick while a job runs, no line may be wider than the pane (wrap), and a
 //! run of more jobs than the pane has rows must leave each job once in the scrollback.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::num::NonZeroU16;

@@ -1,7 +1,7 @@
 //! Requests Krea refuses: each validation class answers 400 `{error}` naming the field, a bad
 //! or missing token 401, and none of them creates a job.
 
-mod support;
+use crate::support;
 
 use krea_sim::Simulator;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Security: the token stays secret at every verbosity, never reaches another origin, and bad
 //! URLs and uploads are refused before anything is sent.
 
-mod support;
+use crate::support;
 
 use krea_sim::{Fault, Simulator};
 use support::{code, command, env, files_in, krea, stderr, stdout};

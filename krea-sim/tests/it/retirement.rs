@@ -1,7 +1,7 @@
 //! Retired models: `Deprecation`/`Sunset` headers before the sunset, 410 naming the
 //! replacement after it.
 
-mod support;
+use crate::support;
 
 use chrono::{Duration, Utc};
 use krea_sim::Simulator;

@@ -1,6 +1,6 @@
 //! Credits (402), the concurrency cap (429 or backlog) and cancellation.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! A job's whole life, for an image and a video model: pending job, states, completion, files.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

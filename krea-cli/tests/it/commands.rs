@@ -1,6 +1,6 @@
 //! jobs, assets, styles, apps, sim and completions against the simulator.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 

@@ -1,7 +1,7 @@
 //! `krea mcp` as an assistant meets it: the binary started as a child process and driven by
 //! rmcp's own client over the child's stdio.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -1,6 +1,6 @@
 //! Pagination of `GET /jobs`, its filters, and the other collections: assets, styles, node apps.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 

@@ -2,7 +2,7 @@
 //! of the shape it documents; and the
 //! same seed and requests give the same responses and file bytes.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

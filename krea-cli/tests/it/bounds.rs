@@ -2,7 +2,7 @@
 //! `--timeout` (a stalled answer, a huge `Retry-After`, 429 forever, a stalled download), hold a
 //! huge answer in memory, or show the token or terminal escapes it sends back.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! `krea batch` and `krea pipeline`: manifests and reports; resumable, also after SIGKILL,
 //! with no line or job submitted twice.
 
-mod support;
+use crate::support;
 
 use krea_sim::Simulator;
 use support::{code, env, krea, stderr, stdout};

@@ -1,6 +1,6 @@
 //! Bad input gets its exit code and a message saying what to do, and nothing is sent.
 
-mod support;
+use crate::support;
 
 use krea_sim::Simulator;
 use support::{code, command, env, krea, stderr, stdout};

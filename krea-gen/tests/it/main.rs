@@ -1,0 +1,6 @@
+//! The generated client's catalog and wire types, in one binary.
+
+mod support;
+
+mod catalog;
+mod wire_types;
