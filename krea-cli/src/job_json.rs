@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use krea::{Estimate, ItemState, ItemStatus, Krea};
+use krea::{ItemState, Krea};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -81,7 +81,10 @@ impl Input {
                 };
             }
             Input::Path(p) => match std::fs::metadata(p) {
-                Ok(m) if m.is_file() => (p.display().to_string(), m.len(), read_head(p)),
+                Ok(m) if m.is_file() => match read_head(p) {
+                    Ok(head) => (p.display().to_string(), m.len(), head),
+                    Err(e) => return Some(format!("cannot read {}: {e}", p.display())),
+                },
                 Ok(_) => return Some(format!("{} is not a file", p.display())),
                 Err(e) => return Some(format!("cannot read {}: {e}", p.display())),
             },
@@ -125,14 +128,14 @@ impl Input {
     }
 }
 
-fn read_head(path: &Path) -> Vec<u8> {
+/// The first bytes of a file, which say its type. A file that cannot be opened or read is
+/// an error of its own, not a file of the wrong type.
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut head = vec![0u8; 64];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
+    let n = std::fs::File::open(path)?.read(&mut head)?;
     head.truncate(n);
-    head
+    Ok(head)
 }
 
 /// A URL when it looks like one, else a local path.

@@ -128,13 +128,13 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
         // A generation path whose last part is a slug or alias the catalog knows
         // (`/generate/image/google/nano-banana-flash`).
         [] if trimmed.contains('/') => {
-            let last = trimmed
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap_or_default();
+            // The part before it names the vendor, and a vendor that does not match is a
+            // different model: `openai/flux` must not become Black Forest Labs' Flux.
+            let mut parts = trimmed.trim_end_matches('/').rsplit('/');
+            let last = parts.next().unwrap_or_default();
+            let vendor = fold(parts.next().unwrap_or_default());
             match resolve(last) {
-                Ok(m) if !last.is_empty() => Ok(m),
+                Ok(m) if !last.is_empty() && fold(vendor_of(m)) == vendor => Ok(m),
                 _ => Err(unknown(name)),
             }
         }
@@ -164,6 +164,11 @@ pub fn of_kind(kind: Kind) -> impl Iterator<Item = &'static ModelSpec> {
 /// Every model: built in ([`MODELS`]), then added at run time from a newer document.
 pub fn all() -> impl Iterator<Item = &'static ModelSpec> {
     krea_gen::catalog::all()
+}
+
+/// The vendor part of a model's id (`bfl` of `bfl/flux-1-dev`).
+fn vendor_of(m: &ModelSpec) -> &str {
+    m.id.split('/').next().unwrap_or_default()
 }
 
 fn unknown(name: &str) -> Error {
@@ -283,6 +288,30 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_vendor_that_does_not_match_never_resolves_to_another_vendor() {
+        for name in [
+            "openai/flux",
+            "kling/veo-3.1-fast",
+            "/generate/image/openai/flux-1-dev",
+        ] {
+            assert!(
+                matches!(resolve(name), Err(Error::UnknownModel { .. })),
+                "{name}: {:?}",
+                resolve(name).map(|m| m.id)
+            );
+        }
+        // The vendor that does match still finds the model by its slug or alias.
+        assert_eq!(
+            resolve("google/veo-3.1-fast").map(|m| m.id).ok(),
+            Some("google/veo-3.1-fast")
+        );
+        assert_eq!(
+            resolve("bfl/flux").map(|m| m.id).ok(),
+            Some("bfl/flux-1-dev")
+        );
     }
 
     #[test]

@@ -515,6 +515,7 @@ impl GenerationRequest {
                 .iter()
                 .map(ToString::to_string),
         );
+        problems.extend(blank_prompt(model, &body));
         if problems.is_empty() {
             // The generated type is the last word: a body it refuses is not sent.
             if let Some(Err(e)) = krea_gen::catalog::decode_body(model.operation_id, &body) {
@@ -680,8 +681,8 @@ impl GenerationRequest {
 
 /// Why `plan` cannot receive a `kind` model's output, if it cannot.
 fn output_problem(plan: &OutputPlan, kind: Kind) -> Option<String> {
-    if plan.dir.exists() && !plan.dir.is_dir() {
-        return Some(format!("output: {} is not a directory", plan.dir.display()));
+    if let Some(why) = dir_problem(&plan.dir) {
+        return Some(format!("output: {why}"));
     }
     let name = plan.file_name.as_deref()?;
     let path = plan.dir.join(name);
@@ -704,6 +705,54 @@ fn output_problem(plan: &OutputPlan, kind: Kind) -> Option<String> {
         _ => Some(format!(
             "output: {name} needs one of the extensions {} for this model's results",
             fits.join(", ")
+        )),
+    }
+}
+
+/// A prompt the model generates from that holds only whitespace: Krea would take it and
+/// charge for a picture of nothing in particular.
+fn blank_prompt(model: &ModelSpec, body: &Value) -> Option<String> {
+    let required = model
+        .parameters
+        .iter()
+        .any(|p| p.name == "prompt" && p.required);
+    let blank = body
+        .get("prompt")
+        .and_then(Value::as_str)
+        .is_some_and(|p| p.trim().is_empty());
+    (required && blank).then(|| "prompt: is empty; say what to generate".to_string())
+}
+
+/// Why files cannot be written under `dir` (created where missing), found before anything is
+/// paid: the nearest part of it that exists must be a directory this process can create files
+/// in. Tried with a file, since permission bits alone are wrong for root, read-only mounts and
+/// ACLs.
+fn dir_problem(dir: &std::path::Path) -> Option<String> {
+    // By components: `taken/` names `taken` (a file there must not pass for "missing").
+    let dir: PathBuf = dir.components().collect();
+    let existing = dir
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && std::fs::metadata(a).is_ok())
+        .unwrap_or(std::path::Path::new("."));
+    if !existing.is_dir() {
+        return Some(format!(
+            "{} is a file, not a directory (choose another output directory)",
+            existing.display()
+        ));
+    }
+    let probe = existing.join(format!(".krea-write-check-{}", uuid::Uuid::new_v4()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!(
+            "cannot write in {} ({e}); choose a directory you can write to",
+            existing.display()
         )),
     }
 }

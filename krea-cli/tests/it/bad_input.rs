@@ -118,7 +118,7 @@ async fn an_output_that_cannot_be_written_is_refused_before_paying() {
     )
     .await;
     let file = ["afile"];
-    let not_dir = "afile is not a directory";
+    let not_dir = "afile is a file, not a directory";
     refused_beside(&file, &["image", "a cat", "-o", "afile"], 2, not_dir).await;
     refused_beside(
         &file,
@@ -169,4 +169,56 @@ async fn a_generation_path_ending_in_a_known_slug_resolves() {
         "{}",
         stdout(&o)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blank_prompt_is_not_paid_for() {
+    refused(&["image", "   ", "-m", "flux"], 2, "prompt: is empty").await;
+    refused(&["video", "\t \n"], 2, "prompt: is empty").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_that_cannot_be_written_is_found_before_paying() {
+    // A file where the directory should be, as `-o DIR/` and as a directory below it.
+    refused_beside(
+        &["taken"],
+        &["image", "a cat", "-m", "flux", "-o", "taken/"],
+        2,
+        "taken is a file, not a directory",
+    )
+    .await;
+    refused_beside(
+        &["taken"],
+        &["image", "a cat", "-m", "flux", "-o", "taken/sub/"],
+        2,
+        "taken is a file, not a directory",
+    )
+    .await;
+    // Nobody can create files in /proc, root included.
+    refused(
+        &["image", "a cat", "-m", "flux", "-o", "/proc/krea-out/"],
+        2,
+        "cannot write in /proc",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_input_file_is_named_as_unreadable_not_as_the_wrong_type() {
+    // A regular file whose first read fails (for root too).
+    refused(
+        &["image", "a cat", "--image", "/proc/self/mem"],
+        2,
+        "cannot read /proc/self/mem",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vendor_that_does_not_match_never_resolves_to_another_vendors_model() {
+    refused(&["image", "a cat", "-m", "openai/flux"], 2, "openai/flux").await;
+    let e = env("vendor", Simulator::builder()).await;
+    let o = krea(&e, &["models", "kling/veo-3.1-fast"]).await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(!stdout(&o).contains("Veo"), "{}", stdout(&o));
 }

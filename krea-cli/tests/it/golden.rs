@@ -1,5 +1,5 @@
 //! Snapshots reviewed with every change: the whole `--help` tree and `krea models`.
-//! Regenerate with `KREA_UPDATE_GOLDEN=1 cargo test -p krea-cli --test golden`.
+//! Regenerate with `KREA_UPDATE_GOLDEN=1 cargo test -p krea-cli --test it golden`.
 
 use std::path::PathBuf;
 use std::process::Command;

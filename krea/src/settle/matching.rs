@@ -103,11 +103,25 @@ impl Span {
     }
 }
 
-/// Decides every request. `others` is the rate (jobs per second) at which jobs no request of
-/// this journal can have made were listed outside every window: another program using the
-/// account. Where one of its jobs may be in a window, a job found there is adopted with the
-/// doubt said.
+/// Decides every request, with the rate of other programs' jobs measured over a history long
+/// enough to trust (see [`decide_with`]).
+#[cfg(test)]
 pub(crate) fn decide(requests: &[Request], candidates: &[Candidate], others: f64) -> Vec<Decision> {
+    decide_with(requests, candidates, others, true)
+}
+
+/// Decides every request. `others` is the rate (jobs per second) at which jobs no request of
+/// this journal can have made were listed: another program using the account. Where one of
+/// its jobs may be in a window, a job found there is adopted with the doubt said.
+/// `rate_known`: the account's history seen is long enough for a rate of zero to mean
+/// something; on a young account a request is decided only once it is ready (by then jobs
+/// another program made around it are listed too), never from its usual window at once.
+pub(crate) fn decide_with(
+    requests: &[Request],
+    candidates: &[Candidate],
+    others: f64,
+    rate_known: bool,
+) -> Vec<Decision> {
     let mut out: Vec<Option<Decision>> = vec![None; requests.len()];
     let mut taken: HashSet<usize> = HashSet::new();
     // A window measured in stamps compares stamps as written; one on Krea's clock allows for
@@ -139,7 +153,7 @@ pub(crate) fn decide(requests: &[Request], candidates: &[Candidate], others: f64
     for (i, r) in requests.iter().enumerate() {
         if let [c] = in_usual[i][..]
             && holders(c) == 1
-            && (narrow(r) || r.owner != Owner::Us)
+            && ((narrow(r) && (rate_known || r.ready)) || r.owner != Owner::Us)
         {
             taken.insert(c);
             out[i] = Some(match r.owner {
@@ -386,6 +400,27 @@ mod tests {
         let d = decide(&[r], &[job(1, 105), job(2, 400)], 0.0);
         assert_eq!(
             d,
+            vec![Decision::Adopt {
+                job: Uuid::from_u128(1),
+                doubt: None
+            }]
+        );
+    }
+
+    #[test]
+    fn on_a_young_account_a_usual_window_decides_nothing_before_the_request_is_ready() {
+        // No other program seen yet, but the history is too short for that to mean much:
+        // another program's job may be the one in the window.
+        let mut r = lost(0, 200);
+        r.ready = false;
+        let jobs = [job(1, 105)];
+        assert!(matches!(
+            decide_with(&[r.clone()], &jobs, 0.0, false)[0],
+            Decision::Wait(_)
+        ));
+        r.ready = true;
+        assert_eq!(
+            decide_with(&[r], &jobs, 0.0, false),
             vec![Decision::Adopt {
                 job: Uuid::from_u128(1),
                 doubt: None

@@ -202,7 +202,7 @@ fn to_delta(d: Duration) -> TimeDelta {
 }
 
 impl Krea {
-    /// Settles one unknown outcome (from [`Error::OutcomeUnknown`]), waiting (within this
+    /// Settles one unknown outcome (from [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown)), waiting (within this
     /// handle's deadline) until the evidence decides it. With a journal, the answer is written
     /// there too (an adopted job then resumes like any other).
     pub async fn settle(&self, outcome: &UnknownOutcome) -> Result<Settlement> {
@@ -409,7 +409,7 @@ impl Krea {
             .flat_map(|r| r.usual.into_iter().chain(r.possible));
         let lo = spans.clone().map(|s| s.lo).min();
         let hi = spans.map(|s| s.hi).max();
-        let (candidates, others) = match (lo, hi) {
+        let (candidates, others, rate_known) = match (lo, hi) {
             (Some(lo), Some(hi)) => {
                 let listed = scan::scan(&self.jobs(), lo - LOOKBACK, hi).await?;
                 let first = listed.first;
@@ -436,19 +436,22 @@ impl Krea {
                     .into_iter()
                     .filter(|(id, _)| !claimed.contains(id));
                 let (near, far): (Vec<_>, Vec<_>) = unclaimed.partition(|(_, at)| near(*at));
+                // Other programs' jobs: those outside every window, or, where more jobs than
+                // lost answers lie unclaimed, at least the surplus (each lost answer made one
+                // job at most), over the stretch read (no longer than the account's history).
+                let surplus = (near.len() + far.len()).saturating_sub(lost.len());
+                let from = first.map_or(lo - LOOKBACK, |f| f.max(lo - LOOKBACK));
+                let span = (hi - from).num_milliseconds().max(1_000) as f64 / 1000.0;
                 let candidates: Vec<Candidate> = near
                     .into_iter()
                     .map(|(id, at)| Candidate { id, at })
                     .collect();
-                // Other programs' pace: the jobs outside every window, over the stretch read
-                // (no longer than the account's history).
-                let from = first.map_or(lo - LOOKBACK, |f| f.max(lo - LOOKBACK));
-                let span = (hi - from).num_milliseconds().max(1_000) as f64 / 1000.0;
-                (candidates, far.len() as f64 / span)
+                let young = first.is_some_and(|f| f > lo - LOOKBACK);
+                (candidates, far.len().max(surplus) as f64 / span, !young)
             }
-            _ => (Vec::new(), 0.0),
+            _ => (Vec::new(), 0.0, true),
         };
-        let decisions = matching::decide(&requests, &candidates, others);
+        let decisions = matching::decide_with(&requests, &candidates, others, rate_known);
         for (l, decision) in lost.iter().zip(decisions) {
             match decision {
                 Decision::Wait(why) if l.owner == Owner::Us => pass.waiting.push((l.key, why)),
