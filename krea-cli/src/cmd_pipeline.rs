@@ -187,7 +187,11 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
         ctx.out.note(format!(
             "stopped at step {step}: to finish, {resume} (nothing is paid twice)"
         ));
-        code = code.max(exit::TIMEOUT);
+        // A run that stopped for a reason already counted exits for that reason (a 401 is
+        // the auth code here as for `krea image`); one stopped by nothing else ran out of time.
+        if code == exit::OK {
+            code = exit::TIMEOUT;
+        }
     }
     ctx.out.json(&json!({
         "simulated": ctx.out.simulated,

@@ -45,16 +45,9 @@ pub fn code_of(k: &krea::Error) -> u8 {
     k.exit_class().code()
 }
 
-/// The exit code for a batch item that did not complete: the same as its error met directly.
+/// The exit code for a batch item: the same as its error met directly (the library's table).
 pub fn code_of_item(item: &krea::ItemState) -> u8 {
-    use krea::ItemStatus as S;
-    match (item.status, item.error_kind) {
-        (S::Completed, _) => OK,
-        (S::Failed | S::Cancelled, _) => JOB_FAILED,
-        (S::TimedOut | S::Unknown, None) => TIMEOUT,
-        (_, Some(kind)) => kind.exit_class().code(),
-        _ => NETWORK,
-    }
+    item.exit_class().code()
 }
 
 /// Prints why a batch item did not complete, with what to do.

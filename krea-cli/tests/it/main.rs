@@ -8,6 +8,7 @@ mod bad_input;
 mod batch;
 mod bounds;
 mod commands;
+mod exit_codes;
 mod generate;
 mod golden;
 mod mcp;

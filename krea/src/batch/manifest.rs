@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::cost::Estimate;
 use crate::error::{Error, Result};
+use crate::error_kind::ExitClass;
 
 /// Where one item of a batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +89,18 @@ pub struct ItemState {
 }
 
 impl ItemState {
+    /// How a program reports this item, by the same table as an error met directly
+    /// ([`crate::ErrorKind::exit_class`]): a line refused with 403 exits as a refused `krea image`.
+    pub fn exit_class(&self) -> ExitClass {
+        match (self.status, self.error_kind) {
+            (ItemStatus::Completed, _) => ExitClass::Ok,
+            (_, Some(kind)) => kind.exit_class(),
+            (ItemStatus::Failed | ItemStatus::Cancelled, None) => ExitClass::JobFailed,
+            (ItemStatus::TimedOut | ItemStatus::Unknown, None) => ExitClass::Timeout,
+            _ => ExitClass::Network,
+        }
+    }
+
     /// What the item was charged, in compute units: its estimate once completed, nothing for a
     /// job that failed or was cancelled or a request that created none; `None` while it is not
     /// known (a job still running, timed out, or a lost answer not yet settled may still be
