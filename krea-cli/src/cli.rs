@@ -104,6 +104,11 @@ pub struct Global {
     /// this has passed with no job of it
     #[arg(long, global = true, value_name = "SECONDS")]
     pub settle_grace: Option<f64>,
+    /// Compute units to count for one job of a model Krea publishes no price for (the Topaz
+    /// upscalers) against --max-cu and MCP budgets (default: the dearest published price of
+    /// the same kind, 179 for an image)
+    #[arg(long, global = true, value_name = "CU")]
+    pub assume_cu: Option<f64>,
     /// How to poll: `auto` (near the expected time, then every 0.5-2 s) or a fixed interval in seconds
     #[arg(
         long,

@@ -188,25 +188,17 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         "{} lines, estimate {estimate}{}",
         lines.len(),
         if unpriced > 0 {
-            format!(" ({unpriced} without published pricing)")
+            format!(" ({unpriced} without a published price, counted at the assumed price)")
         } else {
             String::new()
         }
     ));
-    if let Some(max) = a.max_cu {
-        if unpriced > 0 {
-            return Err(Usage(format!(
-                "{unpriced} line(s) have no published price, so --max-cu {max} cannot be checked: leave out --max-cu to send anyway"
-            ))
-            .into());
-        }
-        if estimate.high > max {
-            return Err(Usage(format!(
-                "the {} lines may cost up to {estimate}, above --max-cu {max}: remove lines, choose cheaper models or options, or raise --max-cu",
-                lines.len()
-            ))
-            .into());
-        }
+    if let Some(max) = a.max_cu.filter(|max| estimate.high > *max) {
+        return Err(Usage(format!(
+            "the {} lines may cost up to {estimate}, above --max-cu {max}: remove lines, choose cheaper models or options, or raise --max-cu",
+            lines.len()
+        ))
+        .into());
     }
     if a.dry_run {
         ctx.out.line(format!(

@@ -70,9 +70,15 @@ pub async fn generate(
     for note in &checked.notes {
         ctx.out.note(note);
     }
-    let total = checked.estimate.map(|e| e.times(out.count as usize));
+    // What budgets hold: the published price, or the assumed one where there is none.
+    let total = Some(checked.worst_case.times(out.count as usize));
     if let Some(max) = out.max_cu {
-        budget(total, max, out.count, model)?;
+        budget(
+            checked.worst_case.times(out.count as usize),
+            max,
+            out.count,
+            model,
+        )?;
     }
     if out.dry_run {
         return dry_run(ctx, out.count, model, &checked.body, total);
@@ -138,13 +144,13 @@ pub async fn generate(
         exit::report_error(e);
     }
     exit::report_uncertain(&ctx.out, &report.items);
-    // Failed and cancelled jobs are not charged: the cost is the completed ones'.
+    // Failed and cancelled jobs are not charged; one not known keeps the total unknown.
     let completed = report
         .items
         .iter()
         .filter(|i| i.status == ItemStatus::Completed)
         .count();
-    let cost = checked.estimate.map(|e| e.times(completed));
+    let cost = report.charged();
     if completed > 0 {
         let charged = cost.map_or(String::new(), |c| format!(", cost ~{c}"));
         ctx.out.note(format!(
@@ -161,27 +167,17 @@ pub async fn generate(
     Ok(code)
 }
 
-/// `--max-cu`: the run's worst case must fit, and a run with no known price cannot be held
-/// to a budget, so it is refused too.
-fn budget(
-    total: Option<krea::Estimate>,
-    max: f64,
-    count: u32,
-    model: &ModelSpec,
-) -> anyhow::Result<()> {
-    match total {
-        Some(t) if t.high > max => Err(Usage(format!(
-            "{count} job(s) on {} may cost up to {t}, above --max-cu {max}: lower -n, choose cheaper options or a cheaper model (`krea models`), or raise --max-cu",
+/// `--max-cu`: the run's worst case must fit (a model with no published price at the
+/// assumed price, which the estimate says).
+fn budget(total: krea::Estimate, max: f64, count: u32, model: &ModelSpec) -> anyhow::Result<()> {
+    if total.high > max {
+        return Err(Usage(format!(
+            "{count} job(s) on {} may cost up to {total}, above --max-cu {max}: lower -n, choose cheaper options or a cheaper model (`krea models`), or raise --max-cu",
             model.id
         ))
-        .into()),
-        Some(_) => Ok(()),
-        None => Err(Usage(format!(
-            "{} has no published price for these options, so --max-cu {max} cannot be checked: leave out --max-cu to send anyway",
-            model.id
-        ))
-        .into()),
+        .into());
     }
+    Ok(())
 }
 
 /// `--dry-run`: what would be sent and what it would cost; no request at all.

@@ -39,7 +39,7 @@ fn plan_table(plan: &Plan) -> String {
             s.jobs,
             s.estimate,
             if s.unpriced > 0 {
-                format!(" (+{} unpriced)", s.unpriced)
+                format!(" ({} with no published price)", s.unpriced)
             } else {
                 String::new()
             }
@@ -74,22 +74,13 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
     }
     let plan = pipeline.plan()?;
     let table = plan_table(&plan);
-    if let Some(max) = a.max_cu {
-        if plan.unpriced > 0 {
-            return Err(Usage(format!(
-                "{} job(s) have no published price, so --max-cu {max} cannot be checked: leave out --max-cu to send anyway",
-                plan.unpriced
-            ))
-            .into());
-        }
-        if plan.total.high > max {
-            ctx.out.note(&table);
-            return Err(Usage(format!(
-                "the run may cost up to {}, above --max-cu {max}: drop steps or fan-out values, choose cheaper models, or raise --max-cu",
-                plan.total
-            ))
-            .into());
-        }
+    if let Some(max) = a.max_cu.filter(|max| plan.total.high > *max) {
+        ctx.out.note(&table);
+        return Err(Usage(format!(
+            "the run may cost up to {}, above --max-cu {max}: drop steps or fan-out values, choose cheaper models, or raise --max-cu",
+            plan.total
+        ))
+        .into());
     }
     let steps_json: Vec<Value> = plan
         .steps

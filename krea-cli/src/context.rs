@@ -210,6 +210,9 @@ pub async fn connect_with(
         if let Some(d) = deadline {
             b = b.deadline(d);
         }
+        if let Some(cu) = g.assume_cu {
+            b = b.assumed_price(cu);
+        }
         if let Some(path) = sim_journal {
             b = b.journal(StatePath::At(path));
         }
@@ -244,6 +247,9 @@ pub async fn connect_with(
         }
         if let Some(d) = deadline {
             b = b.deadline(d);
+        }
+        if let Some(cu) = g.assume_cu {
+            b = b.assumed_price(cu);
         }
         (b.build()?, None, secret)
     };

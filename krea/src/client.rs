@@ -51,6 +51,7 @@ pub(crate) struct Inner {
     pub max_answer_bytes: u64,
     pub settle_grace: Duration,
     pub listing_lag: Duration,
+    pub assumed_price: Option<f64>,
     pub retry: RetryPolicy,
     pub poll: PollPolicy,
     pub limiter: Limiter,
@@ -106,6 +107,11 @@ impl Krea {
 
     pub(crate) fn new(b: KreaBuilder, base: String, auth: krea_gen::ApiAuth) -> Result<Krea> {
         let token: SecretString = b.token.clone().ok_or(Error::MissingToken)?;
+        if let Some(p) = b.assumed_price.filter(|p| !p.is_finite() || *p < 0.0) {
+            return Err(Error::Config(format!(
+                "the assumed price {p} is not a number of compute units (0 or more)"
+            )));
+        }
         let mut header = HeaderValue::try_from(format!("Bearer {}", token.expose_secret().trim()))
             .map_err(|_| {
                 Error::Config("the token holds characters a header cannot carry".into())
@@ -163,6 +169,7 @@ impl Krea {
             max_answer_bytes: b.max_answer_bytes,
             settle_grace: b.settle_grace,
             listing_lag: b.listing_lag,
+            assumed_price: b.assumed_price,
             retry: b.retry,
             poll: b.poll,
             limiter: Limiter::new(16, b.max_jobs_in_flight),

@@ -60,6 +60,7 @@ pub struct KreaBuilder {
     pub(crate) settle_grace: Duration,
     pub(crate) listing_lag: Duration,
     pub(crate) deadline: Option<tokio::time::Instant>,
+    pub(crate) assumed_price: Option<f64>,
 }
 
 impl std::fmt::Debug for KreaBuilder {
@@ -103,6 +104,7 @@ impl Default for KreaBuilder {
             settle_grace: DEFAULT_SETTLE_GRACE,
             listing_lag: DEFAULT_LISTING_LAG,
             deadline: None,
+            assumed_price: None,
         }
     }
 }
@@ -171,6 +173,15 @@ impl KreaBuilder {
     /// with no job of it in sight, so it is never sent again while its job may still appear.
     pub fn settle_grace(mut self, grace: Duration) -> Self {
         self.settle_grace = grace;
+        self
+    }
+
+    /// The price, in compute units, assumed for one job of a model Krea publishes no price
+    /// for (the Topaz upscalers), where a budget must hold it (default
+    /// [`crate::cost::assumed_price`]: the dearest published price of the kind). Every
+    /// estimate that uses it says so. Not finite or below zero: refused when building.
+    pub fn assumed_price(mut self, compute_units: f64) -> Self {
+        self.assumed_price = Some(compute_units);
         self
     }
 

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::models::ModelSpec;
+use crate::models::{Kind, ModelSpec};
 
 /// An estimate in compute units.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,10 @@ pub struct Estimate {
     pub low: f64,
     /// The dearest it can cost.
     pub high: f64,
+    /// Part of it is an assumed price, for a model Krea publishes no price for
+    /// ([`assumed_price`]): `high` is a ceiling, not a price.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub assumed: bool,
 }
 
 impl Estimate {
@@ -24,6 +28,16 @@ impl Estimate {
         Estimate {
             low: 0.0,
             high: 0.0,
+            assumed: false,
+        }
+    }
+
+    /// A job of a model with no published price, held to `ceiling` compute units.
+    pub fn assumed(ceiling: f64) -> Estimate {
+        Estimate {
+            low: 0.0,
+            high: ceiling,
+            assumed: true,
         }
     }
 
@@ -37,6 +51,7 @@ impl Estimate {
         Estimate {
             low: self.low * n as f64,
             high: self.high * n as f64,
+            assumed: self.assumed,
         }
     }
 
@@ -45,6 +60,7 @@ impl Estimate {
         Estimate {
             low: self.low + other.low,
             high: self.high + other.high,
+            assumed: self.assumed || other.assumed,
         }
     }
 }
@@ -59,16 +75,46 @@ impl std::fmt::Display for Estimate {
             }
         };
         match self.exact() {
-            Some(v) => write!(f, "{} CU", n(v)),
-            None => write!(f, "{}-{} CU", n(self.low), n(self.high)),
+            Some(v) => write!(f, "{} CU", n(v))?,
+            None => write!(f, "{}-{} CU", n(self.low), n(self.high))?,
         }
+        if self.assumed {
+            write!(f, " (includes an assumed price)")?;
+        }
+        Ok(())
     }
 }
 
 /// The estimate for `body` on `model`; `None` when Krea publishes no pricing for it, or no
 /// row of the table fits the request.
 pub fn estimate(model: &ModelSpec, body: &Value) -> Option<Estimate> {
-    krea_gen::pricing::compute_units(model, body).map(|(low, high)| Estimate { low, high })
+    krea_gen::pricing::compute_units(model, body).map(|(low, high)| Estimate {
+        low,
+        high,
+        assumed: false,
+    })
+}
+
+/// The ceiling assumed for one job of a model Krea publishes no price for (the Topaz
+/// upscalers), so that a budget can hold it: the dearest price published for any model of the
+/// same kind, or for an image where no model of the kind has one. Shown wherever it is used,
+/// and replaced by [`crate::KreaBuilder::assumed_price`].
+pub fn assumed_price(kind: Kind) -> f64 {
+    let dearest = |k: Kind| {
+        crate::models::of_kind(k)
+            .flat_map(|m| m.compute_units.iter().map(|r| r.compute_units))
+            .max_by(f64::total_cmp)
+    };
+    dearest(kind)
+        .or_else(|| dearest(Kind::Image))
+        .unwrap_or(0.0)
+}
+
+/// What `body` may cost at most on `model`: the published estimate, or the assumed ceiling
+/// (`assumed`, or [`assumed_price`] when `None`) where there is none.
+pub(crate) fn worst_case(model: &ModelSpec, body: &Value, assumed: Option<f64>) -> Estimate {
+    estimate(model, body)
+        .unwrap_or_else(|| Estimate::assumed(assumed.unwrap_or_else(|| assumed_price(model.kind))))
 }
 
 #[cfg(test)]
@@ -140,8 +186,28 @@ mod tests {
         let e = Estimate {
             low: 2.0,
             high: 3.5,
+            assumed: false,
         }
         .times(2);
         assert_eq!(e.to_string(), "4-7 CU");
+    }
+
+    #[test]
+    fn an_unpriced_model_is_held_to_the_dearest_published_price_of_its_kind() {
+        // No enhance model has a price: the dearest image stands in.
+        assert_eq!(assumed_price(Kind::Enhance), 179.0);
+        assert_eq!(assumed_price(Kind::Image), 179.0);
+        assert_eq!(assumed_price(Kind::Video), 3608.0);
+        let topaz = model("topaz/standard-enhance");
+        let w = worst_case(topaz, &json!({}), None);
+        assert_eq!((w.low, w.high, w.assumed), (0.0, 179.0, true));
+        assert!(w.to_string().contains("assumed"), "{w}");
+        assert_eq!(worst_case(topaz, &json!({}), Some(40.0)).high, 40.0);
+        // A published price is never replaced.
+        let flux = model("bfl/flux-1-dev");
+        assert_eq!(
+            worst_case(flux, &json!({"prompt": "x"}), Some(40.0)).high,
+            3.0
+        );
     }
 }

@@ -66,6 +66,9 @@ pub struct Checked {
     pub notes: Vec<String>,
     /// The cost in compute units, where Krea publishes the model's pricing.
     pub estimate: Option<Estimate>,
+    /// The most it may cost: `estimate`, or where there is none the assumed price
+    /// ([`crate::KreaBuilder::assumed_price`]); what budgets hold.
+    pub worst_case: Estimate,
 }
 
 impl Krea {
@@ -477,6 +480,11 @@ impl GenerationRequest {
                     body: Value::Object(params.clone()),
                     notes: Vec::new(),
                     estimate: None,
+                    worst_case: crate::cost::worst_case(
+                        model,
+                        &Value::Object(params.clone()),
+                        self.krea.inner.assumed_price,
+                    ),
                 })
             } else {
                 Err(Error::InvalidRequest {
@@ -542,11 +550,13 @@ impl GenerationRequest {
             });
         }
         let estimate = estimate(model, &body);
+        let worst_case = crate::cost::worst_case(model, &body, self.krea.inner.assumed_price);
         Ok(Checked {
             model,
             body,
             notes,
             estimate,
+            worst_case,
         })
     }
 

@@ -107,15 +107,9 @@ impl Server {
             .krea
             .generate(m.id, Value::Object(a.params))
             .check()?;
-        let total = checked.estimate.map(|e| e.times(count));
+        let total = checked.worst_case.times(count);
         let refusal = self.money.refusal(m.id, total);
-        let mut text = match total {
-            Some(t) => format!("{count} x {} ({}): {t}", m.title, m.id),
-            None => format!(
-                "{} ({}): Krea publishes no price for this request",
-                m.title, m.id
-            ),
-        };
+        let mut text = format!("{count} x {} ({}): {total}", m.title, m.id);
         text.push_str(&format!(
             "; this session has spent {} CU",
             number(self.money.spent())
@@ -128,7 +122,8 @@ impl Server {
                 "model": m.id,
                 "count": count,
                 "estimate_cu": checked.estimate.map(|e| json!({"low": e.low, "high": e.high})),
-                "total_cu": total.map(|e| json!({"low": e.low, "high": e.high})),
+                "total_cu": json!({"low": total.low, "high": total.high}),
+                "assumed_price": total.assumed,
                 "notes": checked.notes,
                 "allowed": refusal.is_none(),
                 "refusal": refusal,

@@ -83,10 +83,11 @@ impl Server {
             Ok(l) => l,
             Err(why) => return self.refused("usage", &why),
         };
-        if let Some(why) = self.money.refusal(model.id, checked.estimate) {
+        if let Some(why) = self.money.refusal(model.id, checked.worst_case) {
             let mut refusal = self.refused("over_budget", &why);
             if let Some(s) = refusal.structured_content.as_mut() {
-                s["estimate_cu"] = json!(checked.estimate.map(|e| e.high));
+                s["estimate_cu"] = json!(checked.worst_case.high);
+                s["assumed_price"] = json!(checked.worst_case.assumed);
                 s["session_cu"] = json!(self.money.spent());
             }
             return refusal;
@@ -106,9 +107,8 @@ impl Server {
             }
         };
         let limit = limit.saturating_sub(started.elapsed());
-        if let Some(e) = checked.estimate {
-            self.money.charge(handle.id(), e.high);
-        }
+        // An unpriced job counts at its assumed price until it ends.
+        self.money.charge(handle.id(), checked.worst_case.high);
         self.follow(handle, limit, reporter(&meta, peer)).await
     }
 

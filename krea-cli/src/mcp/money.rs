@@ -35,25 +35,23 @@ impl Money {
         self.jobs().values().fold(0.0, |sum, cu| sum + cu)
     }
 
-    /// Why a call estimated at `estimate` may not be sent, or `None` when it may.
-    pub fn refusal(&self, model: &str, estimate: Option<Estimate>) -> Option<String> {
-        if self.per_call.is_none() && self.budget.is_none() {
-            return None;
-        }
-        let Some(e) = estimate else {
-            return Some(format!(
-                "refused (nothing was sent): Krea publishes no price for this {model} request, so it cannot be held to this server's compute-unit limits; ask the user, who can restart `krea mcp` without --max-cu-per-call/--budget-cu"
-            ));
+    /// Why a call estimated at `estimate` (at most; a model with no published price at its
+    /// assumed price) may not be sent, or `None` when it may.
+    pub fn refusal(&self, model: &str, e: Estimate) -> Option<String> {
+        let assumed = if e.assumed {
+            " (Krea publishes no price for it: the ceiling assumed is what counts; `krea --assume-cu` sets another)"
+        } else {
+            ""
         };
         if let Some(max) = self.per_call.filter(|max| e.high > *max) {
             return Some(format!(
-                "refused (nothing was sent): this {model} call is estimated at {e}, over this server's limit of {max} CU per call; ask the user before anything dearer (they set --max-cu-per-call)"
+                "refused (nothing was sent): this {model} call is estimated at {e}{assumed}, over this server's limit of {max} CU per call; ask the user before anything dearer (they set --max-cu-per-call)"
             ));
         }
         let spent = self.spent();
         if let Some(budget) = self.budget.filter(|b| spent + e.high > *b) {
             return Some(format!(
-                "refused (nothing was sent): this {model} call is estimated at {e}; with {spent} CU already spent this session it would pass the session budget of {budget} CU; ask the user (they set --budget-cu)"
+                "refused (nothing was sent): this {model} call is estimated at {e}{assumed}; with {spent} CU already spent this session it would pass the session budget of {budget} CU; ask the user (they set --budget-cu)"
             ));
         }
         None
@@ -80,16 +78,18 @@ mod tests {
     use super::*;
 
     /// `n` Flux images (3 CU each).
-    fn flux(n: usize) -> Option<Estimate> {
+    fn flux(n: usize) -> Estimate {
         let model = krea::models::resolve("flux").expect("flux");
-        krea::estimate(model, &serde_json::json!({"prompt": "a cat"})).map(|e| e.times(n))
+        krea::estimate(model, &serde_json::json!({"prompt": "a cat"}))
+            .expect("priced")
+            .times(n)
     }
 
     #[test]
-    fn refuses_over_either_limit_and_unpriced_calls_only_under_a_limit() {
-        assert_eq!(flux(1).and_then(|e| e.exact()), Some(3.0));
+    fn refuses_over_either_limit_and_holds_unpriced_calls_at_their_assumed_price() {
+        assert_eq!(flux(1).exact(), Some(3.0));
         let free = Money::new(None, None);
-        assert!(free.refusal("m", None).is_none());
+        assert!(free.refusal("m", Estimate::assumed(1e9)).is_none());
         let m = Money::new(Some(10.0), Some(25.0));
         assert!(m.refusal("m", flux(3)).is_none());
         assert!(
@@ -97,7 +97,12 @@ mod tests {
                 .expect("refused")
                 .contains("per call")
         );
-        assert!(m.refusal("m", None).expect("refused").contains("no price"));
+        assert!(m.refusal("m", Estimate::assumed(8.0)).is_none());
+        assert!(
+            m.refusal("m", Estimate::assumed(11.0))
+                .expect("refused")
+                .contains("no price")
+        );
         m.charge(Uuid::from_u128(1), 9.0);
         m.charge(Uuid::from_u128(2), 9.0);
         assert!(m.refusal("m", flux(2)).is_none());

@@ -192,8 +192,7 @@ impl Server {
             Ok(p) => p,
             Err(e) => return Ok(self.failed(&e)),
         };
-        let estimate = (plan.unpriced == 0).then_some(plan.total);
-        if let Some(why) = self.money.refusal("pipeline", estimate) {
+        if let Some(why) = self.money.refusal("pipeline", plan.total) {
             let mut refusal = self.refused("over_budget", &why);
             if let Some(s) = refusal.structured_content.as_mut() {
                 s["estimate_cu"] = json!(plan.total.high);

@@ -379,3 +379,37 @@ async fn a_pipeline_killed_anywhere_resumes_without_paying_twice() {
         futures_util::future::join_all(runs).await;
     }
 }
+
+/// The README's pipeline and its commands, as written there (its Topaz step has no published
+/// price and counts at the assumed one).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readmes_pipeline_runs_as_written() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let section = &readme[readme.find("## Pipelines").expect("the section")..];
+    let file = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("the pipeline file");
+    let e = env("readme-pipeline", Simulator::builder()).await;
+    std::fs::write(e.dir.join("animals.json"), file).expect("write");
+    let commands: Vec<Vec<&str>> = section
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter_map(|l| l.strip_prefix("krea pipeline "))
+        .map(|l| {
+            std::iter::once("pipeline")
+                .chain(l.split_whitespace())
+                .collect()
+        })
+        .collect();
+    assert_eq!(commands.len(), 3, "dry run, run, resume");
+    for args in &commands {
+        let o = krea(&e, args).await;
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(e.sim.control().counters().jobs_created, 9, "paid once");
+}

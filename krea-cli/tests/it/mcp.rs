@@ -410,3 +410,48 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
     let everything = serde_json::to_string(&seen).expect("as set up");
     assert!(!everything.contains(e.sim.token()), "the token never shows");
 }
+
+/// The README's `krea mcp --budget-cu 500`, as written there: an enhance, whose model has no
+/// published price, counts at its assumed price and is allowed, not refused outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_budget_lets_an_assistant_enhance_an_image() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let line = readme
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("claude mcp add krea -- krea mcp")
+        })
+        .expect("the README's MCP command");
+    let args: Vec<&str> = line
+        .split("krea mcp")
+        .nth(1)
+        .expect("arguments")
+        .split_whitespace()
+        .collect();
+    assert!(args.contains(&"--budget-cu"), "{line}");
+    let e = support::env("mcp-readme", krea_sim::Simulator::builder()).await;
+    let client = start(support::command(&e), &e.dir, &args).await;
+    let priced = call(
+        &client,
+        "estimate_cost",
+        json!({"model": "topaz/standard-enhance",
+               "params": {"image_url": "https://example.com/cat.png", "width": 2048, "height": 2048}}),
+    )
+    .await;
+    assert_eq!(structured(&priced)["allowed"], true, "{}", text(&priced));
+    assert_eq!(structured(&priced)["assumed_price"], true);
+    let enhanced = call(
+        &client,
+        "enhance_image",
+        json!({"image": "https://example.com/cat.png",
+               "params": {"width": 2048, "height": 2048}}),
+    )
+    .await;
+    assert!(!is_error(&enhanced), "{}", text(&enhanced));
+    assert_eq!(e.sim.control().counters().jobs_created, 1);
+    client.cancel().await.expect("as set up");
+}

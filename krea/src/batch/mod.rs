@@ -156,13 +156,14 @@ impl Batch {
         self.items.is_empty()
     }
 
-    /// The total estimate in compute units (items whose model publishes no pricing count 0),
-    /// and how many items have no estimate. Checks every item (the error lists every problem).
+    /// The most the batch may cost in compute units (an item whose model publishes no price
+    /// counts at the assumed price, and the estimate then says `assumed`), and how many items
+    /// have no published price. Checks every item (the error lists every problem).
     pub fn estimate(&self) -> Result<(Estimate, usize)> {
         let checked = self.check()?;
         let total = checked
             .iter()
-            .filter_map(|c| c.estimate)
+            .map(|c| c.worst_case)
             .fold(Estimate::zero(), Estimate::plus);
         let unpriced = checked.iter().filter(|c| c.estimate.is_none()).count();
         Ok((total, unpriced))

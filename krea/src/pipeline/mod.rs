@@ -144,7 +144,8 @@ pub struct StepPlan {
     pub model: &'static ModelSpec,
     /// Jobs it runs (counting one output per upstream job).
     pub jobs: usize,
-    /// What they cost together (jobs without a published price count 0).
+    /// The most they cost together (a job without a published price at the assumed price:
+    /// the estimate then says `assumed`).
     pub estimate: Estimate,
     /// Jobs whose model publishes no price for the request.
     pub unpriced: usize,
@@ -339,10 +340,10 @@ impl Pipeline {
             let mut unpriced = 0;
             for i in &instances {
                 match run::request(&self.krea, step.model, i).check() {
-                    Ok(c) => match c.estimate {
-                        Some(e) => estimate = estimate.plus(e),
-                        None => unpriced += 1,
-                    },
+                    Ok(c) => {
+                        estimate = estimate.plus(c.worst_case);
+                        unpriced += usize::from(c.estimate.is_none());
+                    }
                     Err(Error::InvalidRequest { problems: p, .. }) => problems.extend(
                         p.into_iter()
                             .map(|p| format!("step {} ({}): {p}", step.spec.id, i.label)),
