@@ -78,7 +78,7 @@ fn simulator(seed: u64) -> krea_sim::SimBuilder {
     let post = "POST /generate/*";
     Simulator::builder()
         .seed(seed)
-        .latency(Duration::from_millis(20))
+        .latency(Duration::from_millis(60))
         .clock_skew(chrono::Duration::seconds(30))
         .whole_second_stamps(true)
         .listing_lag(Duration::from_millis(300))
@@ -320,6 +320,12 @@ fn check(e: &Env, created_at_kill: usize, rounds: usize, started: Instant) {
             && c.foreign_jobs_created > 0,
         "the faults happened: {:?}",
         c.requests
+    );
+    // Sent concurrently: a round trip of 60 ms is more than the pacing's spacing.
+    assert!(
+        c.peak_concurrent_generations >= 2,
+        "one POST at a time: peak {}",
+        c.peak_concurrent_generations
     );
     let leftovers: Vec<String> = std::fs::read_dir(e.dir.join("out"))
         .expect("out")
