@@ -7,7 +7,7 @@ use crate::cli::AssetsCommand;
 use crate::context::Ctx;
 use crate::exit;
 
-fn row(a: &krea::types::Asset) -> String {
+fn row(a: &krea::Asset) -> String {
     let size = match (a.width, a.height) {
         (Some(w), Some(h)) => format!("{w}x{h}"),
         _ => "-".into(),

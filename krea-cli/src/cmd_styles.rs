@@ -8,7 +8,7 @@ use crate::cli::StylesCommand;
 use crate::context::{self, Ctx};
 use crate::exit::{self, Usage};
 
-fn row(s: &krea::types::Style) -> String {
+fn row(s: &krea::Style) -> String {
     let visibility = if s.public { "public" } else { "private" };
     // Everything here came from the server: shown without control characters.
     let clean = krea::redact::for_display;

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = common::session().await?;
     let ours: Arc<Mutex<HashSet<uuid::Uuid>>> = Arc::default();
-    let (tx, mut rx) = mpsc::channel::<krea::types::Job>(16);
+    let (tx, mut rx) = mpsc::channel::<krea::Job>(16);
 
     let known = ours.clone();
     let app = axum::Router::new().route(

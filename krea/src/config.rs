@@ -178,7 +178,7 @@ impl KreaBuilder {
 
     /// The price, in compute units, assumed for one job of a model Krea publishes no price
     /// for (the Topaz upscalers), where a budget must hold it (default
-    /// [`crate::cost::assumed_price`]: the dearest published price of the kind). Every
+    /// [`crate::assumed_price`]: the dearest published price of the kind). Every
     /// estimate that uses it says so. Not finite or below zero: refused when building.
     pub fn assumed_price(mut self, compute_units: f64) -> Self {
         self.assumed_price = Some(compute_units);

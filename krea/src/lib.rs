@@ -28,7 +28,7 @@ mod settle;
 mod sizes;
 mod submit;
 mod timings;
-pub mod types;
+mod types;
 mod wait;
 pub mod webhook;
 
@@ -39,8 +39,8 @@ pub use api::styles::{StyleTraining, StyleUpdate, Styles};
 pub use batch::{Batch, BatchEvent, BatchReport, ItemState, ItemStatus, Manifest};
 pub use client::Krea;
 pub use config::{BASE_URL_ENV, DEFAULT_BASE_URL, KreaBuilder, StatePath, TOKEN_ENV};
-pub use cost::{Estimate, estimate};
-pub use download::{DownloadOptions, extension, sanitize};
+pub use cost::{Estimate, assumed_price, estimate};
+pub use download::DownloadOptions;
 pub use error::{Error, Result, UnknownOutcome};
 pub use error_kind::{ErrorKind, ExitClass};
 pub use input::Input;
@@ -48,10 +48,10 @@ pub use job::{Finished, JobHandle, JobUpdate};
 pub use journal::OutputPlan;
 pub use poll::{Expectation, FirstPoll, PollPolicy};
 pub use probe::Probe;
-pub use request::{Checked, GenerationRequest, check_webhook_url};
+pub use request::{Checked, GenerationRequest};
 pub use retry::RetryPolicy;
 pub use settle::Settlement;
-pub use types::{Asset, Job, JobResult, JobStatus, NodeApp, Style, StyleShareLink};
+pub use types::{Asset, Job, JobResult, JobStatus, NodeApp, Style, StyleOwner, StyleShareLink};
 
 /// The generated client and its types (they change whenever Krea's document does), for
 /// operations this crate does not wrap. [`Krea::raw`] gives a client that carries the token;

@@ -78,7 +78,7 @@ pub const RETIRED: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// `"Nano Banana-2"` -> `"nanobanana2"`.
-pub fn fold(name: &str) -> String {
+pub(crate) fn fold(name: &str) -> String {
     name.chars()
         .filter(|c| !matches!(c, ' ' | '-' | '_' | '.'))
         .flat_map(char::to_lowercase)
@@ -144,6 +144,26 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
             suggestions: several.iter().map(|m| m.id.to_string()).collect(),
         }),
     }
+}
+
+/// The models whose id, title or an alias contains `text`, ignoring case, spaces and
+/// punctuation (`"nano banana"` finds every Nano Banana), in catalog order; every model for
+/// an empty `text`.
+///
+/// ```
+/// let found: Vec<_> = krea::models::search("veo 3.1").map(|m| m.id).collect();
+/// assert!(found.contains(&"google/veo-3.1-fast"));
+/// assert!(found.iter().all(|id| id.contains("veo-3.1")));
+/// ```
+pub fn search(text: &str) -> impl Iterator<Item = &'static ModelSpec> {
+    let folded = fold(text);
+    all().filter(move |m| {
+        folded.is_empty()
+            || [m.id, m.title]
+                .into_iter()
+                .chain(aliases_of(m.id))
+                .any(|n| fold(n).contains(&folded))
+    })
 }
 
 /// The aliases that lead to model `id`.

@@ -74,6 +74,23 @@ fn get<'v>(v: &'v Value, key: &str) -> &'v Value {
     v.get(key).unwrap_or(&Value::Null)
 }
 
+/// The attributes that are part of an item's contract, as a suffix (` #[non_exhaustive]`, so
+/// lines still sort by path): dropping one must show in review like any other change.
+fn attrs(item: &Value) -> String {
+    let mut out = String::new();
+    for a in get(item, "attrs").as_array().into_iter().flatten() {
+        let name = match a {
+            Value::String(s) => s.as_str(),
+            Value::Object(o) => o.keys().next().map_or("", String::as_str),
+            _ => "",
+        };
+        if matches!(name, "non_exhaustive" | "must_use" | "deprecated" | "repr") {
+            out.push_str(&format!(" #[{name}]"));
+        }
+    }
+    out
+}
+
 impl<'a> Api<'a> {
     fn new(doc: &'a Value) -> Api<'a> {
         static EMPTY: std::sync::OnceLock<serde_json::Map<String, Value>> =
@@ -157,8 +174,9 @@ impl<'a> Api<'a> {
             }
             "struct" => {
                 self.lines.insert(format!(
-                    "pub struct {path}{}",
-                    self.generics(get(body, "generics"))
+                    "pub struct {path}{}{}",
+                    self.generics(get(body, "generics")),
+                    attrs(item)
                 ));
                 let fields = get(get(get(body, "kind"), "plain"), "fields");
                 for f in fields.as_array().into_iter().flatten() {
@@ -174,15 +192,17 @@ impl<'a> Api<'a> {
             }
             "enum" => {
                 self.lines.insert(format!(
-                    "pub enum {path}{}",
-                    self.generics(get(body, "generics"))
+                    "pub enum {path}{}{}",
+                    self.generics(get(body, "generics")),
+                    attrs(item)
                 ));
                 for v in get(body, "variants").as_array().into_iter().flatten() {
                     if let Some(variant) = self.item(&v.to_string()) {
                         self.lines.insert(format!(
-                            "pub variant {path}::{}{}",
+                            "pub variant {path}::{}{}{}",
                             get(variant, "name").as_str().unwrap_or("_"),
-                            self.variant(get(get(variant, "inner"), "variant"))
+                            self.variant(get(get(variant, "inner"), "variant")),
+                            attrs(variant)
                         ));
                     }
                 }
@@ -190,9 +210,10 @@ impl<'a> Api<'a> {
             }
             "function" => {
                 self.lines.insert(format!(
-                    "pub {} {path}{}",
+                    "pub {} {path}{}{}",
                     Api::fn_kind(body),
-                    self.signature(body)
+                    self.signature(body),
+                    attrs(item)
                 ));
             }
             "trait" => {
@@ -267,9 +288,10 @@ impl<'a> Api<'a> {
                         let name = get(method, "name").as_str().unwrap_or("_");
                         if let Some(f) = get(method, "inner").get("function") {
                             self.lines.insert(format!(
-                                "pub {} {path}::{name}{}",
+                                "pub {} {path}::{name}{}{}",
                                 Api::fn_kind(f),
-                                self.signature(f)
+                                self.signature(f),
+                                attrs(method)
                             ));
                         }
                     }

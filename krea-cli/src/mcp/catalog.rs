@@ -32,19 +32,11 @@ impl Server {
                 ));
             }
         };
-        let search = a.search.as_deref().map(models::fold).unwrap_or_default();
         let mut lines = Vec::new();
         let mut list = Vec::new();
-        for m in models::all().filter(|m| kind.is_none_or(|k| m.kind == k)) {
+        let found = models::search(a.search.as_deref().unwrap_or_default());
+        for m in found.filter(|m| kind.is_none_or(|k| m.kind == k)) {
             let aliases = models::aliases_of(m.id);
-            let matches = search.is_empty()
-                || [m.id, m.title]
-                    .into_iter()
-                    .chain(aliases.iter().copied())
-                    .any(|n| models::fold(n).contains(&search));
-            if !matches {
-                continue;
-            }
             lines.push(format!(
                 "{} ({}, {}): {} CU, {}{}",
                 m.id,

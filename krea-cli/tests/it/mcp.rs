@@ -342,9 +342,20 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
     .await;
     assert!(is_error(&pipeline));
     assert_eq!(structured(&pipeline)["error"]["kind"], "over_budget");
+    // A blank prompt: nothing to generate from, so nothing is paid for.
+    let blank = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "  \n ", "model": "flux"}),
+    )
+    .await;
+    assert!(is_error(&blank), "{}", text(&blank));
+    assert_eq!(structured(&blank)["error"]["kind"], "invalid_request");
+    assert!(text(&blank).contains("prompt: is empty"), "{}", text(&blank));
     seen.push(dear);
     seen.push(priced);
     seen.push(pipeline);
+    seen.push(blank);
     assert_eq!(posts(&e), 0, "refusals send nothing");
     assert_eq!(e.sim.control().counters().jobs_created, 0);
 
