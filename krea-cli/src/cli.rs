@@ -4,11 +4,6 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-/// `krea video`'s model when none is given.
-pub const DEFAULT_VIDEO_MODEL: &str = "google/veo-3.1-fast";
-/// `krea enhance`'s model when none is given.
-pub const DEFAULT_ENHANCE_MODEL: &str = "topaz/standard-enhance";
-
 /// Shown under every `--help`.
 pub const EXIT_CODES: &str = "Exit codes:
   0  success
@@ -254,7 +249,7 @@ pub struct VideoArgs {
     /// What happens in the video
     pub prompt: String,
     /// Model id, alias or slug (`krea models --kind video` lists them)
-    #[arg(short, long, default_value = DEFAULT_VIDEO_MODEL, value_parser = ModelName, hide_possible_values = true)]
+    #[arg(short, long, default_value = krea::models::DEFAULT_VIDEO_MODEL, value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// The first frame: a URL or a local file
     #[arg(long, value_name = "URL|FILE")]
@@ -286,7 +281,7 @@ pub struct EnhanceArgs {
     /// The image to enhance: a URL or a local file
     pub image: String,
     /// Model id, alias or slug (`krea models --kind enhance` lists them)
-    #[arg(short, long, default_value = DEFAULT_ENHANCE_MODEL, value_parser = ModelName, hide_possible_values = true)]
+    #[arg(short, long, default_value = krea::models::DEFAULT_ENHANCE_MODEL, value_parser = ModelName, hide_possible_values = true)]
     pub model: String,
     /// Output width in pixels
     #[arg(long)]

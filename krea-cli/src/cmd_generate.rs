@@ -228,12 +228,9 @@ fn with_params(r: GenerationRequest, extra: Map<String, Value>) -> GenerationReq
 
 /// A model of another kind is pointed to the command that runs it, before anything else.
 fn right_command(name: &str, kind: models::Kind) -> anyhow::Result<()> {
-    let Ok(model) = models::resolve(name) else {
+    let Some(model) = models::of_another_kind(name, kind) else {
         return Ok(());
     };
-    if model.kind == kind {
-        return Ok(());
-    }
     let command = match model.kind {
         models::Kind::Image => "image",
         models::Kind::Video => "video",
@@ -242,11 +239,7 @@ fn right_command(name: &str, kind: models::Kind) -> anyhow::Result<()> {
     Err(Usage(format!(
         "{} is {} model: run it with `krea {command} ... -m {name}` (or `krea run {name}`)",
         model.id,
-        match model.kind {
-            models::Kind::Image => "an image",
-            models::Kind::Video => "a video",
-            models::Kind::Enhance => "an upscaling",
-        }
+        models::kind_with_article(model.kind)
     ))
     .into())
 }

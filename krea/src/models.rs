@@ -10,8 +10,27 @@ pub use krea_gen::catalog::{
 
 use crate::error::{Error, Result};
 
-/// The model used when none is named: Nano Banana 2.
+/// The image model used when none is named: Nano Banana 2.
 pub const DEFAULT_MODEL: &str = "google/nano-banana-2";
+/// The video model used when none is named: Veo 3.1 Fast.
+pub const DEFAULT_VIDEO_MODEL: &str = "google/veo-3.1-fast";
+/// The enhance model used when none is named: Topaz standard enhance.
+pub const DEFAULT_ENHANCE_MODEL: &str = "topaz/standard-enhance";
+
+/// The model used for `kind` when none is named.
+///
+/// ```
+/// use krea::models::{Kind, default_for, resolve};
+/// assert_eq!(resolve(default_for(Kind::Video))?.kind, Kind::Video);
+/// # Ok::<(), krea::Error>(())
+/// ```
+pub fn default_for(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Image => DEFAULT_MODEL,
+        Kind::Video => DEFAULT_VIDEO_MODEL,
+        Kind::Enhance => DEFAULT_ENHANCE_MODEL,
+    }
+}
 
 /// Hand-written names on top of the catalog, alias -> model id.
 pub const ALIASES: &[(&str, &str)] = &[
@@ -164,6 +183,28 @@ pub fn search(text: &str) -> impl Iterator<Item = &'static ModelSpec> {
                 .chain(aliases_of(m.id))
                 .any(|n| fold(n).contains(&folded))
     })
+}
+
+/// The model `name` resolves to when it is not of `kind`: a request for it through an
+/// operation of that kind is refused (before anything is sent) and pointed to the right one.
+/// `None` when it is of that kind, or resolves to nothing (that error comes when checking).
+///
+/// ```
+/// use krea::models::{Kind, of_another_kind};
+/// assert_eq!(of_another_kind("veo-3.1-fast", Kind::Image).map(|m| m.kind), Some(Kind::Video));
+/// assert!(of_another_kind("flux", Kind::Image).is_none());
+/// ```
+pub fn of_another_kind(name: &str, kind: Kind) -> Option<&'static ModelSpec> {
+    resolve(name).ok().filter(|m| m.kind != kind)
+}
+
+/// `"an image"`, `"a video"`, `"an enhance"`: a kind in a sentence.
+pub fn kind_with_article(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Image => "an image",
+        Kind::Video => "a video",
+        Kind::Enhance => "an enhance",
+    }
 }
 
 /// The aliases that lead to model `id`.
@@ -332,6 +373,13 @@ mod tests {
             resolve("bfl/flux").map(|m| m.id).ok(),
             Some("bfl/flux-1-dev")
         );
+    }
+
+    #[test]
+    fn each_kinds_default_is_a_model_of_that_kind() {
+        for kind in [Kind::Image, Kind::Video, Kind::Enhance] {
+            assert_eq!(resolve(default_for(kind)).map(|m| m.kind).ok(), Some(kind));
+        }
     }
 
     #[test]

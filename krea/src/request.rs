@@ -494,16 +494,11 @@ impl GenerationRequest {
             };
         }
         if let Some(kind) = self.kind.filter(|k| *k != model.kind) {
-            let a = |k: Kind| match k {
-                Kind::Video => "a video",
-                Kind::Image => "an image",
-                Kind::Enhance => "an enhance",
-            };
             problems.push(format!(
                 "{} is {} model, not {}",
                 model.id,
-                a(model.kind),
-                a(kind)
+                models::kind_with_article(model.kind),
+                models::kind_with_article(kind)
             ));
         }
         let mut params = params.clone();

@@ -45,19 +45,16 @@ fn tool_for(kind: Kind) -> &'static str {
 impl Server {
     /// Refuses a model of another kind than the tool's, naming the right tool.
     fn kind_check(&self, name: &str, kind: Kind) -> Option<CallToolResult> {
-        let m = models::resolve(name).ok()?;
-        (m.kind != kind).then(|| {
-            self.refused(
-                "usage",
-                &format!(
-                    "{} is {} {} model (nothing was sent): call {} with it, or run_model",
-                    m.id,
-                    if m.kind == Kind::Video { "a" } else { "an" },
-                    m.kind.as_str(),
-                    tool_for(m.kind)
-                ),
-            )
-        })
+        let m = models::of_another_kind(name, kind)?;
+        Some(self.refused(
+            "usage",
+            &format!(
+                "{} is {} model (nothing was sent): call {} with it, or run_model",
+                m.id,
+                models::kind_with_article(m.kind),
+                tool_for(m.kind)
+            ),
+        ))
     }
 
     /// Checks, prices, submits and waits: the path every paying tool takes.
@@ -173,7 +170,10 @@ impl Server {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let name = a.model.as_deref().unwrap_or(models::DEFAULT_MODEL);
+        let name = a
+            .model
+            .as_deref()
+            .unwrap_or(models::default_for(Kind::Image));
         if let Some(refusal) = self.kind_check(name, Kind::Image) {
             return Ok(refusal);
         }
@@ -203,7 +203,7 @@ impl Server {
         let name = a
             .model
             .as_deref()
-            .unwrap_or(crate::cli::DEFAULT_VIDEO_MODEL);
+            .unwrap_or(models::default_for(Kind::Video));
         if let Some(refusal) = self.kind_check(name, Kind::Video) {
             return Ok(refusal);
         }
@@ -236,7 +236,7 @@ impl Server {
         let name = a
             .model
             .as_deref()
-            .unwrap_or(crate::cli::DEFAULT_ENHANCE_MODEL);
+            .unwrap_or(models::default_for(Kind::Enhance));
         if let Some(refusal) = self.kind_check(name, Kind::Enhance) {
             return Ok(refusal);
         }

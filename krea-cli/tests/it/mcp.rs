@@ -351,7 +351,11 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
     .await;
     assert!(is_error(&blank), "{}", text(&blank));
     assert_eq!(structured(&blank)["error"]["kind"], "invalid_request");
-    assert!(text(&blank).contains("prompt: is empty"), "{}", text(&blank));
+    assert!(
+        text(&blank).contains("prompt: is empty"),
+        "{}",
+        text(&blank)
+    );
     seen.push(dear);
     seen.push(priced);
     seen.push(pipeline);
