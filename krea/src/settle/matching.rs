@@ -91,6 +91,9 @@ pub(crate) enum Decision {
     Wait(String),
 }
 
+/// The most jobs a doubt names.
+const NAMED: usize = 500;
+
 /// Where another program's job is expected less often than this, a window is as good as
 /// its own (one in twenty).
 const CHANCE: f64 = 0.05;
@@ -310,13 +313,18 @@ fn decide_group(
     }
     let (k, m) = (group.requests.len(), group.candidates.len());
     // The jobs in the window are named, so one left unadopted is still reported.
+    // Every one of them: a job of this client's left unadopted is reported only here (a
+    // crowded window holds tens, not thousands; past NAMED the count says how many more).
     let named = || {
         let ids: Vec<String> = jobs
             .iter()
-            .take(10)
+            .take(NAMED)
             .map(|&c| candidates[c].id.to_string())
             .collect();
-        let more = if m > 10 { ", ..." } else { "" };
+        let more = match m.saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more (`krea jobs list` shows them)"),
+        };
         format!("jobs in the window: {}{more}", ids.join(", "))
     };
     let crowded = group.requests.iter().any(|&i| {
@@ -405,6 +413,37 @@ mod tests {
                 doubt: None
             }]
         );
+    }
+
+    #[test]
+    fn a_crowded_window_names_every_job_in_it_so_none_of_ours_goes_unreported() {
+        // Three lost answers, fourteen unclaimed jobs (another program's among them): whichever
+        // are not adopted must still be named (the fault suite lost one at the eleventh).
+        let requests = [lost(0, 50), lost(30, 80), lost(60, 110)];
+        let jobs: Vec<Candidate> = (0..14).map(|n| job(n + 1, 100 + 150 * n as i64)).collect();
+        let d = decide(&requests, &jobs, 0.0);
+        let doubts: Vec<&str> = d
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Adopt { doubt, .. } | Decision::NotCreated { doubt } => doubt.as_deref(),
+                Decision::Wait(_) => None,
+            })
+            .collect();
+        assert!(!doubts.is_empty(), "{d:?}");
+        let adopted: Vec<Uuid> = d
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Adopt { job, .. } => Some(*job),
+                _ => None,
+            })
+            .collect();
+        for j in jobs.iter().filter(|j| !adopted.contains(&j.id)) {
+            assert!(
+                doubts.iter().all(|t| t.contains(&j.id.to_string())),
+                "{} unnamed: {doubts:?}",
+                j.id
+            );
+        }
     }
 
     #[test]
