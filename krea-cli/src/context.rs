@@ -120,32 +120,28 @@ pub struct FoundToken {
     pub base_url: Option<String>,
 }
 
-/// The token, by precedence: `--token`, then KREA_API_TOKEN, then the profile's stored one.
+/// The token, by precedence: `--token`, then the library's ([`krea::credentials::find`]:
+/// KREA_API_TOKEN, then the profile's stored one).
 pub fn find_token(g: &Global) -> anyhow::Result<Option<FoundToken>> {
-    let given = |t: Option<String>| t.filter(|t| !t.trim().is_empty());
-    let env = given(std::env::var(krea::TOKEN_ENV).ok());
-    let stored = match (&g.token, &env, krea::credentials::Credentials::at_default()) {
-        (None, None, Some(store)) => store.get(&g.profile)?.map(|s| (s, store)),
-        _ => None,
-    };
-    let found = match (given(g.token.clone()), env, stored) {
-        (Some(token), _, _) => Some((token, TokenSource::Flag, None)),
-        (None, Some(token), _) => Some((token, TokenSource::Env, None)),
-        (None, None, Some((s, store))) => Some((
-            s.token().to_string(),
-            TokenSource::Stored {
-                path: store.path().to_path_buf(),
-                saved_at: s.saved_at,
+    if let Some(token) = g.token.clone().filter(|t| !t.trim().is_empty()) {
+        return Ok(Some(FoundToken {
+            token,
+            source: TokenSource::Flag,
+            base_url: g.base_url.clone(),
+        }));
+    }
+    Ok(
+        krea::credentials::find(&g.profile)?.map(|found| FoundToken {
+            token: found.token().to_string(),
+            source: match found.source {
+                krea::credentials::TokenSource::Stored { path, saved_at } => {
+                    TokenSource::Stored { path, saved_at }
+                }
+                _ => TokenSource::Env,
             },
-            s.base_url.clone(),
-        )),
-        (None, None, None) => None,
-    };
-    Ok(found.map(|(token, source, stored_url)| FoundToken {
-        token,
-        source,
-        base_url: g.base_url.clone().or(stored_url),
-    }))
+            base_url: g.base_url.clone().or(found.base_url),
+        }),
+    )
 }
 
 /// A client that is never used to send (a dry run without a token): requests can be checked

@@ -94,10 +94,14 @@ fn state_path(
 }
 
 impl Krea {
-    /// A client configured from `KREA_API_TOKEN` and `KREA_BASE_URL`, with every other
-    /// setting at its default (no journal, nothing written to disk).
+    /// A client with the token a program run by this user should use: `KREA_API_TOKEN` (and
+    /// `KREA_BASE_URL`) where set, else the one `krea auth login` stored for the default
+    /// profile ([`KreaBuilder::from_profile`]); every other setting at its default (no
+    /// journal, nothing written to disk).
     pub fn from_env() -> Result<Krea> {
-        KreaBuilder::default().from_env().build()
+        KreaBuilder::default()
+            .from_profile(crate::credentials::DEFAULT_PROFILE)?
+            .build()
     }
 
     /// A builder with every default and no token.

@@ -110,7 +110,26 @@ impl Default for KreaBuilder {
 }
 
 impl KreaBuilder {
-    /// Reads `KREA_API_TOKEN` and `KREA_BASE_URL` where set.
+    /// The token and base URL by the usual precedence ([`crate::credentials::find`]):
+    /// `KREA_API_TOKEN` and `KREA_BASE_URL` where set, else what `krea auth login` stored for
+    /// `profile`. A token given to [`KreaBuilder::token`] afterwards replaces it.
+    pub fn from_profile(mut self, profile: &str) -> Result<Self> {
+        if let Some(found) = crate::credentials::find(profile)? {
+            self.token = Some(SecretString::from(found.token().to_string()));
+            if let Some(url) = found.base_url {
+                self.base_url = url;
+            }
+        } else if let Some(url) = std::env::var(BASE_URL_ENV)
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        {
+            self.base_url = url;
+        }
+        Ok(self)
+    }
+
+    /// Reads `KREA_API_TOKEN` and `KREA_BASE_URL` where set, and nothing else (see
+    /// [`KreaBuilder::from_profile`] for the stored token too).
     pub fn from_env(mut self) -> Self {
         if let Some(token) = std::env::var(TOKEN_ENV)
             .ok()

@@ -182,6 +182,87 @@ impl Credentials {
     }
 }
 
+/// Where a token came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// The environment ([`crate::TOKEN_ENV`]).
+    Env,
+    /// A profile of a credentials file (`krea auth login`).
+    Stored {
+        /// The file.
+        path: PathBuf,
+        /// When the token was saved there.
+        saved_at: DateTime<Utc>,
+    },
+}
+
+/// A token found by the usual precedence ([`find`]).
+#[non_exhaustive]
+pub struct FoundToken {
+    token: SecretString,
+    /// Where it came from.
+    pub source: TokenSource,
+    /// The base URL to use it with: [`crate::BASE_URL_ENV`] where set, else the one saved with
+    /// a stored token.
+    pub base_url: Option<String>,
+}
+
+impl FoundToken {
+    /// The token, to give to [`crate::KreaBuilder::token`].
+    pub fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for FoundToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FoundToken")
+            .field("token", &masked(self.token()))
+            .field("source", &self.source)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+/// The token a program should use, by the one precedence every front end keeps:
+/// [`crate::TOKEN_ENV`] where set and not blank, else profile `profile` of the default
+/// credentials file (what `krea auth login` saved). `None` when there is neither. A token given
+/// explicitly ([`crate::KreaBuilder::token`], the CLI's `--token`) comes before both.
+pub fn find(profile: &str) -> Result<Option<FoundToken>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    find_in(
+        env(crate::TOKEN_ENV),
+        env(crate::BASE_URL_ENV),
+        Credentials::at_default().as_ref(),
+        profile,
+    )
+}
+
+fn find_in(
+    env_token: Option<String>,
+    env_url: Option<String>,
+    store: Option<&Credentials>,
+    profile: &str,
+) -> Result<Option<FoundToken>> {
+    if let Some(token) = env_token {
+        return Ok(Some(FoundToken {
+            token: SecretString::from(token),
+            source: TokenSource::Env,
+            base_url: env_url,
+        }));
+    }
+    let Some(store) = store else { return Ok(None) };
+    Ok(store.get(profile)?.map(|stored| FoundToken {
+        token: stored.token.clone(),
+        source: TokenSource::Stored {
+            path: store.path().to_path_buf(),
+            saved_at: stored.saved_at,
+        },
+        base_url: env_url.or(stored.base_url),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +303,44 @@ mod tests {
         assert!(s.remove("default").expect("remove"));
         assert!(!s.remove("default").expect("remove"));
         assert_eq!(s.profiles().expect("list"), ["work"]);
+    }
+
+    #[test]
+    fn the_environment_comes_before_the_stored_profile() {
+        let (_dir, s) = store("precedence");
+        assert!(
+            find_in(None, None, Some(&s), "default")
+                .expect("read")
+                .is_none()
+        );
+        s.save(
+            "default",
+            "krea-token-stored-0123",
+            Some("http://127.0.0.1:9"),
+        )
+        .expect("save");
+        let stored = find_in(None, None, Some(&s), "default")
+            .expect("read")
+            .expect("found");
+        assert_eq!(stored.token(), "krea-token-stored-0123");
+        assert!(matches!(stored.source, TokenSource::Stored { .. }));
+        assert_eq!(stored.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(!format!("{stored:?}").contains("stored-0123"));
+        let env = find_in(Some("krea-token-env".into()), None, Some(&s), "default")
+            .expect("read")
+            .expect("found");
+        assert_eq!(env.token(), "krea-token-env");
+        assert_eq!(env.source, TokenSource::Env);
+        // The environment's base URL goes with any token.
+        let url = find_in(None, Some("http://127.0.0.1:8".into()), Some(&s), "default")
+            .expect("read")
+            .expect("found");
+        assert_eq!(url.base_url.as_deref(), Some("http://127.0.0.1:8"));
+        assert!(
+            find_in(None, None, Some(&s), "work")
+                .expect("read")
+                .is_none()
+        );
     }
 
     #[test]
