@@ -231,11 +231,13 @@ impl Krea {
         let parsed = reqwest::Url::parse(url).map_err(|_| Error::Download {
             url: shown.clone(),
             reason: "not an absolute URL".into(),
+            status: None,
         })?;
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(Error::Download {
                 url: shown,
                 reason: "only http(s) URLs are downloaded".into(),
+                status: None,
             });
         }
         remove_stale_parts(dir, target.stem());
@@ -265,6 +267,10 @@ impl Krea {
             other => Error::Download {
                 url: shown.clone(),
                 reason: other.detail(self.secret()),
+                status: match other {
+                    Fault::Status { status, .. } => Some(status),
+                    _ => None,
+                },
             },
         })
     }

@@ -219,12 +219,18 @@ pub enum Error {
     },
 
     /// A result file could not be downloaded completely; nothing partial was left on disk.
-    #[error("download of {url} failed: {reason}; the job's files can be downloaded again")]
+    #[error("download of {url} failed: {reason}; {}", match status {
+        Some(400..=499) => "the file server refused it, so its URL has likely expired: get the job again (`krea jobs get`, Jobs::get) for fresh URLs",
+        _ => "the job's files can be downloaded again",
+    })]
     Download {
         /// The file's URL (cleaned for display).
         url: String,
         /// What happened.
         reason: String,
+        /// The file server's answer, where it answered with an error status (403 or 404 for
+        /// a signed URL that expired; 5xx for a server in trouble).
+        status: Option<u16>,
     },
 
     /// The job journal could not be written: the job (if any) exists and is paid for; keep

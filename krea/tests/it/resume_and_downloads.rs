@@ -56,6 +56,39 @@ async fn resuming_the_journal_finishes_the_job_with_no_new_post() {
 }
 
 #[tokio::test]
+async fn an_expired_file_url_says_so_with_the_file_servers_status() {
+    let s = setup(
+        "expired",
+        Simulator::builder().fault("GET /files/*", Fault::Status(403), 1.0),
+    )
+    .await;
+    let job = s
+        .krea
+        .image("flux")
+        .prompt("x")
+        .output_dir(&s.dir)
+        .submit()
+        .await
+        .expect("submitted");
+    let done = job.wait().await.expect("completed");
+    match done.download().await {
+        Err(
+            e @ Error::Download {
+                status: Some(403), ..
+            },
+        ) => {
+            assert!(e.to_string().contains("expired"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.sim.control().counters().file_requests,
+        1,
+        "a refusal is not a blip: not retried"
+    );
+}
+
+#[tokio::test]
 async fn a_truncated_download_leaves_no_partial_file_and_an_existing_file_untouched() {
     let s = setup(
         "truncated",
