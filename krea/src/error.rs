@@ -336,16 +336,29 @@ impl Error {
         }
     }
 
-    /// Whether nothing was sent (or nothing can have been created): bad input, an unknown or
-    /// retired model, a missing token, a bad configuration.
+    /// Whether nothing can have been created or charged: nothing was sent (bad input, an
+    /// unknown or retired model, a missing token, a bad configuration), or Krea refused the
+    /// request with a status that proves it created nothing (401, 402, 403, 429, and the other
+    /// refusals of [`ErrorKind::ApiRefused`]).
     pub fn nothing_sent(&self) -> bool {
         matches!(
+            self.kind(),
+            ErrorKind::MissingToken
+                | ErrorKind::Config
+                | ErrorKind::InvalidRequest
+                | ErrorKind::UnknownModel
+                | ErrorKind::ModelRetired
+                | ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::InsufficientCredits
+                | ErrorKind::RateLimited
+                | ErrorKind::ApiRefused
+        ) && !matches!(
             self,
-            Error::MissingToken
-                | Error::Config(_)
-                | Error::InvalidRequest { .. }
-                | Error::UnknownModel { .. }
-                | Error::ModelRetired { .. }
+            Error::Api {
+                status: 300..=399,
+                ..
+            }
         )
     }
 }
@@ -353,6 +366,21 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_that_proves_nothing_was_created_counts_as_nothing_sent() {
+        let api = |status| Error::Api {
+            status,
+            operation: "POST /generate/image/bfl/flux-1-dev".into(),
+            message: String::new(),
+        };
+        for status in [401, 402, 403, 404, 422, 429] {
+            assert!(api(status).nothing_sent(), "{status}");
+        }
+        for status in [307, 500, 502, 503] {
+            assert!(!api(status).nothing_sent(), "{status}");
+        }
+    }
 
     #[test]
     fn messages_say_what_to_do_without_naming_a_command() {
