@@ -56,12 +56,11 @@ fn plan_table(plan: &Plan) -> String {
 }
 
 pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(&a.file)
-        .map_err(|e| Usage(format!("cannot read {}: {e}", a.file.display())))?;
+    let file = PipelineFile::load(&a.file)?;
     let dir = output_dir(a);
     let mut pipeline = ctx
         .krea
-        .pipeline(PipelineFile::parse(&text)?)
+        .pipeline(file)
         .dir(&dir)
         .resume(a.resume)
         .concurrency(a.concurrency.max(1));

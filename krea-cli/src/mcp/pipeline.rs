@@ -143,24 +143,13 @@ impl Server {
             Err(why) => return Ok(self.refused("usage", &why)),
         };
         let (file, name) = match (&a.file, &a.pipeline) {
-            (Some(path), None) => match std::fs::read_to_string(path) {
-                Ok(text) => (
-                    PipelineFile::parse(&text),
-                    std::path::Path::new(path)
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned()),
-                ),
-                Err(e) => {
-                    return Ok(self.refused("usage", &format!("cannot read {path}: {e}")));
-                }
-            },
-            (None, Some(inline)) => (
-                serde_json::from_value(inline.clone()).map_err(|e| krea::Error::InvalidRequest {
-                    model: "pipeline".into(),
-                    problems: vec![format!("the pipeline does not read: {e}")],
-                }),
-                None,
+            (Some(path), None) => (
+                PipelineFile::load(path),
+                std::path::Path::new(path)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned()),
             ),
+            (None, Some(inline)) => (PipelineFile::from_value(inline.clone()), None),
             _ => {
                 return Ok(self.refused(
                     "usage",

@@ -101,12 +101,96 @@ pub struct StepSpec {
 }
 
 impl PipelineFile {
+    /// An empty pipeline, to build in code.
+    ///
+    /// ```
+    /// use krea::pipeline::{PipelineFile, StepSpec};
+    /// let file = PipelineFile::new()
+    ///     .var("style", "watercolor")
+    ///     .step(StepSpec::new("draw", "flux").param("prompt", "a fox, {{style}}"))
+    ///     .step(
+    ///         StepSpec::new("animate", "veo-3.1-fast")
+    ///             .param("prompt", "the fox looks around")
+    ///             .param("start_image", "{{steps.draw.outputs}}"),
+    ///     );
+    /// assert_eq!(file.steps.len(), 2);
+    /// ```
+    pub fn new() -> PipelineFile {
+        PipelineFile {
+            vars: BTreeMap::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Sets variable `name` for `{{name}}`.
+    pub fn var(mut self, name: impl Into<String>, value: impl Into<Value>) -> PipelineFile {
+        self.vars.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds a step (steps may come in any order).
+    pub fn step(mut self, step: StepSpec) -> PipelineFile {
+        self.steps.push(step);
+        self
+    }
+
     /// Reads a pipeline file (JSON).
     pub fn parse(text: &str) -> Result<PipelineFile> {
-        serde_json::from_str(text).map_err(|e| Error::InvalidRequest {
-            model: "pipeline".into(),
-            problems: vec![format!("the pipeline file does not read: {e}")],
-        })
+        serde_json::from_str(text)
+            .map_err(|e| refuse(vec![format!("the pipeline file does not read: {e}")]))
+    }
+
+    /// Reads a pipeline from JSON already parsed (a tool's argument, a larger document).
+    pub fn from_value(value: Value) -> Result<PipelineFile> {
+        serde_json::from_value(value)
+            .map_err(|e| refuse(vec![format!("the pipeline does not read: {e}")]))
+    }
+
+    /// Reads the pipeline file at `path`; one that cannot be read is refused like one that
+    /// does not parse, naming the path.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<PipelineFile> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| refuse(vec![format!("cannot read {}: {e}", path.display())]))?;
+        PipelineFile::parse(&text)
+    }
+}
+
+/// A pipeline that cannot run as written: every problem, before anything is sent.
+fn refuse(problems: Vec<String>) -> Error {
+    Error::InvalidRequest {
+        model: "pipeline".into(),
+        problems,
+    }
+}
+
+impl Default for PipelineFile {
+    fn default() -> Self {
+        PipelineFile::new()
+    }
+}
+
+impl StepSpec {
+    /// A step `id` running `model` (an id, alias, slug or path).
+    pub fn new(id: impl Into<String>, model: impl Into<String>) -> StepSpec {
+        StepSpec {
+            id: id.into(),
+            model: model.into(),
+            params: Map::new(),
+            fan_out: BTreeMap::new(),
+        }
+    }
+
+    /// Sets parameter `name` (with `{{...}}` references where wanted).
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<Value>) -> StepSpec {
+        self.params.insert(name.into(), value.into());
+        self
+    }
+
+    /// Runs the step once per value of `name` (per combination, with several).
+    pub fn fan_out(mut self, name: impl Into<String>, values: Vec<Value>) -> StepSpec {
+        self.fan_out.insert(name.into(), values);
+        self
     }
 }
 
@@ -320,10 +404,6 @@ impl Pipeline {
     /// URLs, one output per job) and adds up the cost. Sends nothing. The error lists every
     /// problem, each naming its step.
     pub fn plan(&self) -> Result<Plan> {
-        let refuse = |problems: Vec<String>| Error::InvalidRequest {
-            model: "pipeline".into(),
-            problems,
-        };
         let steps = plan::order(&self.file).map_err(refuse)?;
         let mut made = HashMap::new();
         let mut planned = Vec::new();
