@@ -745,6 +745,14 @@ fn dir_problem(dir: &std::path::Path) -> Option<String> {
             existing.display()
         ));
     }
+    // A batch checks every line, each more than once: a directory found writable is not
+    // tried again in this process (one that stops being so fails at the download, and the
+    // journal keeps the job to download again).
+    static WRITABLE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let known = |w: &Vec<PathBuf>| w.iter().any(|d| d == existing);
+    if WRITABLE.lock().is_ok_and(|w| known(&w)) {
+        return None;
+    }
     let probe = existing.join(format!(".krea-write-check-{}", uuid::Uuid::new_v4()));
     match std::fs::OpenOptions::new()
         .write(true)
@@ -753,6 +761,12 @@ fn dir_problem(dir: &std::path::Path) -> Option<String> {
     {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
+            if let Ok(mut w) = WRITABLE.lock()
+                && !known(&w)
+                && w.len() < 64
+            {
+                w.push(existing.to_path_buf());
+            }
             None
         }
         Err(e) => Some(format!(
