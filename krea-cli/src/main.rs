@@ -22,6 +22,7 @@ mod job_json;
 mod mcp;
 mod output;
 mod progress;
+mod synced_term;
 
 use cli::{Cli, Command};
 

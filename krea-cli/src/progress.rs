@@ -3,7 +3,8 @@
 //! takes), and a summary row when there are several. Rows are cut to the terminal's width
 //! (never wrapped); no more rows than fit are shown, and a finished job leaves one plain line
 //! above them, so the scrollback holds each job once. On a stderr that is not a terminal only
-//! those plain lines are written; with -q or --json nothing is.
+//! those plain lines are written; with -q or --json nothing is. Every frame and every line
+//! drawn among live rows is one synchronized update ([`crate::synced_term`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -14,6 +15,7 @@ use krea::JobStatus;
 use uuid::Uuid;
 
 use crate::output::Out;
+use crate::synced_term::{self, SyncedStderr};
 
 /// Rows kept on screen besides the summary, at most.
 const MAX_ROWS: usize = 10;
@@ -75,7 +77,7 @@ impl Progress {
     pub fn new(out: &Out, total: usize) -> Progress {
         let live = out.live();
         let target = if live {
-            ProgressDrawTarget::stderr_with_hz(4)
+            ProgressDrawTarget::term_like_with_hz(Box::new(SyncedStderr::default()), 4)
         } else {
             ProgressDrawTarget::hidden()
         };
@@ -207,8 +209,8 @@ impl Progress {
         if self.live {
             // Above the rows, as an ordinary line ending in a newline (println would pad it to
             // the full width and leave the cursor at its end).
-            let out = self.out;
-            self.multi.suspend(|| out.note(&line));
+            self.multi
+                .suspend(|| synced_term::write_whole(&format!("{line}\n")).ok());
         } else {
             self.out.note(line.trim_start());
         }

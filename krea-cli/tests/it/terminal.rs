@@ -1,7 +1,8 @@
 //! The live progress as a person sees it: `krea` runs on a pseudo-terminal of a given size and
 //! its output is fed to a terminal emulator (vt100), which is then read like a screen: the
 //! elapsed time must tick while a job runs, no line may be wider than the pane (wrap), and a
-//! run of more jobs than the pane has rows must leave each job once in the scrollback.
+//! run of more jobs than the pane has rows must leave each job once in the scrollback. Screens
+//! are read where a terminal that honours synchronized output shows them.
 
 use crate::support;
 
@@ -56,6 +57,31 @@ async fn on_terminal(e: &support::Env, args: &[&str], cols: u16, rows: u16) -> (
 fn parser(cols: u16, rows: u16) -> vt100::Parser {
     let n = |v: u16| NonZeroU16::new(v).expect("size");
     vt100::Parser::new(n(rows), n(cols), 10_000)
+}
+
+/// Feeds everything `krea` drew to `term` as a terminal that honours synchronized output
+/// (DEC mode 2026) shows it, calling `at_rest` with the screen after each synchronized update
+/// and at the end. A pseudo-terminal hands writes over in pieces (line by line, buffer by
+/// buffer), so only these moments are screens a person sees. Returns the number of updates.
+fn replay(
+    term: &mut vt100::Parser,
+    chunks: &[Vec<u8>],
+    mut at_rest: impl FnMut(&vt100::Parser),
+) -> usize {
+    const END: &[u8] = b"\x1b[?2026l";
+    let stream = chunks.concat();
+    let mut from = 0;
+    let mut updates = 0;
+    while let Some(at) = stream[from..].windows(END.len()).position(|w| w == END) {
+        let to = from + at + END.len();
+        term.process(&stream[from..to]);
+        at_rest(term);
+        updates += 1;
+        from = to;
+    }
+    term.process(&stream[from..]);
+    at_rest(term);
+    updates
 }
 
 fn screen_rows(p: &vt100::Parser, cols: u16) -> Vec<String> {
@@ -138,9 +164,8 @@ async fn a_ten_second_job_ticks(cols: u16) -> Vec<String> {
     assert_eq!(code, 0, "krea image exits 0");
     let mut term = parser(cols, 30);
     let mut seen: Vec<String> = Vec::new();
-    for chunk in &chunks {
-        term.process(chunk);
-        let rows = screen_rows(&term, cols);
+    let updates = replay(&mut term, &chunks, |term| {
+        let rows = screen_rows(term, cols);
         if let Err(e) = well_formed(&rows) {
             panic!("{e} at {cols} columns: {rows:#?}");
         }
@@ -157,7 +182,11 @@ async fn a_ten_second_job_ticks(cols: u16) -> Vec<String> {
                     .expect("capture");
             }
         }
-    }
+    });
+    assert!(
+        updates >= 5,
+        "{updates} synchronized updates at {cols} columns"
+    );
     assert!(
         seen.len() >= 5,
         "the elapsed time changed {} times on screen at {cols} columns: {seen:?}",
@@ -192,13 +221,14 @@ async fn fourteen_jobs_in_a_twelve_row_pane_leave_each_job_once_in_the_scrollbac
     let (chunks, code) = on_terminal(&e, &args, 80, 12).await;
     assert_eq!(code, 0);
     let mut term = parser(80, 12);
-    for chunk in &chunks {
-        term.process(chunk);
-        let rows = screen_rows(&term, 80);
+    let updates = replay(&mut term, &chunks, |term| {
+        let rows = screen_rows(term, 80);
         if let Err(e) = well_formed(&rows) {
             panic!("{e}: {rows:#?}");
         }
-    }
+    });
+    // At least a frame per job and a line per finished job.
+    assert!(updates >= 28, "{updates} synchronized updates");
     let lines = history(&mut term, 80);
     let ids = e.sim.control().job_ids();
     assert_eq!(ids.len(), 14);
