@@ -1,17 +1,27 @@
 //! Overhead: zero-duration jobs through submit + wait with the default client (journal and
 //! timings on, as a user has them): client CPU time per job and peak RSS, the simulator running
-//! in another process.
+//! in another process. Beside it, the same jobs sent by a naive script (reqwest alone: POST,
+//! then GET the job until it completed) show what any HTTP client spends on them.
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use krea::{Krea, PollPolicy, StatePath};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::proc::{SimProcess, cpu_seconds, peak_rss_kb};
 
 /// Runs in a child process; prints its measurements as JSON.
-pub async fn measure(jobs: usize) -> anyhow::Result<serde_json::Value> {
+/// `who`: `krea`, `naive` (64 jobs at once) or `naive1` (one request at a time).
+pub async fn measure(jobs: usize, who: &str) -> anyhow::Result<serde_json::Value> {
+    match who {
+        "naive" => measure_naive(jobs, 64).await,
+        "naive1" => measure_naive(jobs, 1).await,
+        _ => measure_krea(jobs).await,
+    }
+}
+
+async fn measure_krea(jobs: usize) -> anyhow::Result<serde_json::Value> {
     let sim = SimProcess::start(&["--time-scale", "0"])?;
     let dir = std::env::temp_dir().join(format!("krea-bench-overhead-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -49,14 +59,66 @@ pub async fn measure(jobs: usize) -> anyhow::Result<serde_json::Value> {
         .await;
     let failures = done.iter().filter(|r| r.is_err()).count();
     anyhow::ensure!(failures == 0, "{failures} jobs failed");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(figures(jobs, cpu0, wall))
+}
+
+/// A script's loop: POST, then GET the job until it completed; nothing kept, nothing paced;
+/// `at_once` jobs at a time.
+async fn measure_naive(jobs: usize, at_once: usize) -> anyhow::Result<serde_json::Value> {
+    let sim = SimProcess::start(&["--time-scale", "0"])?;
+    let http = krea_gen::net::client_builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let one = |i: usize| {
+        let (http, sim) = (&http, &sim);
+        async move {
+            let job: Value = http
+                .post(format!("{}/generate/image/bfl/flux-1-dev", sim.base_url))
+                .bearer_auth(&sim.token)
+                .json(&json!({"prompt": format!("job {i}")}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let id = job["job_id"].as_str().unwrap_or_default().to_string();
+            loop {
+                let job: Value = http
+                    .get(format!("{}/jobs/{id}", sim.base_url))
+                    .bearer_auth(&sim.token)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                if job["status"] == "completed" {
+                    return anyhow::Ok(());
+                }
+            }
+        }
+    };
+    one(0).await?;
+    let cpu0 = cpu_seconds();
+    let wall = Instant::now();
+    let done: Vec<anyhow::Result<()>> = futures_util::stream::iter(0..jobs)
+        .map(one)
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    let failures = done.iter().filter(|r| r.is_err()).count();
+    anyhow::ensure!(failures == 0, "{failures} jobs failed");
+    Ok(figures(jobs, cpu0, wall))
+}
+
+fn figures(jobs: usize, cpu0: f64, wall: Instant) -> serde_json::Value {
     let cpu = cpu_seconds() - cpu0;
     let wall = wall.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(json!({
+    json!({
         "jobs": jobs,
         "cpu_us_per_job": cpu * 1e6 / jobs as f64,
         "peak_rss_mb": peak_rss_kb() as f64 / 1024.0,
         "wall_s": wall.as_secs_f64(),
         "jobs_per_second": jobs as f64 / wall.as_secs_f64().max(Duration::from_millis(1).as_secs_f64()),
-    }))
+    })
 }
