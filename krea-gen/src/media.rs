@@ -8,6 +8,43 @@ pub const MAX_UPLOAD_BYTES: u64 = 75 * 1024 * 1024;
 /// The types Krea takes, for messages.
 pub const ACCEPTED: &str = "JPEG, PNG, WebP, HEIC, MP4, MOV, WebM, GLB, WAV or MP3";
 
+/// Media types and the file extension each is saved under (the first of a type's rows is its
+/// extension; later rows are other names for it).
+const TYPES: [(&str, &str); 14] = [
+    ("image/png", "png"),
+    ("image/jpeg", "jpg"),
+    ("image/jpg", "jpg"),
+    ("image/jpeg", "jpeg"),
+    ("image/webp", "webp"),
+    ("image/gif", "gif"),
+    ("image/heic", "heic"),
+    ("video/mp4", "mp4"),
+    ("video/quicktime", "mov"),
+    ("video/webm", "webm"),
+    ("audio/mpeg", "mp3"),
+    ("audio/wav", "wav"),
+    ("audio/x-wav", "wav"),
+    ("model/gltf-binary", "glb"),
+];
+
+/// The extension a file of media type `mime` is saved under (`image/jpeg` is `jpg`); any
+/// parameters (`; charset=...`) and case are ignored. `None` for a type not listed.
+pub fn extension_for(mime: &str) -> Option<&'static str> {
+    let mime = mime.split(';').next().unwrap_or_default().trim();
+    TYPES
+        .iter()
+        .find(|(m, _)| m.eq_ignore_ascii_case(mime))
+        .map(|(_, e)| *e)
+}
+
+/// The media type of a file named with extension `ext` (any case); `None` for one not listed.
+pub fn mime_for(ext: &str) -> Option<&'static str> {
+    TYPES
+        .iter()
+        .find(|(_, e)| e.eq_ignore_ascii_case(ext))
+        .map(|(m, _)| *m)
+}
+
 /// The MIME type of a file from its first bytes (16 are enough); `None` for a type Krea does
 /// not take.
 pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
@@ -67,6 +104,21 @@ pub fn image_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_table_names_types_and_extensions_both_ways() {
+        assert_eq!(extension_for("image/jpeg"), Some("jpg"));
+        assert_eq!(extension_for("IMAGE/JPG; q=1"), Some("jpg"));
+        assert_eq!(extension_for("audio/x-wav"), Some("wav"));
+        assert_eq!(extension_for("text/html"), None);
+        assert_eq!(mime_for("JPEG"), Some("image/jpeg"));
+        assert_eq!(mime_for("mov"), Some("video/quicktime"));
+        assert_eq!(mime_for("txt"), None);
+        // Every type a sniff can return has an extension.
+        for (mime, _) in TYPES {
+            assert!(extension_for(mime).is_some_and(|e| mime_for(e).is_some()));
+        }
+    }
 
     #[test]
     fn recognises_the_documented_types_and_refuses_others() {

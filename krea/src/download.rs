@@ -165,43 +165,19 @@ pub fn sanitize(name: &str) -> String {
 
 /// The extension for a content type, else the URL's own if it is a known media extension.
 pub fn extension(content_type: Option<&str>, url: &str) -> &'static str {
-    let mime = content_type
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match mime.as_str() {
-        "image/png" => return "png",
-        "image/jpeg" | "image/jpg" => return "jpg",
-        "image/webp" => return "webp",
-        "image/gif" => return "gif",
-        "image/heic" => return "heic",
-        "video/mp4" => return "mp4",
-        "video/quicktime" => return "mov",
-        "video/webm" => return "webm",
-        "audio/mpeg" => return "mp3",
-        "audio/wav" | "audio/x-wav" => return "wav",
-        "model/gltf-binary" => return "glb",
-        _ => {}
+    if let Some(ext) = content_type.and_then(krea_gen::media::extension_for) {
+        return ext;
     }
     let path_ext = reqwest::Url::parse(url)
         .ok()
         .and_then(|u| u.path_segments()?.next_back().map(str::to_ascii_lowercase))
         .and_then(|last| last.rsplit_once('.').map(|(_, e)| e.to_string()));
-    const KNOWN: [&str; 11] = [
-        "png", "jpg", "jpeg", "webp", "gif", "heic", "mp4", "mov", "webm", "mp3", "wav",
-    ];
-    match path_ext.as_deref() {
-        Some(e) => KNOWN
-            .iter()
-            .find(|k| **k == e)
-            .copied()
-            .map(|e| if e == "jpeg" { "jpg" } else { e })
-            .unwrap_or("bin"),
-        None => "bin",
-    }
+    // The URL's own extension, spelled as its type is saved (`.jpeg` as `jpg`).
+    path_ext
+        .as_deref()
+        .and_then(krea_gen::media::mime_for)
+        .and_then(krea_gen::media::extension_for)
+        .unwrap_or("bin")
 }
 
 /// `dir/stem.ext`, or `dir/stem-2.ext`, `-3`... when it exists and `overwrite` is off.

@@ -276,7 +276,11 @@ impl Server {
         let uploaded = match (&a.path, &a.base64) {
             (Some(path), None) => assets.upload(path, description).await,
             (None, Some(data)) => {
-                let Some(ext) = a.mime_type.as_deref().and_then(extension_of) else {
+                let Some(ext) = a
+                    .mime_type
+                    .as_deref()
+                    .and_then(krea_gen::media::extension_for)
+                else {
                     return Ok(self.refused(
                         "usage",
                         "base64 needs mime_type (image/png, image/jpeg, image/webp, video/mp4...) (nothing was sent)",
@@ -314,21 +318,4 @@ impl Server {
             Err(e) => Ok(self.failed(&e)),
         }
     }
-}
-
-/// The file extension for an upload's MIME type.
-fn extension_of(mime: &str) -> Option<&'static str> {
-    Some(match mime.trim().to_ascii_lowercase().as_str() {
-        "image/png" => "png",
-        "image/jpeg" | "image/jpg" => "jpg",
-        "image/webp" => "webp",
-        "image/gif" => "gif",
-        "video/mp4" => "mp4",
-        "video/webm" => "webm",
-        "video/quicktime" => "mov",
-        "audio/mpeg" => "mp3",
-        "audio/wav" | "audio/x-wav" => "wav",
-        "model/gltf-binary" => "glb",
-        _ => return None,
-    })
 }

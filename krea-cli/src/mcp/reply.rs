@@ -121,7 +121,7 @@ impl Server {
         let image = job
             .files
             .iter()
-            .find(|f| mime(f).is_some_and(|m| m.starts_with("image/")));
+            .find(|f| mime_of(f).is_some_and(|m| m.starts_with("image/")));
         if let Some((data, mime)) = match image {
             Some(file) => preview::of(file).await,
             None => None,
@@ -148,24 +148,6 @@ pub fn number(v: f64) -> String {
     }
 }
 
-/// The MIME type a file's extension says.
-fn mime(path: &Path) -> Option<&'static str> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "webp" => "image/webp",
-        "gif" => "image/gif",
-        "mp4" => "video/mp4",
-        "webm" => "video/webm",
-        "mov" => "video/quicktime",
-        "glb" => "model/gltf-binary",
-        "wav" => "audio/wav",
-        "mp3" => "audio/mpeg",
-        _ => return None,
-    })
-}
-
 /// A `resource_link` to a local file.
 fn link(file: &Path) -> ContentBlock {
     let name = file
@@ -173,7 +155,7 @@ fn link(file: &Path) -> ContentBlock {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut resource = Resource::new(file_uri(file), name);
-    if let Some(m) = mime(file) {
+    if let Some(m) = mime_of(file) {
         resource = resource.with_mime_type(m);
     }
     if let Ok(meta) = std::fs::metadata(file) {
@@ -199,6 +181,11 @@ fn file_uri(path: &Path) -> String {
         uri.insert(7, '/');
     }
     uri
+}
+
+/// The MIME type a file's extension says.
+fn mime_of(path: &Path) -> Option<&'static str> {
+    krea_gen::media::mime_for(path.extension()?.to_str()?)
 }
 
 #[cfg(test)]
