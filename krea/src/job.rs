@@ -11,7 +11,7 @@ use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::journal::OutputPlan;
 use crate::models::{Kind, ModelSpec};
-use crate::poll::{Expectation, PollPolicy, Schedule, kind_default};
+use crate::poll::{Expectation, PollPolicy, PollSchedule, kind_default};
 use crate::types::{Job, JobStatus};
 
 /// A change of state seen while waiting.
@@ -131,7 +131,7 @@ impl JobHandle {
     }
 
     /// The poll schedule for this job.
-    pub(crate) fn schedule(&self) -> Schedule {
+    pub(crate) fn schedule(&self) -> PollSchedule {
         self.poll.schedule(self.expected())
     }
 

@@ -46,7 +46,7 @@ pub use error_kind::{ErrorKind, ExitClass};
 pub use input::Input;
 pub use job::{Finished, JobHandle, JobUpdate};
 pub use journal::OutputPlan;
-pub use poll::{Expectation, FirstPoll, PollPolicy};
+pub use poll::{Expectation, FirstPoll, PollPolicy, PollSchedule};
 pub use probe::Probe;
 pub use request::{Checked, GenerationRequest};
 pub use retry::RetryPolicy;

@@ -120,7 +120,7 @@ impl PollPolicy {
     }
 
     /// The delays between submission and each poll, in order (scaled, jittered).
-    pub fn schedule(&self, expected: Expectation) -> Schedule {
+    pub fn schedule(&self, expected: Expectation) -> PollSchedule {
         let first = match self.first {
             FirstPoll::Expected {
                 fraction,
@@ -135,7 +135,7 @@ impl PollPolicy {
             }
             FirstPoll::After(d) => d,
         };
-        Schedule {
+        PollSchedule {
             policy: self.clone(),
             next: Some(self.scale(first)),
             interval: self.scale(self.interval),
@@ -143,15 +143,27 @@ impl PollPolicy {
     }
 }
 
-/// The successive delays of a policy.
+/// The successive delays between polls of one job under a [`PollPolicy`]: the first from the
+/// job's expected duration, then growing by the policy's factor up to its longest interval,
+/// each jittered. Also an endless iterator of those delays.
+///
+/// ```
+/// use krea::{Expectation, PollPolicy};
+///
+/// let expected = Expectation { seconds: 20.0, founded: true };
+/// let mut delays = PollPolicy::default().schedule(expected);
+/// let first = delays.upcoming();
+/// assert!(first > std::time::Duration::ZERO);
+/// assert_eq!(delays.by_ref().take(3).count(), 3);
+/// ```
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub struct PollSchedule {
     policy: PollPolicy,
     next: Option<Duration>,
     interval: Duration,
 }
 
-impl Schedule {
+impl PollSchedule {
     /// The next delay (with jitter).
     pub fn next_delay(&mut self) -> Duration {
         let base = match self.next.take() {
@@ -174,6 +186,14 @@ impl Schedule {
     /// The delay `next_delay` would give next, without jitter.
     pub fn upcoming(&self) -> Duration {
         self.next.unwrap_or(self.interval)
+    }
+}
+
+impl Iterator for PollSchedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.next_delay())
     }
 }
 

@@ -22,7 +22,7 @@ use crate::types::Job;
 struct Waiting<H> {
     tag: usize,
     handle: H,
-    schedule: crate::poll::Schedule,
+    schedule: crate::poll::PollSchedule,
     due: Instant,
     deadline: Instant,
     /// Polling it failed for good: its wait ends with this.
