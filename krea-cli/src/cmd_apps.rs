@@ -75,7 +75,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppsCommand) -> anyhow::Result<u8> {
                     Err(e) => {
                         code = code.max(exit::code_of(&e));
                         exit::report_error(&e);
-                        out.push(json!({"job_id": h.id(), "error": e.to_string()}));
+                        out.push(json!({"job_id": h.id(), "error": e.report()}));
                     }
                 }
             }

@@ -92,7 +92,7 @@ async fn api_checks(ctx: &Ctx, report: &mut Report, login: &str) {
             } else {
                 format!("check the network and the base URL ({url})")
             };
-            report.add(Level::Fail, "api", e.to_string(), Some(fix));
+            report.add(Level::Fail, "api", e.report(), Some(fix));
             return;
         }
     };

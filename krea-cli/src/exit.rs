@@ -127,7 +127,7 @@ pub fn explain(e: &krea::Error, voice: Voice) -> (String, Vec<String>) {
             )
         }
         krea::Error::Timeout { job_id, .. } | krea::Error::Polling { job_id, .. } => {
-            (e.to_string(), vec![wait(job_id)])
+            (e.report(), vec![wait(job_id)])
         }
         krea::Error::OutcomeUnknown(u) => {
             let hint = match (u.job_id, voice) {
@@ -139,9 +139,9 @@ pub fn explain(e: &krea::Error, voice: Voice) -> (String, Vec<String>) {
                 }
                 (None, Voice::Mcp) => "call resume_jobs: it finds out whether the request created a job, and finishes it (nothing is paid twice); do not send the request again".to_string(),
             };
-            (e.to_string(), vec![hint])
+            (e.report(), vec![hint])
         }
-        other => (other.to_string(), Vec::new()),
+        other => (other.report(), Vec::new()),
     }
 }
 

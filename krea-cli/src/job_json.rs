@@ -65,7 +65,7 @@ impl JobOut {
             urls: Vec::new(),
             files,
             cost_cu: None,
-            error: error.map(|e| krea::redact::for_display(&e.to_string())),
+            error: error.map(krea::Error::report),
             uncertain: None,
         }
     }
@@ -130,7 +130,7 @@ pub fn error(e: &anyhow::Error) -> Value {
     };
     json!({"error": {
         "kind": kind,
-        "message": krea::redact::for_display(&e.to_string()),
+        "message": library.map_or_else(|| krea::redact::for_display(&format!("{e:#}")), krea::Error::report),
         "job_id": library.and_then(krea::Error::job_id),
     }})
 }

@@ -1,6 +1,7 @@
 //! One error type for everything the client does. Messages say what to do next in this crate's
 //! terms (programs built on it add their own hints); none contains the API token, and text
-//! from a server is shown only after [`crate::redact::clean`].
+//! from a server is shown only after [`crate::redact::clean`]. A message never repeats its
+//! cause: the cause is `source()`, and [`Error::report`] prints the chain once.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -135,7 +136,7 @@ pub enum Error {
     /// Waiting for a job failed (the API could not be read about it); the job may still
     /// complete: it is not lost.
     #[error(
-        "lost track of job {job_id} while waiting ({source}); it may still complete: wait for it again with its id"
+        "lost track of job {job_id} while waiting (it may still complete: wait for it again with its id)"
     )]
     Polling {
         /// The job.
@@ -186,7 +187,8 @@ pub enum Error {
 
     /// The network failed (no connection, no answer, a timeout), after the retries allowed.
     #[error(
-        "no answer from the Krea API for {operation} ({detail}); check the network and the base URL, then try again"
+        "no answer from the Krea API for {operation}{} (check the network and the base URL, then try again)",
+        if source.is_some() { String::new() } else { format!(": {detail}") }
     )]
     Transport {
         /// What was asked.
@@ -235,7 +237,7 @@ pub enum Error {
 
     /// The job journal could not be written: the job (if any) exists and is paid for; keep
     /// its id.
-    #[error("could not write the job journal {}{}: {source}", path.display(), job_id.map_or(String::new(), |id| format!(" (job {id} exists: keep its id)")))]
+    #[error("could not write the job journal {}{}", path.display(), job_id.map_or(String::new(), |id| format!(" (job {id} exists: keep its id)")))]
     Journal {
         /// The journal file.
         path: PathBuf,
@@ -256,7 +258,7 @@ pub enum Error {
     },
 
     /// A local file operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -267,6 +269,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// This error and every cause under it on one line, `: `-separated, cleaned for display:
+    /// what a program prints for a person. A message never repeats its cause (the cause is
+    /// [`std::error::Error::source`]), so printing the chain shows each once.
+    ///
+    /// ```
+    /// let e = krea::Error::Config("no base URL".into());
+    /// assert_eq!(e.report(), "invalid Krea client configuration: no base URL");
+    /// ```
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        crate::redact::for_display(&text)
+    }
+
     /// An I/O error on `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
@@ -379,6 +400,48 @@ mod tests {
         }
         for status in [307, 500, 502, 503] {
             assert!(!api(status).nothing_sent(), "{status}");
+        }
+    }
+
+    /// Every message and cause of a chain, as `{:#}` would print them.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push(c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let os = || std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied by the test");
+        let journal = Error::Journal {
+            path: "/state/journal.jsonl".into(),
+            job_id: None,
+            source: os(),
+        };
+        let waiting = Error::Polling {
+            job_id: Uuid::nil(),
+            source: Box::new(Error::Io {
+                path: "/out".into(),
+                source: os(),
+            }),
+        };
+        let transport = Error::Transport {
+            operation: "GET /jobs".into(),
+            detail: "refused by the test".into(),
+            source: None,
+        };
+        for e in [journal, waiting, transport] {
+            let links = chain(&e);
+            let all = links.join(": ");
+            for phrase in ["denied by the test", "refused by the test"] {
+                assert!(all.matches(phrase).count() <= 1, "{all}");
+            }
+            assert!(all.contains("by the test"), "the cause is somewhere: {all}");
+            assert_eq!(e.report(), all, "report prints the chain as it is");
         }
     }
 

@@ -252,7 +252,7 @@ impl Drop for JobHandle {
         let (krea, id) = (self.krea.clone(), self.id());
         runtime.spawn(async move {
             if let Err(e) = krea.jobs().cancel(id).await {
-                tracing::warn!(job_id = %id, error = %e, "cancel on drop failed");
+                tracing::warn!(job_id = %id, error = %e.report(), "cancel on drop failed");
             }
         });
     }

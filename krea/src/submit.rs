@@ -176,7 +176,7 @@ impl Krea {
                     };
                     // Unwritten, the intent stays unresolved and is settled later: no harm.
                     if let Err(e) = j.record_until(&entry, self.deadline) {
-                        tracing::warn!(error = %e, "could not note a refused request in the journal");
+                        tracing::warn!(error = %e.report(), "could not note a refused request in the journal");
                     }
                 }
                 Err(self.error(fault, &c.label))
@@ -224,7 +224,7 @@ impl Krea {
                     };
                     // Unwritten, settling falls back to the send time: wider, still safe.
                     if let Err(e) = j.record_until(&entry, self.deadline) {
-                        tracing::warn!(error = %e, "could not note an unknown outcome in the journal");
+                        tracing::warn!(error = %e.report(), "could not note an unknown outcome in the journal");
                     }
                 }
                 Err(Error::OutcomeUnknown(Box::new(outcome)))

@@ -192,7 +192,7 @@ impl<H: std::ops::Deref<Target = JobHandle>> Waiter<H> {
                 match list_waited(&jobs, &wanted, oldest).await {
                     Ok(jobs) => listed = jobs,
                     Err(e) => {
-                        tracing::debug!(error = %e, "listing jobs failed; polling them one by one")
+                        tracing::debug!(error = %e.report(), "listing jobs failed; polling them one by one")
                     }
                 }
             }

@@ -227,11 +227,7 @@ impl Server {
                 Err(_) => plan.total.high,
             };
             money.charge(reservation, spent);
-            lock(&progress).outcome = Some(
-                result
-                    .map(|r| r.finished())
-                    .map_err(|e| krea::redact::for_display(&e.to_string())),
-            );
+            lock(&progress).outcome = Some(result.map(|r| r.finished()).map_err(|e| e.report()));
         });
         let _ = tokio::time::timeout(limit, run).await;
         let mut result = self.run_status(&id, &dir);

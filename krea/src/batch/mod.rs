@@ -180,7 +180,7 @@ impl Batch {
                 Err(Error::InvalidRequest { problems: p, .. }) => {
                     problems.extend(p.into_iter().map(|p| format!("{label}: {p}")))
                 }
-                Err(e) => problems.push(format!("{label}: {e}")),
+                Err(e) => problems.push(format!("{label}: {}", e.report())),
             }
         }
         if problems.is_empty() {

@@ -274,7 +274,7 @@ impl Run {
                         }
                         // The listing could not be read now: the next pass tries again.
                         Err(e) => {
-                            tracing::info!(error = %e, "settling: the jobs could not be listed")
+                            tracing::info!(error = %e.report(), "settling: the jobs could not be listed")
                         }
                     }
                 }

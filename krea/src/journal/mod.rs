@@ -153,7 +153,7 @@ impl Journal {
             if !room {
                 tracing::info!("the job journal is due for compaction; left for a run with time");
             } else if let Err(e) = journal.compact() {
-                tracing::warn!(error = %e, "the job journal could not be compacted");
+                tracing::warn!(error = %e.report(), "the job journal could not be compacted");
             }
         }
         Ok(journal)
@@ -420,7 +420,7 @@ impl Journal {
         if self.index().finished_lines >= COMPACT_AFTER
             && let Err(e) = self.compact()
         {
-            tracing::warn!(error = %e, "the job journal could not be compacted");
+            tracing::warn!(error = %e.report(), "the job journal could not be compacted");
         }
         Ok(paced)
     }

@@ -428,7 +428,12 @@ impl Pipeline {
                         p.into_iter()
                             .map(|p| format!("step {} ({}): {p}", step.spec.id, i.label)),
                     ),
-                    Err(e) => problems.push(format!("step {} ({}): {e}", step.spec.id, i.label)),
+                    Err(e) => problems.push(format!(
+                        "step {} ({}): {}",
+                        step.spec.id,
+                        i.label,
+                        e.report()
+                    )),
                 }
             }
             made.insert(
