@@ -333,7 +333,7 @@ impl ModelSpec {
     }
 }
 
-include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
+include!("generated/catalog.rs");
 
 /// The model with id `provider/model`: built in, else added at run time ([`register`]).
 pub fn model(id: &str) -> Option<&'static ModelSpec> {
@@ -548,4 +548,4 @@ fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<(), String> {
     T::deserialize(body).map(drop).map_err(|e| e.to_string())
 }
 
-include!(concat!(env!("OUT_DIR"), "/bodies.rs"));
+include!("generated/bodies.rs");

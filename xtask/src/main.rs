@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask spec refresh [--from URL|PATH]
 //! cargo xtask spec check
+//! cargo xtask spec generate
 //! cargo xtask spec diff OLD NEW [--json]
 //! cargo xtask public-api [--check]
 //! ```
@@ -12,11 +13,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use xtask::spec;
+use xtask::{generate, spec};
 
 const USAGE: &str = "usage:
   cargo xtask spec refresh [--from URL|PATH]   vendor Krea's document (default: the live one), print the API changelog
-  cargo xtask spec check                       check the vendored description (and that it reproduces), print counts
+  cargo xtask spec check                       check the vendored description (and that it reproduces) and the generated code, print counts
+  cargo xtask spec generate                    write krea-gen's generated code from the vendored description
   cargo xtask spec diff OLD NEW [--json]       what changed in the API between two documents (upstream or vendored)
   cargo xtask public-api [--check]             krea's public API to krea/public-api.txt (--check: fail if it changed)
   cargo xtask bench [--quick] [SCENARIO...]    benchmarks against krea-sim (release build)";
@@ -46,12 +48,42 @@ fn main() -> Result<()> {
     match words.as_slice() {
         ["spec", "check"] => {
             print!("{}", spec::check(&root)?);
+            let stale = generate::stale(&root)?;
+            if !stale.is_empty() {
+                bail!(
+                    "krea-gen's generated code is not what the vendored description gives ({}): run `cargo xtask spec generate`",
+                    stale
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            println!(
+                "generated code ok: {} matches the vendored description",
+                generate::DIR
+            );
+            Ok(())
+        }
+        ["spec", "generate"] => {
+            let changed = generate::write(&root)?;
+            println!(
+                "{} generated file(s) changed in {}",
+                changed.len(),
+                generate::DIR
+            );
             Ok(())
         }
         ["spec", "refresh"] => {
             let from = take_flag(&mut args, "--from")?;
             let outcome = spec::refresh(&root, from.as_deref())?;
             print!("{outcome}");
+            let changed = generate::write(&root)?;
+            println!(
+                "{} generated file(s) changed in {}",
+                changed.len(),
+                generate::DIR
+            );
             Ok(())
         }
         ["spec", "diff"] => {
