@@ -109,13 +109,15 @@ pub async fn run(
         .token(sim.token())
         .base_url(sim.api_url())
         .poll_policy(PollPolicy::default().scaled(scale))
-        .retry_policy(RetryPolicy {
-            base_delay: Duration::from_millis(250).mul_f64(scale),
-            max_delay: Duration::from_secs(10).mul_f64(scale),
-            retry_after_cap: Duration::from_secs(60).mul_f64(scale),
-            max_rate_limited: 1000,
-            ..RetryPolicy::default()
-        })
+        .retry_policy(
+            RetryPolicy::default()
+                .with_delays(
+                    Duration::from_millis(250).mul_f64(scale),
+                    Duration::from_secs(10).mul_f64(scale),
+                )
+                .with_retry_after_cap(Duration::from_secs(60).mul_f64(scale))
+                .with_max_rate_limited(1000),
+        )
         .journal(StatePath::Disabled)
         .timings(StatePath::Disabled)
         .build()?;

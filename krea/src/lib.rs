@@ -33,7 +33,7 @@ mod wait;
 pub mod webhook;
 
 pub use api::assets::Assets;
-pub use api::jobs::{JobQuery, Jobs, Resumed};
+pub use api::jobs::{JobQuery, Jobs, Page, Resumed};
 pub use api::node_apps::NodeApps;
 pub use api::styles::{StyleTraining, StyleUpdate, Styles};
 pub use batch::{Batch, BatchEvent, BatchReport, ItemState, ItemStatus, Manifest};

@@ -23,8 +23,10 @@ pub enum FirstPoll {
     After(Duration),
 }
 
-/// How [`crate::JobHandle::wait`] polls.
+/// How [`crate::JobHandle::wait`] polls. Built from [`PollPolicy::default`] or
+/// [`PollPolicy::fixed`] and the setters (fields may be added; each can also be set directly).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct PollPolicy {
     /// When the first poll happens.
     pub first: FirstPoll,

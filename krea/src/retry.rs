@@ -21,8 +21,10 @@ use crate::error::Error;
 use crate::redact::{MESSAGE_CHARS, clean};
 use crate::send::Fault;
 
-/// How failed requests are retried.
+/// How failed requests are retried. Built from [`RetryPolicy::default`] or
+/// [`RetryPolicy::none`] and the `with_` setters (fields may be added).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0: no retries).
     pub max_retries: usize,
@@ -62,6 +64,24 @@ impl RetryPolicy {
     pub fn with_delays(mut self, base: Duration, max: Duration) -> RetryPolicy {
         self.base_delay = base;
         self.max_delay = max;
+        self
+    }
+
+    /// The same policy with at most `n` retries after the first attempt.
+    pub fn with_max_retries(mut self, n: usize) -> RetryPolicy {
+        self.max_retries = n;
+        self
+    }
+
+    /// The same policy waiting at most `cap` where a `Retry-After` header asks for longer.
+    pub fn with_retry_after_cap(mut self, cap: Duration) -> RetryPolicy {
+        self.retry_after_cap = cap;
+        self
+    }
+
+    /// The same policy retrying a request refused with 429 at most `n` times.
+    pub fn with_max_rate_limited(mut self, n: usize) -> RetryPolicy {
+        self.max_rate_limited = n;
         self
     }
 

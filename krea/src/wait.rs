@@ -282,7 +282,7 @@ async fn list_waited(
     let mut out = Vec::new();
     let mut cursor = None;
     for _ in 0..20 {
-        let (items, next) = jobs.page(&query, cursor).await?;
+        let crate::Page { items, next } = jobs.page(&query, cursor).await?;
         let reached_oldest = items
             .last()
             .is_none_or(|j| oldest.is_none_or(|o| j.created_at < o));

@@ -79,8 +79,19 @@ pub struct Resumed {
     pub outcome: Result<Vec<PathBuf>>,
 }
 
+/// One page of a listing, newest first.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// What the page holds.
+    pub items: Vec<T>,
+    /// Where the next page starts (pass it back as the cursor); `None` on the last page.
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// `GET /jobs` as the API answers it.
 #[derive(Deserialize)]
-struct Page {
+struct RawPage {
     items: Vec<Job>,
     #[serde(default)]
     next_cursor: Option<String>,
@@ -136,7 +147,7 @@ impl Jobs {
         }
         let newest = self.page(&JobQuery::all().page_size(1000), None).await;
         match newest {
-            Ok((jobs, _)) => jobs.iter().for_each(|j| starts(j.id)),
+            Ok(page) => page.items.iter().for_each(|j| starts(j.id)),
             // Offline, a prefix the journal knows is enough.
             Err(_) if !found.is_empty() => {}
             Err(e) => return Err(e),
@@ -162,12 +173,9 @@ impl Jobs {
         }
     }
 
-    /// One page, newest first, of jobs created before `cursor`.
-    pub async fn page(
-        &self,
-        query: &JobQuery,
-        cursor: Option<DateTime<Utc>>,
-    ) -> Result<(Vec<Job>, Option<DateTime<Utc>>)> {
+    /// One page, newest first, of jobs created before `cursor` (`None`: the newest). Most
+    /// callers want [`Jobs::list`], which reads the pages as its stream is read.
+    pub async fn page(&self, query: &JobQuery, cursor: Option<DateTime<Utc>>) -> Result<Page<Job>> {
         let size = query.page_size.unwrap_or(100).clamp(1, 1000);
         let mut path = format!("/jobs?limit={size}");
         if let Some(c) = cursor {
@@ -183,8 +191,11 @@ impl Jobs {
         if !query.types.is_empty() {
             path.push_str(&format!("&types={}", query.types.join(",")));
         }
-        let page: Page = self.krea.read(Method::GET, &path, "GET /jobs").await?;
-        Ok((page.items, next_cursor(page.next_cursor.as_deref())))
+        let page: RawPage = self.krea.read(Method::GET, &path, "GET /jobs").await?;
+        Ok(Page {
+            items: page.items,
+            next: next_cursor(page.next_cursor.as_deref()),
+        })
     }
 
     /// Every job matching `query`, newest first, fetching pages as the stream is read.
@@ -203,7 +214,7 @@ impl Jobs {
                     return None;
                 }
                 match jobs.page(&query, cursor).await {
-                    Ok((items, next)) => {
+                    Ok(Page { items, next }) => {
                         let mut buffer: VecDeque<Job> = items.into();
                         let first = buffer.pop_front()?;
                         Some((

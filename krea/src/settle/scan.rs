@@ -30,7 +30,7 @@ pub(crate) async fn scan(jobs: &Jobs, lo: DateTime<Utc>, hi: DateTime<Utc>) -> R
     let mut cursor = None;
     let mut seen = 0usize;
     loop {
-        let (items, next) = jobs.page(&query, cursor).await?;
+        let crate::Page { items, next } = jobs.page(&query, cursor).await?;
         seen += items.len();
         let newest = items.iter().map(|j| j.created_at).max();
         out.jobs.extend(
