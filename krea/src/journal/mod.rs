@@ -42,9 +42,11 @@ use std::time::Instant;
 use chrono::Utc;
 use uuid::Uuid;
 
+pub(crate) use entry::Entry;
 pub(crate) use entry::absolute;
-pub use entry::{Entry, OutputPlan, Scope};
-pub use index::{Damaged, KeyOutcome, PendingJob, Unresolved};
+pub use entry::{OutputPlan, Scope};
+pub(crate) use index::KeyOutcome;
+pub use index::{Damaged, PendingJob, Unresolved};
 pub(crate) use lock::FileLock;
 
 use crate::error::{Error, Result};
@@ -513,7 +515,7 @@ impl Journal {
     }
 
     /// What is known of the request with `key` (after reading what others appended).
-    pub fn outcome(&self, key: Uuid) -> Result<KeyOutcome> {
+    pub(crate) fn outcome(&self, key: Uuid) -> Result<KeyOutcome> {
         self.refresh()?;
         Ok(self.index().outcome(key))
     }
