@@ -107,11 +107,13 @@ impl Krea {
         let document: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
                 operation: operation.into(),
+                path: None,
                 message: format!("not JSON: {e}"),
                 body: String::new(),
             })?;
         let models = krea_openapi::catalog::extract(&document).map_err(|e| Error::Decode {
             operation: operation.into(),
+            path: None,
             message: e.to_string(),
             body: String::new(),
         })?;

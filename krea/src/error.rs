@@ -201,10 +201,12 @@ pub enum Error {
     },
 
     /// An answer could not be decoded; an excerpt of the body is kept.
-    #[error("unexpected answer to {operation} ({message}); body: {body}")]
+    #[error("unexpected answer to {operation} ({}{message}); body: {body}", path.as_ref().map_or(String::new(), |p| format!("at {p}: ")))]
     Decode {
         /// What was asked.
         operation: String,
+        /// Where in the JSON it did not decode (`items[3].created_at`), when the JSON parsed.
+        path: Option<String>,
         /// What did not decode.
         message: String,
         /// The start of the body, cleaned for display.

@@ -669,6 +669,7 @@ impl GenerationRequest {
         let jobs = self.krea.create(&creation).await?;
         let job = jobs.into_iter().next().ok_or_else(|| Error::Decode {
             operation: model.id.into(),
+            path: None,
             message: "the answer named no job".into(),
             body: String::new(),
         })?;

@@ -100,6 +100,8 @@ pub(crate) enum Fault {
     },
     /// A success status whose body did not decode.
     Decode {
+        /// Where in the JSON it failed, when it parsed.
+        path: Option<String>,
         message: String,
         body: String,
         job_id: Option<Uuid>,
@@ -177,8 +179,11 @@ impl Fault {
             Fault::Status { status, body, .. } => {
                 format!("{status}: {}", clean(body, secret, MESSAGE_CHARS))
             }
-            Fault::Decode { message, .. } => clean(
-                &format!("undecodable answer: {message}"),
+            Fault::Decode { path, message, .. } => clean(
+                &format!(
+                    "undecodable answer: {}{message}",
+                    path.as_ref().map_or(String::new(), |p| format!("at {p}: "))
+                ),
                 secret,
                 MESSAGE_CHARS,
             ),
@@ -225,10 +230,14 @@ pub(crate) async fn read_capped(response: Response, limit: u64) -> Result<Bytes,
 /// Decodes a JSON answer into `T`; a body that does not decode keeps its excerpt and any job
 /// id it mentions.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fault> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
         let text = String::from_utf8_lossy(&bytes[..bytes.len().min(LOG_CHARS * 2)]).into_owned();
+        // "." is the root: a body that is not JSON at all, or the wrong kind of value.
+        let path = Some(e.path().to_string()).filter(|p| p != ".");
         Fault::Decode {
-            message: e.to_string(),
+            path,
+            message: e.into_inner().to_string(),
             job_id: job_id_in(&text),
             body: text,
         }
@@ -504,8 +513,14 @@ impl Krea {
                 detail: clean(&detail, secret, MESSAGE_CHARS),
                 source,
             },
-            Fault::Decode { message, body, .. } => Error::Decode {
+            Fault::Decode {
+                path,
+                message,
+                body,
+                ..
+            } => Error::Decode {
                 operation: operation.to_string(),
+                path: path.map(|p| clean(&p, secret, MESSAGE_CHARS)),
                 message: clean(&message, secret, MESSAGE_CHARS),
                 body: clean(&body, secret, MESSAGE_CHARS),
             },
@@ -528,6 +543,39 @@ impl Krea {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decode_error_names_where_in_the_answer_it_failed() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Listing {
+            #[allow(dead_code)]
+            items: Vec<Item>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Item {
+            #[allow(dead_code)]
+            created_at: String,
+        }
+        let body = br#"{"items":[{"created_at":"x"},{"created_at":5,"job_id":"00000000-0000-0000-0000-000000000007"}]}"#;
+        let Err(Fault::Decode { path, job_id, .. }) = decode::<Listing>(body) else {
+            panic!("a number where a string belongs does not decode");
+        };
+        assert_eq!(path.as_deref(), Some("items[1].created_at"));
+        assert_eq!(job_id, Some(Uuid::from_u128(7)), "the job it names is kept");
+        let Err(Fault::Decode { path, .. }) = decode::<Listing>(b"<html>bad gateway</html>") else {
+            panic!("HTML does not decode");
+        };
+        assert_eq!(path, None, "not JSON: there is no place in it to name");
+        let e = Krea::builder().token("t").build().expect("client").error(
+            decode::<Listing>(br#"{"items":[{"created_at":1}]}"#).expect_err("bad"),
+            "GET /jobs",
+        );
+        assert!(
+            e.to_string()
+                .contains("at items[0].created_at: invalid type"),
+            "{e}"
+        );
+    }
 
     fn status(code: u16) -> Fault {
         Fault::Status {

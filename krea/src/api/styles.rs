@@ -217,6 +217,7 @@ impl Styles {
             .await?;
         let job = jobs.into_iter().next().ok_or_else(|| Error::Decode {
             operation: TRAIN.into(),
+            path: None,
             message: "the answer named no job".into(),
             body: String::new(),
         })?;
