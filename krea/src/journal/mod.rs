@@ -43,8 +43,9 @@ use chrono::Utc;
 use uuid::Uuid;
 
 pub(crate) use entry::Entry;
+pub use entry::OutputPlan;
+pub(crate) use entry::Scope;
 pub(crate) use entry::absolute;
-pub use entry::{OutputPlan, Scope};
 pub(crate) use index::KeyOutcome;
 pub use index::{Damaged, PendingJob, Unresolved};
 pub(crate) use lock::FileLock;
@@ -119,7 +120,8 @@ pub(crate) enum Paced {
 
 impl Journal {
     /// Opens (or prepares to create) the journal at `path` for `scope`, reading what it holds.
-    pub fn open(path: impl Into<PathBuf>, scope: Scope) -> Result<Journal> {
+    #[cfg(test)]
+    pub(crate) fn open(path: impl Into<PathBuf>, scope: Scope) -> Result<Journal> {
         Journal::open_until(path, scope, None)
     }
 
@@ -167,7 +169,7 @@ impl Journal {
     }
 
     /// The API and account this journal is opened for.
-    pub fn scope(&self) -> &Scope {
+    pub(crate) fn scope(&self) -> &Scope {
         &self.scope
     }
 

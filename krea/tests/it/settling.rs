@@ -489,13 +489,35 @@ async fn settling_does_not_wait_for_a_request_another_running_client_awaits() {
 async fn a_journal_of_many_finished_jobs_is_compacted_when_opened_and_keeps_damaged_lines() {
     let w = world("big-journal", Simulator::builder(), 300, 200).await;
     let path = w.dir.join("journal.jsonl");
-    let scope = w.krea.journal().expect("journal").scope().clone();
+    // One real job, so the file holds a line in the client's own words: its API origin and
+    // account fingerprint are what the old lines below must carry to be this client's.
+    w.krea
+        .image("flux")
+        .prompt("first")
+        .submit()
+        .await
+        .expect("submitted")
+        .wait()
+        .await
+        .expect("completed");
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&path)
+            .expect("the journal")
+            .lines()
+            .next()
+            .expect("a line"),
+    )
+    .expect("JSON");
+    let (origin, account) = (
+        first["origin"].as_str().expect("origin"),
+        first["account"].as_str().expect("account"),
+    );
     let mut text = String::new();
     for i in 0..6_000u128 {
         let id = Uuid::from_u128(i + 1);
         text.push_str(&format!(
             r#"{{"event":"submitted","at":"2026-11-01T00:00:00Z","origin":"{}","account":"{}","job_id":"{id}","model":"bfl/flux-1-dev","request":{{"prompt":"old"}}}}"#,
-            scope.origin, scope.account
+            origin, account
         ));
         text.push('\n');
         text.push_str(&format!(
