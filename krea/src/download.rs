@@ -378,7 +378,7 @@ async fn stream_to(
             Ok(None) => break,
             Err(e) => {
                 return Err(Fault::NoAnswer {
-                    detail: format!("the transfer broke off after {n} bytes: {e}"),
+                    detail: format!("the transfer broke off after {n} bytes"),
                     source: Some(e),
                 });
             }

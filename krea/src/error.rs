@@ -187,13 +187,13 @@ pub enum Error {
 
     /// The network failed (no connection, no answer, a timeout), after the retries allowed.
     #[error(
-        "no answer from the Krea API for {operation}{} (check the network and the base URL, then try again)",
-        if source.is_some() { String::new() } else { format!(": {detail}") }
+        "no answer from the Krea API for {operation}: {detail} (check the network and the base URL, then try again)"
     )]
     Transport {
         /// What was asked.
         operation: String,
-        /// What happened (cleaned for display).
+        /// What happened (cleaned for display): what the source does not say (`timed out`,
+        /// `the transfer broke off after 1024 bytes`), or everything when there is no source.
         detail: String,
         /// The HTTP client's error, where there was one.
         #[source]
@@ -270,6 +270,18 @@ pub enum Error {
     },
 }
 
+/// `e` and every cause under it, `: `-separated (not cleaned).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 impl Error {
     /// This error and every cause under it on one line, `: `-separated, cleaned for display:
     /// what a program prints for a person. A message never repeats its cause (the cause is
@@ -280,14 +292,7 @@ impl Error {
     /// assert_eq!(e.report(), "invalid Krea client configuration: no base URL");
     /// ```
     pub fn report(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            text.push_str(": ");
-            text.push_str(&c.to_string());
-            cause = c.source();
-        }
-        crate::redact::for_display(&text)
+        crate::redact::for_display(&chain(self))
     }
 
     /// An I/O error on `path`.
@@ -405,17 +410,6 @@ mod tests {
         }
     }
 
-    /// Every message and cause of a chain, as `{:#}` would print them.
-    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
-        let mut out = vec![e.to_string()];
-        let mut cause = e.source();
-        while let Some(c) = cause {
-            out.push(c.to_string());
-            cause = c.source();
-        }
-        out
-    }
-
     #[test]
     fn each_cause_is_printed_once() {
         let os = || std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied by the test");
@@ -437,14 +431,39 @@ mod tests {
             source: None,
         };
         for e in [journal, waiting, transport] {
-            let links = chain(&e);
-            let all = links.join(": ");
+            // Every message and cause, as `{:#}` prints them.
+            let all = chain(&e);
             for phrase in ["denied by the test", "refused by the test"] {
                 assert!(all.matches(phrase).count() <= 1, "{all}");
             }
             assert!(all.contains("by the test"), "the cause is somewhere: {all}");
             assert_eq!(e.report(), all, "report prints the chain as it is");
         }
+    }
+
+    #[tokio::test]
+    async fn a_lost_exchange_keeps_its_context_and_its_cause_once() {
+        // Nothing listens on port 1: a real connection error from the HTTP client.
+        let cause = krea_gen::net::client_builder()
+            .build()
+            .expect("client")
+            .get("http://127.0.0.1:1/jobs")
+            .send()
+            .await
+            .expect_err("refused");
+        let cause_text = chain(&cause);
+        let e = Error::Transport {
+            operation: "GET /jobs".into(),
+            detail: "the transfer broke off after 10 bytes".into(),
+            source: Some(cause),
+        };
+        let all = e.report();
+        assert_eq!(all.matches("broke off after 10 bytes").count(), 1, "{all}");
+        assert_eq!(all.matches(&cause_text).count(), 1, "{all}");
+        assert!(
+            !e.to_string().contains(&cause_text),
+            "the message leaves the cause to source(): {e}"
+        );
     }
 
     #[test]

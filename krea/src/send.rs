@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::client::Krea;
-use crate::error::Error;
+use crate::error::{Error, chain};
 use crate::redact::{LOG_CHARS, MESSAGE_CHARS, clean};
 use crate::retry::{retry_after, status_error};
 
@@ -125,10 +125,11 @@ impl Fault {
             Fault::NotSent(e)
         } else {
             let detail = if e.is_timeout() {
-                "timed out".to_string()
+                "timed out"
             } else {
-                e.to_string()
-            };
+                "the exchange broke off"
+            }
+            .to_string();
             Fault::NoAnswer {
                 detail,
                 source: Some(e),
@@ -174,7 +175,11 @@ impl Fault {
     /// A short description for logs and unknown outcomes (cleaned).
     pub fn detail(&self, secret: Option<&str>) -> String {
         match self {
-            Fault::NotSent(e) => clean(&format!("not sent: {e}"), secret, MESSAGE_CHARS),
+            Fault::NotSent(e) => clean(&format!("not sent: {}", chain(e)), secret, MESSAGE_CHARS),
+            Fault::NoAnswer {
+                detail,
+                source: Some(e),
+            } => clean(&format!("{detail}: {}", chain(e)), secret, MESSAGE_CHARS),
             Fault::NoAnswer { detail, .. } => clean(detail, secret, MESSAGE_CHARS),
             Fault::Status { status, body, .. } => {
                 format!("{status}: {}", clean(body, secret, MESSAGE_CHARS))
@@ -216,7 +221,7 @@ pub(crate) async fn read_capped(response: Response, limit: u64) -> Result<Bytes,
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Fault::NoAnswer {
-            detail: format!("reading the answer failed: {e}"),
+            detail: "reading the answer failed".into(),
             source: Some(e),
         })?;
         if (body.len() + chunk.len()) as u64 > limit {
@@ -505,7 +510,7 @@ impl Krea {
             } => status_error(status, retry_after, &body, operation, secret),
             Fault::NotSent(e) => Error::Transport {
                 operation: operation.to_string(),
-                detail: clean(&e.to_string(), secret, MESSAGE_CHARS),
+                detail: "not sent".into(),
                 source: Some(e),
             },
             Fault::NoAnswer { detail, source } => Error::Transport {
