@@ -177,6 +177,19 @@ impl SimJob {
         vec!["SIMULATED by krea-sim".into(), model, prompt.to_string()]
     }
 
+    /// The answer to the POST that created it: the pending job, whose schema (unlike
+    /// `GET /jobs/{id}`'s) requires `completed_at` and `result`, both null. A job that runs in
+    /// no time (time scale 0) is still answered as queued: the answer says it is pending.
+    pub fn submitted_json(&self, files_url: &str) -> Value {
+        let mut job = self.to_json(self.created, files_url);
+        if job["status"] == "completed" || job["status"] == "failed" {
+            job["status"] = json!("queued");
+        }
+        job["completed_at"] = Value::Null;
+        job["result"] = Value::Null;
+        job
+    }
+
     /// The job as the API returns it at `now`. `completed_at` and `result` are left out until
     /// they exist (the document types them as a date-time and an object, never null); a failed
     /// job says why in `result.error`.

@@ -260,7 +260,7 @@ async fn another_program(sim: Arc<Sim>, period: Duration) {
 /// it (a model added, a field changed) for [`SimBuilder::openapi_document`].
 pub fn default_openapi_document() -> serde_json::Value {
     serde_json::from_str(krea_gen::OPENAPI_DOCUMENT)
-        .map(|doc| krea_openapi::vendor::complete(&doc))
+        .map(|doc| krea_openapi::publish::served(&doc))
         .unwrap_or_default()
 }
 

@@ -48,6 +48,7 @@ pub fn is_upstream(doc: &Value) -> bool {
 pub fn vendor(upstream: &Value) -> Result<Vendored, NormalizeError> {
     let mut doc = upstream.clone();
     keep_figures(&mut doc);
+    keep_required_nulls(&mut doc);
     let normalized = normalize::normalize(&doc)?;
     let mut document = normalized.document;
     let mut hand_written = Map::new();
@@ -122,6 +123,42 @@ fn keep_figures(doc: &mut Value) {
         {
             for alias in aliases.iter_mut().filter_map(Value::as_object_mut) {
                 alias.remove("reason");
+            }
+        }
+    }
+}
+
+/// Marks each response whose schema requires fields typed `null` (the submit answer's pending
+/// job: `completed_at` and `result`) with `x-krea-required-nulls`, because hoisting merges it
+/// into the shared `Job`, where both are optional. [`crate::publish::served`] spells it out again.
+fn keep_required_nulls(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.iter_mut())
+        .filter(|(method, _)| METHODS.contains(&method.as_str()))
+        .filter_map(|(_, op)| op.get_mut("responses").and_then(Value::as_object_mut));
+    for responses in operations {
+        for response in responses.values_mut().filter_map(Value::as_object_mut) {
+            let Some(content) = response.get("content") else {
+                continue;
+            };
+            let schema = &content["application/json"]["schema"];
+            let nulls: Vec<Value> = schema["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|name| {
+                    name.as_str()
+                        .is_some_and(|n| schema["properties"][n]["type"] == "null")
+                })
+                .cloned()
+                .collect();
+            if !nulls.is_empty() {
+                response.insert("x-krea-required-nulls".into(), Value::Array(nulls));
             }
         }
     }

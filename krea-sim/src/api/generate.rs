@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use krea_gen::catalog::{self, ModelSpec};
 use serde_json::{Map, Value, json};
-use tokio::time::Instant;
 
 use crate::api::error;
 use crate::config::{Fault, Retirement};
@@ -253,7 +252,7 @@ pub async fn generate(
                 create_foreign(&sim, model, chrono::Duration::milliseconds(offset_ms));
             }
             webhook::watch(&sim, &job);
-            let mut response = Json(job.to_json(Instant::now(), &sim.files_url)).into_response();
+            let mut response = Json(job.submitted_json(&sim.files_url)).into_response();
             response.headers_mut().extend(notice);
             response
         }

@@ -215,7 +215,7 @@ pub async fn train(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
     };
     sim.lock().styles.insert(style_id, style);
     webhook::watch(&sim, &job);
-    Json(job.to_json(Instant::now(), &sim.files_url)).into_response()
+    Json(job.submitted_json(&sim.files_url)).into_response()
 }
 
 /// The simulated account's user id, the owner of its own styles.

@@ -11,10 +11,11 @@ use krea_sim::Simulator;
 use serde_json::{Value, json};
 use support::{get, http, job_id, post, start, wait};
 
-/// The whole API as the vendored description has it (hand-written operations included).
+/// The whole API as the vendored description has it (hand-written operations included, submit
+/// answers spelled out as the pending job Krea's document describes).
 fn whole_api() -> Value {
     let vendored = serde_json::from_str(krea_gen::OPENAPI_DOCUMENT).expect("vendored JSON");
-    krea_openapi::vendor::complete(&vendored)
+    krea_openapi::publish::served(&vendored)
 }
 
 /// Checks `value` against a response schema of the document (the keywords its responses use:
@@ -168,6 +169,7 @@ async fn all_72_operations_answer_with_a_documented_status_and_shape() {
     // Deletions last, so the other operations still find what they point at.
     operations.sort_by_key(|(method, _, _)| method == "delete");
     let mut answered = BTreeSet::new();
+    let mut pending_answers = 0;
     for (method, path, op) in &operations {
         let documented: BTreeSet<u16> = op["responses"]
             .as_object()
@@ -223,6 +225,10 @@ async fn all_72_operations_answer_with_a_documented_status_and_shape() {
             let value: Value = serde_json::from_str(&body).expect("a JSON answer");
             let mut problems = Vec::new();
             conform(&doc, schema, &value, "", &mut problems);
+            let required = schema["required"].as_array().cloned().unwrap_or_default();
+            if required.contains(&json!("completed_at")) && required.contains(&json!("result")) {
+                pending_answers += 1;
+            }
             assert!(
                 problems.is_empty(),
                 "{} {path}: the answer differs from the document: {problems:?}\n{body}",
@@ -242,6 +248,10 @@ async fn all_72_operations_answer_with_a_documented_status_and_shape() {
         answered.insert(format!("{} {path}", method.to_uppercase()));
     }
     assert_eq!(answered.len(), 72);
+    assert_eq!(
+        pending_answers, 57,
+        "every generation and the style training answered with the pending job, nulls included"
+    );
 }
 
 /// The run of requests the determinism test repeats: returns the responses (timestamps and the
@@ -328,4 +338,90 @@ async fn list_answers_for_the_counters_endpoint_too() {
         .await
         .expect("json");
     assert_eq!(counters["requests"]["GET /jobs"]["200"], 1);
+}
+
+/// Reads a description's table the way Krea's scripts do: the first Markdown table whose header
+/// names `Compute Units`; per row, the number in that column and in `Average Completion Time`.
+fn figures_in(description: &str) -> Vec<(f64, Option<f64>)> {
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let number = |cell: &str| -> Option<f64> {
+        let digits: String = cell
+            .trim_start_matches('~')
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        digits.parse().ok()
+    };
+    let mut lines = description
+        .lines()
+        .skip_while(|l| !l.contains("Compute Units"));
+    let Some(header) = lines.next().map(cells) else {
+        return Vec::new();
+    };
+    let cu = header.iter().position(|h| h == "Compute Units");
+    let time = header.iter().position(|h| h == "Average Completion Time");
+    lines
+        .skip(1) // the separator
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let row = cells(l);
+            let units = number(row.get(cu?)?)?;
+            Some((units, time.and_then(|t| number(row.get(t)?))))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_served_document_gives_prices_and_times_where_krea_scripts_read_them() {
+    let sim = start(Simulator::builder()).await;
+    let served: Value = http()
+        .get(format!("{}/openapi.json", sim.api_url()))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    let vendored: Value = serde_json::from_str(krea_gen::OPENAPI_DOCUMENT).expect("vendored");
+    let mut priced = 0;
+    for model in catalog::MODELS {
+        let facts = &vendored["paths"][model.path]["post"]["x-krea-pricing"];
+        let op = &served["paths"][model.path]["post"];
+        let read = figures_in(op["description"].as_str().unwrap_or_default());
+        let Some(rows) = facts.as_array() else {
+            assert!(read.is_empty(), "{}: no price in the facts", model.id);
+            continue;
+        };
+        priced += 1;
+        let expected: Vec<(f64, Option<f64>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["compute_units"].as_f64().expect("units"),
+                    r["seconds"].as_f64(),
+                )
+            })
+            .collect();
+        assert_eq!(read, expected, "{}: {}", model.id, op["description"]);
+        assert_eq!(
+            op["summary"],
+            vendored["paths"][model.path]["post"]["x-krea-title"]
+        );
+    }
+    assert_eq!(priced, 51, "the models the vendored description prices");
+    // Timed where Krea gives a time.
+    assert_eq!(
+        figures_in(
+            served["paths"]["/generate/image/bfl/flux-1-dev"]["post"]["description"]
+                .as_str()
+                .expect("flux")
+        ),
+        vec![(3.0, Some(7.0))]
+    );
 }
