@@ -562,9 +562,9 @@ pub struct SimArgs {
     /// Most jobs running at once; beyond it generations get 429
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Seed for durations, ids and images
-    #[arg(long, default_value_t = 0x5eed)]
-    pub seed: u64,
+    /// Seed for durations, ids and images (default: random ids, so runs never share a job id)
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Serve this OpenAPI document at /openapi.json (default: the one krea was built from)
     #[arg(long, value_name = "FILE")]
     pub openapi: Option<std::path::PathBuf>,

@@ -7,8 +7,10 @@ use crate::output::Out;
 pub async fn run(out: &Out, a: &SimArgs) -> anyhow::Result<u8> {
     let mut builder = krea_sim::Simulator::builder()
         .port(a.port)
-        .time_scale(a.time_scale)
-        .seed(a.seed);
+        .time_scale(a.time_scale);
+    if let Some(seed) = a.seed {
+        builder = builder.seed(seed);
+    }
     if let Some(path) = &a.openapi {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Usage(format!("--openapi {}: {e}", path.display())))?;

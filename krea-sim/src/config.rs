@@ -220,8 +220,11 @@ pub struct Retirement {
 /// Everything configurable. Build one with [`crate::Simulator::builder`].
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Seeds every random choice: durations, job ids, fault draws, image pixels.
+    /// Seeds every random choice: durations, fault draws, image pixels, and ids when `seeded`.
     pub seed: u64,
+    /// The seed was chosen ([`crate::SimBuilder::seed`]): ids repeat from run to run. Otherwise
+    /// each simulator draws its ids from a random seed, so two runs never share a job id.
+    pub seeded: bool,
     /// Multiplies every job duration (0.01 in tests: a 20 s image takes 0.2 s; 0 finishes at once).
     pub time_scale: f64,
     /// Most jobs running at once; `None` for no cap.
@@ -265,6 +268,9 @@ pub struct SimConfig {
     /// Another program on the same account creates a Flux job this often while the simulator
     /// runs (foreign jobs: see [`crate::Counters::foreign_jobs_created`]).
     pub foreign_every: Option<Duration>,
+    /// The backend's work between a request's arrival and the job's insert: a job is stamped
+    /// this long after its request arrived, and answered just after (3 ms unless set).
+    pub commit_delay: Duration,
 }
 
 /// The token a simulator accepts unless told otherwise. Not a secret: the simulator is local.
@@ -274,6 +280,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             seed: 0x5eed,
+            seeded: false,
             time_scale: 1.0,
             concurrency: None,
             overflow: Overflow::Reject,
@@ -291,6 +298,7 @@ impl Default for SimConfig {
             whole_second_stamps: false,
             listing_lag: Duration::ZERO,
             foreign_every: None,
+            commit_delay: Duration::from_millis(3),
         }
     }
 }

@@ -88,7 +88,7 @@ async fn result_file(
         return not_found();
     };
     let route = route_name(&req);
-    let (output, fingerprint, truncate, label) = {
+    let (output, fingerprint, truncate, label, input) = {
         let mut st = sim.lock();
         let Some(job) = st.jobs.get(&id) else {
             return not_found();
@@ -107,22 +107,26 @@ async fn result_file(
             return not_found();
         }
         let (output, fingerprint) = (job.outputs[index], job.fingerprint ^ index as u64);
-        let label = job.label();
+        let (label, input) = (job.label(), job.input.clone());
         let truncate = st
             .draw_fault(sim.config.seed, &route, |f| {
                 matches!(f, Fault::TruncateBody)
             })
             .is_some();
-        (output, fingerprint, truncate, label)
+        (output, fingerprint, truncate, label, input)
     };
     match output {
         Output::Image { .. } | Output::Video { .. } => {
             // Rendering is CPU work: keep it off the async workers.
-            let bytes = tokio::task::spawn_blocking(move || output.render(fingerprint, &label))
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_default();
+            let bytes = tokio::task::spawn_blocking(move || {
+                input
+                    .and_then(|i| crate::upscale::render(&i, output, &label))
+                    .or_else(|| output.render(fingerprint, &label))
+            })
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
             if bytes.is_empty() {
                 return error(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -61,10 +61,24 @@ pub struct SimJob {
     pub fingerprint: u64,
     /// `X-Webhook-URL`, if given.
     pub webhook: Option<String>,
+    /// An enhance job's input, where the simulator could reach it ([`crate::upscale`]).
+    pub input: Option<crate::upscale::Input>,
     /// Removed by `DELETE /jobs/{id}` after it ended.
     pub deleted: bool,
     /// The concurrency slot it holds (backlog mode).
     pub slot: Option<usize>,
+}
+
+/// The job type of a model's generations: Flux models are `flux` (the document's example), other
+/// image models `externalImage` (the document's example), videos `externalVideo` and upscalers
+/// `externalEnhance` (our extension of that naming; Krea publishes no list).
+pub fn family_type(model: &ModelSpec) -> &'static str {
+    match model.kind {
+        _ if model.provider == "bfl" => "flux",
+        krea_gen::catalog::Kind::Image => "externalImage",
+        krea_gen::catalog::Kind::Video => "externalVideo",
+        krea_gen::catalog::Kind::Enhance => "externalEnhance",
+    }
 }
 
 /// RFC 3339 with microseconds and `Z`, as the simulator writes every timestamp.
@@ -73,10 +87,12 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 }
 
 impl SimJob {
-    /// The type `GET /jobs?types=` filters on: the model slug, `loraTraining` or `nodeApp`.
-    pub fn job_type(&self) -> &str {
+    /// The job type `GET /jobs?types=` filters on, per model family. Krea's document names
+    /// types only by example (`flux`, `k1`, `externalImage`) and for style training
+    /// (`loraTraining`); the rest is our reading of those names (see the README's table).
+    pub fn job_type(&self) -> &'static str {
         match &self.origin {
-            Origin::Generation(m) => m.slug,
+            Origin::Generation(m) => family_type(m),
             Origin::StyleTraining { .. } => "loraTraining",
             Origin::NodeApp { .. } => "nodeApp",
         }
@@ -174,7 +190,16 @@ impl SimJob {
             .get("prompt")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        vec!["SIMULATED by krea-sim".into(), model, prompt.to_string()]
+        let mut lines = vec!["SIMULATED by krea-sim".into(), model, prompt.to_string()];
+        if let Origin::Generation(m) = &self.origin
+            && m.kind == krea_gen::catalog::Kind::Enhance
+        {
+            lines.push(match self.input {
+                Some(_) => "upscaled from its input image".into(),
+                None => "its input is out of reach: a stand-in picture".into(),
+            });
+        }
+        lines
     }
 
     /// The answer to the POST that created it: the pending job, whose schema (unlike
@@ -195,9 +220,10 @@ impl SimJob {
     /// job says why in `result.error`.
     pub fn to_json(&self, now: Instant, files_url: &str) -> Value {
         let status = self.status(now);
+        // Milliseconds, as backends write them; the cursor keeps full precision (`timestamp`).
         let stamp = |t: DateTime<Utc>| match self.whole_seconds {
             true => t.to_rfc3339_opts(SecondsFormat::Secs, true),
-            false => timestamp(t),
+            false => t.to_rfc3339_opts(SecondsFormat::Millis, true),
         };
         let mut job = json!({
             "job_id": self.id,
@@ -262,6 +288,7 @@ mod tests {
             }],
             fingerprint: 1,
             webhook: None,
+            input: None,
             deleted: false,
             slot: None,
         }

@@ -50,6 +50,7 @@ mod render;
 mod rng;
 mod server;
 mod state;
+mod upscale;
 mod video;
 mod webhook;
 
@@ -80,9 +81,11 @@ pub struct SimBuilder {
 }
 
 impl SimBuilder {
-    /// Seeds durations, ids, fault draws and image pixels.
+    /// Seeds durations, ids, fault draws and image pixels. Without it, durations, faults and
+    /// pixels follow a fixed seed and ids a random one.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
+        self.config.seeded = true;
         self
     }
 
@@ -201,6 +204,13 @@ impl SimBuilder {
     /// Writes job stamps in whole seconds.
     pub fn whole_second_stamps(mut self, yes: bool) -> Self {
         self.config.whole_second_stamps = yes;
+        self
+    }
+
+    /// Stamps and commits a job `delay` after its request arrived (default 3 ms; zero for a
+    /// backend that inserts at once).
+    pub fn commit_delay(mut self, delay: Duration) -> Self {
+        self.config.commit_delay = delay;
         self
     }
 

@@ -156,7 +156,7 @@ pub fn png(width: u32, height: u32, fingerprint: u64) -> Vec<u8> {
 
 /// Writes `lines` (ASCII; others shown as `?`) in white on a darkened band at the bottom of an
 /// RGB image, in an 8x8 bitmap font scaled to the image, each line cut to fit the width.
-fn draw_label(data: &mut [u8], width: u32, height: u32, lines: &[String]) {
+pub(crate) fn draw_label(data: &mut [u8], width: u32, height: u32, lines: &[String]) {
     if lines.is_empty() || width < 16 || height < 16 {
         return;
     }
@@ -252,18 +252,7 @@ pub fn picture(width: u32, height: u32, fingerprint: u64, lines: &[String], phas
 /// As [`png`], with `lines` written on it (the simulator labels what it renders: the word
 /// "simulated", the model and the prompt, so nobody mistakes it for a real result).
 pub fn png_labeled(width: u32, height: u32, fingerprint: u64, lines: &[String]) -> Vec<u8> {
-    let (width, height) = (width.clamp(1, MAX_SIDE), height.clamp(1, MAX_SIDE));
-    let data = picture(width, height, fingerprint, lines, 0);
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::Fast);
-    // Writing to a Vec cannot fail; the header and data sizes agree by construction.
-    if let Ok(mut writer) = encoder.write_header() {
-        let _ = writer.write_image_data(&data);
-    }
-    out
+    image_labeled(ImageFormat::Png, width, height, fingerprint, lines)
 }
 
 /// The labelled picture in `format`.
@@ -274,13 +263,29 @@ pub fn image_labeled(
     fingerprint: u64,
     lines: &[String],
 ) -> Vec<u8> {
+    let (width, height) = (width.clamp(1, MAX_SIDE), height.clamp(1, MAX_SIDE));
+    let data = picture(width, height, fingerprint, lines, 0);
+    encode(format, width, height, data)
+}
+
+/// RGB pixels (`width` x `height`, as many bytes as that takes) encoded in `format`.
+pub(crate) fn encode(format: ImageFormat, width: u32, height: u32, data: Vec<u8>) -> Vec<u8> {
     let encoding = match format {
-        ImageFormat::Png => return png_labeled(width, height, fingerprint, lines),
+        ImageFormat::Png => {
+            let mut out = Vec::new();
+            let mut encoder = png::Encoder::new(&mut out, width, height);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            encoder.set_compression(png::Compression::Fast);
+            // Writing to a Vec cannot fail; the header and data sizes agree by construction.
+            if let Ok(mut writer) = encoder.write_header() {
+                let _ = writer.write_image_data(&data);
+            }
+            return out;
+        }
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
         ImageFormat::Webp => image::ImageFormat::WebP,
     };
-    let (width, height) = (width.clamp(1, MAX_SIDE), height.clamp(1, MAX_SIDE));
-    let data = picture(width, height, fingerprint, lines, 0);
     let mut out = std::io::Cursor::new(Vec::new());
     // The buffer matches the size by construction, and writing to memory does not fail.
     if let Some(rgb) = image::RgbImage::from_raw(width, height, data) {

@@ -133,22 +133,52 @@ fn unreadable(kind: Unreadable) -> Response {
     r
 }
 
-fn authorized(sim: &Sim, req: &Request) -> bool {
+/// What the `Authorization` header says.
+#[derive(Debug, PartialEq)]
+enum Credentials {
+    Valid,
+    Missing,
+    Invalid,
+}
+
+/// `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 section 11.1).
+fn credentials(sim: &Sim, req: &Request) -> Credentials {
     if req.extensions().get::<Mirrored>().is_some() {
-        return true;
+        return Credentials::Valid;
     }
-    let expected = format!("Bearer {}", sim.config.token);
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes())
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Credentials::Missing;
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if scheme.eq_ignore_ascii_case("bearer") && token.trim_start() == sim.config.token {
+        Credentials::Valid
+    } else {
+        Credentials::Invalid
+    }
+}
+
+/// 401 with the challenge RFC 6750 asks for: `error="invalid_token"` when a token was sent.
+fn unauthorized(credentials: &Credentials) -> Response {
+    let challenge = match credentials {
+        Credentials::Invalid => "Bearer realm=\"krea\", error=\"invalid_token\"",
+        _ => "Bearer realm=\"krea\"",
+    };
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: send `Authorization: Bearer <token>` with a valid API token",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
 }
 
 async fn authed(sim: &Sim, req: Request, next: Next) -> Response {
-    if !authorized(sim, &req) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized: send `Authorization: Bearer <token>` with a valid API token",
-        );
+    let credentials = credentials(sim, &req);
+    if credentials != Credentials::Valid {
+        return unauthorized(&credentials);
     }
     let query = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri());
     let problem = match &query {

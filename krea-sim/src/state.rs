@@ -146,6 +146,8 @@ pub struct Sim {
     pub openapi_json: bytes::Bytes,
     /// The query parameters that document declares, checked on every request.
     pub query_rules: crate::api::query::QueryRules,
+    /// Seeds ids: the seed when one was given, else a random one.
+    id_seed: u64,
 }
 
 /// Why a generation was not accepted.
@@ -209,7 +211,12 @@ impl Sim {
         }
         let openapi_json = serde_json::to_vec(&document).unwrap_or_default().into();
         let query_rules = crate::api::query::QueryRules::from_document(&document);
+        let id_seed = match config.seeded {
+            true => config.seed,
+            false => Uuid::new_v4().as_u64_pair().0,
+        };
         Arc::new(Sim {
+            id_seed,
             config,
             api_url,
             files_url,
@@ -227,10 +234,10 @@ impl Sim {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A deterministic id for the `n`th thing of `stream`.
+    /// The id of the `n`th thing of `stream`: the same for the same seed.
     pub fn uuid(&self, stream: &str, n: u64) -> Uuid {
-        let hi = rng::draw(self.config.seed, rng::hash(stream.as_bytes()), n);
-        let lo = rng::draw(self.config.seed, rng::hash(stream.as_bytes()) ^ 1, n);
+        let hi = rng::draw(self.id_seed, rng::hash(stream.as_bytes()), n);
+        let lo = rng::draw(self.id_seed, rng::hash(stream.as_bytes()) ^ 1, n);
         uuid::Builder::from_random_bytes(((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes())
             .into_uuid()
     }
@@ -406,6 +413,8 @@ pub struct NewJob {
     pub hostile: bool,
     /// Another program's job (not counted in `jobs_created`), stamped this far from now.
     pub foreign: Option<chrono::Duration>,
+    /// An enhance job's input, where the simulator could reach it.
+    pub input: Option<crate::upscale::Input>,
 }
 
 impl Sim {
@@ -457,6 +466,13 @@ impl Sim {
             (Kind::Image | Kind::Enhance, _) => image(ImageFormat::Png),
         };
         vec![one; count]
+    }
+
+    /// The backend's work before it inserts a job ([`SimConfig::commit_delay`]).
+    pub async fn commit_pause(&self) {
+        if !self.config.commit_delay.is_zero() {
+            tokio::time::sleep(self.config.commit_delay).await;
+        }
     }
 
     /// Creates a job, or says why not (402, 429). Charges it.
@@ -541,6 +557,7 @@ impl Sim {
             outputs: new.outputs,
             fingerprint,
             webhook: new.webhook,
+            input: new.input,
             deleted: false,
             slot,
         };

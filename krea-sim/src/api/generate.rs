@@ -51,43 +51,86 @@ pub fn webhook_url(headers: &HeaderMap) -> Result<Option<String>, Response> {
 }
 
 /// Deprecated camelCase fields: before their sunset, renamed to the new field, and the answer
-/// names each in `Deprecation`, `Sunset` and `Link` headers; from the sunset on, refused
-/// naming the field to send instead and where the change is explained.
+/// names each in `Deprecation`, `Sunset` and `Link` headers; from the sunset on, refused naming
+/// every such field of the request, the field to send instead and where the change is explained.
+/// A deprecated field sent beside its new name with another value is refused naming both.
 fn deprecated_fields(
     sim: &Sim,
     model: &ModelSpec,
     body: &mut Map<String, Value>,
 ) -> Result<HeaderMap, Response> {
     let today = sim.now().date_naive();
+    let sent: Vec<_> = model
+        .deprecated_aliases
+        .iter()
+        .filter(|a| body.contains_key(a.from))
+        .map(|alias| {
+            let sunset = alias
+                .sunset_date
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            (alias, sunset)
+        })
+        .collect();
+    let retired: Vec<_> = sent
+        .iter()
+        .filter(|(_, sunset)| sunset.is_some_and(|s| today >= s))
+        .collect();
+    if !retired.is_empty() {
+        let each: Vec<String> = retired
+            .iter()
+            .map(|(a, sunset)| {
+                let when = sunset.map_or(String::new(), |s| format!(" since {s}"));
+                format!(
+                    "{} (no longer accepted{when}; send {} instead)",
+                    a.from, a.to
+                )
+            })
+            .collect();
+        let see: Vec<&str> = retired
+            .iter()
+            .filter_map(|(a, _)| a.migration_url)
+            .collect();
+        let see = see.first().map_or(String::new(), |u| format!(" See {u}."));
+        let fields: Vec<Value> = retired
+            .iter()
+            .map(|(a, sunset)| {
+                json!({
+                    "field": a.from,
+                    "replacement": a.to,
+                    "sunset": sunset.map(|s| s.to_string()),
+                    "migration_url": a.migration_url,
+                })
+            })
+            .collect();
+        return Err((
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": format!("Retired request fields: {}.{see}", each.join(", ")),
+                "fields": fields,
+            })),
+        )
+            .into_response());
+    }
+    let conflicts: Vec<String> = sent
+        .iter()
+        .filter(|(a, _)| {
+            body.get(a.to)
+                .is_some_and(|new| Some(new) != body.get(a.from))
+        })
+        .map(|(a, _)| format!("{} and {}", a.from, a.to))
+        .collect();
+    if !conflicts.is_empty() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Invalid request body: {} are the same field (the first is its deprecated name) with different values; send only the second",
+                conflicts.join(", ")
+            ),
+        ));
+    }
     let mut notice = HeaderMap::new();
     let mut links = Vec::new();
-    let mut sunsets = Vec::new();
-    for alias in model.deprecated_aliases {
-        if !body.contains_key(alias.from) {
-            continue;
-        }
-        let sunset = alias
-            .sunset_date
-            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-        if sunset.is_some_and(|s| today >= s) {
-            let when = sunset.map_or(String::new(), |s| format!(" on {s}"));
-            let see = alias
-                .migration_url
-                .map_or(String::new(), |u| format!(" (see {u})"));
-            return Err((
-                StatusCode::BAD_REQUEST,
-                Json(json!({
-                    "error": format!(
-                        "{} is no longer accepted{when}: send {} instead{see}",
-                        alias.from, alias.to
-                    ),
-                    "field": alias.from,
-                    "replacement": alias.to,
-                    "migration_url": alias.migration_url,
-                })),
-            )
-                .into_response());
-        }
+    for (alias, _) in &sent {
         if let Some(v) = body.remove(alias.from) {
             body.entry(alias.to.to_string()).or_insert(v);
         }
@@ -96,17 +139,13 @@ fn deprecated_fields(
             "<{url}>; rel=\"deprecation\"; title=\"{} is now {}\"",
             alias.from, alias.to
         ));
-        sunsets.extend(sunset);
     }
     if !links.is_empty() {
         notice.insert("deprecation", HeaderValue::from_static("true"));
-        if let Some(first) = sunsets.iter().min()
-            && let Ok(v) = HeaderValue::try_from(
-                first
-                    .and_hms_opt(0, 0, 0)
-                    .map(|t| t.and_utc().format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-                    .unwrap_or_default(),
-            )
+        if let Some(first) = sent.iter().filter_map(|(_, s)| *s).min()
+            && let Some(t) = first.and_hms_opt(0, 0, 0)
+            && let Ok(v) =
+                HeaderValue::try_from(t.and_utc().format("%a, %d %b %Y %H:%M:%S GMT").to_string())
         {
             notice.insert("sunset", v);
         }
@@ -154,6 +193,7 @@ pub fn create_foreign(sim: &Arc<Sim>, model: &'static ModelSpec, offset: chrono:
         stuck: false,
         hostile: false,
         foreign: Some(offset),
+        input: None,
     };
     if let Err(refusal) = sim.create_job(new) {
         tracing::debug!(?refusal, "the foreign job was refused");
@@ -234,9 +274,13 @@ pub async fn generate(
         sim.lock()
             .draw_fault_for(sim.config.seed, &route, Some(&body), is_job_fault)
     };
+    let input = (model.kind == catalog::Kind::Enhance)
+        .then(|| crate::upscale::resolve(&sim, &request))
+        .flatten();
     let new = NewJob {
         origin: Origin::Generation(model),
         outputs: sim.outputs_for(model, &request),
+        input,
         request,
         seconds: Sim::model_seconds(model),
         cost,
@@ -246,6 +290,7 @@ pub async fn generate(
         hostile: fault == Some(Fault::HostileUrls),
         foreign: None,
     };
+    sim.commit_pause().await;
     match sim.create_job(new) {
         Ok(job) => {
             if let Some(Fault::ForeignTwin { offset_ms }) = fault {

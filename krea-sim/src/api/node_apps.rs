@@ -109,7 +109,9 @@ pub async fn execute(
         stuck: false,
         hostile: false,
         foreign: None,
+        input: None,
     };
+    sim.commit_pause().await;
     match sim.create_job(new) {
         Ok(job) => {
             webhook::watch(&sim, &job);

@@ -138,8 +138,14 @@ fn training_request(body: &Map<String, Value>) -> Result<(String, u64), Response
     }
     let steps = match body.get("max_train_steps") {
         None => DEFAULT_STEPS,
+        // A whole-number float (`5.0`) is a whole number, as in generation bodies.
         Some(v) => v
             .as_u64()
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (1.0..=2000.0).contains(f))
+                    .map(|f| f as u64)
+            })
             .filter(|s| (1..=2000).contains(s))
             .ok_or_else(|| bad("max_train_steps: must be a whole number from 1 to 2000"))?,
     };
@@ -181,7 +187,9 @@ pub async fn train(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
         stuck: false,
         hostile: false,
         foreign: None,
+        input: None,
     };
+    sim.commit_pause().await;
     let job = match sim.create_job(new) {
         Ok(job) => job,
         Err(refusal) => return refused(refusal),

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use krea_sim::Simulator;
 use serde_json::{Value, json};
-use support::{delete, get, http, job_id, post, start, wait};
+use support::{delete, get, http, job_id, post, start, upload, wait};
 
 #[tokio::test]
 async fn two_hundred_fifty_jobs_page_newest_first_without_gaps_or_repeats() {
@@ -61,8 +61,16 @@ async fn filters_and_limits_are_checked() {
         &json!({"prompt": "b"}),
     )
     .await;
-    let by_type = get(&sim, "/jobs?types=imagen-4").await.body;
+    let by_type = get(&sim, "/jobs?types=externalImage").await.body;
     assert_eq!(by_type["items"].as_array().expect("items").len(), 1);
+    let by_type = get(&sim, "/jobs?types=flux,externalVideo").await.body;
+    assert_eq!(by_type["items"].as_array().expect("items").len(), 1);
+    let by_slug = get(&sim, "/jobs?types=imagen-4").await.body;
+    assert_eq!(
+        by_slug["items"].as_array().expect("items").len(),
+        0,
+        "a model slug is not a job type"
+    );
     let completed = get(&sim, "/jobs?status=completed").await.body;
     assert_eq!(completed["items"].as_array().expect("items").len(), 2);
     assert_eq!(
@@ -85,20 +93,6 @@ async fn filters_and_limits_are_checked() {
 
 fn png_bytes() -> Vec<u8> {
     krea_sim::render_png(32, 16, 5)
-}
-
-async fn upload(sim: &Simulator, bytes: Vec<u8>, name: &str) -> reqwest::Response {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
-    let form = reqwest::multipart::Form::new()
-        .part("file", part)
-        .text("description", "a test upload");
-    http()
-        .post(format!("{}/assets", sim.api_url()))
-        .bearer_auth(sim.token())
-        .multipart(form)
-        .send()
-        .await
-        .expect("send")
 }
 
 #[tokio::test]

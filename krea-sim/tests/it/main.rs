@@ -9,5 +9,6 @@ mod lifecycle;
 mod listing;
 mod outside;
 mod retirement;
+mod third_pass;
 mod validation;
 mod webhooks;

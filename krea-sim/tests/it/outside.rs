@@ -111,9 +111,9 @@ async fn a_deprecated_field_is_renamed_with_headers_before_its_sunset_and_refuse
         e.contains("imageUrl") && e.contains("send image_url instead"),
         "{e}"
     );
-    assert_eq!(r.body["replacement"], "image_url");
+    assert_eq!(r.body["fields"][0]["replacement"], "image_url");
     assert!(
-        r.body["migration_url"]
+        r.body["fields"][0]["migration_url"]
             .as_str()
             .is_some_and(|u| u.starts_with("https://docs.krea.ai/")),
         "{:?}",

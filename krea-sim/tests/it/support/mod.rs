@@ -92,3 +92,18 @@ pub async fn wait(sim: &Simulator, id: &str) -> (Value, Vec<String>) {
 pub fn job_id(job: &Value) -> String {
     job["job_id"].as_str().expect("job_id").to_string()
 }
+
+/// Uploads `bytes` as an asset named `name` (`POST /assets`, multipart).
+pub async fn upload(sim: &Simulator, bytes: Vec<u8>, name: &str) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
+    let form = reqwest::multipart::Form::new()
+        .part("file", part)
+        .text("description", "a test upload");
+    http()
+        .post(format!("{}/assets", sim.api_url()))
+        .bearer_auth(sim.token())
+        .multipart(form)
+        .send()
+        .await
+        .expect("send")
+}
