@@ -193,7 +193,12 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
             String::new()
         }
     ));
-    if let Some(max) = a.max_cu.filter(|max| estimate.high > *max) {
+    let over = |max: &f64| {
+        krea::Budget::new(None, Some(*max))
+            .reserve(estimate)
+            .is_err()
+    };
+    if let Some(max) = a.max_cu.filter(over) {
         return Err(Usage(format!(
             "the {} lines may cost up to {estimate}, above --max-cu {max}: remove lines, choose cheaper models or options, or raise --max-cu",
             lines.len()

@@ -170,7 +170,7 @@ pub async fn generate(
 /// `--max-cu`: the run's worst case must fit (a model with no published price at the
 /// assumed price, which the estimate says).
 fn budget(total: krea::Estimate, max: f64, count: u32, model: &ModelSpec) -> anyhow::Result<()> {
-    if total.high > max {
+    if krea::Budget::new(None, Some(max)).reserve(total).is_err() {
         return Err(Usage(format!(
             "{count} job(s) on {} may cost up to {total}, above --max-cu {max}: lower -n, choose cheaper options or a cheaper model (`krea models`), or raise --max-cu",
             model.id

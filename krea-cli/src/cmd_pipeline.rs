@@ -73,7 +73,12 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
     }
     let plan = pipeline.plan()?;
     let table = plan_table(&plan);
-    if let Some(max) = a.max_cu.filter(|max| plan.total.high > *max) {
+    let over = |max: &f64| {
+        krea::Budget::new(None, Some(*max))
+            .reserve(plan.total)
+            .is_err()
+    };
+    if let Some(max) = a.max_cu.filter(over) {
         ctx.out.note(&table);
         return Err(Usage(format!(
             "the run may cost up to {}, above --max-cu {max}: drop steps or fan-out values, choose cheaper models, or raise --max-cu",

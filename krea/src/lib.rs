@@ -3,6 +3,7 @@
 
 mod api;
 mod batch;
+mod budget;
 pub mod catalog;
 mod client;
 mod config;
@@ -38,6 +39,7 @@ pub use api::jobs::{JobQuery, Jobs, Page, Resumed};
 pub use api::node_apps::NodeApps;
 pub use api::styles::{StyleTraining, StyleUpdate, Styles};
 pub use batch::{Batch, BatchEvent, BatchReport, ItemState, ItemStatus, Manifest};
+pub use budget::{Budget, OverBudget, Reservation};
 pub use client::Krea;
 pub use config::{BASE_URL_ENV, DEFAULT_BASE_URL, KreaBuilder, StatePath, TOKEN_ENV};
 pub use cost::{Estimate, assumed_price, estimate};

@@ -100,7 +100,12 @@ impl Server {
             .generate(m.id, Value::Object(a.params))
             .check()?;
         let total = checked.worst_case.times(count);
-        let refusal = self.money.refusal(m.id, total);
+        // Priced as a call would be, without holding anything.
+        let refusal = self
+            .money
+            .reserve(total)
+            .err()
+            .map(|over| super::money::refusal(m.id, &over));
         let mut text = format!("{count} x {} ({}): {total}", m.title, m.id);
         text.push_str(&format!(
             "; this session has spent {} CU",

@@ -10,9 +10,9 @@ use rmcp::model::{CallToolResult, RequestMetaObject};
 use rmcp::{ErrorData, Peer, RoleServer, tool, tool_router};
 use serde_json::{Map, Value, json};
 
-use super::Server;
 use super::args::{EnhanceImage, GenerateImage, GenerateVideo, RunModel, UploadAsset};
 use super::wait::{self, Reporter};
+use super::{Server, money};
 use crate::job_json::JobOut;
 
 /// Default waits, in seconds: images and upscales usually end within it, videos rarely.
@@ -80,23 +80,34 @@ impl Server {
             Ok(l) => l,
             Err(why) => return self.refused("usage", &why),
         };
-        if let Some(why) = self.money.refusal(model.id, checked.worst_case) {
-            let mut refusal = self.refused("over_budget", &why);
-            if let Some(s) = refusal.structured_content.as_mut() {
-                s["estimate_cu"] = json!(checked.worst_case.high);
-                s["assumed_price"] = json!(checked.worst_case.assumed);
-                s["session_cu"] = json!(self.money.spent());
+        // Held from here: calls at once cannot pass the budget together.
+        let reservation = match self.money.reserve(checked.worst_case) {
+            Ok(r) => r,
+            Err(over) => {
+                let mut refusal = self.refused("over_budget", &money::refusal(model.id, &over));
+                if let Some(s) = refusal.structured_content.as_mut() {
+                    s["estimate_cu"] = json!(checked.worst_case.high);
+                    s["assumed_price"] = json!(checked.worst_case.assumed);
+                    s["session_cu"] = json!(self.money.spent());
+                }
+                return refusal;
             }
-            return refusal;
-        }
+        };
         // A lost answer is settled within the call's wait (but a short wait still lets the
         // settle grace run out): the job it created is followed, never paid for twice.
         let started = std::time::Instant::now();
         let settling = limit.max(std::time::Duration::from_secs(20));
         let handle = match tokio::time::timeout(settling, request.submit_settled()).await {
             Ok(Ok(h)) => h,
-            Ok(Err(e)) => return self.failed(&e),
+            Ok(Err(e)) => {
+                // Nothing created: the reservation ends; a job that may exist keeps it.
+                if e.unknown_outcome().is_some() {
+                    self.unsettled.hold(reservation);
+                }
+                return self.failed(&e);
+            }
             Err(_) => {
+                self.unsettled.hold(reservation);
                 return self.refused(
                     "outcome_unknown",
                     "the request was sent and its answer was lost; settling had not decided by the end of the wait: call resume_jobs later (it finds the job if one was created); do not send the request again",
@@ -105,7 +116,7 @@ impl Server {
         };
         let limit = limit.saturating_sub(started.elapsed());
         // An unpriced job counts at its assumed price until it ends.
-        self.money.charge(handle.id(), checked.worst_case.high);
+        reservation.charge(handle.id(), checked.worst_case.high);
         self.follow(handle, limit, reporter(&meta, peer)).await
     }
 

@@ -175,6 +175,9 @@ impl Server {
             let error = error.and_then(|o| o.as_ref().err());
             if status == "failed" {
                 self.money.release(r.job_id);
+            } else if let Some(cu) = r.estimate.map(|e| e.high) {
+                // A job adopted after a lost answer counts too (in place of its request's hold).
+                self.unsettled.adopted(&self.money, r.job_id, cu);
             }
             let mut out = JobOut::ended(r.job_id, &r.model, status, files, error);
             out.cost_cu = self.money.of(r.job_id);

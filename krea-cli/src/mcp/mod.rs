@@ -33,7 +33,9 @@ use crate::exit::{self, Usage};
 pub struct Server {
     ctx: Arc<Ctx>,
     out_dir: PathBuf,
-    money: Arc<money::Money>,
+    money: krea::Budget,
+    /// Reservations of requests whose outcome is not known yet.
+    unsettled: Arc<money::Unsettled>,
     active: Arc<Mutex<HashSet<Uuid>>>,
     runs: pipeline::Runs,
     tool_router: ToolRouter<Server>,
@@ -55,11 +57,12 @@ impl ServerHandler for Server {
 }
 
 impl Server {
-    fn new(ctx: Ctx, out_dir: PathBuf, money: money::Money) -> Server {
+    fn new(ctx: Ctx, out_dir: PathBuf, money: krea::Budget) -> Server {
         Server {
             ctx: Arc::new(ctx),
             out_dir,
-            money: Arc::new(money),
+            money,
+            unsettled: Arc::default(),
             active: Arc::default(),
             runs: Arc::default(),
             tool_router: Self::catalog_router()
@@ -134,7 +137,7 @@ fn limit(flag: &str, value: Option<f64>) -> anyhow::Result<Option<f64>> {
 
 /// `krea mcp`: serves until the client closes stdin.
 pub async fn run(g: &Global, a: &McpArgs) -> anyhow::Result<u8> {
-    let money = money::Money::new(
+    let money = krea::Budget::new(
         limit("--max-cu-per-call", a.max_cu_per_call)?,
         limit("--budget-cu", a.budget_cu)?,
     );

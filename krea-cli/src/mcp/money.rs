@@ -1,75 +1,77 @@
-//! The session's compute-unit limits: a call over the per-call limit, or one that would take
-//! the session past its budget, is refused before anything is sent, so the assistant has to ask
-//! its user. What a job counts is its estimate (the dearest case), from submission on; a job
-//! that fails or is cancelled is not charged and stops counting.
+//! The session's compute-unit limits, held by the library's [`krea::Budget`]: a call over the
+//! per-call limit, or one that would take the session past its budget, is refused before
+//! anything is sent, so the assistant has to ask its user. A call reserves its estimate (the
+//! dearest case) when it is checked, so calls made at once cannot pass the budget together;
+//! its job then counts for it, and a job that fails or is cancelled stops counting. A request
+//! whose outcome is unknown keeps its reservation until `resume_jobs` finds what it created.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
-use krea::Estimate;
+use krea::{Budget, OverBudget, Reservation};
 use uuid::Uuid;
 
-#[derive(Debug)]
-pub struct Money {
-    per_call: Option<f64>,
-    budget: Option<f64>,
-    /// Jobs of this session and what each counts.
-    jobs: Mutex<HashMap<Uuid, f64>>,
+/// What the assistant reads when a call is refused.
+pub fn refusal(model: &str, over: &OverBudget) -> String {
+    let (estimate, tail) = match over {
+        OverBudget::PerCall { estimate, limit } => (
+            *estimate,
+            format!(
+                ", over this server's limit of {limit} CU per call; ask the user before anything dearer (they set --max-cu-per-call)"
+            ),
+        ),
+        OverBudget::Total {
+            estimate,
+            committed,
+            limit,
+        } => (
+            *estimate,
+            format!(
+                "; with {committed} CU already spent or reserved this session it would pass the session budget of {limit} CU; ask the user (they set --budget-cu)"
+            ),
+        ),
+        other => (krea::Estimate::zero(), format!(": {other}")),
+    };
+    let assumed = if estimate.assumed {
+        " (Krea publishes no price for it: the ceiling assumed is what counts; `krea --assume-cu` sets another)"
+    } else {
+        ""
+    };
+    format!(
+        "refused (nothing was sent): this {model} call is estimated at {estimate}{assumed}{tail}"
+    )
 }
 
-impl Money {
-    pub fn new(per_call: Option<f64>, budget: Option<f64>) -> Money {
-        Money {
-            per_call,
-            budget,
-            jobs: Mutex::default(),
+/// Holds of requests whose outcome is not known yet, each under a stand-in id, oldest first:
+/// the next job `resume_jobs` adopts takes the oldest one's place.
+#[derive(Debug, Default)]
+pub struct Unsettled(Mutex<Vec<Uuid>>);
+
+impl Unsettled {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Uuid>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `reservation` counting until the job it may have created is found.
+    pub fn hold(&self, reservation: Reservation) {
+        let stand_in = Uuid::new_v4();
+        let cu = reservation.held();
+        reservation.charge(stand_in, cu);
+        self.list().push(stand_in);
+    }
+
+    /// `job` was found by a resume: if this session holds a request with an unknown outcome,
+    /// the job counts for `cu` in place of the oldest hold. A job already counted, or one an
+    /// earlier session paid for (no hold), changes nothing.
+    pub fn adopted(&self, budget: &Budget, job: Uuid, cu: f64) {
+        if budget.of(job).is_some() {
+            return;
         }
-    }
-
-    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, f64>> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Compute units this session's jobs count for.
-    pub fn spent(&self) -> f64 {
-        self.jobs().values().fold(0.0, |sum, cu| sum + cu)
-    }
-
-    /// Why a call estimated at `estimate` (at most; a model with no published price at its
-    /// assumed price) may not be sent, or `None` when it may.
-    pub fn refusal(&self, model: &str, e: Estimate) -> Option<String> {
-        let assumed = if e.assumed {
-            " (Krea publishes no price for it: the ceiling assumed is what counts; `krea --assume-cu` sets another)"
-        } else {
-            ""
-        };
-        if let Some(max) = self.per_call.filter(|max| e.high > *max) {
-            return Some(format!(
-                "refused (nothing was sent): this {model} call is estimated at {e}{assumed}, over this server's limit of {max} CU per call; ask the user before anything dearer (they set --max-cu-per-call)"
-            ));
+        let mut list = self.list();
+        if list.is_empty() {
+            return;
         }
-        let spent = self.spent();
-        if let Some(budget) = self.budget.filter(|b| spent + e.high > *b) {
-            return Some(format!(
-                "refused (nothing was sent): this {model} call is estimated at {e}{assumed}; with {spent} CU already spent this session it would pass the session budget of {budget} CU; ask the user (they set --budget-cu)"
-            ));
-        }
-        None
-    }
-
-    /// `job` now counts for `cu`.
-    pub fn charge(&self, job: Uuid, cu: f64) {
-        self.jobs().insert(job, cu);
-    }
-
-    /// `job` ended without a charge (failed or cancelled).
-    pub fn release(&self, job: Uuid) {
-        self.jobs().remove(&job);
-    }
-
-    /// What `job` counts for, if it is this session's.
-    pub fn of(&self, job: Uuid) -> Option<f64> {
-        self.jobs().get(&job).copied()
+        budget.release(list.remove(0));
+        budget.count(job, cu);
     }
 }
 
@@ -78,7 +80,7 @@ mod tests {
     use super::*;
 
     /// `n` Flux images (3 CU each).
-    fn flux(n: usize) -> Estimate {
+    fn flux(n: usize) -> krea::Estimate {
         let model = krea::models::resolve("flux").expect("flux");
         krea::estimate(model, &serde_json::json!({"prompt": "a cat"}))
             .expect("priced")
@@ -86,33 +88,34 @@ mod tests {
     }
 
     #[test]
-    fn refuses_over_either_limit_and_holds_unpriced_calls_at_their_assumed_price() {
-        assert_eq!(flux(1).exact(), Some(3.0));
-        let free = Money::new(None, None);
-        assert!(free.refusal("m", Estimate::assumed(1e9)).is_none());
-        let m = Money::new(Some(10.0), Some(25.0));
-        assert!(m.refusal("m", flux(3)).is_none());
-        assert!(
-            m.refusal("m", flux(4))
-                .expect("refused")
-                .contains("per call")
+    fn refusals_say_which_limit_and_how_to_lift_it() {
+        let b = Budget::new(Some(10.0), Some(25.0));
+        let per_call = b.reserve(flux(4)).expect_err("12 > 10");
+        assert!(refusal("m", &per_call).contains("--max-cu-per-call"));
+        let unpriced = b.reserve(krea::Estimate::assumed(11.0)).expect_err("over");
+        assert!(refusal("m", &unpriced).contains("no price"));
+        let _held = b.reserve(flux(3)).expect("9 CU");
+        let _more = b.reserve(flux(3)).expect("18 CU");
+        let total = b.reserve(flux(3)).expect_err("27 > 25");
+        assert!(refusal("m", &total).contains("session budget of 25 CU"));
+    }
+
+    #[test]
+    fn an_unknown_outcome_counts_until_its_job_is_adopted_and_then_only_once() {
+        let b = Budget::new(None, Some(10.0));
+        let unsettled = Unsettled::default();
+        unsettled.hold(b.reserve(krea::Estimate::assumed(6.0)).expect("fits"));
+        assert_eq!(b.spent(), 6.0);
+        assert!(b.reserve(krea::Estimate::assumed(5.0)).is_err());
+        unsettled.adopted(&b, Uuid::from_u128(7), 3.0);
+        assert_eq!(b.spent(), 3.0);
+        unsettled.adopted(&b, Uuid::from_u128(7), 3.0);
+        assert_eq!(b.spent(), 3.0, "counted once");
+        unsettled.adopted(&b, Uuid::from_u128(8), 3.0);
+        assert_eq!(
+            b.spent(),
+            3.0,
+            "an earlier session's job: no hold, not counted"
         );
-        assert!(m.refusal("m", Estimate::assumed(8.0)).is_none());
-        assert!(
-            m.refusal("m", Estimate::assumed(11.0))
-                .expect("refused")
-                .contains("no price")
-        );
-        m.charge(Uuid::from_u128(1), 9.0);
-        m.charge(Uuid::from_u128(2), 9.0);
-        assert!(m.refusal("m", flux(2)).is_none());
-        assert!(
-            m.refusal("m", flux(3))
-                .expect("refused")
-                .contains("session budget")
-        );
-        m.release(Uuid::from_u128(2));
-        assert_eq!(m.spent(), 9.0);
-        assert!(m.refusal("m", flux(3)).is_none());
     }
 }

@@ -181,19 +181,21 @@ impl Server {
             Ok(p) => p,
             Err(e) => return Ok(self.failed(&e)),
         };
-        if let Some(why) = self.money.refusal("pipeline", plan.total) {
-            let mut refusal = self.refused("over_budget", &why);
-            if let Some(s) = refusal.structured_content.as_mut() {
-                s["estimate_cu"] = json!(plan.total.high);
-                s["unpriced_jobs"] = json!(plan.unpriced);
+        let reservation = match self.money.reserve(plan.total) {
+            Ok(r) => r,
+            Err(over) => {
+                let why = super::money::refusal("pipeline", &over);
+                let mut refusal = self.refused("over_budget", &why);
+                if let Some(s) = refusal.structured_content.as_mut() {
+                    s["estimate_cu"] = json!(plan.total.high);
+                    s["unpriced_jobs"] = json!(plan.unpriced);
+                }
+                return Ok(refusal);
             }
-            return Ok(refusal);
-        }
-        let reservation = Uuid::new_v4();
-        self.money.charge(reservation, plan.total.high);
+        };
         let state = Arc::new(Mutex::new(RunState::default()));
         lock(&self.runs).insert(id.clone(), (dir.clone(), state.clone()));
-        let (money, progress) = (self.money.clone(), state.clone());
+        let progress = state.clone();
         let run = tokio::spawn(async move {
             let result = pipeline
                 .run(|event| {
@@ -226,7 +228,8 @@ impl Server {
                 Err(e) if e.nothing_sent() => 0.0,
                 Err(_) => plan.total.high,
             };
-            money.charge(reservation, spent);
+            // The run's jobs, counted as one.
+            reservation.charge(Uuid::new_v4(), spent);
             lock(&progress).outcome = Some(result.map(|r| r.finished()).map_err(|e| e.report()));
         });
         let _ = tokio::time::timeout(limit, run).await;

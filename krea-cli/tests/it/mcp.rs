@@ -470,3 +470,51 @@ async fn the_readmes_budget_lets_an_assistant_enhance_an_image() {
     assert_eq!(e.sim.control().counters().jobs_created, 1);
     client.cancel().await.expect("as set up");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_made_at_once_cannot_pass_the_session_budget_together() {
+    // A 200 ms round trip: every call is checked long before any answer comes back.
+    let e = support::env(
+        "mcp-race",
+        krea_sim::Simulator::builder().latency(std::time::Duration::from_millis(200)),
+    )
+    .await;
+    let out = e.dir.join("out");
+    let args = [
+        "--output-dir",
+        out.to_str().expect("as set up"),
+        "--budget-cu",
+        "10",
+    ];
+    let client = start(support::command(&e), &e.dir, &args).await;
+    // Six Flux images at 3 CU each: three fit in 10 CU.
+    let calls = (0..6).map(|i| {
+        call(
+            &client,
+            "generate_image",
+            json!({"prompt": format!("cat {i}"), "model": "flux"}),
+        )
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let refused: Vec<&CallToolResult> = results
+        .iter()
+        .filter(|r| is_error(r) && structured(r)["error"]["kind"] == "over_budget")
+        .collect();
+    let done = results.iter().filter(|r| !is_error(r)).count();
+    assert_eq!(
+        (done, refused.len()),
+        (3, 3),
+        "{:?}",
+        results.iter().map(text).collect::<Vec<_>>()
+    );
+    assert_eq!(e.sim.control().counters().jobs_created, 3);
+    assert_eq!(
+        e.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST /generate/"),
+        3,
+        "a refused call sends nothing"
+    );
+    client.cancel().await.expect("as set up");
+}

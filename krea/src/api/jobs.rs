@@ -75,6 +75,9 @@ pub struct Resumed {
     pub job_id: Uuid,
     /// Its model id, as journaled.
     pub model: String,
+    /// What it may cost, from the journaled request (an unpriced model at its assumed
+    /// price); `None` for a model this build does not know.
+    pub estimate: Option<crate::Estimate>,
     /// The files written (empty without an output plan), or why not.
     pub outcome: Result<Vec<PathBuf>>,
 }
@@ -378,9 +381,13 @@ impl Jobs {
                 }
                 Err(e) => Err(e),
             };
+            let estimate = models::resolve(&p.model)
+                .ok()
+                .map(|m| crate::cost::worst_case(m, &p.request, self.krea.inner.assumed_price));
             out.push(Resumed {
                 job_id: p.job_id,
                 model: p.model.clone(),
+                estimate,
                 outcome,
             });
         }
