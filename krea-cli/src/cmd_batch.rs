@@ -4,43 +4,13 @@
 
 use krea::models;
 use krea::{ItemState, ItemStatus, Manifest};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::cli::BatchArgs;
 use crate::cmd_generate::params;
 use crate::context::{self, Ctx};
 use crate::exit::{self, Usage};
 use crate::progress::Progress;
-
-/// One line of the input.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    /// 1-based line number in the input file.
-    pub number: usize,
-    pub prompt: String,
-    /// Model id.
-    pub model: String,
-    /// Parameters besides the prompt.
-    pub params: Map<String, Value>,
-}
-
-/// Reads the input: plain prompts, or JSON Lines with `prompt`, `model`, `params` (other keys
-/// are parameters too). Blank lines and `#` comments are skipped. Every bad line is reported.
-#[cfg(test)]
-fn parse(
-    text: &str,
-    default_model: &str,
-    common: &Map<String, Value>,
-) -> anyhow::Result<Vec<Line>> {
-    let (lines, problems) = parse_all(text, default_model, common);
-    if !problems.is_empty() {
-        return Err(bad_lines(&problems).into());
-    }
-    if lines.is_empty() {
-        return Err(Usage("the batch file has no prompts".into()).into());
-    }
-    Ok(lines)
-}
 
 /// `N bad line(s), nothing was sent:` and each problem, in line order.
 fn bad_lines(problems: &[(usize, String)]) -> Usage {
@@ -58,78 +28,6 @@ fn bad_lines(problems: &[(usize, String)]) -> Usage {
     ))
 }
 
-/// The lines that parse and name a known model, and the problems of the others.
-fn parse_all(
-    text: &str,
-    default_model: &str,
-    common: &Map<String, Value>,
-) -> (Vec<Line>, Vec<(usize, String)>) {
-    let mut lines = Vec::new();
-    let mut problems = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match parse_line(line, default_model) {
-            Ok((prompt, model, own)) => match models::resolve(&model) {
-                Ok(m) => {
-                    let mut params = common.clone();
-                    params.extend(own);
-                    lines.push(Line {
-                        number: i + 1,
-                        prompt,
-                        model: m.id.to_string(),
-                        params,
-                    });
-                }
-                Err(e) => problems.push((i + 1, e.to_string())),
-            },
-            Err(e) => problems.push((i + 1, e)),
-        }
-    }
-    (lines, problems)
-}
-
-fn parse_line(
-    line: &str,
-    default_model: &str,
-) -> Result<(String, String, Map<String, Value>), String> {
-    if !line.starts_with('{') {
-        return Ok((line.to_string(), default_model.to_string(), Map::new()));
-    }
-    let Value::Object(mut obj) = serde_json::from_str(line)
-        .map_err(|e| format!("not valid JSON (column {})", e.column()))?
-    else {
-        return Err("expected a JSON object".into());
-    };
-    let prompt = match obj.remove("prompt") {
-        Some(Value::String(p)) => p,
-        None => String::new(),
-        Some(_) => return Err("prompt must be a string".into()),
-    };
-    let model = match obj.remove("model") {
-        Some(Value::String(m)) => m,
-        None => default_model.to_string(),
-        Some(_) => return Err("model must be a string".into()),
-    };
-    let mut own = match obj.remove("params") {
-        Some(Value::Object(p)) => p,
-        None => Map::new(),
-        Some(_) => return Err("params must be an object".into()),
-    };
-    own.extend(obj);
-    Ok((prompt, model, own))
-}
-
-fn body(line: &Line) -> Value {
-    let mut b = line.params.clone();
-    if !line.prompt.is_empty() {
-        b.insert("prompt".into(), Value::String(line.prompt.clone()));
-    }
-    Value::Object(b)
-}
-
 pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     let resume = format!(
         "krea batch {} -o {} --resume",
@@ -142,48 +40,35 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(&a.file)
         .map_err(|e| Usage(format!("cannot read {}: {e}", a.file.display())))?;
     let common = params(&a.params, models::resolve(&a.model).ok())?;
-    let (lines, mut problems) = parse_all(&text, &a.model, &common);
-    let mut batch = ctx
+    let file = krea::BatchFile::parse(&text, &a.model, &common);
+    let lines = &file.lines;
+    let batch = ctx
         .krea
         .batch()
         .dir(&a.output)
         .resume(a.resume)
-        .concurrency(a.concurrency.max(1));
-    for line in &lines {
-        batch = batch.item(
-            format!("line {}", line.number),
-            ctx.krea.generate(&line.model, body(line)),
-        );
-    }
+        .concurrency(a.concurrency.max(1))
+        .lines(&file);
     // Every line is checked (and priced) before the first request, and every bad line is
     // reported at once: those that do not parse and those the model refuses.
-    let priced = match batch.estimate() {
-        Ok(priced) => Some(priced),
-        Err(krea::Error::InvalidRequest {
-            problems: found, ..
-        }) => {
-            for p in found {
-                // "line N: problem", as the batch labels its items.
-                let (n, rest) = p
-                    .strip_prefix("line ")
-                    .and_then(|r| r.split_once(": "))
-                    .and_then(|(n, rest)| Some((n.parse().ok()?, rest.to_string())))
-                    .unwrap_or((0, p.clone()));
-                problems.push((n, rest));
-            }
-            None
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let mut problems: Vec<(usize, String)> = file
+        .problems
+        .iter()
+        .map(|p| (p.line, p.message.clone()))
+        .collect();
+    problems.extend(
+        batch
+            .problems()
+            .into_iter()
+            .map(|p| (lines[p.index].number, p.message)),
+    );
     if !problems.is_empty() {
         return Err(bad_lines(&problems).into());
     }
     if lines.is_empty() {
         return Err(Usage("the batch file has no prompts".into()).into());
     }
-    let Some((estimate, unpriced)) = priced else {
-        return Err(Usage("the batch could not be priced".into()).into());
-    };
+    let (estimate, unpriced) = batch.estimate()?;
     ctx.out.note(format!(
         "{} lines, estimate {estimate}{}",
         lines.len(),
@@ -376,33 +261,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_lines_and_json_lines_become_items() {
-        let text = "# a comment\na lighthouse\n\n{\"prompt\": \"a fox\", \"model\": \"flux\", \"params\": {\"steps\": 20}, \"seed\": 3}\n";
-        let lines = parse(text, "nano banana 2", &Map::new()).expect("parsed");
-        assert_eq!(lines.len(), 2);
-        assert_eq!(
-            (lines[0].number, lines[0].model.as_str()),
-            (2, "google/nano-banana-2")
-        );
-        assert_eq!(
-            (lines[1].number, lines[1].model.as_str()),
-            (4, "bfl/flux-1-dev")
-        );
-        assert_eq!(lines[1].params["steps"], 20);
-        assert_eq!(lines[1].params["seed"], 3);
-    }
-
-    #[test]
-    fn every_bad_line_is_reported_at_once() {
-        let err = parse(
-            "ok\n{\"prompt\": 5}\n{\"prompt\": \"x\", \"model\": \"fluxx\"}\n",
-            "flux",
-            &Map::new(),
-        )
-        .expect_err("bad");
+    fn every_bad_line_is_reported_at_once_in_line_order() {
+        let err = bad_lines(&[
+            (3, "unknown model".into()),
+            (2, "prompt must be a string".into()),
+        ]);
         let text = err.to_string();
-        assert!(text.contains("line 2") && text.contains("line 3"), "{text}");
-        assert!(text.contains("did you mean"), "{text}");
+        assert!(
+            text.starts_with("2 bad line(s), nothing was sent:\n  line 2: prompt"),
+            "{text}"
+        );
+        assert!(text.ends_with("line 3: unknown model"), "{text}");
     }
 
     #[test]

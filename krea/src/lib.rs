@@ -38,7 +38,10 @@ pub use api::assets::Assets;
 pub use api::jobs::{JobQuery, Jobs, Page, Resumed};
 pub use api::node_apps::NodeApps;
 pub use api::styles::{StyleTraining, StyleUpdate, Styles};
-pub use batch::{Batch, BatchEvent, BatchReport, ItemState, ItemStatus, Manifest};
+pub use batch::{
+    Batch, BatchEvent, BatchFile, BatchLine, BatchReport, ItemProblem, ItemState, ItemStatus,
+    LineProblem, Manifest,
+};
 pub use budget::{Budget, OverBudget, Reservation};
 pub use client::Krea;
 pub use config::{BASE_URL_ENV, DEFAULT_BASE_URL, KreaBuilder, StatePath, TOKEN_ENV};

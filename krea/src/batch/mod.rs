@@ -6,6 +6,7 @@
 //! items are not redone, submitted jobs are waited for, requests whose outcome is unknown are
 //! settled (adopted, or sent again only once known not to have created anything).
 
+mod file;
 mod manifest;
 mod run;
 
@@ -19,6 +20,7 @@ use crate::job::JobUpdate;
 use crate::journal::{FileLock, Journal, fingerprint};
 use crate::request::GenerationRequest;
 
+pub use file::{BatchFile, BatchLine, LineProblem};
 pub use manifest::{ItemState, ItemStatus, Manifest};
 use run::{Run, Slot};
 
@@ -43,6 +45,18 @@ pub enum BatchEvent<'a> {
         /// The item.
         item: &'a ItemState,
     },
+}
+
+/// Why one item of a batch would be refused (nothing is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ItemProblem {
+    /// The item's position, from 0.
+    pub index: usize,
+    /// The item's label (`line N` for the lines of a [`BatchFile`]).
+    pub label: String,
+    /// What is wrong, naming the field where there is one.
+    pub message: String,
 }
 
 /// What a batch run did.
@@ -125,6 +139,37 @@ impl Batch {
         self
     }
 
+    /// Every line of a batch file, as an item labelled `line N`.
+    pub fn lines(mut self, file: &BatchFile) -> Batch {
+        for line in &file.lines {
+            let request = self.krea.generate(&line.model, line.body());
+            self.items.push((line.label(), request));
+        }
+        self
+    }
+
+    /// What is wrong with each item that would be refused, without sending anything: every
+    /// problem of every item, each naming its item. Empty when the batch may run.
+    pub fn problems(&self) -> Vec<ItemProblem> {
+        self.checked()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(index, (_, result))| {
+                let label = &self.items[index].0;
+                let messages = match result {
+                    Ok(_) => Vec::new(),
+                    Err(Error::InvalidRequest { problems, .. }) => problems,
+                    Err(e) => vec![e.report()],
+                };
+                messages.into_iter().map(move |message| ItemProblem {
+                    index,
+                    label: label.clone(),
+                    message,
+                })
+            })
+            .collect()
+    }
+
     /// The batch directory: results go there (unless a request plans otherwise), with
     /// `manifest.json`; the directory is locked while the batch runs.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Batch {
@@ -169,13 +214,20 @@ impl Batch {
         Ok((total, unpriced))
     }
 
+    /// Each item and its check.
+    fn checked(&self) -> Vec<(&str, Result<crate::request::Checked>)> {
+        self.items
+            .iter()
+            .map(|(label, request)| (label.as_str(), self.planned(request.clone()).check()))
+            .collect()
+    }
+
     /// Every item checked; all problems reported at once, each naming its item.
     fn check(&self) -> Result<Vec<crate::request::Checked>> {
         let mut checked = Vec::new();
         let mut problems = Vec::new();
-        for (label, request) in &self.items {
-            let request = self.planned(request.clone());
-            match request.check() {
+        for (label, result) in self.checked() {
+            match result {
                 Ok(c) => checked.push(c),
                 Err(Error::InvalidRequest { problems: p, .. }) => {
                     problems.extend(p.into_iter().map(|p| format!("{label}: {p}")))
