@@ -614,6 +614,10 @@ pub struct McpArgs {
     /// Refuse calls once this session's estimated spend would pass this many compute units
     #[arg(long, value_name = "CU")]
     pub budget_cu: Option<f64>,
+    /// Let the assistant read local files (inputs, uploads, pipeline files) under DIR too;
+    /// repeatable. Without it, only files under the output directory
+    #[arg(long = "allow-read", value_name = "DIR")]
+    pub allow_read: Vec<std::path::PathBuf>,
 }
 
 /// Global options that mean nothing to a command, hidden from its help (still accepted).

@@ -43,6 +43,15 @@ fn tool_for(kind: Kind) -> &'static str {
 }
 
 impl Server {
+    /// An image input: a URL as given, a local file only under the directories this session
+    /// may read (else why not: the caller refuses, nothing sent).
+    fn input(&self, given: &str) -> Result<Input, String> {
+        match Input::from(given) {
+            Input::Path(_) => self.bounds.readable(given).map(Input::from),
+            url => Ok(url),
+        }
+    }
+
     /// Refuses a model of another kind than the tool's, naming the right tool.
     fn kind_check(&self, name: &str, kind: Kind) -> Option<CallToolResult> {
         let m = models::of_another_kind(name, kind)?;
@@ -190,7 +199,10 @@ impl Server {
         }
         let mut r = self.ctx.krea.image(name).prompt(a.prompt);
         for i in &a.images {
-            r = r.image(Input::from(i.as_str()));
+            match self.input(i) {
+                Ok(input) => r = r.image(input),
+                Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+            }
         }
         if let Some(v) = a.aspect_ratio {
             r = r.aspect_ratio(v);
@@ -220,10 +232,16 @@ impl Server {
         }
         let mut r = self.ctx.krea.video(name).prompt(a.prompt);
         if let Some(i) = &a.start_image {
-            r = r.start_image(Input::from(i.as_str()));
+            match self.input(i) {
+                Ok(input) => r = r.start_image(input),
+                Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+            }
         }
         if let Some(i) = &a.end_image {
-            r = r.end_image(Input::from(i.as_str()));
+            match self.input(i) {
+                Ok(input) => r = r.end_image(input),
+                Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+            }
         }
         if let Some(v) = a.duration {
             r = r.duration(v);
@@ -236,7 +254,7 @@ impl Server {
             .await)
     }
 
-    /// Upscales or enhances an image (a local path or URL).
+    /// Upscales or enhances an image (a local path under the allowed directories, or a URL).
     #[tool]
     async fn enhance_image(
         &self,
@@ -251,11 +269,11 @@ impl Server {
         if let Some(refusal) = self.kind_check(name, Kind::Enhance) {
             return Ok(refusal);
         }
-        let mut r = self
-            .ctx
-            .krea
-            .enhance(name)
-            .image(Input::from(a.image.as_str()));
+        let image = match self.input(&a.image) {
+            Ok(input) => input,
+            Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+        };
+        let mut r = self.ctx.krea.enhance(name).image(image);
         if let Some(s) = a.scale {
             r = r.scale(s);
         }
@@ -285,7 +303,10 @@ impl Server {
         let assets = self.ctx.krea.assets();
         let description = a.description.as_deref();
         let uploaded = match (&a.path, &a.base64) {
-            (Some(path), None) => assets.upload(path, description).await,
+            (Some(path), None) => match self.bounds.readable(path) {
+                Ok(path) => assets.upload(&path, description).await,
+                Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+            },
             (None, Some(data)) => {
                 let Some(ext) = a
                     .mime_type

@@ -5,6 +5,7 @@
 //! on this machine, and every result says where.
 
 mod args;
+mod bounds;
 mod catalog;
 mod generate;
 mod jobs;
@@ -34,6 +35,8 @@ pub struct Server {
     ctx: Arc<Ctx>,
     out_dir: PathBuf,
     money: krea::Budget,
+    /// What the assistant may read and write.
+    bounds: Arc<bounds::Bounds>,
     /// Reservations of requests whose outcome is not known yet.
     unsettled: Arc<money::Unsettled>,
     active: Arc<Mutex<HashSet<Uuid>>>,
@@ -57,10 +60,11 @@ impl ServerHandler for Server {
 }
 
 impl Server {
-    fn new(ctx: Ctx, out_dir: PathBuf, money: krea::Budget) -> Server {
+    fn new(ctx: Ctx, bounds: bounds::Bounds, money: krea::Budget) -> Server {
         Server {
             ctx: Arc::new(ctx),
-            out_dir,
+            out_dir: bounds.output_dir().to_path_buf(),
+            bounds: Arc::new(bounds),
             money,
             unsettled: Arc::default(),
             active: Arc::default(),
@@ -142,12 +146,13 @@ pub async fn run(g: &Global, a: &McpArgs) -> anyhow::Result<u8> {
         limit("--budget-cu", a.budget_cu)?,
     );
     let out_dir = output_dir(a)?;
+    let bounds = bounds::Bounds::new(&out_dir, &a.allow_read).map_err(Usage)?;
     // With --sim the simulator lives as long as this process, and so does its journal.
     let scratch = g
         .sim
         .then(|| std::env::temp_dir().join(format!("krea-mcp-sim-{}", std::process::id())));
     let ctx = context::connect_with(g, scratch.as_ref().map(|d| d.join("journal.jsonl"))).await?;
-    let server = Server::new(ctx, out_dir, money);
+    let server = Server::new(ctx, bounds, money);
     let served = async {
         let service = server.serve(rmcp::transport::stdio()).await?;
         service.waiting().await?;

@@ -144,7 +144,10 @@ impl Server {
         };
         let (file, name) = match (&a.file, &a.pipeline) {
             (Some(path), None) => (
-                PipelineFile::load(path),
+                match self.bounds.readable(path) {
+                    Ok(path) => PipelineFile::load(path),
+                    Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+                },
                 std::path::Path::new(path)
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned()),
@@ -162,7 +165,10 @@ impl Server {
             Err(e) => return Ok(self.failed(&e)),
         };
         let dir = match &a.output_dir {
-            Some(d) => PathBuf::from(d),
+            Some(d) => match self.bounds.writable(d) {
+                Ok(dir) => dir,
+                Err(why) => return Ok(self.refused("outside_output_dir", &why)),
+            },
             None => self.out_dir.join(format!(
                 "{}-{}",
                 name.unwrap_or_else(|| "pipeline".into()),
@@ -181,6 +187,12 @@ impl Server {
             Ok(p) => p,
             Err(e) => return Ok(self.failed(&e)),
         };
+        // Local files the steps would upload: only from where this session may read.
+        for file in plan.steps.iter().flat_map(|s| &s.local_files) {
+            if let Err(why) = self.bounds.readable(&file.to_string_lossy()) {
+                return Ok(self.refused("outside_allowed_dirs", &why));
+            }
+        }
         let reservation = match self.money.reserve(plan.total) {
             Ok(r) => r,
             Err(over) => {
@@ -249,7 +261,14 @@ impl Server {
         Parameters(a): Parameters<PipelineStatus>,
     ) -> Result<CallToolResult, ErrorData> {
         let known = lock(&self.runs).get(&a.run_id).map(|(d, _)| d.clone());
-        let dir = known.unwrap_or_else(|| PathBuf::from(&a.run_id));
+        // A run of an earlier session: only under the output directory.
+        let dir = match known {
+            Some(dir) => dir,
+            None => match self.bounds.writable(&a.run_id) {
+                Ok(dir) => dir,
+                Err(why) => return Ok(self.refused("outside_output_dir", &why)),
+            },
+        };
         Ok(self.run_status(&a.run_id, &dir))
     }
 }

@@ -518,3 +518,88 @@ async fn calls_made_at_once_cannot_pass_the_session_budget_together() {
     );
     client.cancel().await.expect("as set up");
 }
+
+#[tokio::test]
+async fn an_assistant_reads_and_writes_only_where_the_user_allowed() {
+    let e = support::env("mcp-bounds", krea_sim::Simulator::builder()).await;
+    let (out, allowed, private) = (
+        e.dir.join("out"),
+        e.dir.join("allowed"),
+        e.dir.join("private"),
+    );
+    for d in [&out, &allowed, &private] {
+        std::fs::create_dir_all(d).expect("as set up");
+    }
+    let png = krea_sim::render_png(64, 64, 3);
+    std::fs::write(private.join("secret.png"), &png).expect("as set up");
+    std::fs::write(allowed.join("ok.png"), &png).expect("as set up");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(private.join("secret.png"), out.join("link.png"))
+        .expect("as set up");
+    let args = [
+        "--output-dir",
+        out.to_str().expect("as set up"),
+        "--allow-read",
+        allowed.to_str().expect("as set up"),
+    ];
+    let client = start(support::command(&e), &e.dir, &args).await;
+    let secret = private.join("secret.png").display().to_string();
+    let dotdot = out.join("../private/secret.png").display().to_string();
+    let link = out.join("link.png").display().to_string();
+    let mut refused = vec![
+        call(&client, "upload_asset", json!({"path": secret})).await,
+        call(&client, "upload_asset", json!({"path": dotdot})).await,
+        call(
+            &client,
+            "generate_image",
+            json!({"prompt": "a cat", "model": "flux", "images": [secret]}),
+        )
+        .await,
+        call(&client, "enhance_image", json!({"image": dotdot})).await,
+        call(
+            &client,
+            "run_pipeline",
+            json!({"pipeline": {"steps": [{"id": "a", "model": "flux", "params": {"prompt": "a cat"}}]},
+                   "output_dir": "../../escaped-run"}),
+        )
+        .await,
+        call(
+            &client,
+            "run_pipeline",
+            json!({"pipeline": {"steps": [{"id": "up", "model": "topaz",
+                   "params": {"image_url": secret, "width": 128, "height": 128}}]}}),
+        )
+        .await,
+        call(&client, "pipeline_status", json!({"run_id": "../private"})).await,
+    ];
+    #[cfg(unix)]
+    refused.push(call(&client, "upload_asset", json!({"path": link})).await);
+    for r in &refused {
+        assert!(is_error(r), "{}", text(r));
+        let kind = structured(r)["error"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(kind.starts_with("outside_"), "{kind}: {}", text(r));
+    }
+    assert!(
+        text(&refused[0]).contains("--allow-read"),
+        "{}",
+        text(&refused[0])
+    );
+    assert_eq!(posts(&e), 0, "nothing sent for a refused read or write");
+    assert!(
+        !e.dir.join("escaped-run").exists()
+            && !e.dir.parent().expect("tmp").join("escaped-run").exists()
+    );
+    // Under an allowed directory: read and uploaded.
+    let ok = call(
+        &client,
+        "upload_asset",
+        json!({"path": allowed.join("ok.png").display().to_string()}),
+    )
+    .await;
+    assert!(!is_error(&ok), "{}", text(&ok));
+    assert_eq!(posts(&e), 1);
+    client.cancel().await.expect("as set up");
+}

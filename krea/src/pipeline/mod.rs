@@ -233,6 +233,9 @@ pub struct StepPlan {
     pub estimate: Estimate,
     /// Jobs whose model publishes no price for the request.
     pub unpriced: usize,
+    /// Local files its requests read (uploaded before they are sent), as the file names
+    /// them: for a caller that bounds what may be read.
+    pub local_files: Vec<PathBuf>,
 }
 
 /// The whole run, as planned: every request checked, the cost added up.
@@ -418,7 +421,9 @@ impl Pipeline {
             };
             let mut estimate = Estimate::zero();
             let mut unpriced = 0;
+            let mut local_files = Vec::new();
             for i in &instances {
+                local_files.extend(run::local_files(step.model, i));
                 match run::request(&self.krea, step.model, i).check() {
                     Ok(c) => {
                         estimate = estimate.plus(c.worst_case);
@@ -446,6 +451,7 @@ impl Pipeline {
                 jobs: instances.len(),
                 estimate,
                 unpriced,
+                local_files,
             });
         }
         if !problems.is_empty() {

@@ -21,17 +21,32 @@ pub fn manifest_path(dir: &Path) -> PathBuf {
     dir.join("pipeline.json")
 }
 
+/// The value of `field` if it is a local path the model takes as a URL (uploaded first).
+fn local_path<'a>(model: &ModelSpec, field: &str, value: &'a serde_json::Value) -> Option<&'a str> {
+    let takes_url = model
+        .parameter(field)
+        .is_some_and(|p| p.format == Some("uri"));
+    value
+        .as_str()
+        .filter(|s| takes_url && !s.starts_with("https://") && !s.starts_with("http://"))
+}
+
+/// The local files an instance's request reads.
+pub(crate) fn local_files(model: &ModelSpec, i: &Instance) -> Vec<PathBuf> {
+    i.body
+        .iter()
+        .filter_map(|(k, v)| local_path(model, k, v).map(PathBuf::from))
+        .collect()
+}
+
 /// The request of one instance: a local path where the model takes a URL is uploaded first.
 pub(crate) fn request(krea: &Krea, model: &'static ModelSpec, i: &Instance) -> GenerationRequest {
     let mut body = serde_json::Map::new();
     let mut local = Vec::new();
     for (k, v) in &i.body {
-        let takes_url = model.parameter(k).is_some_and(|p| p.format == Some("uri"));
-        match v.as_str() {
-            Some(s) if takes_url && !s.starts_with("https://") && !s.starts_with("http://") => {
-                local.push((k.clone(), Input::path(s)));
-            }
-            _ => {
+        match local_path(model, k, v) {
+            Some(s) => local.push((k.clone(), Input::path(s))),
+            None => {
                 body.insert(k.clone(), v.clone());
             }
         }
