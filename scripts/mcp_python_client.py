@@ -67,6 +67,8 @@ async def main(krea):
                 check(not image.is_error, f"generate_image: {image.content}")
                 s = image.structured_content
                 check(s["status"] == "completed", f"image status {s['status']}")
+                check(s.get("simulated") is True, "a --sim result says it is simulated")
+                check(None not in s.values(), f"no null fields: {s}")
                 check(os.path.isfile(s["files"][0]), f"file {s['files'][0]} exists")
                 previews = [c for c in image.content if c.type == "image"]
                 check(len(previews) == 1, "one preview")

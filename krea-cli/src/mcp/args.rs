@@ -39,6 +39,10 @@ pub struct GenerateImage {
     /// Reference images: absolute local paths (uploaded first) or URLs.
     #[serde(default)]
     pub images: Vec<String>,
+    /// Width in pixels, where the model takes one (get_model_schema gives the range).
+    pub width: Option<u32>,
+    /// Height in pixels, where the model takes one.
+    pub height: Option<u32>,
     /// Aspect ratio such as "16:9", where the model takes one.
     pub aspect_ratio: Option<String>,
     /// Seed, for repeatable results.

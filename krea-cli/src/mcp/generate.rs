@@ -204,6 +204,12 @@ impl Server {
                 Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
             }
         }
+        if let Some(v) = a.width {
+            r = r.width(v);
+        }
+        if let Some(v) = a.height {
+            r = r.height(v);
+        }
         if let Some(v) = a.aspect_ratio {
             r = r.aspect_ratio(v);
         }

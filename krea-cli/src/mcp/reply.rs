@@ -12,6 +12,18 @@ use super::{Server, preview};
 use crate::exit::{self, Voice};
 use crate::job_json::JobOut;
 
+/// Removes every null member of every object in `value` (array items stay in place).
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 /// Longest text kept from any one string.
 const MAX_CHARS: usize = 4000;
 
@@ -33,7 +45,8 @@ impl Server {
         }
     }
 
-    /// A result with `structured` content and `line` for people (both cleaned).
+    /// A result with `structured` content and `line` for people (both cleaned). Fields with
+    /// nothing to say (null) are left out; under `--sim` the result says it is simulated.
     pub(super) fn reply(
         &self,
         mut structured: Value,
@@ -41,6 +54,12 @@ impl Server {
         is_error: bool,
     ) -> CallToolResult {
         self.scrub_value(&mut structured);
+        drop_nulls(&mut structured);
+        if self.ctx.out.simulated
+            && let Some(map) = structured.as_object_mut()
+        {
+            map.insert("simulated".into(), Value::Bool(true));
+        }
         let content = vec![ContentBlock::text(self.scrub(line))];
         let mut result = if is_error {
             CallToolResult::error(content)

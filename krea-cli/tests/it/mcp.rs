@@ -64,10 +64,32 @@ async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
     let Value::Object(args) = args else {
         panic!("arguments are an object")
     };
-    client
+    let result = client
         .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
         .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    if let Some(s) = &result.structured_content {
+        assert_no_nulls(tool, s, "");
+    }
+    result
+}
+
+/// Structured results leave out what has nothing to say: no member of any object is null.
+fn assert_no_nulls(tool: &str, value: &Value, at: &str) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                assert!(!v.is_null(), "{tool}: {at}.{k} is null");
+                assert_no_nulls(tool, v, &format!("{at}.{k}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                assert_no_nulls(tool, v, &format!("{at}[{i}]"));
+            }
+        }
+        _ => {}
+    }
 }
 
 fn structured(r: &CallToolResult) -> &Value {
@@ -178,12 +200,18 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
     let image = call(
         &client,
         "generate_image",
-        json!({"prompt": "a red fox in the snow", "model": "flux"}),
+        json!({"prompt": "a red fox in the snow", "model": "flux", "width": 640, "height": 512}),
     )
     .await;
     assert!(!is_error(&image), "{}", text(&image));
     let s = structured(&image);
     assert_eq!(s["status"], "completed");
+    let png = std::fs::read(&files(&image)[0]).expect("the file");
+    assert_eq!(
+        (&png[16..20], &png[20..24]),
+        (&640u32.to_be_bytes()[..], &512u32.to_be_bytes()[..]),
+        "width and height reach the request"
+    );
     assert_eq!(s["model"], "bfl/flux-1-dev");
     assert!(s["cost_cu"].as_f64().expect("as set up") > 0.0);
     assert_eq!(s["session_cu"], s["cost_cu"]);
