@@ -15,7 +15,15 @@ use crate::cmd_models::{detail, model_json, time, units};
 #[tool_router(router = catalog_router, vis = "pub(super)")]
 impl Server {
     /// Lists Krea's models: id, kind, cost in CU, typical seconds, aliases.
-    #[tool(annotations(read_only_hint = true))]
+    #[tool(
+        title = "List models",
+        annotations(
+            title = "List models",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn list_models(
         &self,
         Parameters(a): Parameters<ListModels>,
@@ -64,7 +72,15 @@ impl Server {
     }
 
     /// One model's parameters (types, ranges, defaults, choices) and its price table.
-    #[tool(annotations(read_only_hint = true))]
+    #[tool(
+        title = "Model parameters and prices",
+        annotations(
+            title = "Model parameters and prices",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn get_model_schema(
         &self,
         Parameters(a): Parameters<ModelArg>,
@@ -73,7 +89,15 @@ impl Server {
     }
 
     /// Prices a call in compute units without sending it, and says whether this server's limits allow it.
-    #[tool(annotations(read_only_hint = true))]
+    #[tool(
+        title = "Estimate a cost",
+        annotations(
+            title = "Estimate a cost",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn estimate_cost(
         &self,
         Parameters(a): Parameters<EstimateCost>,

@@ -183,7 +183,16 @@ impl Server {
 #[tool_router(router = generate_router, vis = "pub(super)")]
 impl Server {
     /// Generates an image from a prompt; returns local file paths, a preview and the cost.
-    #[tool]
+    #[tool(
+        title = "Generate an image (paid)",
+        annotations(
+            title = "Generate an image (paid)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn generate_image(
         &self,
         Parameters(a): Parameters<GenerateImage>,
@@ -222,7 +231,16 @@ impl Server {
     }
 
     /// Generates a video from a prompt and optional first/last frames. Videos take minutes: expect `pending`, then call wait_job.
-    #[tool]
+    #[tool(
+        title = "Generate a video (paid)",
+        annotations(
+            title = "Generate a video (paid)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn generate_video(
         &self,
         Parameters(a): Parameters<GenerateVideo>,
@@ -261,7 +279,16 @@ impl Server {
     }
 
     /// Upscales or enhances an image (a local path under the allowed directories, or a URL).
-    #[tool]
+    #[tool(
+        title = "Upscale an image (paid)",
+        annotations(
+            title = "Upscale an image (paid)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn enhance_image(
         &self,
         Parameters(a): Parameters<EnhanceImage>,
@@ -289,7 +316,16 @@ impl Server {
     }
 
     /// Runs any model with raw parameters (get_model_schema lists them).
-    #[tool]
+    #[tool(
+        title = "Run any model (paid)",
+        annotations(
+            title = "Run any model (paid)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn run_model(
         &self,
         Parameters(a): Parameters<RunModel>,
@@ -301,7 +337,16 @@ impl Server {
     }
 
     /// Uploads a local file (or base64 bytes) as an asset; returns its id and URL for use as an input.
-    #[tool]
+    #[tool(
+        title = "Upload a file",
+        annotations(
+            title = "Upload a file",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn upload_asset(
         &self,
         Parameters(a): Parameters<UploadAsset>,

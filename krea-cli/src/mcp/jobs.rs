@@ -20,7 +20,15 @@ const RESUME: f64 = 120.0;
 #[tool_router(router = jobs_router, vis = "pub(super)")]
 impl Server {
     /// A job's state, result URLs and error, without waiting.
-    #[tool(annotations(read_only_hint = true))]
+    #[tool(
+        title = "Get a job",
+        annotations(
+            title = "Get a job",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
     async fn get_job(
         &self,
         Parameters(a): Parameters<JobArg>,
@@ -40,7 +48,16 @@ impl Server {
     }
 
     /// Waits for a submitted job (e.g. one that answered `pending`) and downloads its files.
-    #[tool]
+    #[tool(
+        title = "Wait for a job",
+        annotations(
+            title = "Wait for a job",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
     async fn wait_job(
         &self,
         Parameters(a): Parameters<WaitJob>,
@@ -63,7 +80,16 @@ impl Server {
     }
 
     /// Cancels a job that has not ended (a cancelled job is not charged).
-    #[tool(annotations(destructive_hint = true))]
+    #[tool(
+        title = "Cancel a job",
+        annotations(
+            title = "Cancel a job",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
     async fn cancel_job(
         &self,
         Parameters(a): Parameters<JobArg>,
@@ -89,7 +115,15 @@ impl Server {
     }
 
     /// Lists recent jobs, newest first.
-    #[tool(annotations(read_only_hint = true))]
+    #[tool(
+        title = "List jobs",
+        annotations(
+            title = "List jobs",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
     async fn list_jobs(
         &self,
         Parameters(a): Parameters<ListJobs>,
@@ -140,7 +174,16 @@ impl Server {
     }
 
     /// Finishes what the journal still holds: settles requests whose outcome is unknown, waits for jobs no call is waiting for, downloads their files.
-    #[tool]
+    #[tool(
+        title = "Finish interrupted jobs",
+        annotations(
+            title = "Finish interrupted jobs",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
     async fn resume_jobs(
         &self,
         Parameters(a): Parameters<ResumeJobs>,

@@ -133,7 +133,16 @@ impl Server {
 #[tool_router(router = pipeline_router, vis = "pub(super)")]
 impl Server {
     /// Runs a pipeline (steps feeding each other, e.g. image -> enhance -> video) from a file or inline JSON; priced first, continues in the background.
-    #[tool]
+    #[tool(
+        title = "Run a pipeline (paid)",
+        annotations(
+            title = "Run a pipeline (paid)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn run_pipeline(
         &self,
         Parameters(a): Parameters<RunPipeline>,
@@ -255,7 +264,15 @@ impl Server {
     }
 
     /// Where a pipeline run stands: jobs ended per step, files, cost.
-    #[tool(annotations(read_only_hint = true))]
+    #[tool(
+        title = "Pipeline status",
+        annotations(
+            title = "Pipeline status",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn pipeline_status(
         &self,
         Parameters(a): Parameters<PipelineStatus>,

@@ -181,7 +181,46 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
             "{}: descriptions are short ({d:?})",
             t.name
         );
+        assert!(
+            t.title.as_deref().is_some_and(|x| !x.is_empty()),
+            "{}: a title",
+            t.name
+        );
+        let a = t.annotations.as_ref().expect("annotations");
+        // A tool that may pay says so in its title and is never hinted read-only.
+        let paid = t.title.as_deref().is_some_and(|x| x.ends_with("(paid)"));
+        assert_eq!(
+            a.read_only_hint,
+            Some(
+                !paid
+                    && !matches!(
+                        t.name.as_ref(),
+                        "wait_job" | "cancel_job" | "resume_jobs" | "upload_asset"
+                    )
+            ),
+            "{}",
+            t.name
+        );
+        assert!(
+            a.idempotent_hint.is_some() && a.open_world_hint.is_some(),
+            "{}",
+            t.name
+        );
+        if paid {
+            assert_eq!(
+                a.idempotent_hint,
+                Some(false),
+                "{}: calling twice pays twice",
+                t.name
+            );
+        }
     }
+    let paid: Vec<&str> = tools
+        .iter()
+        .filter(|t| t.title.as_deref().is_some_and(|x| x.ends_with("(paid)")))
+        .map(|t| t.name.as_ref())
+        .collect();
+    assert_eq!(paid.len(), 5, "{paid:?}");
     let generate = tools
         .iter()
         .find(|t| t.name == "generate_image")
