@@ -109,8 +109,9 @@ impl Server {
         let handle = match tokio::time::timeout(settling, request.submit_settled()).await {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => {
-                // Nothing created: the reservation ends; a job that may exist keeps it.
-                if e.unknown_outcome().is_some() {
+                // Nothing created: the reservation ends. Anything else (an unknown outcome, a
+                // listing that failed while settling) may have left a paid job: it keeps it.
+                if !e.nothing_sent() {
                     self.unsettled.hold(reservation);
                 }
                 return self.failed(&e);

@@ -3,7 +3,8 @@
 //! anything is sent, so the assistant has to ask its user. A call reserves its estimate (the
 //! dearest case) when it is checked, so calls made at once cannot pass the budget together;
 //! its job then counts for it, and a job that fails or is cancelled stops counting. A request
-//! whose outcome is unknown keeps its reservation until `resume_jobs` finds what it created.
+//! that may have created a job it did not hear of keeps its reservation until `resume_jobs`
+//! finds what it created.
 
 use std::sync::Mutex;
 

@@ -670,3 +670,97 @@ async fn an_assistant_reads_and_writes_only_where_the_user_allowed() {
     assert_eq!(posts(&e), 1);
     client.cancel().await.expect("as set up");
 }
+
+#[tokio::test]
+async fn a_job_adopted_after_a_lost_answer_counts_against_the_session_budget_once() {
+    use krea_sim::{Fault, FaultRule};
+    let flux = "POST /generate/image/bfl/flux-1-dev";
+    // The gateway answers 504 and the backend creates the job 200 ms later, while the listing
+    // fails: the call cannot find out what it created within its wait.
+    let e = support::env(
+        "mcp-adopted",
+        krea_sim::Simulator::builder()
+            .fault(
+                flux,
+                Fault::CommitAfter {
+                    status: Some(504),
+                    delay: std::time::Duration::from_millis(200),
+                },
+                1.0,
+            )
+            .fault("GET /jobs", Fault::Status(503), 1.0),
+    )
+    .await;
+    let out = e.dir.join("out");
+    let mut command = support::command(&e);
+    command.args(["--settle-grace", "2"]);
+    let args = [
+        "--output-dir",
+        out.to_str().expect("as set up"),
+        "--budget-cu",
+        "4",
+    ];
+    let client = start(command, &e.dir, &args).await;
+    let lost = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a cat", "model": "flux", "wait_seconds": 1}),
+    )
+    .await;
+    assert!(is_error(&lost), "{}", text(&lost));
+    // The backend commits 200 ms after the 504, whenever the call gave up.
+    let committed = std::time::Instant::now();
+    while e.sim.control().counters().jobs_created == 0 {
+        assert!(
+            committed.elapsed().as_secs() < 10,
+            "the job is created after the 504"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Its 3 CU are still held: a second 3 CU call would pass the 4 CU budget.
+    let second = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a dog", "model": "flux"}),
+    )
+    .await;
+    assert_eq!(
+        structured(&second)["error"]["kind"],
+        "over_budget",
+        "{}",
+        text(&second)
+    );
+
+    // The listing recovers; resume_jobs finds the job, and it counts in the hold's place.
+    e.sim.control().set_faults(Vec::<FaultRule>::new());
+    let resumed = call(&client, "resume_jobs", json!({"wait_seconds": 60})).await;
+    assert!(!is_error(&resumed), "{}", text(&resumed));
+    let jobs = structured(&resumed)["jobs"]
+        .as_array()
+        .expect("as set up")
+        .clone();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["cost_cu"], 3.0, "{jobs:?}");
+    assert_eq!(structured(&resumed)["session_cu"], 3.0, "counted once");
+    let third = call(
+        &client,
+        "generate_image",
+        json!({"prompt": "a dog", "model": "flux"}),
+    )
+    .await;
+    assert_eq!(
+        structured(&third)["error"]["kind"],
+        "over_budget",
+        "{}",
+        text(&third)
+    );
+    assert_eq!(
+        e.sim
+            .control()
+            .counters()
+            .requests_with_prefix("POST /generate/"),
+        1,
+        "one POST in all: refused calls send nothing, and the lost one is never sent again"
+    );
+    client.cancel().await.expect("as set up");
+}
