@@ -17,6 +17,10 @@ pub struct ListModels {
 pub struct ModelArg {
     /// Model id or alias (e.g. "flux", "bfl/flux-1-dev").
     pub model: String,
+    /// Also return the request body's full JSON Schema (large; the parameter list is enough
+    /// to build a request).
+    #[serde(default)]
+    pub full_schema: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

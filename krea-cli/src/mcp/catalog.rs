@@ -85,7 +85,7 @@ impl Server {
         &self,
         Parameters(a): Parameters<ModelArg>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.answer(self.schema(&a.model))
+        self.answer(self.schema(&a.model, a.full_schema))
     }
 
     /// Prices a call in compute units without sending it, and says whether this server's limits allow it.
@@ -107,11 +107,14 @@ impl Server {
 }
 
 impl Server {
-    fn schema(&self, model: &str) -> krea::Result<CallToolResult> {
+    fn schema(&self, model: &str, full: bool) -> krea::Result<CallToolResult> {
         let m = models::resolve(model)?;
         let mut structured = model_json(m);
         structured["aliases"] = json!(models::aliases_of(m.id));
-        structured["json_schema"] = m.json_schema();
+        // The JSON Schema repeats the parameter list at several times its size: on request.
+        if full {
+            structured["json_schema"] = m.json_schema();
+        }
         Ok(self.reply(structured, &detail(m), false))
     }
 

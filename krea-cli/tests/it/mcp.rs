@@ -234,6 +234,14 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
     assert!(s["parameters"].as_array().expect("as set up").len() > 3);
     assert!(!s["compute_units"].as_array().expect("as set up").is_empty());
     assert!(text(&schema).contains("Parameters:"));
+    assert!(s.get("json_schema").is_none(), "compact unless asked");
+    let full = call(
+        &client,
+        "get_model_schema",
+        json!({"model": "flux", "full_schema": true}),
+    )
+    .await;
+    assert!(structured(&full)["json_schema"]["properties"]["prompt"].is_object());
 
     // An image: a file on disk, a resource link to it, a preview under 1 MB, progress.
     let image = call(
