@@ -116,14 +116,7 @@ async fn openapi_json_is_served_without_a_token_and_lists_every_model() {
 
     let upstream = json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}});
     let other = start(Simulator::builder().openapi_document(upstream)).await;
-    let doc: Value = http()
-        .get(format!("{}/openapi.json", other.api_url()))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("JSON");
+    let doc: Value = support::openapi(&other).await;
     assert_eq!(doc["openapi"], "3.1.0", "the document it was started with");
 }
 
@@ -380,14 +373,7 @@ fn figures_in(description: &str) -> Vec<(f64, Option<f64>)> {
 #[tokio::test]
 async fn the_served_document_gives_prices_and_times_where_krea_scripts_read_them() {
     let sim = start(Simulator::builder()).await;
-    let served: Value = http()
-        .get(format!("{}/openapi.json", sim.api_url()))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("JSON");
+    let served: Value = support::openapi(&sim).await;
     let vendored: Value = serde_json::from_str(krea_gen::OPENAPI_DOCUMENT).expect("vendored");
     let mut priced = 0;
     for model in catalog::MODELS {

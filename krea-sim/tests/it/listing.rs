@@ -109,14 +109,7 @@ async fn an_asset_upload_round_trips() {
     assert_eq!(asset["description"], "a test upload");
     let url = asset["image_url"].as_str().expect("url");
     assert!(url.starts_with(sim.files_url()));
-    let served = http()
-        .get(url)
-        .send()
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes");
+    let served = support::download(url).await;
     assert_eq!(served.to_vec(), png_bytes());
 
     let id = asset["id"].as_str().expect("id");

@@ -313,14 +313,7 @@ async fn three_image_models_found_in_openapi_json_generate_from_the_document_alo
         let (done, _) = wait(&sim, &job_id(&job)).await;
         assert_eq!(done["status"], "completed", "{path}");
         let url = done["result"]["urls"][0].as_str().expect("a result URL");
-        let bytes = http()
-            .get(url)
-            .send()
-            .await
-            .expect("file")
-            .bytes()
-            .await
-            .expect("bytes");
+        let bytes = support::download(url).await;
         assert!(bytes.starts_with(b"\x89PNG"), "{path}: an image");
     }
     let counters = sim.control().counters();

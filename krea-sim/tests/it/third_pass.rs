@@ -218,14 +218,7 @@ async fn enhanced(sim: &Simulator, image_url: &str) -> image::RgbImage {
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let (done, _) = wait(sim, &job_id(&answer.body)).await;
     let url = done["result"]["urls"][0].as_str().expect("a file");
-    let bytes = http()
-        .get(url)
-        .send()
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = support::download(url).await;
     image::load_from_memory(&bytes).expect("an image").to_rgb8()
 }
 
@@ -258,18 +251,9 @@ async fn an_enhance_job_upscales_its_input_where_the_simulator_can_reach_it() {
     .await;
     let (done, _) = wait(&sim, &job_id(&flux.body)).await;
     let source_url = done["result"]["urls"][0].as_str().expect("a file");
-    let source = image::load_from_memory(
-        &http()
-            .get(source_url)
-            .send()
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("bytes"),
-    )
-    .expect("image")
-    .to_rgb8();
+    let source = image::load_from_memory(&support::download(source_url).await)
+        .expect("image")
+        .to_rgb8();
     let out = enhanced(&sim, source_url).await;
     assert_eq!(out.get_pixel(8, 8), source.get_pixel(64, 64));
     // Out of reach: a stand-in, not the input.

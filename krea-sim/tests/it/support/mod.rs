@@ -107,3 +107,28 @@ pub async fn upload(sim: &Simulator, bytes: Vec<u8>, name: &str) -> reqwest::Res
         .await
         .expect("send")
 }
+
+/// The bytes at `url`, fetched as an outside client would (no token: files are public).
+pub async fn download(url: &str) -> Vec<u8> {
+    http()
+        .get(url)
+        .send()
+        .await
+        .expect("answered")
+        .bytes()
+        .await
+        .expect("bytes")
+        .to_vec()
+}
+
+/// The document `sim` serves at `GET /openapi.json` (no token).
+pub async fn openapi(sim: &Simulator) -> Value {
+    http()
+        .get(format!("{}/openapi.json", sim.api_url()))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON")
+}
