@@ -74,7 +74,7 @@ impl Server {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
     ) -> CallToolResult {
-        let request = request.output_dir(&self.out_dir);
+        let request = request.output_dir(self.bounds.output_dir());
         let checked = match request.check() {
             Ok(c) => c,
             Err(e) => return self.failed(&e),
@@ -164,7 +164,7 @@ impl Server {
             Some(Ok(finished)) => {
                 let files = match finished.output() {
                     Some(_) => finished.download().await,
-                    None => finished.download_to(&self.out_dir).await,
+                    None => finished.download_to(self.bounds.output_dir()).await,
                 };
                 match files {
                     Ok(files) => self.job_reply(described(finished.job(), files), None).await,

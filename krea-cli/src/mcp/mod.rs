@@ -33,7 +33,6 @@ use crate::exit::{self, Usage};
 #[derive(Clone)]
 pub struct Server {
     ctx: Arc<Ctx>,
-    out_dir: PathBuf,
     money: krea::Budget,
     /// What the assistant may read and write.
     bounds: Arc<bounds::Bounds>,
@@ -63,7 +62,6 @@ impl Server {
     fn new(ctx: Ctx, bounds: bounds::Bounds, money: krea::Budget) -> Server {
         Server {
             ctx: Arc::new(ctx),
-            out_dir: bounds.output_dir().to_path_buf(),
             bounds: Arc::new(bounds),
             money,
             unsettled: Arc::default(),

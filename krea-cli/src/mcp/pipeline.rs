@@ -178,7 +178,7 @@ impl Server {
                 Ok(dir) => dir,
                 Err(why) => return Ok(self.refused("outside_output_dir", &why)),
             },
-            None => self.out_dir.join(format!(
+            None => self.bounds.output_dir().join(format!(
                 "{}-{}",
                 name.unwrap_or_else(|| "pipeline".into()),
                 &Uuid::new_v4().simple().to_string()[..8]
