@@ -618,6 +618,19 @@ pub struct McpArgs {
     /// repeatable. Without it, only files under the output directory
     #[arg(long = "allow-read", value_name = "DIR")]
     pub allow_read: Vec<std::path::PathBuf>,
+    /// Serve over Streamable HTTP at ADDR (default 127.0.0.1:8931; endpoint /mcp) instead of
+    /// stdio. Clients send `Authorization: Bearer TOKEN`: $KREA_MCP_TOKEN when set, else one
+    /// made at start and printed once on stderr
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8931")]
+    pub http: Option<std::net::SocketAddr>,
+    /// With --http: also accept requests addressed to NAME (this machine's name on your
+    /// network; loopback names are always accepted); repeatable
+    #[arg(long = "allow-host", value_name = "NAME", requires = "http")]
+    pub allow_host: Vec<String>,
+    /// With --http: also accept calls from web pages of ORIGIN (scheme://host:port; pages on
+    /// this machine's loopback are always accepted); repeatable
+    #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
+    pub allow_origin: Vec<String>,
 }
 
 /// Global options that mean nothing to a command, hidden from its help (still accepted).

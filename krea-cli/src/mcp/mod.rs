@@ -1,5 +1,5 @@
 //! `krea mcp`: the library's calls as Model Context Protocol tools for assistants, over stdio
-//! (rmcp). Inputs are checked and priced before anything is sent; waits are bounded and end in
+//! or Streamable HTTP (rmcp). Inputs are checked and priced before anything is sent; waits are bounded and end in
 //! `pending` with the job id, never in a cancel; every job is journaled, so `wait_job` and
 //! `resume_jobs` finish what a wait, a disconnect or a restart left running. Files are written
 //! on this machine, and every result says where.
@@ -8,6 +8,7 @@ mod args;
 mod bounds;
 mod catalog;
 mod generate;
+mod http;
 mod jobs;
 mod money;
 mod pipeline;
@@ -137,7 +138,7 @@ fn limit(flag: &str, value: Option<f64>) -> anyhow::Result<Option<f64>> {
     }
 }
 
-/// `krea mcp`: serves until the client closes stdin.
+/// `krea mcp`: serves until the client closes stdin, or with `--http` until Ctrl-C or SIGTERM.
 pub async fn run(g: &Global, a: &McpArgs) -> anyhow::Result<u8> {
     let money = krea::Budget::new(
         limit("--max-cu-per-call", a.max_cu_per_call)?,
@@ -151,12 +152,17 @@ pub async fn run(g: &Global, a: &McpArgs) -> anyhow::Result<u8> {
         .then(|| std::env::temp_dir().join(format!("krea-mcp-sim-{}", std::process::id())));
     let ctx = context::connect_with(g, scratch.as_ref().map(|d| d.join("journal.jsonl"))).await?;
     let server = Server::new(ctx, bounds, money);
-    let served = async {
-        let service = server.serve(rmcp::transport::stdio()).await?;
-        service.waiting().await?;
-        anyhow::Ok(())
-    }
-    .await;
+    let served = match a.http {
+        Some(addr) => http::serve(server, addr, a).await,
+        None => {
+            async {
+                let service = server.serve(rmcp::transport::stdio()).await?;
+                service.waiting().await?;
+                anyhow::Ok(())
+            }
+            .await
+        }
+    };
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
     }

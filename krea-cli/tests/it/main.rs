@@ -12,5 +12,6 @@ mod exit_codes;
 mod generate;
 mod golden;
 mod mcp;
+mod mcp_http;
 mod security;
 mod terminal;

@@ -17,7 +17,7 @@ use support::Env;
 
 /// A client that keeps the progress notifications it receives.
 #[derive(Clone, Default)]
-struct Recorder {
+pub(crate) struct Recorder {
     progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
 }
 
@@ -37,7 +37,7 @@ impl Recorder {
     }
 }
 
-type Client = RunningService<RoleClient, Recorder>;
+pub(crate) type Client = RunningService<RoleClient, Recorder>;
 
 /// `krea mcp ARGS` with `command`'s environment, its stderr kept in the scratch directory.
 async fn start(mut command: std::process::Command, dir: &std::path::Path, args: &[&str]) -> Client {
@@ -60,7 +60,7 @@ async fn start(mut command: std::process::Command, dir: &std::path::Path, args: 
         .expect("initialize")
 }
 
-async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+pub(crate) async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
     let Value::Object(args) = args else {
         panic!("arguments are an object")
     };
@@ -92,11 +92,11 @@ fn assert_no_nulls(tool: &str, value: &Value, at: &str) {
     }
 }
 
-fn structured(r: &CallToolResult) -> &Value {
+pub(crate) fn structured(r: &CallToolResult) -> &Value {
     r.structured_content.as_ref().expect("structuredContent")
 }
 
-fn text(r: &CallToolResult) -> String {
+pub(crate) fn text(r: &CallToolResult) -> String {
     r.content
         .iter()
         .filter_map(|c| c.as_text().map(|t| t.text.clone()))
@@ -104,11 +104,11 @@ fn text(r: &CallToolResult) -> String {
         .join("\n")
 }
 
-fn is_error(r: &CallToolResult) -> bool {
+pub(crate) fn is_error(r: &CallToolResult) -> bool {
     r.is_error == Some(true)
 }
 
-fn files(r: &CallToolResult) -> Vec<PathBuf> {
+pub(crate) fn files(r: &CallToolResult) -> Vec<PathBuf> {
     structured(r)["files"]
         .as_array()
         .expect("files")
@@ -118,7 +118,7 @@ fn files(r: &CallToolResult) -> Vec<PathBuf> {
 }
 
 /// POSTs the simulator has answered (generations, uploads), whatever their status.
-fn posts(e: &Env) -> u64 {
+pub(crate) fn posts(e: &Env) -> u64 {
     let counters = e.sim.control().counters();
     counters
         .requests
@@ -128,7 +128,7 @@ fn posts(e: &Env) -> u64 {
         .sum()
 }
 
-const TOOLS: [&str; 15] = [
+pub(crate) const TOOLS: [&str; 15] = [
     "cancel_job",
     "enhance_image",
     "estimate_cost",
