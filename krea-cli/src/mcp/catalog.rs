@@ -88,7 +88,7 @@ impl Server {
         self.answer(self.schema(&a.model, a.full_schema))
     }
 
-    /// Prices a call in compute units without sending it, and says whether this server's limits allow it.
+    /// Prices a call in CU without sending it; says whether this server's limits allow it.
     #[tool(
         title = "Estimate a cost",
         annotations(

@@ -183,7 +183,7 @@ impl Server {
 
 #[tool_router(router = generate_router, vis = "pub(super)")]
 impl Server {
-    /// Generates an image from a prompt; returns local file paths, a preview and the cost.
+    /// Generates an image from a prompt; returns file paths, a preview and the cost.
     #[tool(
         title = "Generate an image (paid)",
         annotations(
@@ -231,7 +231,7 @@ impl Server {
             .await)
     }
 
-    /// Generates a video from a prompt and optional first/last frames. Videos take minutes: expect `pending`, then call wait_job.
+    /// Generates a video from a prompt and optional frames. Takes minutes: expect `pending`, then call wait_job.
     #[tool(
         title = "Generate a video (paid)",
         annotations(
@@ -279,7 +279,7 @@ impl Server {
             .await)
     }
 
-    /// Upscales or enhances an image (a local path under the allowed directories, or a URL).
+    /// Upscales or enhances an image (local path or URL).
     #[tool(
         title = "Upscale an image (paid)",
         annotations(
@@ -337,7 +337,7 @@ impl Server {
         Ok(self.generate(r, a.wait_seconds, meta, peer).await)
     }
 
-    /// Uploads a local file (or base64 bytes) as an asset; returns its id and URL for use as an input.
+    /// Uploads a local file or base64 bytes; returns a URL to use as an input.
     #[tool(
         title = "Upload a file",
         annotations(

@@ -173,7 +173,7 @@ impl Server {
         Ok(self.reply(json!({"jobs": list}), &text, false))
     }
 
-    /// Finishes what the journal still holds: settles requests whose outcome is unknown, waits for jobs no call is waiting for, downloads their files.
+    /// Finishes jobs left behind: settles unknown outcomes, waits, downloads their files.
     #[tool(
         title = "Finish interrupted jobs",
         annotations(

@@ -10,6 +10,7 @@ mod catalog;
 mod generate;
 mod http;
 mod jobs;
+mod listing;
 mod money;
 mod pipeline;
 mod preview;
@@ -68,10 +69,14 @@ impl Server {
             unsettled: Arc::default(),
             active: Arc::default(),
             runs: Arc::default(),
-            tool_router: Self::catalog_router()
-                + Self::generate_router()
-                + Self::jobs_router()
-                + Self::pipeline_router(),
+            tool_router: {
+                let mut router = Self::catalog_router()
+                    + Self::generate_router()
+                    + Self::jobs_router()
+                    + Self::pipeline_router();
+                listing::compact(&mut router);
+                router
+            },
         }
     }
 

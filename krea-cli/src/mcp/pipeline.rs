@@ -132,7 +132,7 @@ impl Server {
 
 #[tool_router(router = pipeline_router, vis = "pub(super)")]
 impl Server {
-    /// Runs a pipeline (steps feeding each other, e.g. image -> enhance -> video) from a file or inline JSON; priced first, continues in the background.
+    /// Runs a pipeline (e.g. image -> enhance -> video) from a file or inline JSON; priced first, runs in the background.
     #[tool(
         title = "Run a pipeline (paid)",
         annotations(
@@ -161,7 +161,10 @@ impl Server {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned()),
             ),
-            (None, Some(inline)) => (PipelineFile::from_value(inline.clone()), None),
+            (None, Some(inline)) => (
+                PipelineFile::from_value(Value::Object(inline.clone())),
+                None,
+            ),
             _ => {
                 return Ok(self.refused(
                     "usage",

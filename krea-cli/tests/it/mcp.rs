@@ -187,34 +187,59 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
             t.name
         );
         let a = t.annotations.as_ref().expect("annotations");
+        // A hint left out is the spec's default (read-only false, destructive true, idempotent
+        // false, open-world true); only what differs is listed.
+        let read_only = a.read_only_hint.unwrap_or(false);
         // A tool that may pay says so in its title and is never hinted read-only.
         let paid = t.title.as_deref().is_some_and(|x| x.ends_with("(paid)"));
         assert_eq!(
-            a.read_only_hint,
-            Some(
-                !paid
-                    && !matches!(
-                        t.name.as_ref(),
-                        "wait_job" | "cancel_job" | "resume_jobs" | "upload_asset"
-                    )
-            ),
+            read_only,
+            !paid
+                && !matches!(
+                    t.name.as_ref(),
+                    "wait_job" | "cancel_job" | "resume_jobs" | "upload_asset"
+                ),
             "{}",
             t.name
         );
         assert!(
-            a.idempotent_hint.is_some() && a.open_world_hint.is_some(),
-            "{}",
+            a.read_only_hint != Some(false)
+                && a.destructive_hint != Some(true)
+                && a.idempotent_hint != Some(false)
+                && a.open_world_hint != Some(true),
+            "{}: a default is left out ({a:?})",
             t.name
         );
-        if paid {
+        if read_only {
+            // Destructive and idempotent mean something only for a tool that changes things.
+            assert!(
+                a.destructive_hint.is_none() && a.idempotent_hint.is_none(),
+                "{}",
+                t.name
+            );
+        } else {
             assert_eq!(
-                a.idempotent_hint,
-                Some(false),
+                a.destructive_hint.unwrap_or(true),
+                t.name == "cancel_job",
+                "{}: only a cancel ends something",
+                t.name
+            );
+        }
+        if paid {
+            assert!(
+                !a.idempotent_hint.unwrap_or(false),
                 "{}: calling twice pays twice",
                 t.name
             );
         }
     }
+    // Every byte of the listing sits in the assistant's context.
+    let listing = serde_json::to_string(&json!({ "tools": tools })).expect("as set up");
+    assert!(
+        listing.len() < 8 * 1024,
+        "tools/list is {} bytes",
+        listing.len()
+    );
     let paid: Vec<&str> = tools
         .iter()
         .filter(|t| t.title.as_deref().is_some_and(|x| x.ends_with("(paid)")))
