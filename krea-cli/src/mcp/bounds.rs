@@ -1,6 +1,7 @@
 //! What an assistant may read and write on this machine. An assistant is not the user: it reads
-//! local files only under the output directory and the directories the user allowed
-//! (`--allow-read DIR`), and writes only under the output directory. Every path is resolved
+//! local files only under the output directory, the directories the user allowed
+//! (`--allow-read DIR`) and the roots its client declares (MCP `roots/list`: the folders the
+//! user opened there), and writes only under the output directory. Every path is resolved
 //! first (symlinks followed, `..` applied), so neither a link nor `..` leads out.
 
 use std::path::{Component, Path, PathBuf};
@@ -39,16 +40,26 @@ impl Bounds {
         &self.write
     }
 
-    /// `path` resolved, if it is a file under a readable directory; else why not, naming the
-    /// flag that would allow it.
-    pub fn readable(&self, path: &str) -> Result<PathBuf, String> {
+    /// `path` resolved, if it is a file under a readable directory or one of `roots` (the
+    /// client's, resolved); else why not, naming the flag that would allow it.
+    pub fn readable(&self, path: &str, roots: &[PathBuf]) -> Result<PathBuf, String> {
         let resolved = Path::new(path)
             .canonicalize()
             .map_err(|e| format!("cannot read {path}: {e} (nothing was sent)"))?;
-        if self.read.iter().any(|dir| resolved.starts_with(dir)) {
+        if self
+            .read
+            .iter()
+            .chain(roots)
+            .any(|dir| resolved.starts_with(dir))
+        {
             return Ok(resolved);
         }
-        let dirs: Vec<String> = self.read.iter().map(|d| d.display().to_string()).collect();
+        let dirs: Vec<String> = self
+            .read
+            .iter()
+            .chain(roots)
+            .map(|d| d.display().to_string())
+            .collect();
         Err(format!(
             "{path} is outside the directories this server may read ({}); nothing was sent. The user can allow its directory with `krea mcp --allow-read {}`",
             dirs.join(", "),
@@ -77,6 +88,18 @@ impl Bounds {
             self.write.display()
         ))
     }
+}
+
+/// The directories among a client's roots: `file://` URIs of existing directories, resolved
+/// (a root of another scheme, or one that is not a directory here, allows nothing).
+pub fn root_dirs<'a>(uris: impl IntoIterator<Item = &'a str>) -> Vec<PathBuf> {
+    uris.into_iter()
+        .filter_map(|uri| url::Url::parse(uri).ok())
+        .filter(|u| u.scheme() == "file")
+        .filter_map(|u| u.to_file_path().ok())
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| p.is_dir())
+        .collect()
 }
 
 /// `path` resolved although its last parts may not exist yet: `..` applied, the deepest part
@@ -129,14 +152,44 @@ mod tests {
             .expect("link");
         let b = Bounds::new(&dir.join("out"), &[dir.join("allowed")]).expect("bounds");
         let path = |p: &str| dir.join(p).display().to_string();
-        assert!(b.readable(&path("out/a.png")).is_ok());
-        assert!(b.readable(&path("allowed/b.png")).is_ok());
-        let refused = b.readable(&path("private/c.png")).expect_err("outside");
+        assert!(b.readable(&path("out/a.png"), &[]).is_ok());
+        assert!(b.readable(&path("allowed/b.png"), &[]).is_ok());
+        let refused = b
+            .readable(&path("private/c.png"), &[])
+            .expect_err("outside");
         assert!(refused.contains("--allow-read"), "{refused}");
-        assert!(b.readable(&path("out/../private/c.png")).is_err(), "..");
+        assert!(
+            b.readable(&path("out/../private/c.png"), &[]).is_err(),
+            ".."
+        );
         #[cfg(unix)]
-        assert!(b.readable(&path("out/link.png")).is_err(), "a link out");
-        assert!(b.readable(&path("out/missing.png")).is_err());
+        assert!(
+            b.readable(&path("out/link.png"), &[]).is_err(),
+            "a link out"
+        );
+        assert!(b.readable(&path("out/missing.png"), &[]).is_err());
+    }
+
+    #[test]
+    fn a_clients_file_roots_allow_reading_under_them_and_nothing_else_does() {
+        let dir = scratch("roots");
+        std::fs::write(dir.join("private/c.png"), b"x").expect("file");
+        let b = Bounds::new(&dir.join("out"), &[]).expect("bounds");
+        let file = dir.join("private/c.png").display().to_string();
+        let uri = url::Url::from_directory_path(dir.join("private")).expect("absolute");
+        let roots = root_dirs([
+            uri.as_str(),
+            "https://example.com/private",
+            "file:///no/such/dir",
+            "not a uri",
+        ]);
+        assert_eq!(roots, [dir.join("private").canonicalize().expect("dir")]);
+        assert!(b.readable(&file, &[]).is_err());
+        assert!(b.readable(&file, &roots).is_ok());
+        let other = root_dirs([url::Url::from_directory_path(dir.join("allowed"))
+            .expect("absolute")
+            .as_str()]);
+        assert!(b.readable(&file, &other).is_err());
     }
 
     #[test]

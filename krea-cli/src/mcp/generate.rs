@@ -45,9 +45,9 @@ fn tool_for(kind: Kind) -> &'static str {
 impl Server {
     /// An image input: a URL as given, a local file only under the directories this session
     /// may read (else why not: the caller refuses, nothing sent).
-    fn input(&self, given: &str) -> Result<Input, String> {
+    async fn input(&self, given: &str, peer: &Peer<RoleServer>) -> Result<Input, String> {
         match Input::from(given) {
-            Input::Path(_) => self.bounds.readable(given).map(Input::from),
+            Input::Path(_) => self.readable(given, peer).await.map(Input::from),
             url => Ok(url),
         }
     }
@@ -209,7 +209,7 @@ impl Server {
         }
         let mut r = self.ctx.krea.image(name).prompt(a.prompt);
         for i in &a.images {
-            match self.input(i) {
+            match self.input(i, &peer).await {
                 Ok(input) => r = r.image(input),
                 Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
             }
@@ -257,13 +257,13 @@ impl Server {
         }
         let mut r = self.ctx.krea.video(name).prompt(a.prompt);
         if let Some(i) = &a.start_image {
-            match self.input(i) {
+            match self.input(i, &peer).await {
                 Ok(input) => r = r.start_image(input),
                 Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
             }
         }
         if let Some(i) = &a.end_image {
-            match self.input(i) {
+            match self.input(i, &peer).await {
                 Ok(input) => r = r.end_image(input),
                 Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
             }
@@ -303,7 +303,7 @@ impl Server {
         if let Some(refusal) = self.kind_check(name, Kind::Enhance) {
             return Ok(refusal);
         }
-        let image = match self.input(&a.image) {
+        let image = match self.input(&a.image, &peer).await {
             Ok(input) => input,
             Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
         };
@@ -351,11 +351,12 @@ impl Server {
     async fn upload_asset(
         &self,
         Parameters(a): Parameters<UploadAsset>,
+        peer: Peer<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let assets = self.ctx.krea.assets();
         let description = a.description.as_deref();
         let uploaded = match (&a.path, &a.base64) {
-            (Some(path), None) => match self.bounds.readable(path) {
+            (Some(path), None) => match self.readable(path, &peer).await {
                 Ok(path) => assets.upload(&path, description).await,
                 Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
             },

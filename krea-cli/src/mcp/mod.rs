@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, ServiceExt, tool_handler};
+use rmcp::{Peer, RoleServer, ServerHandler, ServiceExt, tool_handler};
 use uuid::Uuid;
 
 use crate::cli::{Global, McpArgs};
@@ -44,6 +44,9 @@ pub struct Server {
     runs: pipeline::Runs,
     tool_router: ToolRouter<Server>,
 }
+
+/// How long a client has to list its roots.
+const ROOTS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const INSTRUCTIONS: &str = "Krea image, video and upscaling models through a local client. \
 Files are saved on this machine; results give their paths and cost in compute units (CU). \
@@ -77,6 +80,33 @@ impl Server {
                 listing::compact(&mut router);
                 router
             },
+        }
+    }
+
+    /// `path` resolved, if this session may read it: under the output directory, an
+    /// `--allow-read` directory, or a root the client declares (asked only when the others do
+    /// not allow it, and only of a client that declared roots). Else why not.
+    // Roots leave the protocol with SEP-2577 (2026-07-28); clients of the versions before it
+    // still declare them, and for those they are the user's word on what may be read.
+    #[allow(deprecated)]
+    async fn readable(&self, path: &str, peer: &Peer<RoleServer>) -> Result<PathBuf, String> {
+        let refused = match self.bounds.readable(path, &[]) {
+            Ok(p) => return Ok(p),
+            Err(why) => why,
+        };
+        let declares_roots = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        if !declares_roots {
+            return Err(refused);
+        }
+        let asked = tokio::time::timeout(ROOTS_WAIT, peer.list_roots()).await;
+        match asked {
+            Ok(Ok(list)) => {
+                let roots = bounds::root_dirs(list.roots.iter().map(|r| r.uri.as_str()));
+                self.bounds.readable(path, &roots)
+            }
+            _ => Err(refused),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use krea::pipeline::{PipelineEvent, PipelineFile, PipelineManifest, manifest_path};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
-use rmcp::{ErrorData, tool, tool_router};
+use rmcp::{ErrorData, Peer, RoleServer, tool, tool_router};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -146,6 +146,7 @@ impl Server {
     async fn run_pipeline(
         &self,
         Parameters(a): Parameters<RunPipeline>,
+        peer: Peer<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let limit = match wait::seconds(a.wait_seconds, RUN_WAIT) {
             Ok(l) => l,
@@ -153,7 +154,7 @@ impl Server {
         };
         let (file, name) = match (&a.file, &a.pipeline) {
             (Some(path), None) => (
-                match self.bounds.readable(path) {
+                match self.readable(path, &peer).await {
                     Ok(path) => PipelineFile::load(path),
                     Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
                 },
@@ -201,7 +202,7 @@ impl Server {
         };
         // Local files the steps would upload: only from where this session may read.
         for file in plan.steps.iter().flat_map(|s| &s.local_files) {
-            if let Err(why) = self.bounds.readable(&file.to_string_lossy()) {
+            if let Err(why) = self.readable(&file.to_string_lossy(), &peer).await {
                 return Ok(self.refused("outside_allowed_dirs", &why));
             }
         }

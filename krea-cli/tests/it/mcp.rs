@@ -8,8 +8,13 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam};
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProgressNotificationParam, ProtocolVersion,
+};
+#[allow(deprecated)] // roots leave the protocol with SEP-2577; clients before it declare them
+use rmcp::model::{ListRootsResult, Root};
+use rmcp::service::{NotificationContext, RequestContext, RunningService};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -40,7 +45,17 @@ impl Recorder {
 pub(crate) type Client = RunningService<RoleClient, Recorder>;
 
 /// `krea mcp ARGS` with `command`'s environment, its stderr kept in the scratch directory.
-async fn start(mut command: std::process::Command, dir: &std::path::Path, args: &[&str]) -> Client {
+async fn start(command: std::process::Command, dir: &std::path::Path, args: &[&str]) -> Client {
+    start_as(Recorder::default(), command, dir, args).await
+}
+
+/// `krea mcp ARGS` driven by `handler` (a client with capabilities of its own).
+async fn start_as<H: ClientHandler>(
+    handler: H,
+    mut command: std::process::Command,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> RunningService<RoleClient, H> {
     command.args(["mcp", "--poll", "0.02"]).args(args);
     let stderr = std::fs::File::options()
         .create(true)
@@ -54,13 +69,14 @@ async fn start(mut command: std::process::Command, dir: &std::path::Path, args: 
         .stderr(Stdio::from(stderr))
         .spawn()
         .expect("spawn krea mcp");
-    Recorder::default()
-        .serve(transport)
-        .await
-        .expect("initialize")
+    handler.serve(transport).await.expect("initialize")
 }
 
-pub(crate) async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+pub(crate) async fn call<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
     let Value::Object(args) = args else {
         panic!("arguments are an object")
     };
@@ -796,4 +812,79 @@ async fn a_job_adopted_after_a_lost_answer_counts_against_the_session_budget_onc
         "one POST in all: refused calls send nothing, and the lost one is never sent again"
     );
     client.cancel().await.expect("as set up");
+}
+
+/// A client that declares roots, as an editor does for the folders the user opened.
+#[derive(Clone)]
+struct WithRoots(Vec<String>);
+
+#[allow(deprecated)] // roots leave the protocol with SEP-2577; clients before it declare them
+impl ClientHandler for WithRoots {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_roots().build(),
+            Implementation::new("roots-client", "1"),
+        )
+        .with_protocol_version(ProtocolVersion::V_2025_06_18)
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, rmcp::ErrorData> {
+        Ok(ListRootsResult::new(
+            self.0.iter().map(|uri| Root::new(uri.clone())).collect(),
+        ))
+    }
+}
+
+/// A folder the client declares as a root may be read; a file outside every root, the output
+/// directory and `--allow-read` is still refused with nothing sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roots_a_client_declares_may_be_read_and_nothing_beside_them() {
+    let e = support::env("mcp-roots", krea_sim::Simulator::builder()).await;
+    let (out, project, private) = (
+        e.dir.join("out"),
+        e.dir.join("project"),
+        e.dir.join("private"),
+    );
+    for d in [&out, &project, &private] {
+        std::fs::create_dir_all(d).expect("as set up");
+    }
+    let png = krea_sim::render_png(64, 64, 3);
+    std::fs::write(project.join("sketch.png"), &png).expect("as set up");
+    std::fs::write(private.join("secret.png"), &png).expect("as set up");
+    let root = url::Url::from_directory_path(&project).expect("absolute");
+    let client = start_as(
+        WithRoots(vec![root.to_string()]),
+        support::command(&e),
+        &e.dir,
+        &["--output-dir", out.to_str().expect("as set up")],
+    )
+    .await;
+    let secret = private.join("secret.png").display().to_string();
+    let through = project.join("../private/secret.png").display().to_string();
+    for path in [&secret, &through] {
+        let r = call(&client, "upload_asset", json!({"path": path})).await;
+        assert!(is_error(&r), "{}", text(&r));
+        assert_eq!(structured(&r)["error"]["kind"], "outside_allowed_dirs");
+    }
+    assert_eq!(posts(&e), 0, "nothing sent for a refused read");
+    let sketch = project.join("sketch.png").display().to_string();
+    let r = call(&client, "upload_asset", json!({"path": sketch})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    assert_eq!(posts(&e), 1);
+    client.cancel().await.expect("as set up");
+
+    // The same file, asked by a client that declares no roots: refused.
+    let plain = start(
+        support::command(&e),
+        &e.dir,
+        &["--output-dir", out.to_str().expect("as set up")],
+    )
+    .await;
+    let r = call(&plain, "upload_asset", json!({"path": sketch})).await;
+    assert!(is_error(&r), "{}", text(&r));
+    assert_eq!(posts(&e), 1);
+    plain.cancel().await.expect("as set up");
 }
