@@ -148,7 +148,8 @@ pub enum Command {
     Models(ModelsArgs),
     /// Run the Krea API simulator in the foreground (for tests and demos)
     Sim(SimArgs),
-    /// Serve the API to an assistant over MCP (stdio): generate, wait, resume, all journaled
+    /// Serve the API to an assistant over MCP (stdio, or HTTP with --http): generate, wait,
+    /// resume, all journaled
     Mcp(McpArgs),
     /// Store, show or forget the API token (kept in a file only you can read)
     #[command(subcommand)]

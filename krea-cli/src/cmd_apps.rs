@@ -6,6 +6,7 @@ use crate::cli::AppsCommand;
 use crate::cmd_generate::params;
 use crate::context::{self, Ctx};
 use crate::exit;
+use crate::job_json::JobOut;
 
 pub async fn run(ctx: &Ctx, cmd: &AppsCommand) -> anyhow::Result<u8> {
     let apps = ctx.krea.node_apps();
@@ -40,7 +41,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppsCommand) -> anyhow::Result<u8> {
                     ));
                 }
             }
-            ctx.out.json(&json!(app));
+            ctx.out.json(&json!({ "apps": [app] }));
         }
         AppsCommand::Run {
             id,
@@ -53,8 +54,11 @@ pub async fn run(ctx: &Ctx, cmd: &AppsCommand) -> anyhow::Result<u8> {
             handles.iter().for_each(|h| context::track(h.id()));
             if *no_wait {
                 handles.iter().for_each(|h| ctx.out.line(h.id()));
-                ctx.out
-                    .json(&json!(handles.iter().map(|h| h.id()).collect::<Vec<_>>()));
+                let queued: Vec<JobOut> = handles
+                    .iter()
+                    .map(|h| JobOut::ended(h.id(), id, "queued", Vec::new(), None))
+                    .collect();
+                ctx.out.jobs(&queued, json!({}));
                 return Ok(exit::OK);
             }
             let mut code = exit::OK;
@@ -70,16 +74,16 @@ pub async fn run(ctx: &Ctx, cmd: &AppsCommand) -> anyhow::Result<u8> {
                         files
                             .iter()
                             .for_each(|f| ctx.out.line(crate::output::shown(f)));
-                        out.push(json!({"job_id": h.id(), "files": files}));
+                        out.push(JobOut::ended(h.id(), id, "completed", files, None));
                     }
                     Err(e) => {
                         code = code.max(exit::code_of(&e));
                         exit::report_error(&e);
-                        out.push(json!({"job_id": h.id(), "error": e.report()}));
+                        out.push(JobOut::failed(h.id(), id, &e));
                     }
                 }
             }
-            ctx.out.json(&json!(out));
+            ctx.out.jobs(&out, json!({}));
             return Ok(code);
         }
     }

@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, cmd: &AssetsCommand) -> anyhow::Result<u8> {
             // Checked (type, size) before anything is sent.
             let asset = assets.upload(file, description.as_deref()).await?;
             ctx.out.line(row(&asset));
-            ctx.out.json(&json!(asset));
+            ctx.out.json(&json!({ "assets": [asset] }));
         }
         AssetsCommand::List => {
             let mut stream = Box::pin(assets.list());
@@ -38,17 +38,17 @@ pub async fn run(ctx: &Ctx, cmd: &AssetsCommand) -> anyhow::Result<u8> {
                 ctx.out.line(row(&a));
                 all.push(a);
             }
-            ctx.out.json(&json!(all));
+            ctx.out.json(&json!({ "assets": all }));
         }
         AssetsCommand::Get { id } => {
             let a = assets.get(*id).await?;
             ctx.out.line(row(&a));
-            ctx.out.json(&json!(a));
+            ctx.out.json(&json!({ "assets": [a] }));
         }
         AssetsCommand::Delete { id } => {
             assets.delete(*id).await?;
             ctx.out.line(format!("{id} deleted"));
-            ctx.out.json(&json!({"id": id, "deleted": true}));
+            ctx.out.json(&json!({ "deleted": [id] }));
         }
     }
     Ok(exit::OK)

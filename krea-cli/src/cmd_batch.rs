@@ -153,7 +153,7 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         .collect();
     ctx.out.jobs(
         &jobs,
-        serde_json::json!({"simulated": ctx.out.simulated, "output": dir}),
+        serde_json::json!({"output": dir, "cost_cu": report.charged().map(|c| c.high)}),
     );
     Ok(code)
 }

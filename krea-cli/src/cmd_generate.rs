@@ -101,10 +101,7 @@ pub async fn generate(
             model.id,
             ctx.out.sim_tag()
         ));
-        ctx.out.jobs(
-            &jobs,
-            json!({"simulated": ctx.out.simulated, "model": model.id}),
-        );
+        ctx.out.jobs(&jobs, json!({"model": model.id}));
         return Ok(exit::OK);
     }
     let mut progress = Progress::new(&ctx.out, out.count as usize);
@@ -162,7 +159,7 @@ pub async fn generate(
     }
     ctx.out.jobs(
         &jobs,
-        json!({"simulated": ctx.out.simulated, "model": model.id, "title": model.title, "cost_cu": cost.map(|c| c.high)}),
+        json!({"model": model.id, "cost_cu": cost.map(|c| c.high)}),
     );
     Ok(code)
 }

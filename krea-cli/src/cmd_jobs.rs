@@ -191,11 +191,7 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                     Err(e) => {
                         code = code.max(exit::code_of(&e));
                         exit::report_error(&e);
-                        let status = match &e {
-                            krea::Error::JobFailed { status, .. } => status.as_str(),
-                            other => other.kind().as_str(),
-                        };
-                        out.push(JobOut::ended(*id, "", status, Vec::new(), Some(&e)));
+                        out.push(JobOut::failed(*id, "", &e));
                     }
                 }
             }
@@ -210,13 +206,20 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
             } else {
                 format!("{id} had already ended")
             });
-            ctx.out.json(&json!({"job_id": id, "cancelled": cancelled}));
+            if ctx.out.json {
+                // The job as it stands now, in the one shape (a cancelled job costs nothing).
+                let job = jobs.get(id).await?;
+                ctx.out.jobs(
+                    &[JobOut::from_job(&ctx.krea, &job, Vec::new())],
+                    json!({ "cancelled": cancelled }),
+                );
+            }
         }
         JobsCommand::Delete { id } => {
             let id = jobs.resolve(id).await?;
             jobs.delete(id).await?;
             ctx.out.line(format!("{id} deleted"));
-            ctx.out.json(&json!({"job_id": id, "deleted": true}));
+            ctx.out.json(&json!({ "deleted": [id] }));
         }
         JobsCommand::Settle => {
             let settled = ctx.krea.settle_all().await?;
@@ -255,7 +258,7 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                     _ => {}
                 }
             }
-            ctx.out.json(&json!(out));
+            ctx.out.json(&json!({ "settled": out }));
             return Ok(code);
         }
         JobsCommand::Resume => {
@@ -287,13 +290,7 @@ pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
                     Err(e) => {
                         code = code.max(exit::code_of(e));
                         exit::report_error(e);
-                        out.push(JobOut::ended(
-                            r.job_id,
-                            &r.model,
-                            e.kind().as_str(),
-                            Vec::new(),
-                            Some(e),
-                        ));
+                        out.push(JobOut::failed(r.job_id, &r.model, e));
                     }
                 }
             }

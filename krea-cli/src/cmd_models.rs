@@ -259,12 +259,12 @@ pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
         KindArg::Enhance => Kind::Enhance,
     });
     match &a.model {
-        None if out.json => out.json(&json!(
-            models::all()
+        None if out.json => out.json(&json!({
+            "models": models::all()
                 .filter(|m| kind.is_none_or(|k| m.kind == k))
                 .map(model_json)
                 .collect::<Vec<_>>()
-        )),
+        })),
         None => raw(&table(kind, crate::output::listing_width())),
         Some(name) => {
             let m = models::resolve(name)?;
@@ -272,7 +272,7 @@ pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
                 let schema = m.json_schema();
                 raw(&format!("{}\n", serde_json::to_string_pretty(&schema)?));
             } else if out.json {
-                out.json(&model_json(m));
+                out.json(&json!({ "models": [model_json(m)] }));
             } else {
                 raw(&detail(m));
             }

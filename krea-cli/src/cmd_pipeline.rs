@@ -98,7 +98,7 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
     if a.dry_run {
         ctx.out.line(format!("{table}\ndry run: nothing sent"));
         ctx.out.json(&json!({
-            "dry_run": true, "steps": steps_json, "jobs": plan.jobs(),
+            "dry_run": true, "steps": steps_json, "job_count": plan.jobs(),
             "estimate_cu": {"low": plan.total.low, "high": plan.total.high},
             "unpriced": plan.unpriced,
         }));
@@ -189,7 +189,6 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
         }
     }
     ctx.out.json(&json!({
-        "simulated": ctx.out.simulated,
         "output": report.dir,
         "finished": report.finished(),
         "manifest": manifest_path(&report.dir),

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::cli::StylesCommand;
 use crate::context::{self, Ctx};
 use crate::exit::{self, Usage};
+use crate::job_json::JobOut;
 
 fn row(s: &krea::Style) -> String {
     let visibility = if s.public { "public" } else { "private" };
@@ -58,15 +59,22 @@ pub async fn run(ctx: &Ctx, cmd: &StylesCommand) -> anyhow::Result<u8> {
             ));
             if *no_wait {
                 ctx.out.line(job.id());
-                ctx.out.json(&json!({"job_id": job.id()}));
+                let queued = JobOut::ended(job.id(), "style training", "queued", Vec::new(), None);
+                ctx.out.jobs(&[queued], json!({}));
                 return Ok(exit::OK);
             }
             let done = job.wait().await?;
             context::untrack(job.id());
             let id = done.style_id().unwrap_or_default().to_string();
             ctx.out.line(&id);
-            ctx.out
-                .json(&json!({"job_id": done.job_id(), "style_id": id}));
+            let ended = JobOut::ended(
+                done.job_id(),
+                "style training",
+                "completed",
+                Vec::new(),
+                None,
+            );
+            ctx.out.jobs(&[ended], json!({ "style_id": id }));
         }
         StylesCommand::List { filter, limit } => {
             let known = [
@@ -92,12 +100,12 @@ pub async fn run(ctx: &Ctx, cmd: &StylesCommand) -> anyhow::Result<u8> {
                 ctx.out.line(row(&s));
                 all.push(s);
             }
-            ctx.out.json(&json!(all));
+            ctx.out.json(&json!({ "styles": all }));
         }
         StylesCommand::Get { id } => {
             let s = styles.get(id).await?;
             ctx.out.line(row(&s));
-            ctx.out.json(&json!(s));
+            ctx.out.json(&json!({ "styles": [s] }));
         }
         StylesCommand::Update {
             id,
@@ -118,20 +126,21 @@ pub async fn run(ctx: &Ctx, cmd: &StylesCommand) -> anyhow::Result<u8> {
             }
             let s = styles.update(id, &update).await?;
             ctx.out.line(row(&s));
-            ctx.out.json(&json!(s));
+            ctx.out.json(&json!({ "styles": [s] }));
         }
         StylesCommand::Share { id } => {
             styles.share(id).await?;
             let link = styles.share_link(id).await?.share_link;
             ctx.out.line(krea::redact::for_display(&link));
             ctx.out
-                .json(&json!({"id": id, "shared": true, "share_link": link}));
+                .json(&json!({ "share": {"id": id, "shared": true, "share_link": link} }));
         }
         StylesCommand::Unshare { id } => {
             styles.unshare(id).await?;
             ctx.out
                 .line(format!("{id} is no longer shared with the workspace"));
-            ctx.out.json(&json!({"id": id, "shared": false}));
+            ctx.out
+                .json(&json!({ "share": {"id": id, "shared": false} }));
         }
     }
     Ok(exit::OK)

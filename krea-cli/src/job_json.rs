@@ -70,14 +70,28 @@ impl JobOut {
         }
     }
 
+    /// A job whose wait ended in `e`: the job's own end (`failed`, `cancelled`) when it had
+    /// one, else how the wait ended (the error's kind: `timeout`, `network`...).
+    pub fn failed(id: Uuid, model: &str, e: &krea::Error) -> JobOut {
+        let status = match e {
+            krea::Error::JobFailed { status, .. } => status.as_str(),
+            other => other.kind().as_str(),
+        };
+        let mut job = JobOut::ended(id, model, status, Vec::new(), Some(e));
+        if matches!(status, "failed" | "cancelled") {
+            job.cost_cu = Some(0.0);
+        }
+        job
+    }
+
     /// A batch item (image, video, run and batch runs go through the library's batch).
     pub fn from_item(item: &ItemState) -> JobOut {
         JobOut {
             id: item.job_id,
             model: item.model.clone(),
             status: crate::progress::item_word(item.status),
-            created_at: None,
-            completed_at: None,
+            created_at: item.created_at,
+            completed_at: item.completed_at,
             urls: item.urls.clone(),
             files: item.files.clone(),
             cost_cu: item.charged().map(|e| e.high),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 mod cli;
 mod cmd_apps;
@@ -169,10 +169,27 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// The command as typed, without its options: `image`, `jobs list`.
+fn command_name(matches: &clap::ArgMatches) -> String {
+    let mut parts = Vec::new();
+    let mut at = matches;
+    while let Some((name, sub)) = at.subcommand() {
+        parts.push(name);
+        at = sub;
+    }
+    parts.join(" ")
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let cli = match parsed {
+        Ok((cli, matches)) => {
+            output::envelope(command_name(&matches), cli.global.sim);
+            cli
+        }
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
             // `krea sim --help` and the like: without the options that mean nothing there.
             let args: Vec<String> = std::env::args().skip(1).collect();

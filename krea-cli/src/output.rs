@@ -37,11 +37,10 @@ impl Out {
         }
     }
 
-    /// The JSON document on stdout (JSON mode only).
+    /// The JSON document on stdout (JSON mode only), in the envelope every document has.
     pub fn json(&self, value: &serde_json::Value) {
         if self.json {
-            let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
-            write_stdout(&format!("{text}\n"));
+            json_always(value);
         }
     }
 
@@ -85,9 +84,44 @@ impl Out {
     }
 }
 
+/// The version of the `--json` documents' shape (`krea-cli/schema/output-v1.json`); it changes
+/// only when a document changes in a way that could break a reader.
+pub const JSON_VERSION: u32 = 1;
+
+/// What every `--json` document starts with: the command and whether it was simulated.
+static ENVELOPE: std::sync::OnceLock<(String, bool)> = std::sync::OnceLock::new();
+
+/// Sets the envelope, once, when the command line is parsed.
+pub fn envelope(command: String, simulated: bool) {
+    let _ = ENVELOPE.set((command, simulated));
+}
+
+/// `value`'s members after `krea_json` (the shape's version), `command` and `simulated`.
+fn enveloped(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let (command, simulated) = ENVELOPE.get().cloned().unwrap_or_default();
+    let mut doc = serde_json::Map::new();
+    doc.insert("krea_json".into(), Value::from(JSON_VERSION));
+    doc.insert("command".into(), Value::String(command));
+    doc.insert("simulated".into(), Value::Bool(simulated));
+    match value {
+        Value::Object(members) => {
+            for (k, v) in members {
+                if !doc.contains_key(k) {
+                    doc.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        other => {
+            doc.insert("result".into(), other.clone());
+        }
+    }
+    Value::Object(doc)
+}
+
 /// A JSON document on stdout whatever the mode (the error object of `--json`).
 pub fn json_always(value: &serde_json::Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+    let text = serde_json::to_string_pretty(&enveloped(value)).unwrap_or_else(|_| "null".into());
     write_stdout(&format!("{text}\n"));
 }
 

@@ -242,7 +242,7 @@ async fn a_pipeline_dry_run_prices_what_the_run_is_charged_and_max_cu_refuses() 
     let o = krea(&e, &["--json", "pipeline", "animals.json", "--dry-run"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
-    assert_eq!(plan["jobs"], 9);
+    assert_eq!(plan["job_count"], 9);
     assert_eq!(plan["unpriced"], 3);
     // Priced steps only: the dry run's total is what the simulator charges.
     let priced = r#"{"steps": [

@@ -107,7 +107,7 @@ fn the_model_table_matches_its_snapshot() {
 fn models_json_and_schema_parse() {
     let all: serde_json::Value =
         serde_json::from_str(&krea(&["--json", "models", "--kind", "video"])).expect("json");
-    assert_eq!(all.as_array().expect("models").len(), 31);
+    assert_eq!(all["models"].as_array().expect("models").len(), 31);
     let schema: serde_json::Value =
         serde_json::from_str(&krea(&["models", "veo", "--schema"])).expect("schema");
     assert!(schema["properties"]["prompt"].is_object(), "{schema}");

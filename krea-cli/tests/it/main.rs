@@ -11,6 +11,7 @@ mod commands;
 mod exit_codes;
 mod generate;
 mod golden;
+mod json_output;
 mod mcp;
 mod mcp_http;
 mod security;

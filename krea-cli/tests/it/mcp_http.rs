@@ -17,11 +17,26 @@ use serde_json::json;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
+/// What the server wrote on stderr, read until it closes.
+struct Log {
+    text: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Log {
+    /// Everything, once the server closed stderr (it exited).
+    fn all(self) -> String {
+        let _ = self.reader.join();
+        self.text.lock().expect("log").clone()
+    }
+
+    fn so_far(&self) -> String {
+        self.text.lock().expect("log").clone()
+    }
+}
+
 /// `krea mcp --http 127.0.0.1:0 ARGS` started; its URL read from stderr, which is kept.
-fn serve(
-    mut command: std::process::Command,
-    args: &[&str],
-) -> (KillOnDrop, String, Arc<Mutex<String>>) {
+fn serve(mut command: std::process::Command, args: &[&str]) -> (KillOnDrop, String, Log) {
     command
         .args(["mcp", "--poll", "0.02", "--http", "127.0.0.1:0"])
         .args(args)
@@ -34,7 +49,7 @@ fn serve(
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let kept = log.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             if let Some(url) = line.strip_prefix("krea mcp: serving ") {
@@ -46,9 +61,10 @@ fn serve(
         }
     });
     let child = KillOnDrop(child);
+    let log = Log { text: log, reader };
     let url = rx
         .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("no URL on stderr: {}", log.lock().expect("log")));
+        .unwrap_or_else(|_| panic!("no URL on stderr: {}", log.so_far()));
     (child, url, log)
 }
 
@@ -204,18 +220,14 @@ async fn assistants_connect_by_url_with_the_token_and_share_one_budget() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("signal");
-    let exited = tokio::task::spawn_blocking(move || {
+    // The whole of stderr, read to its end (the server exited), and how it exited.
+    let (status, log, _child) = tokio::task::spawn_blocking(move || {
         let status = child.0.wait();
-        (status, child)
+        (status, log.all(), child)
     })
     .await
     .expect("join");
-    let (status, _child) = exited;
-    assert!(
-        status.expect("wait").success(),
-        "{}",
-        log.lock().expect("log")
-    );
+    assert!(status.expect("wait").success(), "{log}");
     let counters = e.sim.control().counters();
     assert!(
         !counters
@@ -225,5 +237,5 @@ async fn assistants_connect_by_url_with_the_token_and_share_one_budget() {
         "stopping cancels nothing: {:?}",
         counters.requests.keys().collect::<Vec<_>>()
     );
-    assert!(log.lock().expect("log").contains("stopped"));
+    assert!(log.contains("stopped"), "{log}");
 }

@@ -67,6 +67,12 @@ pub struct ItemState {
     pub job_id: Option<Uuid>,
     /// Where it is.
     pub status: ItemStatus,
+    /// When Krea created its job (Krea's clock), once the job was seen ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When its job ended (Krea's clock), once seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The result URLs, once completed (as Krea sent them: clean them before showing them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,

@@ -312,6 +312,8 @@ impl Batch {
                 key: None,
                 job_id: None,
                 status: ItemStatus::Pending,
+                created_at: None,
+                completed_at: None,
                 urls: Vec::new(),
                 files: Vec::new(),
                 error: None,

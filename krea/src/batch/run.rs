@@ -47,14 +47,21 @@ enum Next {
 struct Done {
     index: usize,
     job_id: Uuid,
+    /// The job's created and completed times, when it was seen ended.
+    times: Option<(
+        chrono::DateTime<chrono::Utc>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )>,
     urls: Vec<String>,
     outcome: Result<Vec<PathBuf>>,
 }
 
 /// Writes a finished job's files (or notes in the journal that there are none to write).
 async fn fetch(index: usize, job_id: Uuid, result: Result<crate::job::Finished>) -> Done {
+    let mut times = None;
     let (urls, outcome) = match result {
         Ok(finished) => {
+            times = Some((finished.job().created_at, finished.job().completed_at));
             let urls = finished.urls().to_vec();
             let outcome = match finished.output() {
                 Some(_) => finished.download().await,
@@ -67,6 +74,7 @@ async fn fetch(index: usize, job_id: Uuid, result: Result<crate::job::Finished>)
     Done {
         index,
         job_id,
+        times,
         urls,
         outcome,
     }
@@ -449,11 +457,16 @@ impl Run {
         let Done {
             index,
             job_id,
+            times,
             urls,
             outcome,
         } = done;
         let item = &mut self.manifest.items[index];
         item.urls = urls;
+        if let Some((created, completed)) = times {
+            item.created_at = Some(created);
+            item.completed_at = completed;
+        }
         item.job_id = Some(job_id);
         match outcome {
             Ok(files) => {
