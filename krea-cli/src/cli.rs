@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+/// Shown under `krea -h`: the first thing to try.
+pub const TRY_IT: &str = "Try it with no account:  krea --sim image \"a lighthouse at dusk\"
+More options and the exit codes: krea --help";
+
 /// Shown under every `--help`.
 pub const EXIT_CODES: &str = "Exit codes:
   0  success
@@ -18,7 +22,13 @@ pub const EXIT_CODES: &str = "Exit codes:
 ///
 /// Run `krea --sim image "a lighthouse at dusk"` to try it without an account.
 #[derive(Debug, Parser)]
-#[command(name = "krea", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(
+    name = "krea",
+    version,
+    after_help = TRY_IT,
+    after_long_help = EXIT_CODES,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -60,7 +70,7 @@ impl clap::builder::TypedValueParser for ModelName {
 pub struct Global {
     /// API token; never printed. Else KREA_API_TOKEN, else the one `krea auth login` stored
     /// (create one at https://krea.ai/settings/api-tokens)
-    #[arg(long, global = true, value_name = "TOKEN")]
+    #[arg(hide_short_help = true, long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
     /// Which stored token `krea auth` and every command use
     #[arg(
@@ -68,13 +78,22 @@ pub struct Global {
         global = true,
         env = "KREA_PROFILE",
         default_value = krea::credentials::DEFAULT_PROFILE,
-        value_name = "NAME"
+        value_name = "NAME",
+        hide_short_help = true
     )]
     pub profile: String,
     /// API base URL (https; http only for loopback)
-    #[arg(long, global = true, env = "KREA_BASE_URL", value_name = "URL")]
+    #[arg(
+        hide_short_help = true,
+        long,
+        global = true,
+        env = "KREA_BASE_URL",
+        value_name = "URL"
+    )]
     pub base_url: Option<String>,
-    /// Run against an in-process simulator: no account, no network; output says it is simulated
+    /// Run against an in-process simulator (no account, no network)
+    ///
+    /// Output says it is simulated.
     #[arg(long, global = true)]
     pub sim: bool,
     /// Print machine-readable JSON on stdout
@@ -83,54 +102,82 @@ pub struct Global {
     /// Print only results (no progress or notes on stderr)
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Log what happens to stderr (-v: info, -vv: debug, -vvv: trace); the token is never logged
+    /// Log to stderr (-v info, -vv debug, -vvv trace); never the token
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-    /// End the whole command within this many seconds, whatever the server does (default:
-    /// waits end after 600 s for images, 1800 s for videos); jobs still running are not lost
+    /// End the whole command within SECONDS; running jobs are not lost
+    ///
+    /// Whatever the server does. Default: waits end after 600 s for images, 1800 s for videos;
+    /// jobs still running then are journaled (`krea jobs resume` finishes them).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub timeout: Option<f64>,
     /// Time for one request to the API (default 60); a paid request with no answer by then is
     /// settled, never blindly resent
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(hide_short_help = true, long, global = true, value_name = "SECONDS")]
     pub request_timeout: Option<f64>,
     /// How long after a lost answer its job may still appear in the listing (default 15: Krea
     /// may create it 10 s late and list it 5 s later); such a request is sent again only once
     /// this has passed with no job of it
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(hide_short_help = true, long, global = true, value_name = "SECONDS")]
     pub settle_grace: Option<f64>,
     /// Compute units to count for one job of a model Krea publishes no price for (the Topaz
     /// upscalers) against --max-cu and MCP budgets (default: the dearest published price of
     /// the same kind, 179 for an image)
-    #[arg(long, global = true, value_name = "CU")]
+    #[arg(hide_short_help = true, long, global = true, value_name = "CU")]
     pub assume_cu: Option<f64>,
     /// How to poll: `auto` (near the expected time, then every 0.5-2 s) or a fixed interval in seconds
     #[arg(
         long,
         global = true,
         default_value = "auto",
-        value_name = "auto|SECONDS"
+        value_name = "auto|SECONDS",
+        hide_short_help = true
     )]
     pub poll: String,
     /// On Ctrl-C, cancel the pending jobs instead of leaving them running
-    #[arg(long, global = true)]
+    #[arg(hide_short_help = true, long, global = true)]
     pub cancel_on_interrupt: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate images from a prompt (default model: Nano Banana 2)
+    #[command(after_help = "Examples:
+  krea image \"a fox in the snow\" -m flux
+  krea image \"a fox in the snow\" --aspect-ratio 16:9 -n 4 -o foxes/
+  krea image \"the same fox, in ink\" --image fox.png --dry-run")]
     Image(ImageArgs),
-    /// Generate a video from a prompt and optional start/end images (default model: Veo 3.1 Fast)
+    /// Generate a video from a prompt and optional frames (default model: Veo 3.1 Fast)
+    #[command(after_help = "Examples:
+  krea video \"waves at dusk\" -m kling-2.5 --duration 5
+  krea video \"the fox turns its head\" --start-image fox.png --no-wait")]
     Video(VideoArgs),
     /// Upscale or enhance an image (default model: Topaz)
+    #[command(after_help = "Examples:
+  krea enhance photo.jpg --scale 4
+  krea enhance photo.jpg -m topaz/generative-enhance --dry-run")]
     Enhance(EnhanceArgs),
     /// Call any generation endpoint with raw parameters
     Run(RunArgs),
-    /// Run many prompts from a file: concurrency-limited, resumable, with a manifest and a contact sheet
+    /// Run many prompts from a file: resumable, with a manifest and a contact sheet
+    ///
+    /// Concurrency adapts to the account's limit; an interrupted batch resumes where it stopped,
+    /// never paying twice for a line.
+    #[command(after_help = "Examples:
+  krea batch prompts.txt -m flux -o out/ --dry-run
+  krea batch prompts.txt -m flux -o out/ --max-cu 50
+  krea batch prompts.txt -m flux -o out/ --resume  (after an interruption: pays nothing twice)
+  krea batch prompts.jsonl -o more/  (a JSON object per line: prompt, model, any parameter)")]
     Batch(BatchArgs),
-    /// Run a pipeline file: steps that feed each other (image -> enhance -> video), priced,
-    /// resumable, with a report
+    /// Run a pipeline file: steps feeding each other, priced first, resumable
+    ///
+    /// Steps feed each other (image -> enhance -> video); the run is priced before anything is
+    /// sent, resumes where it stopped, and writes a report.
+    #[command(after_help = "Examples:
+  krea pipeline animals.json --dry-run
+  krea pipeline animals.json -o animals --max-cu 1700
+  krea pipeline animals.json -o animals --resume  (after Ctrl-C, a crash or kill -9)
+Pipeline files: https://github.com/krea-rs/krea#pipelines")]
     Pipeline(PipelineArgs),
     /// List, inspect, wait for, cancel, delete and resume jobs
     #[command(subcommand)]
@@ -148,14 +195,17 @@ pub enum Command {
     Models(ModelsArgs),
     /// Run the Krea API simulator in the foreground (for tests and demos)
     Sim(SimArgs),
-    /// Serve the API to an assistant over MCP (stdio, or HTTP with --http): generate, wait,
-    /// resume, all journaled
+    /// Serve the API to assistants over MCP (stdio, or HTTP with --http)
+    ///
+    /// Generate, wait and resume, all journaled; reads and writes bounded; spend held to a
+    /// budget.
     Mcp(McpArgs),
     /// Store, show or forget the API token (kept in a file only you can read)
     #[command(subcommand)]
     Auth(AuthCommand),
-    /// Check the token, the API, the clock, the model catalog, the journal and the output
-    /// directory, and say how to fix what is wrong
+    /// Check the token, API, clock, catalog, journal and output directory
+    ///
+    /// Says how to fix whatever is wrong.
     Doctor,
     /// Print a shell completion script
     Completions {
@@ -340,7 +390,7 @@ pub struct BatchArgs {
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
-    /// The pipeline file (JSON: vars and steps; see the README)
+    /// The pipeline file (JSON: vars and steps; https://github.com/krea-rs/krea#pipelines)
     pub file: PathBuf,
     /// Output directory (a directory per step, pipeline.json, index.html; default: the file's
     /// name without its extension)

@@ -581,3 +581,76 @@ async fn listings_fit_80_columns_and_wider_terminals_show_more() {
         "{rows}"
     );
 }
+
+/// `words` split as a shell would split a simple command: on spaces, double quotes kept whole.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Every example under `Examples:` in a command's help runs as written (in a directory holding
+/// the files they name, the pipeline file the README's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_in_help_run_as_written() {
+    let e = env("help-examples", Simulator::builder()).await;
+    let png = krea_sim::render_png(64, 48, 2);
+    std::fs::write(e.dir.join("fox.png"), &png).expect("write");
+    image::load_from_memory(&png)
+        .expect("a PNG")
+        .into_rgb8()
+        .save(e.dir.join("photo.jpg"))
+        .expect("a JPEG");
+    std::fs::write(e.dir.join("prompts.txt"), "a fox\nan owl\n").expect("write");
+    std::fs::write(
+        e.dir.join("prompts.jsonl"),
+        "{\"prompt\": \"a fox\", \"model\": \"flux\"}\n{\"prompt\": \"an owl\", \"model\": \"flux\"}\n",
+    )
+    .expect("write");
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let pipeline = readme[readme.find("## Pipelines").expect("the section")..]
+        .split("```json\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("the pipeline file");
+    std::fs::write(e.dir.join("animals.json"), pipeline).expect("write");
+    let mut ran = 0;
+    for command in ["image", "video", "enhance", "batch", "pipeline"] {
+        let help = stdout(&krea(&e, &[command, "-h"]).await);
+        let examples = help
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{command} -h shows examples:\n{help}"));
+        for line in examples
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("krea "))
+        {
+            // A note after two spaces and a parenthesis is not part of the command.
+            let line = line.split("  (").next().unwrap_or_default();
+            let words = shell_words(line);
+            let args: Vec<&str> = words.iter().map(String::as_str).collect();
+            let o = krea(&e, &args).await;
+            assert_eq!(code(&o), 0, "krea {line}: {}", stderr(&o));
+            ran += 1;
+        }
+    }
+    assert!(ran >= 12, "{ran} examples");
+}

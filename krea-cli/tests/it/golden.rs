@@ -90,6 +90,39 @@ fn the_help_tree_matches_its_snapshot() {
     check("help.txt", &out);
 }
 
+/// `krea -h`, and `krea` alone, fit a screen and lead to the first thing to try.
+#[test]
+fn short_help_fits_forty_lines_and_shows_the_sim_example() {
+    let short = krea(&["-h"]);
+    assert!(
+        short.lines().count() <= 40,
+        "{} lines:\n{short}",
+        short.lines().count()
+    );
+    assert!(short.contains("krea --sim image"), "{short}");
+    assert!(
+        !short.contains("--settle-grace"),
+        "rare options wait for --help"
+    );
+    assert!(krea(&["--help"]).contains("--settle-grace"));
+    let bare = Command::new(env!("CARGO_BIN_EXE_krea"))
+        .output()
+        .expect("run krea");
+    let bare =
+        String::from_utf8_lossy(&bare.stderr).into_owned() + &String::from_utf8_lossy(&bare.stdout);
+    assert!(
+        bare.lines().count() <= 40 && bare.contains("krea --sim image"),
+        "{bare}"
+    );
+    // A command's short help leaves the rare global options out too.
+    let image = krea(&["image", "-h"]);
+    assert!(!image.contains("--settle-grace"), "{image}");
+    check(
+        "help-short.txt",
+        &format!("$ krea -h\n{short}\n$ krea image -h\n{image}"),
+    );
+}
+
 #[test]
 fn the_model_table_matches_its_snapshot() {
     let table = krea(&["models"]);
