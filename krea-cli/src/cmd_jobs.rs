@@ -80,6 +80,14 @@ fn cells(ctx: &Ctx, job: &krea::Job) -> Vec<String> {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &JobsCommand) -> anyhow::Result<u8> {
+    if ctx.out.simulated && !matches!(cmd, JobsCommand::List { .. }) {
+        // Each --sim command has a simulator of its own, gone with it: nothing earlier is there.
+        return Err(Usage(
+            "under --sim each command runs its own simulator, and its jobs ended with it: there is no earlier job here (without --sim, `krea jobs` works on your account's jobs)"
+                .into(),
+        )
+        .into());
+    }
     let jobs = ctx.krea.jobs();
     match cmd {
         JobsCommand::List { status, limit, all } => {

@@ -213,9 +213,11 @@ pub async fn connect_with(
             b = b.journal(StatePath::At(path));
         }
         let krea = b.build()?;
+        // One short line: it is printed on every run, and must not wrap at 80 columns.
+        let url = sim.api_url().to_string();
         out.note(format!(
-            "(simulated: using an in-process Krea simulator at {}, no account needed)",
-            sim.api_url()
+            "(simulated: in-process Krea at {}, no account needed)",
+            url.trim_start_matches("http://").trim_end_matches('/')
         ));
         let secret = sim.token().to_string();
         (krea, Some(sim), Some(secret))

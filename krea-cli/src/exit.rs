@@ -113,7 +113,22 @@ pub fn explain(e: &krea::Error, voice: Voice) -> (String, Vec<String>) {
         krea::Error::MissingToken => (MISSING_TOKEN.to_string(), Vec::new()),
         krea::Error::InvalidRequest { model, problems } => {
             let mut hints = problems.clone();
-            if krea::models::resolve(model).is_ok() {
+            // Where to read the parameters, when a problem is with one of them.
+            let about_a_parameter = |m: &krea::models::ModelSpec| {
+                problems.iter().any(|p| {
+                    m.parameters.iter().any(|param| {
+                        p.strip_prefix(param.name)
+                            .is_some_and(|rest| rest.starts_with([':', '.', '[', ' ']))
+                    })
+                })
+            };
+            let exists = problems
+                .iter()
+                .any(|p| p.starts_with("output:") && p.contains(" exists "));
+            if exists && voice == Voice::Cli {
+                hints.push("--force replaces the existing file".into());
+            }
+            if krea::models::resolve(model).is_ok_and(about_a_parameter) {
                 hints.push(match voice {
                     Voice::Cli => format!("`krea models {model}` lists its parameters"),
                     Voice::Mcp => {

@@ -83,13 +83,21 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
 }
 
 /// Ctrl-C: say which jobs are still running and how to finish them (or cancel them).
-async fn interrupted(cancel: bool) -> u8 {
+async fn interrupted(cancel: bool, simulated: bool) -> u8 {
     let ids: Vec<uuid::Uuid> = context::pending()
         .lock()
         .map(|p| p.iter().copied().collect())
         .unwrap_or_default();
     if ids.is_empty() {
         output::error("interrupted");
+        return exit::INTERRUPTED;
+    }
+    if simulated {
+        // The simulator lived in this process: its jobs end with it, and cost nothing.
+        output::error(format!(
+            "interrupted; the {} simulated job(s) ended with this process (nothing was charged, nothing to resume)",
+            ids.len()
+        ));
         return exit::INTERRUPTED;
     }
     if cancel {
@@ -166,6 +174,8 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        // Colour only for a person: never escape codes into a pipe or a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -216,7 +226,7 @@ async fn main() -> ExitCode {
                 exit::code(&e)
             }
         },
-        _ = tokio::signal::ctrl_c() => interrupted(cli.global.cancel_on_interrupt).await,
+        _ = tokio::signal::ctrl_c() => interrupted(cli.global.cancel_on_interrupt, cli.global.sim).await,
     };
     ExitCode::from(code)
 }

@@ -164,7 +164,7 @@ impl Progress {
             }
             krea::BatchEvent::Ended { item } => {
                 if let Some(id) = item.job_id {
-                    self.end(id, &item_word(item.status));
+                    self.end(id, &item_word(item.status).replace('_', " "));
                     // A job that timed out still runs: Ctrl-C still reports it.
                     if item.status != krea::ItemStatus::TimedOut {
                         crate::context::untrack(id);

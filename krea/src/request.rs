@@ -697,7 +697,7 @@ fn output_problem(plan: &OutputPlan, kind: Kind) -> Option<String> {
     }
     if path.exists() && !plan.overwrite {
         return Some(format!(
-            "output: {} exists (choose another name, or allow overwriting)",
+            "output: {} exists (choose another name, or let it be replaced)",
             path.display()
         ));
     }

@@ -222,3 +222,49 @@ async fn a_vendor_that_does_not_match_never_resolves_to_another_vendors_model() 
     assert_eq!(code(&o), 2, "{}", stdout(&o));
     assert!(!stdout(&o).contains("Veo"), "{}", stdout(&o));
 }
+
+/// A file in the way names the flag that replaces it, and only a parameter problem points to
+/// the model's parameter list.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_output_file_names_force_and_no_parameter_list() {
+    let e = env("bad-exists", Simulator::builder()).await;
+    std::fs::write(e.dir.join("cat.png"), b"already here").expect("write");
+    let o = krea(&e, &["image", "a cat", "-m", "flux", "-o", "cat.png"]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force replaces"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("lists its parameters"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(e.sim.control().counters().total_requests(), 0);
+    let o = krea(&e, &["image", "a cat", "-m", "flux", "--steps", "9999"]).await;
+    assert!(
+        stderr(&o).contains("lists its parameters"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Under --sim, the jobs of earlier commands are gone with their simulators: said plainly, in
+/// the CLI's words, not the library's. The banner fits 80 columns.
+#[tokio::test(flavor = "multi_thread")]
+async fn sim_jobs_commands_say_earlier_simulated_jobs_are_gone() {
+    let e = env("bad-sim-jobs", Simulator::builder()).await;
+    for args in [
+        vec!["--sim", "jobs", "resume"],
+        vec!["--sim", "jobs", "wait", "0123456789ab"],
+    ] {
+        let o = krea(&e, &args).await;
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("ended with it"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("KreaBuilder"), "{}", stderr(&o));
+        let banner = stderr(&o).lines().next().unwrap_or_default().to_string();
+        assert!(
+            banner.starts_with("(simulated") && banner.chars().count() <= 80,
+            "{banner}"
+        );
+    }
+    let o = krea(&e, &["--sim", "jobs", "list"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
