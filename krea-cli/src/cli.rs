@@ -137,6 +137,10 @@ pub struct Global {
     /// On Ctrl-C, cancel the pending jobs instead of leaving them running
     #[arg(hide_short_help = true, long, global = true)]
     pub cancel_on_interrupt: bool,
+    /// Do not ask before a run that may cost more than $KREA_CONFIRM_ABOVE_CU (default 50) at
+    /// a terminal (nothing is asked when stdin is not a terminal)
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -103,6 +103,12 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         }));
         return Ok(exit::OK);
     }
+    crate::confirm::spend(
+        &ctx.out,
+        estimate,
+        &format!("the batch of {} lines", lines.len()),
+    )
+    .await?;
     let mut progress = Progress::new(&ctx.out, lines.len());
     let report = batch
         .run(|event| {

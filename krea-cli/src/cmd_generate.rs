@@ -85,6 +85,8 @@ pub async fn generate(
     }
     if let Some(e) = total {
         ctx.out.note(format!("estimate: {e}"));
+        let what = format!("{} job(s) on {}", out.count, model.id);
+        crate::confirm::spend(&ctx.out, e, &what).await?;
     }
     if out.no_wait {
         let mut jobs = Vec::new();

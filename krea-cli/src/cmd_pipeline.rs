@@ -105,6 +105,12 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     ctx.out.note(&table);
+    crate::confirm::spend(
+        &ctx.out,
+        plan.total,
+        &format!("the pipeline's {} jobs", plan.jobs()),
+    )
+    .await?;
     let resume = format!(
         "krea pipeline {} -o {} --resume",
         a.file.display(),

@@ -151,6 +151,7 @@ pub fn offline(g: &Global) -> anyhow::Result<Ctx> {
         json: g.json,
         quiet: g.quiet,
         simulated: false,
+        ask: !g.yes,
     };
     let mut b = Krea::builder().token("dry-run-no-token");
     if let Some(url) = &g.base_url {
@@ -179,6 +180,7 @@ pub async fn connect_with(
         json: g.json,
         quiet: g.quiet,
         simulated: g.sim,
+        ask: !g.yes,
     };
     let timeout = seconds("--timeout", g.timeout)?;
     let request_timeout = seconds("--request-timeout", g.request_timeout)?;

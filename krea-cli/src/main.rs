@@ -16,6 +16,7 @@ mod cmd_models;
 mod cmd_pipeline;
 mod cmd_sim;
 mod cmd_styles;
+mod confirm;
 mod context;
 mod exit;
 mod job_json;
@@ -31,6 +32,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         json: cli.global.json,
         quiet: cli.global.quiet,
         simulated: cli.global.sim,
+        ask: false,
     };
     // Commands that need no client.
     match &cli.command {

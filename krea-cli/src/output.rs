@@ -14,6 +14,8 @@ pub struct Out {
     pub quiet: bool,
     /// Results come from the simulator.
     pub simulated: bool,
+    /// Ask at a terminal before spending past the threshold (no `--yes`).
+    pub ask: bool,
 }
 
 fn write_stdout(text: &str) {

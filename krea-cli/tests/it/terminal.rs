@@ -19,6 +19,17 @@ use support::{command, env_scaled};
 /// Runs `krea ARGS` on a `cols` x `rows` pseudo-terminal; returns everything it drew, in the
 /// chunks it arrived in, and its exit code.
 async fn on_terminal(e: &support::Env, args: &[&str], cols: u16, rows: u16) -> (Vec<Vec<u8>>, i32) {
+    typing(e, args, cols, rows, b"").await
+}
+
+/// As [`on_terminal`], with `input` typed at the terminal as the command starts.
+async fn typing(
+    e: &support::Env,
+    args: &[&str],
+    cols: u16,
+    rows: u16,
+    input: &[u8],
+) -> (Vec<Vec<u8>>, i32) {
     let size = Winsize {
         ws_row: rows,
         ws_col: cols,
@@ -38,6 +49,11 @@ async fn on_terminal(e: &support::Env, args: &[&str], cols: u16, rows: u16) -> (
     drop(pty.slave);
     let (tx, rx) = mpsc::channel();
     let mut master = std::fs::File::from(pty.master);
+    if !input.is_empty() {
+        use std::io::Write;
+        // The terminal keeps what is typed until the program reads it.
+        master.write_all(input).expect("typing");
+    }
     let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
         // EIO once the child and every copy of the slave side are gone.
@@ -247,4 +263,42 @@ async fn fourteen_jobs_in_a_twelve_row_pane_leave_each_job_once_in_the_scrollbac
             "{short}: a progress row was left behind: {rows:#?}"
         );
     }
+}
+
+/// At a terminal, a run whose worst case passes the threshold waits for a yes: `n` sends
+/// nothing, `y` sends it; `--yes`, a cheap run, or stdin that is not a terminal ask nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expensive_run_at_a_terminal_asks_first() {
+    let e = env_scaled("confirm", Simulator::builder(), 0.001).await;
+    let posts = |e: &support::Env| {
+        let c = e.sim.control().counters();
+        c.requests_to("POST /generate/video/kling/kling-2.5")
+    };
+    let video = ["video", "waves", "-m", "kling-2.5", "--no-wait"];
+    let (drawn, code) = typing(&e, &video, 100, 24, b"n\n").await;
+    let screen = String::from_utf8_lossy(&drawn.concat()).into_owned();
+    assert!(screen.contains("may cost up to 200 CU"), "{screen}");
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("not sent, nothing paid"), "{screen}");
+    assert_eq!(posts(&e), 0);
+
+    let (drawn, code) = typing(&e, &video, 100, 24, b"y\n").await;
+    let screen = String::from_utf8_lossy(&drawn.concat()).into_owned();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(posts(&e), 1);
+
+    let mut yes = video.to_vec();
+    yes.push("--yes");
+    let (drawn, code) = on_terminal(&e, &yes, 100, 24).await;
+    let screen = String::from_utf8_lossy(&drawn.concat()).into_owned();
+    assert!(code == 0 && !screen.contains("Send?"), "{screen}");
+    assert_eq!(posts(&e), 2);
+
+    // A 3 CU image is under the threshold; a script's stdin is not a terminal.
+    let (drawn, code) = on_terminal(&e, &["image", "a fox", "-m", "flux"], 100, 24).await;
+    let screen = String::from_utf8_lossy(&drawn.concat()).into_owned();
+    assert!(code == 0 && !screen.contains("Send?"), "{screen}");
+    let o = support::krea(&e, &video).await;
+    assert_eq!(support::code(&o), 0, "{}", support::stderr(&o));
+    assert_eq!(posts(&e), 3);
 }
