@@ -59,7 +59,10 @@ pub fn command(env: &Env) -> std::process::Command {
         .env_remove("KREA_PROFILE")
         .env_remove("COLUMNS")
         .env("HOME", &env.dir)
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        // Never the test runner's terminal: a run that would ask before spending must not wait
+        // for someone at it (a test that wants a terminal gives one).
+        .stdin(std::process::Stdio::null());
     cmd
 }
 
