@@ -110,13 +110,19 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     )
     .await?;
     let mut progress = Progress::new(&ctx.out, lines.len());
+    // Rows name a line by its number, aligned, and its prompt (what a person recognises).
+    let width = lines
+        .iter()
+        .map(|l| l.number.to_string().len())
+        .max()
+        .unwrap_or(1);
     let report = batch
         .run(|event| {
             progress.follow(&event, |item| {
                 let expected = krea::models::resolve(&item.model)
                     .ok()
                     .and_then(|m| context::expected(ctx, m));
-                (item.label.clone(), expected)
+                (row_label(item, width), expected)
             })
         })
         .await?;
@@ -162,6 +168,19 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         serde_json::json!({"output": dir, "cost_cu": report.charged().map(|c| c.high)}),
     );
     Ok(code)
+}
+
+/// A live row's label: the line number, right-aligned to `width`, then the prompt (or the
+/// model, for a line without one).
+fn row_label(item: &ItemState, width: usize) -> String {
+    let number = item.label.trim_start_matches("line ");
+    let prompt = prompt_of(item);
+    let what = if prompt.trim().is_empty() {
+        item.model.clone()
+    } else {
+        krea::redact::for_display(prompt)
+    };
+    format!("{number:>width$} {what}")
 }
 
 /// The prompt an item was sent with.

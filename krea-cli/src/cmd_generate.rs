@@ -152,10 +152,10 @@ pub async fn generate(
     let cost = report.charged();
     if completed > 0 {
         let charged = cost.map_or(String::new(), |c| format!(", cost ~{c}"));
+        // Short enough for 60 columns: the rows above named the model id.
         ctx.out.note(format!(
-            "Generated with {} ({}){charged}{}",
+            "Generated with {}{charged}{}",
             model.title,
-            model.id,
             ctx.out.sim_tag()
         ));
     }

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -28,6 +29,47 @@ struct Row {
     status: JobStatus,
 }
 
+/// What the summary row says, computed each time it is drawn (so its ETA counts down with the
+/// rows, not only when a job changes state).
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    done: usize,
+    failed: usize,
+    /// Each job not ended: when it started, how long such a job usually takes, its state.
+    open: HashMap<Uuid, (Instant, Option<Duration>, JobStatus)>,
+    /// The longest usual duration among every job seen.
+    usual: Option<Duration>,
+    seen: usize,
+}
+
+impl Tally {
+    fn text(&self) -> String {
+        let total = self.total.max(self.seen);
+        // Jobs not ended, by the state their rows show (processing first).
+        let mut states: Vec<(String, usize)> = Vec::new();
+        for (_, _, status) in self.open.values() {
+            let word = state_word(status);
+            match states.iter_mut().find(|(w, _)| *w == word) {
+                Some((_, n)) => *n += 1,
+                None => states.push((word, 1)),
+            }
+        }
+        states.sort_by_key(|(w, _)| (w != "processing", w.clone()));
+        let mut text = format!("{}/{total} done", self.done);
+        for (word, n) in states {
+            let _ = write!(text, ", {n} {word}");
+        }
+        if self.failed > 0 {
+            let _ = write!(text, ", {} failed", self.failed);
+        }
+        if let Some(eta) = eta(&self.open, self.usual, total - self.seen) {
+            let _ = write!(text, ", ETA ~{}", span(eta));
+        }
+        text
+    }
+}
+
 /// The progress of one command's jobs.
 pub struct Progress {
     out: Out,
@@ -37,9 +79,7 @@ pub struct Progress {
     rows: HashMap<Uuid, Row>,
     /// Jobs submitted but not yet given a row (more than fit).
     waiting: Vec<Uuid>,
-    total: usize,
-    done: usize,
-    failed: usize,
+    tally: Arc<Mutex<Tally>>,
     max_rows: usize,
 }
 
@@ -62,14 +102,28 @@ fn remaining(elapsed: Duration, expected: Option<Duration>) -> String {
     }
 }
 
-fn row_style(expected: Option<Duration>) -> ProgressStyle {
+/// A live row: the label takes what width is left and is cut first; the state word and the
+/// times are never cut.
+fn row_style(expected: Option<Duration>, status: &JobStatus) -> ProgressStyle {
     let timing = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
         let elapsed = state.elapsed();
         let _ = write!(w, "{}{}", span(elapsed), remaining(elapsed, expected));
     };
-    ProgressStyle::with_template("  {prefix} {wide_msg} {timing}")
+    let word = state_word(status);
+    ProgressStyle::with_template("  {prefix} {wide_msg} {state} {timing}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
         .with_key("timing", timing)
+        .with_key(
+            "state",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&word);
+            },
+        )
+}
+
+/// A state as a person reads it (`timed out`, not `timed_out`).
+fn state_word(status: &JobStatus) -> String {
+    status.as_str().replace('_', " ")
 }
 
 impl Progress {
@@ -77,7 +131,7 @@ impl Progress {
     pub fn new(out: &Out, total: usize) -> Progress {
         let live = out.live();
         let target = if live {
-            ProgressDrawTarget::term_like_with_hz(Box::new(SyncedStderr::default()), 4)
+            ProgressDrawTarget::term_like_with_hz(Box::new(SyncedStderr), 4)
         } else {
             ProgressDrawTarget::hidden()
         };
@@ -89,9 +143,10 @@ impl Progress {
             summary: None,
             rows: HashMap::new(),
             waiting: Vec::new(),
-            total,
-            done: 0,
-            failed: 0,
+            tally: Arc::new(Mutex::new(Tally {
+                total,
+                ..Tally::default()
+            })),
             // The summary row and the cursor's row stay free.
             max_rows: height.saturating_sub(3).clamp(1, MAX_ROWS),
         }
@@ -100,6 +155,8 @@ impl Progress {
     /// A job was submitted: `label` names it (the model, or a batch line), `expected` is how
     /// long such a job usually takes.
     pub fn add(&mut self, id: Uuid, label: String, expected: Option<Duration>) {
+        // The row, the summary and any line printed reach the terminal as one update.
+        let _held = synced_term::hold();
         self.rows.insert(
             id,
             Row {
@@ -111,8 +168,16 @@ impl Progress {
             },
         );
         self.waiting.push(id);
-        self.show_waiting();
+        if let Ok(mut t) = self.tally.lock() {
+            t.seen += 1;
+            t.usual = t.usual.max(expected);
+            t.open
+                .insert(id, (Instant::now(), expected, JobStatus::Queued));
+        }
+        // The summary counts the job before its row is drawn, so no frame shows a row the
+        // summary does not count.
         self.refresh_summary();
+        self.show_waiting();
     }
 
     /// A job's state, adding its row the first time it is seen (waits on jobs this process
@@ -132,14 +197,28 @@ impl Progress {
 
     /// A job's state changed.
     pub fn set(&mut self, id: Uuid, status: JobStatus) {
+        // The row, the summary and any line printed reach the terminal as one update.
+        let _held = synced_term::hold();
         let Some(row) = self.rows.get_mut(&id) else {
             return;
         };
         row.status = status.clone();
         if status.is_terminal() {
             self.finish(id);
-        } else if let Some(bar) = &row.bar {
-            bar.set_message(message(&row.label, &status));
+        } else {
+            // The summary first: a row redrawn with its new state never disagrees with it.
+            if let Ok(mut t) = self.tally.lock()
+                && let Some(open) = t.open.get_mut(&id)
+            {
+                open.2 = status.clone();
+            }
+            if let Some(bar) = &self.summary {
+                bar.force_draw();
+            }
+            if let Some(bar) = &row.bar {
+                bar.set_style(row_style(row.expected, &status));
+                bar.force_draw();
+            }
         }
         self.refresh_summary();
     }
@@ -177,6 +256,8 @@ impl Progress {
 
     /// A job ended without a final state seen (a batch item that failed to be waited for).
     pub fn end(&mut self, id: Uuid, status: &str) {
+        // The row, the summary and any line printed reach the terminal as one update.
+        let _held = synced_term::hold();
         if let Some(row) = self.rows.get_mut(&id)
             && !row.status.is_terminal()
         {
@@ -190,20 +271,31 @@ impl Progress {
         let Some(row) = self.rows.get_mut(&id) else {
             return;
         };
-        let line = format!(
-            "  {} {}  {} after {}",
-            short(id),
-            row.label,
-            row.status.as_str(),
+        // One line in the scrollback, never wrapped: the label is cut first.
+        let tail = format!(
+            "  {} after {}",
+            state_word(&row.status),
             span(row.started.elapsed())
         );
+        let head = format!("  {} ", short(id));
+        let label = match console_width() {
+            Some(w) if self.live => crate::output::cut(
+                &row.label,
+                w.saturating_sub(head.chars().count() + tail.chars().count()),
+            ),
+            _ => row.label.clone(),
+        };
+        let line = format!("{head}{label}{tail}");
         if let Some(bar) = row.bar.take() {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
-        self.done += 1;
-        if row.status != JobStatus::Completed {
-            self.failed += 1;
+        if let Ok(mut t) = self.tally.lock() {
+            t.done += 1;
+            if row.status != JobStatus::Completed {
+                t.failed += 1;
+            }
+            t.open.remove(&id);
         }
         self.waiting.retain(|w| *w != id);
         if self.live {
@@ -231,9 +323,9 @@ impl Progress {
                 continue;
             };
             let bar = ProgressBar::hidden()
-                .with_style(row_style(row.expected))
+                .with_style(row_style(row.expected, &row.status))
                 .with_prefix(short(id))
-                .with_message(message(&row.label, &row.status))
+                .with_message(row.label.clone())
                 .with_elapsed(row.started.elapsed());
             let bar = match &self.summary {
                 Some(s) => self.multi.insert_before(s, bar),
@@ -245,28 +337,30 @@ impl Progress {
     }
 
     fn refresh_summary(&mut self) {
-        if !self.live || self.total.max(self.rows.len()) < 2 {
+        if let Some(bar) = &self.summary {
+            // Drawn again now (not at the next tick): a frame shows the rows and a summary of
+            // those same rows.
+            bar.force_draw();
             return;
         }
-        let summary = self.summary.get_or_insert_with(|| {
-            let bar = self.multi.add(ProgressBar::hidden());
-            bar.set_style(
-                ProgressStyle::with_template("  {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_secs(1));
-            bar
-        });
-        let total = self.total.max(self.rows.len());
-        let running = self.rows.len() - self.done;
-        let mut text = format!("{}/{total} done, {running} running", self.done);
-        if self.failed > 0 {
-            let _ = write!(text, ", {} failed", self.failed);
+        let seen = self.tally.lock().map(|t| t.total.max(t.seen)).unwrap_or(0);
+        if !self.live || seen < 2 {
+            return;
         }
-        if let Some(eta) = eta(&self.rows, total - self.rows.len()) {
-            let _ = write!(text, ", ETA ~{}", span(eta));
-        }
-        summary.set_message(text);
+        let tally = self.tally.clone();
+        let text = move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            if let Ok(t) = tally.lock() {
+                let _ = w.write_str(&t.text());
+            }
+        };
+        let bar = self.multi.add(ProgressBar::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("  {summary}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                .with_key("summary", text),
+        );
+        bar.enable_steady_tick(Duration::from_secs(1));
+        self.summary = Some(bar);
     }
 
     /// Clears the rows (before the command prints its results).
@@ -289,28 +383,31 @@ impl Drop for Progress {
     }
 }
 
-/// The time until every job is expected to be done: the longest time left of a running job,
-/// plus one usual duration per wave of jobs not yet submitted.
-fn eta(rows: &HashMap<Uuid, Row>, not_submitted: usize) -> Option<Duration> {
-    let running: Vec<&Row> = rows.values().filter(|r| !r.status.is_terminal()).collect();
-    let usual = rows.values().filter_map(|r| r.expected).max()?;
-    let left = running
-        .iter()
-        .filter_map(|r| r.expected.map(|e| e.saturating_sub(r.started.elapsed())))
+/// The time until every job is expected to be done: the longest time left of a job not
+/// ended, plus one usual duration per wave of jobs not yet submitted.
+fn eta(
+    open: &HashMap<Uuid, (Instant, Option<Duration>, JobStatus)>,
+    usual: Option<Duration>,
+    not_submitted: usize,
+) -> Option<Duration> {
+    let usual = usual?;
+    let left = open
+        .values()
+        .filter_map(|(started, expected, _)| expected.map(|e| e.saturating_sub(started.elapsed())))
         .max()
         .unwrap_or_default();
-    let window = running.len().max(1);
+    let window = open.len().max(1);
     let waves = not_submitted.div_ceil(window) as u32;
     Some(left + usual * waves)
-}
-
-fn message(label: &str, status: &JobStatus) -> String {
-    format!("{label}  {}", status.as_str())
 }
 
 /// The first 8 characters of a job id, as file names show it (`krea jobs get` takes it).
 pub fn short(id: Uuid) -> String {
     id.to_string().chars().take(8).collect()
+}
+
+fn console_width() -> Option<usize> {
+    terminal_size::terminal_size_of(std::io::stderr()).map(|(w, _)| w.0 as usize)
 }
 
 fn console_height() -> Option<usize> {

@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::TermLike;
 
@@ -17,16 +18,44 @@ pub const END: &str = "\x1b[?2026l";
 
 /// Stderr, written one whole frame at a time.
 #[derive(Debug, Default)]
-pub struct SyncedStderr {
-    frame: Mutex<String>,
+pub struct SyncedStderr;
+
+/// What is drawn but not yet written: the frame being drawn, or every frame drawn while held.
+/// There is one stderr, so one buffer.
+static PENDING: Mutex<String> = Mutex::new(String::new());
+
+/// Holds on this many [`Hold`]s: frames are kept, and written as one update when the last ends.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+fn pending() -> std::sync::MutexGuard<'static, String> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While it lives, what is drawn (frames, lines among the rows) reaches the terminal as one
+/// synchronized update when it ends: a change shown in two places (a row and the summary) is
+/// never seen half made.
+pub struct Hold(());
+
+/// Starts holding frames.
+pub fn hold() -> Hold {
+    HELD.fetch_add(1, Ordering::SeqCst);
+    Hold(())
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if HELD.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let text = std::mem::take(&mut *pending());
+            if !text.is_empty() {
+                let _ = write_now(&text);
+            }
+        }
+    }
 }
 
 impl SyncedStderr {
     fn push(&self, s: &str) {
-        self.frame
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_str(s);
+        pending().push_str(s);
     }
 
     fn cursor(&self, n: usize, code: char) {
@@ -36,11 +65,20 @@ impl SyncedStderr {
     }
 }
 
-/// Writes `text` to stderr as one synchronized update (lines printed above live rows).
-pub fn write_whole(text: &str) -> io::Result<()> {
+fn write_now(text: &str) -> io::Result<()> {
     let mut stderr = io::stderr().lock();
     stderr.write_all(format!("{BEGIN}{text}{END}").as_bytes())?;
     stderr.flush()
+}
+
+/// Writes `text` to stderr as one synchronized update (lines printed above live rows), or
+/// with what is held.
+pub fn write_whole(text: &str) -> io::Result<()> {
+    if HELD.load(Ordering::SeqCst) > 0 {
+        pending().push_str(text);
+        return Ok(());
+    }
+    write_now(text)
 }
 
 fn size() -> Option<(u16, u16)> {
@@ -93,11 +131,14 @@ impl TermLike for SyncedStderr {
     }
 
     fn flush(&self) -> io::Result<()> {
-        let frame = std::mem::take(&mut *self.frame.lock().unwrap_or_else(|e| e.into_inner()));
+        if HELD.load(Ordering::SeqCst) > 0 {
+            return Ok(());
+        }
+        let frame = std::mem::take(&mut *pending());
         if frame.is_empty() {
             return Ok(());
         }
-        write_whole(&frame)
+        write_now(&frame)
     }
 }
 
@@ -107,13 +148,19 @@ mod tests {
 
     #[test]
     fn a_frame_is_collected_until_flushed() {
-        let t = SyncedStderr::default();
+        let t = SyncedStderr;
+        let held = hold();
         t.move_cursor_up(0).unwrap();
         t.move_cursor_up(2).unwrap();
         t.clear_line().unwrap();
         t.write_line("  row").unwrap();
         t.write_str("  last").unwrap();
-        let frame = t.frame.lock().unwrap().clone();
-        assert_eq!(frame, "\x1b[2A\r\x1b[2K  row\n  last");
+        t.flush().unwrap();
+        write_whole("\n  a line").unwrap();
+        // Held: kept, in order, until the hold ends.
+        let frame = pending().clone();
+        assert_eq!(frame, "\x1b[2A\r\x1b[2K  row\n  last\n  a line");
+        std::mem::take(&mut *pending());
+        drop(held);
     }
 }

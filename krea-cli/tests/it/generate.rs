@@ -21,7 +21,7 @@ async fn image_downloads_a_png_equal_to_the_simulators_and_says_which_model() {
         format!("./{}", pngs[0].file_name().expect("name").to_string_lossy())
     );
     assert!(
-        stderr(&o).contains("Generated with Nano Banana 2 (google/nano-banana-2), cost ~"),
+        stderr(&o).contains("Generated with Nano Banana 2, cost ~"),
         "the model and what it cost: {}",
         stderr(&o)
     );

@@ -302,3 +302,130 @@ async fn an_expensive_run_at_a_terminal_asks_first() {
     assert_eq!(support::code(&o), 0, "{}", support::stderr(&o));
     assert_eq!(posts(&e), 3);
 }
+
+/// Two videos on a long model id at `cols` columns, about ten seconds each: on every screen
+/// each live row shows its whole state word and its time, and the summary counts the rows'
+/// states as the rows show them; its ETA counts down between state changes.
+async fn two_videos_stay_consistent(cols: u16) {
+    let typical = krea::models::resolve("veo-3.1-fast")
+        .ok()
+        .and_then(|m| m.typical_seconds)
+        .unwrap_or(60.0);
+    let e = env_scaled("tty-video", Simulator::builder(), 10.0 / typical).await;
+    let args = ["--poll", "0.5", "video", "waves", "-n", "2", "--yes"];
+    let (chunks, code) = on_terminal(&e, &args, cols, 30).await;
+    assert_eq!(code, 0, "krea video exits 0");
+    let mut term = parser(cols, 30);
+    let mut etas: Vec<String> = Vec::new();
+    let mut frames_with_rows = 0;
+    replay(&mut term, &chunks, |term| {
+        let rows = screen_rows(term, cols);
+        if let Err(e) = well_formed(&rows) {
+            panic!("{e} at {cols} columns: {rows:#?}");
+        }
+        let live: Vec<&String> = rows
+            .iter()
+            .filter(|r| r.len() > 11 && r[2..10].chars().all(|c| c.is_ascii_hexdigit()))
+            .filter(|r| !r.contains(" after "))
+            .collect();
+        // Each live row: its short id, the model (cut first if need be), then a whole state
+        // word and the time; counted by state.
+        let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+        for row in &live {
+            let words: Vec<&str> = row.split_whitespace().collect();
+            let time = words
+                .iter()
+                .position(|w| {
+                    w.trim_end_matches(',').ends_with('s')
+                        && w.starts_with(|c: char| c.is_ascii_digit())
+                })
+                .unwrap_or_else(|| panic!("the time at {cols} columns: {row:?}"));
+            let state = words[time - 1];
+            assert!(
+                [
+                    "queued",
+                    "scheduled",
+                    "processing",
+                    "sampling",
+                    "intermediate-complete"
+                ]
+                .contains(&state),
+                "a whole state word before the time at {cols} columns: {row:?}"
+            );
+            *states.entry(state.to_string()).or_default() += 1;
+        }
+        let Some(summary) = rows.iter().find(|r| r.contains(" done")) else {
+            return;
+        };
+        if live.len() == 2 {
+            frames_with_rows += 1;
+            let said: std::collections::BTreeMap<String, usize> = summary
+                .trim()
+                .split(", ")
+                .skip(1)
+                .filter(|p| !p.starts_with("ETA"))
+                .filter_map(|p| {
+                    let (n, word) = p.split_once(' ')?;
+                    Some((word.to_string(), n.parse().ok()?))
+                })
+                .collect();
+            assert_eq!(
+                said, states,
+                "the summary agrees with the rows at {cols} columns: {rows:#?}"
+            );
+            if let Some(eta) = summary.split("ETA ~").nth(1)
+                && etas.last().map(String::as_str) != Some(eta.trim())
+            {
+                etas.push(eta.trim().to_string());
+            }
+        }
+    });
+    assert!(
+        frames_with_rows >= 5,
+        "{frames_with_rows} frames at {cols} columns"
+    );
+    assert!(
+        etas.len() >= 4,
+        "the ETA counts down at {cols} columns: {etas:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn video_rows_and_the_summary_agree_every_second_at_60_and_80_columns() {
+    tokio::join!(
+        two_videos_stay_consistent(60),
+        two_videos_stay_consistent(80)
+    );
+}
+
+/// A batch's rows name each line by its number and prompt, aligned, cut to the pane: at 60
+/// columns no line of the scrollback wraps, and each line ends once, as `N prompt...`.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_rows_show_numbered_prompts_cut_to_the_pane() {
+    let e = env_scaled("tty-batch", Simulator::builder(), 0.05).await;
+    let prompts: Vec<String> = (1..=11)
+        .map(|i| format!("prompt number {i}: a lighthouse on a cliff at dusk, oil on canvas, wide"))
+        .collect();
+    std::fs::write(e.dir.join("p.txt"), prompts.join("\n")).expect("write");
+    let args = ["--poll", "0.1", "batch", "p.txt", "-m", "flux", "-o", "out"];
+    let (chunks, code) = on_terminal(&e, &args, 60, 30).await;
+    assert_eq!(code, 0);
+    let mut term = parser(60, 30);
+    replay(&mut term, &chunks, |_| {});
+    let lines = history(&mut term, 60);
+    for i in 1..=11 {
+        let ended: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains(" after ") && l.contains(&format!(" {i:>2} prompt number {i}")))
+            .collect();
+        assert_eq!(ended.len(), 1, "line {i}: {lines:#?}");
+        assert!(ended[0].trim_end().ends_with('s'), "{ended:?}");
+    }
+    // A wrapped line would leave its end on a row of its own.
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("oil") || l.trim_start().starts_with("wide")),
+        "{lines:#?}"
+    );
+}
