@@ -23,9 +23,20 @@ pub fn units(rows: &[CostRow]) -> String {
     }
 }
 
+/// How long a job usually takes: the model's typical time, else the range of the times its
+/// price rows give, else `-`.
 pub fn time(m: &ModelSpec) -> String {
-    m.typical_seconds
-        .map_or_else(|| "-".into(), |s| format!("~{}s", number(s)))
+    if let Some(s) = m.typical_seconds {
+        return format!("~{}s", number(s));
+    }
+    let times = m.compute_units.iter().filter_map(|r| r.seconds);
+    let lo = times.clone().min_by(f64::total_cmp);
+    let hi = times.max_by(f64::total_cmp);
+    match (lo, hi) {
+        (Some(l), Some(h)) if (l - h).abs() < 0.5 => format!("~{}s", number(l)),
+        (Some(l), Some(h)) => format!("~{}-{}s", number(l), number(h)),
+        _ => "-".into(),
+    }
 }
 
 /// Required parameters (marked `*`) then the others, at most six names.
@@ -59,13 +70,14 @@ pub fn table(kind: Option<Kind>, width: usize) -> String {
         .collect();
     let id_width = models.iter().map(|m| m.id.len()).max().unwrap_or(2);
     let col = |head, width, right| Column { head, width, right };
+    // Widths are maxima: each column is as wide as its widest cell, up to these.
     let columns = [
         col("ID", id_width, false),
         col("KIND", 7, false),
-        col("TIME", 5, true),
-        col("CU", 9, true),
-        col("ALIASES", 22, false),
-        col("TITLE", 20, false),
+        col("TIME", 9, true),
+        col("CU", 11, true),
+        col("ALIASES", 48, false),
+        col("TITLE", 28, false),
         col("PARAMETERS (* required)", 0, false),
     ];
     let rows: Vec<Vec<String>> = models
@@ -142,14 +154,36 @@ fn describe(p: &ParamSpec) -> String {
                 .join(", ")
         ));
     }
-    if let Some(d) = p.default {
+    // A seed's documented default is one number, but leaving the seed out does not fix it.
+    if let Some(d) = p.default.filter(|_| p.name != "seed") {
         parts.push(format!("default {d}"));
     }
     parts.join(", ")
 }
 
-/// Every parameter of one model.
-pub fn detail(m: &ModelSpec) -> String {
+/// `text` in lines of at most `width` characters, broken between words (a word longer than
+/// the width keeps a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let fits = line.chars().count() + 1 + word.chars().count() <= width;
+        if !line.is_empty() && !fits {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Every parameter of one model, wrapped to `width` columns.
+pub fn detail(m: &ModelSpec, width: usize) -> String {
     let mut out = format!("{} ({}), {} model\n", m.title, m.id, m.kind.as_str());
     out.push_str(&format!("Endpoint: POST {}\n", m.path));
     let aliases = models::aliases_of(m.id);
@@ -161,10 +195,16 @@ pub fn detail(m: &ModelSpec) -> String {
         time(m),
         units(m.compute_units)
     ));
+    // The name in a column of its own; what follows wraps beside it (at least 30 wide).
+    let room = width.saturating_sub(31).max(30);
     for p in m.parameters {
-        out.push_str(&format!("  {:<28} {}\n", p.name, describe(p)));
+        let mut text = wrap(&describe(p), room);
         if let Some(d) = p.description {
-            out.push_str(&format!("  {:<28} {}\n", "", d));
+            text.extend(wrap(d, room));
+        }
+        for (i, line) in text.iter().enumerate() {
+            let name = if i == 0 { p.name } else { "" };
+            out.push_str(&format!("  {name:<28} {line}\n"));
         }
     }
     if m.compute_units.len() > 1 {
@@ -195,6 +235,21 @@ pub fn detail(m: &ModelSpec) -> String {
         }
     }
     out
+}
+
+/// Other models whose id or an alias contains `query` (`nano` names three Nano Bananas).
+fn also_matching(query: &str, shown: &ModelSpec) -> Vec<&'static str> {
+    let q = query.to_ascii_lowercase();
+    models::all()
+        .filter(|m| m.id != shown.id)
+        .filter(|m| {
+            m.id.to_ascii_lowercase().contains(&q)
+                || models::aliases_of(m.id)
+                    .iter()
+                    .any(|a| a.contains(q.as_str()))
+        })
+        .map(|m| m.id)
+        .collect()
 }
 
 fn param_json(p: &ParamSpec) -> Value {
@@ -274,7 +329,13 @@ pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
             } else if out.json {
                 out.json(&json!({ "models": [model_json(m)] }));
             } else {
-                raw(&detail(m));
+                raw(&detail(m, crate::output::listing_width()));
+                let others = also_matching(name, m);
+                if !others.is_empty() {
+                    let text = format!("Also matching {name:?}: {}", others.join(", "));
+                    let lines = wrap(&text, crate::output::listing_width().saturating_sub(2));
+                    raw(&format!("\n{}\n", lines.join("\n  ")));
+                }
             }
         }
     }

@@ -236,9 +236,45 @@ impl Layout {
     }
 }
 
-/// Rows under headings, in at most `width` characters a line (see [`Layout`]).
+impl Layout {
+    /// The layout for known `rows`: each column as wide as its widest cell (at most its
+    /// `width`, when not 0); columns in order while they fit whole; then one more, cut, if
+    /// at least `min_cut` characters are left for it (a column cut to a few characters says
+    /// nothing).
+    pub fn fit(columns: &[Column], rows: &[Vec<String>], width: usize, min_cut: usize) -> Layout {
+        let mut shown = Vec::new();
+        let mut used = 0;
+        for (i, c) in columns.iter().enumerate() {
+            let natural = rows
+                .iter()
+                .map(|r| r.get(i).map_or(0, |t| t.chars().count()))
+                .chain([c.head.chars().count()])
+                .max()
+                .unwrap_or(0);
+            let natural = if c.width > 0 {
+                natural.min(c.width)
+            } else {
+                natural
+            };
+            let gap = if shown.is_empty() { 0 } else { 2 };
+            let left = width.saturating_sub(used + gap);
+            if natural <= left {
+                shown.push((i, natural, c.right));
+                used += gap + natural;
+            } else {
+                if left >= min_cut.min(natural) {
+                    shown.push((i, left, c.right));
+                }
+                break;
+            }
+        }
+        Layout { shown }
+    }
+}
+
+/// Rows under headings, in at most `width` characters a line (see [`Layout::fit`]).
 pub fn table(columns: &[Column], rows: &[Vec<String>], width: usize) -> String {
-    let layout = Layout::new(columns, width);
+    let layout = Layout::fit(columns, rows, width, 16);
     let mut out = layout.header(columns);
     for row in rows {
         out.push_str(&layout.line(row));

@@ -115,7 +115,7 @@ impl Server {
         if full {
             structured["json_schema"] = m.json_schema();
         }
-        Ok(self.reply(structured, &detail(m), false))
+        Ok(self.reply(structured, &detail(m, 100), false))
     }
 
     fn estimate(&self, a: EstimateCost) -> krea::Result<CallToolResult> {

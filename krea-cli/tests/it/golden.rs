@@ -145,3 +145,58 @@ fn models_json_and_schema_parse() {
         serde_json::from_str(&krea(&["models", "veo", "--schema"])).expect("schema");
     assert!(schema["properties"]["prompt"].is_object(), "{schema}");
 }
+
+fn at_width(cols: u16, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_krea"))
+        .args(args)
+        .env("COLUMNS", cols.to_string())
+        .env_remove("KREA_API_TOKEN")
+        .env_remove("KREA_BASE_URL")
+        .output()
+        .expect("run krea");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The model list uses the width it has: at 200 columns no alias list is cut; no column is
+/// shown cut to a stub at any width; no line is wider than the terminal.
+#[test]
+fn the_model_list_fits_each_width_without_stubs() {
+    for cols in [60u16, 80, 120, 200] {
+        let table = at_width(cols, &["models"]);
+        for line in table.lines() {
+            assert!(line.chars().count() <= cols as usize, "{cols}: {line:?}");
+        }
+        let header = table.lines().next().expect("a header");
+        if cols >= 200 {
+            assert!(
+                !table.contains('…') || header.contains("PARAMETERS"),
+                "{table}"
+            );
+            let imagen = table
+                .lines()
+                .find(|l| l.starts_with("google/imagen-4 "))
+                .expect("imagen 4");
+            assert!(
+                !imagen
+                    .split("  ")
+                    .any(|c| c.contains("imagen") && c.ends_with('…')),
+                "{imagen}"
+            );
+        }
+        // A column cut to a handful of characters says nothing: shown cut only with 16 or more.
+        if let Some(at) = header.find("PARAMETERS") {
+            assert!(cols as usize - at >= 16, "{cols}: {header}");
+        }
+    }
+    let flux = at_width(80, &["models", "flux"]);
+    assert!(flux.lines().all(|l| l.chars().count() <= 80), "{flux}");
+    assert!(
+        !flux.contains("default 3317551338"),
+        "a seed is not fixed by default"
+    );
+    let nano = at_width(80, &["models", "nano"]);
+    assert!(
+        nano.contains("Also matching \"nano\": google/nano-banana-2"),
+        "{nano}"
+    );
+}
