@@ -654,3 +654,21 @@ async fn the_examples_in_help_run_as_written() {
     }
     assert!(ran >= 12, "{ran} examples");
 }
+
+/// A finished job keeps its prompt in `jobs list` (the journal keeps its start).
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_list_shows_the_prompt_of_a_finished_job() {
+    let e = env("list-prompt", Simulator::builder()).await;
+    let o = krea(&e, &["image", "a red fox in deep snow", "-m", "flux"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = krea(&e, &["jobs", "list"]).await;
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.contains("completed"))
+        .map(String::from)
+        .unwrap_or_else(|| panic!("{}", stdout(&o)));
+    assert!(
+        row.contains("bfl/flux-1-dev") && row.contains("a red fox in deep snow"),
+        "{row}"
+    );
+}

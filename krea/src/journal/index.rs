@@ -231,7 +231,7 @@ impl Index {
                     self.order.push(job_id);
                 }
                 let request = if self.finished.contains(&job_id) {
-                    Value::Null
+                    only_prompt(&request)
                 } else {
                     request
                 };
@@ -273,9 +273,10 @@ impl Index {
             Entry::Finished { job_id, .. } => {
                 self.finished.insert(job_id);
                 self.finished_lines += 1;
-                // Its body is no longer needed: keep memory flat over long runs.
+                // Its body is no longer needed: keep memory flat over long runs (the start of
+                // its prompt stays, for listings).
                 if let Some(job) = self.submitted.get_mut(&job_id) {
-                    job.request = Value::Null;
+                    job.request = only_prompt(&job.request);
                 }
             }
             // Another API or account.
@@ -307,5 +308,18 @@ impl Index {
         } else {
             KeyOutcome::Absent
         }
+    }
+}
+
+/// The most of a finished job's body kept in memory: the start of its prompt.
+const KEPT_PROMPT_CHARS: usize = 120;
+
+/// `{"prompt": first 120 characters}`, or null for a body without a prompt.
+fn only_prompt(request: &Value) -> Value {
+    match request.get("prompt").and_then(Value::as_str) {
+        Some(p) => {
+            serde_json::json!({ "prompt": p.chars().take(KEPT_PROMPT_CHARS).collect::<String>() })
+        }
+        None => Value::Null,
     }
 }
