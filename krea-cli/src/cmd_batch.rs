@@ -144,8 +144,14 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         exit::report_error(e);
     }
     exit::report_uncertain(&ctx.out, &report.items);
+    // What the completed lines cost (failed and cancelled ones are free; an unknown cost
+    // says so rather than counting 0).
+    let cost = match report.charged() {
+        Some(c) => format!(", cost ~{c}"),
+        None => ", cost not known".to_string(),
+    };
     ctx.out.note(format!(
-        "{} of {} lines completed{}; manifest and contact sheet in {}",
+        "{} of {} lines completed{cost}{}; manifest and contact sheet in {}",
         report.completed(),
         report.items.len(),
         ctx.out.sim_tag(),

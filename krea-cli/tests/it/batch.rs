@@ -15,6 +15,11 @@ async fn a_batch_writes_files_a_manifest_and_a_contact_sheet() {
     let o = krea(&e, &["batch", "prompts.txt", "-o", "out"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 5, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("5 of 5 lines completed, cost ~"),
+        "a batch ends with what it cost: {}",
+        stderr(&o)
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(e.dir.join("out/manifest.json")).expect("manifest"))
             .expect("json");
