@@ -344,7 +344,8 @@ pub struct EnhanceArgs {
     /// Output height in pixels
     #[arg(long)]
     pub height: Option<u32>,
-    /// Scale the input's size by this factor (needs a local file, or --width and --height)
+    /// Scale a local input's size by this factor (default 2); for a URL give --width and
+    /// --height
     #[arg(long)]
     pub scale: Option<f64>,
     #[command(flatten)]

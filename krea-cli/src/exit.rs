@@ -118,7 +118,7 @@ pub fn explain(e: &krea::Error, voice: Voice) -> (String, Vec<String>) {
                 problems.iter().any(|p| {
                     m.parameters.iter().any(|param| {
                         p.strip_prefix(param.name)
-                            .is_some_and(|rest| rest.starts_with([':', '.', '[', ' ']))
+                            .is_some_and(|rest| rest.starts_with([':', '.', '[', ' ', ',']))
                     })
                 })
             };

@@ -291,10 +291,9 @@ async fn save(
             };
             // The bytes decide: a PNG is not written under a .jpg name.
             let ext = if ext != "bin" && !asked_norm.eq_ignore_ascii_case(ext) {
+                // One sentence, no fields: a person reads this line as it is.
                 tracing::warn!(
-                    asked = name,
-                    actual = ext,
-                    "the file is not of the type its name says; keeping the name, fixing the extension"
+                    "{name} would hold a .{ext} file: written under its own extension instead"
                 );
                 ext
             } else if asked.is_empty() {

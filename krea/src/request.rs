@@ -503,20 +503,35 @@ impl GenerationRequest {
         }
         let mut params = params.clone();
         let source = self.inputs.iter().find_map(|(_, i)| i.dimensions());
-        let (notes, unfilled) = sizes::fill(
+        let (mut notes, unfilled) = sizes::fill(
             model,
             &mut params,
             self.ratio_hint.as_deref(),
             source,
             self.scale,
         );
+        // A size the fill could not make is said once, not again as two missing parameters.
+        let size_explained = unfilled.iter().any(|p| p.starts_with("width, height:"));
         problems.extend(unfilled);
+        // A ratio given to a model that takes a size: say once what size it became.
+        if let Some(ratio) = &self.ratio_hint
+            && model.parameter("aspect_ratio").is_none()
+            && let (Some(w), Some(h)) = (params.get("width"), params.get("height"))
+        {
+            notes.push(format!(
+                "aspect ratio {ratio} sent as {w}x{h}: {} takes a width and a height",
+                model.id
+            ));
+        }
         let mut body = Value::Object(params);
         krea_gen::validate::normalize_integers(model, &mut body);
         problems.extend(
             krea_gen::validate::validate(model, &body)
                 .iter()
-                .map(ToString::to_string),
+                .map(ToString::to_string)
+                .filter(|p| {
+                    !(size_explained && (p == "width: is required" || p == "height: is required"))
+                }),
         );
         problems.extend(blank_prompt(model, &body));
         if problems.is_empty() {

@@ -89,7 +89,7 @@ pub(crate) fn fill(
                     ));
                 }
                 None => problems.push(
-                    "width, height: required; give them, or a local file or bytes input (its size is read) with a scale"
+                    "width, height: required; give both, or a local image (its size is read) to scale (2x unless a scale is given)"
                         .into(),
                 ),
             }

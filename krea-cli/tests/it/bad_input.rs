@@ -268,3 +268,41 @@ async fn sim_jobs_commands_say_earlier_simulated_jobs_are_gone() {
     let o = krea(&e, &["--sim", "jobs", "list"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// An upscale of a URL with no size says so once, the way to fix it included; nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upscale_of_a_url_without_a_size_is_one_problem() {
+    let e = env("bad-enhance-size", Simulator::builder()).await;
+    let o = krea(&e, &["enhance", "https://example.com/a.png"]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("width, height: required; give both"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("width: is required"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("bytes input"), "{}", stderr(&o));
+    assert_eq!(e.sim.control().counters().total_requests(), 0);
+}
+
+/// A ratio given to a model that takes a size is said once, with the size it became.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ratio_on_a_model_that_takes_a_size_says_what_size() {
+    let e = env("ratio-note", Simulator::builder()).await;
+    let o = krea(
+        &e,
+        &[
+            "image",
+            "a cat",
+            "-m",
+            "flux",
+            "--aspect-ratio",
+            "16:9",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let all = stderr(&o) + &stdout(&o);
+    assert!(all.contains("aspect ratio 16:9 sent as 1344x768"), "{all}");
+}
