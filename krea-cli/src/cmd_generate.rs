@@ -138,6 +138,11 @@ pub async fn generate(
         }
         jobs.push(JobOut::from_item(item));
     }
+    if out.no_download && ctx.out.simulated {
+        ctx.out.note(
+            "(simulated: these URLs are served by this process's simulator and end with it; drop --no-download to keep the files)",
+        );
+    }
     if let Some(e) = &report.stopped {
         code = code.max(exit::code_of(e));
         exit::report_error(e);

@@ -306,3 +306,21 @@ async fn a_ratio_on_a_model_that_takes_a_size_says_what_size() {
     let all = stderr(&o) + &stdout(&o);
     assert!(all.contains("aspect ratio 16:9 sent as 1344x768"), "{all}");
 }
+
+/// `--no-download` under --sim says the URLs end with the process.
+#[tokio::test(flavor = "multi_thread")]
+async fn sim_urls_are_said_to_end_with_the_process() {
+    let e = env("sim-urls", Simulator::builder()).await;
+    let o = krea(
+        &e,
+        &["--sim", "image", "a cat", "-m", "flux", "--no-download"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("http://127.0.0.1:"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("end with it"), "{}", stderr(&o));
+}
