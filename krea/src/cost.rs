@@ -67,11 +67,14 @@ impl Estimate {
 
 impl std::fmt::Display for Estimate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tenths at most, and no `.0`: sums of prices such as 300 x 34.4 land a hair off a
+        // whole number and must still read `10320`.
         let n = |v: f64| {
-            if v.fract() == 0.0 {
-                format!("{v:.0}")
+            let tenths = (v * 10.0).round() / 10.0;
+            if tenths.fract() == 0.0 {
+                format!("{tenths:.0}")
             } else {
-                format!("{v:.1}")
+                format!("{tenths:.1}")
             }
         };
         match self.exact() {
@@ -124,6 +127,21 @@ mod tests {
 
     fn model(id: &str) -> &'static ModelSpec {
         krea_gen::catalog::model(id).expect("in the catalog")
+    }
+
+    #[test]
+    fn sums_of_prices_read_as_whole_numbers_or_tenths() {
+        let one = Estimate {
+            low: 34.4,
+            high: 34.4,
+            assumed: false,
+        };
+        let mut sum = Estimate::zero();
+        for _ in 0..300 {
+            sum = sum.plus(one);
+        }
+        assert_eq!(sum.to_string(), "10320 CU");
+        assert_eq!(one.times(3).to_string(), "103.2 CU");
     }
 
     #[test]
