@@ -27,6 +27,8 @@ struct Row {
     started: Instant,
     expected: Option<Duration>,
     status: JobStatus,
+    /// First seen already ended (a job that finished while no command was waiting for it).
+    ended_before: bool,
 }
 
 /// What the summary row says, computed each time it is drawn (so its ETA counts down with the
@@ -165,6 +167,7 @@ impl Progress {
                 started: Instant::now(),
                 expected,
                 status: JobStatus::Queued,
+                ended_before: false,
             },
         );
         self.waiting.push(id);
@@ -191,6 +194,12 @@ impl Progress {
         if !self.rows.contains_key(&id) {
             let (label, expected) = label();
             self.add(id, label, expected);
+            if status.is_terminal()
+                && let Some(row) = self.rows.get_mut(&id)
+            {
+                // Ended before this command looked: how long it took is not known here.
+                row.ended_before = true;
+            }
         }
         self.set(id, status);
     }
@@ -272,11 +281,15 @@ impl Progress {
             return;
         };
         // One line in the scrollback, never wrapped: the label is cut first.
-        let tail = format!(
-            "  {} after {}",
-            state_word(&row.status),
-            span(row.started.elapsed())
-        );
+        let tail = if row.ended_before {
+            format!("  {} before this run", state_word(&row.status))
+        } else {
+            format!(
+                "  {} after {}",
+                state_word(&row.status),
+                span(row.started.elapsed())
+            )
+        };
         let head = format!("  {} ", short(id));
         let label = match console_width() {
             Some(w) if self.live => crate::output::cut(

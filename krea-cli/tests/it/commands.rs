@@ -672,3 +672,22 @@ async fn jobs_list_shows_the_prompt_of_a_finished_job() {
         "{row}"
     );
 }
+
+/// A job that ended while no command waited is reported as ended before the run that finds
+/// it, not as taking 0 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_ended_while_away_says_so_on_resume() {
+    let e = env("ended-away", Simulator::builder()).await;
+    let o = krea(&e, &["image", "a red fox", "-m", "flux", "--no-wait"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The simulator, 100x fast, ends a Flux job in well under a second.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let o = krea(&e, &["jobs", "resume"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("completed before this run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("after 0s"), "{}", stderr(&o));
+}
