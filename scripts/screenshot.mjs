@@ -14,6 +14,18 @@ const browser = await puppeteer.launch({
 const page = await browser.newPage();
 await page.setViewport({ width: Number(width || 1000), height: Number(height || 700) });
 await page.goto(url, { waitUntil: "load" });
+// Pictures load lazily as they scroll into view; a full-page shot shows them all, so every
+// one is loaded first (or has failed to).
+const images = await page.evaluate(async () => {
+  const all = [...document.images];
+  all.forEach((i) => { i.loading = "eager"; });
+  await Promise.all(all.map((i) => i.complete ? null : new Promise((done) => {
+    i.addEventListener("load", done);
+    i.addEventListener("error", done);
+    setTimeout(done, 10000);
+  })));
+  return { total: all.length, shown: all.filter((i) => i.naturalWidth > 0).length };
+});
 // Videos show their first frame once decoded; a video that cannot play says so.
 const videos = await page.evaluate(async () => {
   const all = [...document.querySelectorAll("video")];
@@ -26,4 +38,4 @@ const videos = await page.evaluate(async () => {
 });
 await page.screenshot({ path: out, fullPage: true });
 await browser.close();
-console.log(JSON.stringify({ wrote: out, videos }));
+console.log(JSON.stringify({ wrote: out, images, videos }));

@@ -273,7 +273,7 @@ pub fn contact_sheet(m: &Manifest) -> String {
             let src = escape(&name);
             let media = if src.ends_with(".mp4") || src.ends_with(".webm") || src.ends_with(".mov")
             {
-                format!("<video src=\"{src}\" controls muted></video>")
+                format!("<video src=\"{src}#t=0.1\" preload=\"metadata\" controls muted></video>")
             } else {
                 format!(
                     "<a href=\"{src}\"><img src=\"{src}\" alt=\"{}\" loading=\"lazy\"></a>",

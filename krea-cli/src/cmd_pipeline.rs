@@ -205,6 +205,11 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
 }
 
 /// A file's path relative to `dir`, for the report's links.
+/// Compute units as `Estimate` writes them: whole, or tenths.
+fn cu(v: f64) -> String {
+    krea::Estimate::exactly(v).to_string()
+}
+
 fn relative(dir: &Path, file: &Path) -> String {
     file.strip_prefix(dir)
         .unwrap_or(file)
@@ -215,7 +220,8 @@ fn relative(dir: &Path, file: &Path) -> String {
 fn media(src: &str, alt: &str) -> String {
     let src = escape(src);
     if [".mp4", ".webm", ".mov"].iter().any(|e| src.ends_with(e)) {
-        format!("<video src=\"{src}\" controls muted></video>")
+        // `#t=0.1` and preloaded metadata: the box shows the video's first frame, not grey.
+        format!("<video src=\"{src}#t=0.1\" preload=\"metadata\" controls muted></video>")
     } else {
         format!(
             "<a href=\"{src}\"><img src=\"{src}\" alt=\"{}\" loading=\"lazy\"></a>",
@@ -237,8 +243,39 @@ pub fn report_html(dir: &Path, m: &PipelineManifest) -> String {
         })
         .collect();
     let mut html = String::from(
-        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>krea pipeline</title>\n<style>body{font-family:sans-serif;margin:1em}section{margin-bottom:2em}.job{display:flex;gap:1em;align-items:flex-start;margin:.5em 0;padding:.5em;border-bottom:1px solid #eee}.in,.out{display:flex;gap:.5em}img,video{width:200px;border-radius:4px;background:#eee}figure{margin:0}figcaption,code{font-size:.8em;color:#666}.failed{color:#a00}</style>\n<h1>krea pipeline</h1>\n",
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>krea pipeline</title>\n<style>body{font-family:sans-serif;margin:1em}section{margin-bottom:2em}.job{display:flex;gap:1em;align-items:flex-start;margin:.5em 0;padding:.5em;border-bottom:1px solid #eee}.in,.out{display:flex;gap:.5em}img,video{width:200px;border-radius:4px;background:#eee}figure{margin:0}figcaption,code{font-size:.8em;color:#666}.failed{color:#a00}.note{color:#666}</style>\n<h1>krea pipeline</h1>\n",
     );
+    let jobs = m.steps.iter().flat_map(|s| &s.jobs);
+    let completed = jobs
+        .clone()
+        .filter(|j| j.status == krea::ItemStatus::Completed)
+        .count();
+    // What the completed jobs cost, and how many of them have no known cost (a model with
+    // no published price): those are named, never counted as 0.
+    let done = jobs
+        .clone()
+        .filter(|j| j.status == krea::ItemStatus::Completed);
+    let known: f64 = done.clone().filter_map(|j| j.cost_cu).sum();
+    let unknown = done.filter(|j| j.cost_cu.is_none()).count();
+    let cost = match unknown {
+        0 => format!("~{}", cu(known)),
+        n => format!("~{} and {n} job(s) with no published price", cu(known)),
+    };
+    let simulated = jobs.clone().any(|j| {
+        j.urls
+            .iter()
+            .any(|u| u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost"))
+    });
+    html.push_str(&format!(
+        "<p>{completed} of {} jobs completed, cost {}{}</p>\n",
+        jobs.count(),
+        cost,
+        if simulated {
+            " <span class=\"note\">(simulated: made by the local simulator, not by Krea)</span>"
+        } else {
+            ""
+        }
+    ));
     if let Some(step) = &m.stopped_at {
         html.push_str(&format!(
             "<p class=\"failed\">stopped at step {}: resume the run to finish it</p>\n",
@@ -273,7 +310,9 @@ pub fn report_html(dir: &Path, m: &PipelineManifest) -> String {
                     escape(&i.from)
                 ));
             }
-            html.push_str("</div><div>→</div><div class=\"out\">");
+            // The arrow only where something came in.
+            let arrow = if j.inputs.is_empty() { "" } else { "<div>→</div>" };
+            html.push_str(&format!("</div>{arrow}<div class=\"out\">"));
             if j.files.is_empty() {
                 html.push_str(&format!(
                     "<div class=\"failed\">{}{}</div>",

@@ -32,6 +32,19 @@ impl Estimate {
         }
     }
 
+    /// Exactly `cu` compute units (a cost already known, such as what completed jobs cost).
+    ///
+    /// ```
+    /// assert_eq!(krea::Estimate::exactly(10320.000000001).to_string(), "10320 CU");
+    /// ```
+    pub fn exactly(cu: f64) -> Estimate {
+        Estimate {
+            low: cu,
+            high: cu,
+            assumed: false,
+        }
+    }
+
     /// A job of a model with no published price, held to `ceiling` compute units.
     pub fn assumed(ceiling: f64) -> Estimate {
         Estimate {

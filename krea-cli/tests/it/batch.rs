@@ -226,6 +226,12 @@ async fn a_pipeline_wires_each_output_into_the_next_step() {
         html.contains("start_image ← upscale"),
         "outputs shown beside their inputs"
     );
+    // Its cost, that it was simulated, videos showing their first frame, and an arrow only
+    // where something came in (the six jobs of the two later steps).
+    assert!(html.contains("9 of 9 jobs completed, cost ~"), "{html}");
+    assert!(html.contains("(simulated"), "{html}");
+    assert_eq!(html.matches("#t=0.1\" preload=\"metadata\"").count(), 3);
+    assert_eq!(html.matches("<div>→</div>").count(), 6);
     // The directory holds a run: refused without --resume; with it, nothing is redone.
     let o = krea(&e, &["pipeline", "animals.json", "-o", "run"]).await;
     assert_eq!(code(&o), 2, "{}", stderr(&o));
