@@ -311,7 +311,11 @@ pub fn report_html(dir: &Path, m: &PipelineManifest) -> String {
                 ));
             }
             // The arrow only where something came in.
-            let arrow = if j.inputs.is_empty() { "" } else { "<div>→</div>" };
+            let arrow = if j.inputs.is_empty() {
+                ""
+            } else {
+                "<div>→</div>"
+            };
             html.push_str(&format!("</div>{arrow}<div class=\"out\">"));
             if j.files.is_empty() {
                 html.push_str(&format!(
