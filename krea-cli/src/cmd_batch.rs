@@ -237,8 +237,13 @@ pub fn contact_sheet(m: &Manifest) -> String {
         "<!doctype html>\n<meta charset=\"utf-8\">\n<title>krea batch</title>\n<style>body{font-family:sans-serif;margin:1em}main{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:1em}figure{margin:0}img,video{width:100%;border-radius:4px;background:#eee}figcaption{font-size:.85em}code{font-size:.8em;color:#666}.failed{color:#a00}.note{color:#666}</style>\n",
     );
     html.push_str(&format!(
-        "<h1>krea batch</h1>\n<p>{done} of {} lines completed{}{}</p>\n<main>\n",
+        "<h1>krea batch</h1>\n<p>{done} of {} lines completed{}{}{}</p>\n<main>\n",
         m.items.len(),
+        // What the lines cost so far (failed ones are free); unknown while one is unsettled.
+        m.charged().map_or_else(
+            || ", cost not known yet".to_string(),
+            |c| format!(", cost ~{c}")
+        ),
         if failed.is_empty() {
             String::new()
         } else {

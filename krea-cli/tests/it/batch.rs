@@ -29,6 +29,7 @@ async fn a_batch_writes_files_a_manifest_and_a_contact_sheet() {
     assert_eq!(items[2]["model"], "bfl/flux-1-dev");
     assert_eq!(items[3]["request"]["aspect_ratio"], "4:3");
     let html = std::fs::read_to_string(e.dir.join("out/index.html")).expect("contact sheet");
+    assert!(html.contains("5 of 5 lines completed, cost ~"), "{html}");
     for item in items {
         assert!(html.contains(item["request"]["prompt"].as_str().expect("prompt")));
         assert!(html.contains(item["job_id"].as_str().expect("job id")));

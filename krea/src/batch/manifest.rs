@@ -133,7 +133,24 @@ pub struct Manifest {
     pub items: Vec<ItemState>,
 }
 
+/// What `items` were charged in all ([`ItemState::charged`]); `None` while any item's charge
+/// is not known.
+pub(crate) fn charged_in_all<'a>(
+    items: impl IntoIterator<Item = &'a ItemState>,
+) -> Option<Estimate> {
+    items
+        .into_iter()
+        .map(ItemState::charged)
+        .try_fold(Estimate::zero(), |sum, c| c.map(|c| sum.plus(c)))
+}
+
 impl Manifest {
+    /// What the batch was charged so far ([`ItemState::charged`]); `None` while any item's
+    /// charge is not known.
+    pub fn charged(&self) -> Option<Estimate> {
+        charged_in_all(&self.items)
+    }
+
     /// Reads the manifest of batch directory `dir`, if it has one.
     pub fn read(dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join("manifest.json");

@@ -76,10 +76,7 @@ impl BatchReport {
     /// What the run was charged in all ([`ItemState::charged`]); `None` while any item's
     /// charge is not known.
     pub fn charged(&self) -> Option<Estimate> {
-        self.items
-            .iter()
-            .map(ItemState::charged)
-            .try_fold(Estimate::zero(), |sum, c| c.map(|c| sum.plus(c)))
+        manifest::charged_in_all(&self.items)
     }
 
     /// Items completed.
