@@ -192,9 +192,12 @@ fn dry_run(
     body: &Value,
     total: Option<krea::Estimate>,
 ) -> anyhow::Result<u8> {
-    let cost = total.map_or_else(|| "no published price".to_string(), |t| t.to_string());
+    let cost = total.map_or_else(
+        || "no published price".to_string(),
+        |t| format!("estimated {t}"),
+    );
     ctx.out.line(format!(
-        "dry run: {count} job(s) on {} ({}), estimated {cost}; nothing sent",
+        "dry run: {count} job(s) on {} ({}), {cost}; nothing sent",
         model.title, model.id
     ));
     ctx.out.line(format!("POST {}", model.path));

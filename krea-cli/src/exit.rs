@@ -52,14 +52,21 @@ pub fn code_of_item(item: &krea::ItemState) -> u8 {
 
 /// Prints why a batch item did not complete, with what to do.
 pub fn report_item(item: &krea::ItemState) {
+    let error = item.error.as_deref().unwrap_or("not finished");
+    if let (krea::ItemStatus::TimedOut, Some(id)) = (item.status, item.job_id) {
+        // The job id once, in the command that continues it.
+        output::error(format!(
+            "{}: its job did not finish in time and runs on (not cancelled)",
+            item.label
+        ));
+        output::hint(format!("continue with: krea jobs wait {id}"));
+        return;
+    }
     let what = match item.job_id {
-        Some(id) => format!("{} (job {id})", item.label),
-        None => item.label.clone(),
+        Some(id) if !error.contains(&id.to_string()) => format!("{} (job {id})", item.label),
+        _ => item.label.clone(),
     };
-    output::error(format!(
-        "{what}: {}",
-        item.error.as_deref().unwrap_or("not finished")
-    ));
+    output::error(format!("{what}: {error}"));
     match (item.status, item.job_id) {
         (krea::ItemStatus::TimedOut, Some(id)) => {
             output::hint(format!("continue with: krea jobs wait {id}"))
@@ -111,6 +118,18 @@ pub fn explain(e: &krea::Error, voice: Voice) -> (String, Vec<String>) {
     };
     match e {
         krea::Error::MissingToken => (MISSING_TOKEN.to_string(), Vec::new()),
+        // A job the API does not know: in our words, not the route's.
+        krea::Error::Api {
+            status: 404,
+            operation,
+            ..
+        } if operation.contains(" /jobs/") => (
+            "the API knows no such job for this token (404)".to_string(),
+            vec![match voice {
+                Voice::Cli => "`krea jobs list` shows this account's jobs".to_string(),
+                Voice::Mcp => "list_jobs shows this account's jobs".to_string(),
+            }],
+        ),
         krea::Error::InvalidRequest { model, problems } => {
             let mut hints = problems.clone();
             // Where to read the parameters, when a problem is with one of them.

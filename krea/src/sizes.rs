@@ -118,7 +118,7 @@ pub(crate) fn fill(
         params.entry("width").or_insert(json!(w));
         params.entry("height").or_insert(json!(h));
         notes.push(format!(
-            "size {w}x{h} ({ratio_text}): {} needs one",
+            "size {w}x{h} ({ratio_text}) chosen: {} requires a size (give a width and height, or an aspect ratio, to choose another)",
             model.id
         ));
     }
@@ -147,7 +147,10 @@ pub(crate) fn fill(
             .flatten();
         match hinted.or(square).or_else(|| preset(p)) {
             Some(v) => {
-                notes.push(format!("{name} {v}: {} needs one", model.id));
+                notes.push(format!(
+                    "{name} {v} chosen: {} requires one (set {name} to choose another)",
+                    model.id
+                ));
                 params.insert(name.into(), v);
             }
             None => problems.push(format!("{name}: required by {}", model.id)),

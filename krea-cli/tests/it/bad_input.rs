@@ -324,3 +324,41 @@ async fn sim_urls_are_said_to_end_with_the_process() {
     );
     assert!(stderr(&o).contains("end with it"), "{}", stderr(&o));
 }
+
+/// Errors say things once, in our words: a job the API does not know points to the listing,
+/// not to a route; a timed-out line names its job once, in the command that continues it.
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_say_each_thing_once_in_our_words() {
+    let e = env("messages", Simulator::builder()).await;
+    let o = krea(&e, &["jobs", "get", "0b439ef3-0000-4000-8000-000000000000"]).await;
+    assert!(
+        stderr(&o).contains("no such job for this token"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("`krea jobs list`"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("/jobs/{id}"), "{}", stderr(&o));
+    // A video of real length: the two-second deadline ends the wait, whatever the load.
+    let e = support::env_scaled("messages-timeout", Simulator::builder(), 1.0).await;
+    let o = krea(
+        &e,
+        &[
+            "--timeout",
+            "2",
+            "video",
+            "waves",
+            "-m",
+            "kling-2.5",
+            "--yes",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let id = e.sim.control().job_ids()[0].to_string();
+    assert_eq!(stderr(&o).matches(&id).count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("krea jobs wait {id}")),
+        "{}",
+        stderr(&o)
+    );
+}
