@@ -238,7 +238,8 @@ pub struct OutputArgs {
     /// Where files go: a directory, or a file name for a single result (default: the current directory)
     #[arg(short, long, value_name = "DIR|FILE")]
     pub output: Option<PathBuf>,
-    /// Replace existing files (default: a numbered name is chosen)
+    /// Replace existing files (default: in a directory a numbered name is chosen; an
+    /// existing -o FILE is refused)
     #[arg(long)]
     pub force: bool,
     /// Print the job ids and return without waiting

@@ -239,16 +239,16 @@ pub fn contact_sheet(m: &Manifest) -> String {
     html.push_str(&format!(
         "<h1>krea batch</h1>\n<p>{done} of {} lines completed{}{}{}</p>\n<main>\n",
         m.items.len(),
-        // What the lines cost so far (failed ones are free); unknown while one is unsettled.
-        m.charged().map_or_else(
-            || ", cost not known yet".to_string(),
-            |c| format!(", cost ~{c}")
-        ),
         if failed.is_empty() {
             String::new()
         } else {
             format!(", {} failed (not charged)", failed.len())
         },
+        // What the lines cost so far (failed ones are free); unknown while one is unsettled.
+        m.charged().map_or_else(
+            || ", cost not known yet".to_string(),
+            |c| format!(", cost ~{c}")
+        ),
         if simulated {
             " <span class=\"note\">(simulated: made by the local simulator, not by Krea)</span>"
         } else {
@@ -332,7 +332,7 @@ mod tests {
         let m: Manifest = serde_json::from_value(serde_json::json!({"version": 1, "items": [
             {"index": 0, "label": "line 1", "model": "bfl/flux-1-dev", "fingerprint": "f",
              "request": {"prompt": "a"}, "status": "completed", "files": ["/o/a.png"],
-             "urls": ["http://127.0.0.1:9/files/a.png"]},
+             "urls": ["http://127.0.0.1:9/files/a.png"], "estimate": {"low": 3.0, "high": 3.0}},
             {"index": 1, "label": "line 2", "model": "bfl/flux-1-dev", "fingerprint": "g",
              "request": {"prompt": "b"}, "status": "failed", "error": "the model <refused>"},
         ]}))
@@ -340,7 +340,7 @@ mod tests {
         let html = contact_sheet(&m);
         assert!(html.contains("<h1>krea batch</h1>"), "{html}");
         assert!(
-            html.contains("1 of 2 lines completed, 1 failed (not charged)"),
+            html.contains("1 of 2 lines completed, 1 failed (not charged), cost ~3 CU"),
             "{html}"
         );
         assert!(html.contains("(simulated"), "{html}");

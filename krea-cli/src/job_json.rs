@@ -102,15 +102,25 @@ impl JobOut {
 
     /// A job as the API describes it; the model from the journal when it knows the job.
     pub fn from_job(krea: &Krea, job: &krea::Job, files: Vec<PathBuf>) -> JobOut {
-        let model = krea
-            .journal()
-            .and_then(|j| j.submitted(job.id))
-            .map(|p| p.model)
-            .unwrap_or_default();
+        let sent = krea.journal().and_then(|j| j.submitted(job.id));
+        let model = sent.as_ref().map(|p| p.model.clone()).unwrap_or_default();
+        // The files this machine wrote for it, when the journal knows them.
+        let files = match (&sent, files.is_empty()) {
+            (Some(p), true) => p.files.clone(),
+            _ => files,
+        };
         let ended_free = matches!(
             job.status,
             krea::JobStatus::Failed | krea::JobStatus::Cancelled
         );
+        // A completed job costs what its body is priced at; a failed or cancelled one nothing.
+        let cost_cu = if ended_free {
+            Some(0.0)
+        } else if job.status == krea::JobStatus::Completed {
+            sent.as_ref().and_then(|p| p.estimate).map(|e| e.high)
+        } else {
+            None
+        };
         JobOut {
             id: Some(job.id),
             model,
@@ -119,7 +129,7 @@ impl JobOut {
             completed_at: job.completed_at,
             urls: job.urls().to_vec(),
             files,
-            cost_cu: ended_free.then_some(0.0),
+            cost_cu,
             error: job
                 .result
                 .as_ref()
@@ -144,7 +154,17 @@ pub fn error(e: &anyhow::Error) -> Value {
     };
     json!({"error": {
         "kind": kind,
-        "message": library.map_or_else(|| krea::redact::for_display(&format!("{e:#}")), krea::Error::report),
+        // What stderr says, in the CLI's words (`krea auth login`, not the builder).
+        "message": library.map_or_else(
+            || krea::redact::for_display(&format!("{e:#}")),
+            |k| {
+                let (head, hints) = crate::exit::explain(k, crate::exit::Voice::Cli);
+                match hints.is_empty() {
+                    true => head,
+                    false => format!("{head} {}", hints.join("; ")),
+                }
+            },
+        ),
         "job_id": library.and_then(krea::Error::job_id),
     }})
 }

@@ -283,3 +283,25 @@ async fn every_command_prints_one_documented_shape_with_json() {
     document(&e, &["models", "no-such-model"], "models", 2).await;
     document(&e, &["batch", "missing.txt"], "batch", 2).await;
 }
+
+/// A job this machine finished shows its files and cost in `jobs get --json`; a missing
+/// token is explained in the CLI's words there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_get_shows_the_files_and_cost_of_a_finished_job() {
+    let e = support::env("json-get", krea_sim::Simulator::builder()).await;
+    let made = document(&e, &["image", "a cat", "-m", "flux"], "image", 0).await;
+    let id = job_id(&made);
+    let got = document(&e, &["jobs", "get", &id], "jobs get", 0).await;
+    assert_eq!(got["jobs"][0]["files"], made["jobs"][0]["files"], "{got:#}");
+    assert_eq!(got["jobs"][0]["cost_cu"], json!(3.0), "{got:#}");
+    let mut cmd = support::command(&e);
+    cmd.env_remove("KREA_API_TOKEN")
+        .args(["--json", "jobs", "list"]);
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let message = doc["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("krea auth login"), "{doc:#}");
+    assert!(!message.contains("builder"), "{doc:#}");
+}

@@ -69,6 +69,10 @@ pub struct PendingJob {
     pub key: Option<Uuid>,
     /// Why settling could not be sure this job is the request's, when it could not.
     pub uncertain: Option<String>,
+    /// What its body is priced at (`None` for a model with no published price).
+    pub estimate: Option<crate::Estimate>,
+    /// The files written for it, once it finished.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// What the journal knows of the request with a given key.
@@ -139,6 +143,8 @@ pub(super) struct Index {
     /// Order jobs were submitted in.
     pub order: Vec<Uuid>,
     pub finished: HashSet<Uuid>,
+    /// Files of finished jobs whose submitted line comes later (or never).
+    pub files_of: HashMap<Uuid, Vec<std::path::PathBuf>>,
     pub finished_lines: usize,
     pub damaged: Vec<Damaged>,
     /// The newest send of any attempt of this scope, per client run: paid sends are paced
@@ -230,6 +236,8 @@ impl Index {
                 if !self.submitted.contains_key(&job_id) {
                     self.order.push(job_id);
                 }
+                let estimate = krea_gen::catalog::model(&model)
+                    .and_then(|m| crate::cost::estimate(m, &request));
                 let request = if self.finished.contains(&job_id) {
                     only_prompt(&request)
                 } else {
@@ -245,6 +253,8 @@ impl Index {
                         submitted_at: at,
                         key,
                         uncertain,
+                        estimate,
+                        files: self.files_of.remove(&job_id).unwrap_or_default(),
                     },
                 );
             }
@@ -270,13 +280,20 @@ impl Index {
                     self.uncertain.insert(key, why);
                 }
             }
-            Entry::Finished { job_id, .. } => {
+            Entry::Finished { job_id, files, .. } => {
                 self.finished.insert(job_id);
                 self.finished_lines += 1;
                 // Its body is no longer needed: keep memory flat over long runs (the start of
-                // its prompt stays, for listings).
-                if let Some(job) = self.submitted.get_mut(&job_id) {
-                    job.request = only_prompt(&job.request);
+                // its prompt stays, for listings); its files are kept to be shown.
+                match self.submitted.get_mut(&job_id) {
+                    Some(job) => {
+                        job.request = only_prompt(&job.request);
+                        job.files = files;
+                    }
+                    // Compaction may keep a finished line without its submitted line first.
+                    None => {
+                        self.files_of.insert(job_id, files);
+                    }
                 }
             }
             // Another API or account.
