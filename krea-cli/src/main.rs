@@ -199,7 +199,15 @@ async fn main() -> ExitCode {
         .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
     let cli = match parsed {
         Ok((cli, matches)) => {
-            output::envelope(command_name(&matches), cli.global.sim);
+            // Simulated: --sim, or an API on this machine's loopback (a `krea sim` server), the
+            // rule the contact sheet and the pipeline report follow too.
+            let local_api = cli
+                .global
+                .base_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| krea_gen::net::is_loopback_host(u.host_str()));
+            output::envelope(command_name(&matches), cli.global.sim || local_api);
             cli
         }
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {

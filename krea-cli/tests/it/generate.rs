@@ -61,7 +61,8 @@ async fn json_output_describes_every_job() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["model"], "bfl/flux-1-dev");
-    assert_eq!(v["simulated"], false);
+    // The simulator on loopback: simulated, as the contact sheet would say.
+    assert_eq!(v["simulated"], true);
     let jobs = v["jobs"].as_array().expect("jobs");
     assert_eq!(jobs.len(), 3);
     for j in jobs {
