@@ -21,6 +21,12 @@ use crate::synced_term::{self, SyncedStderr};
 /// Rows kept on screen besides the summary, at most.
 const MAX_ROWS: usize = 10;
 
+/// A row says how long ago its state was confirmed once it is this old.
+const SEEN_SHOWN_AFTER: Duration = Duration::from_secs(3);
+
+/// When a row's state was last confirmed (read when the row is drawn).
+type Seen = Arc<Mutex<Instant>>;
+
 struct Row {
     bar: Option<ProgressBar>,
     label: String,
@@ -29,6 +35,7 @@ struct Row {
     status: JobStatus,
     /// First seen already ended (a job that finished while no command was waiting for it).
     ended_before: bool,
+    seen: Seen,
 }
 
 /// What the summary row says, computed each time it is drawn (so its ETA counts down with the
@@ -106,10 +113,16 @@ fn remaining(elapsed: Duration, expected: Option<Duration>) -> String {
 
 /// A live row: the label takes what width is left and is cut first; the state word and the
 /// times are never cut.
-fn row_style(expected: Option<Duration>, status: &JobStatus) -> ProgressStyle {
+fn row_style(expected: Option<Duration>, status: &JobStatus, seen: Seen) -> ProgressStyle {
     let timing = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
         let elapsed = state.elapsed();
         let _ = write!(w, "{}{}", span(elapsed), remaining(elapsed, expected));
+        // The state shown is as of the last look at the job: say how old it is once that
+        // matters (the client looks rarely while a job is far from its usual time).
+        let age = seen.lock().map(|t| t.elapsed()).unwrap_or_default();
+        if age >= SEEN_SHOWN_AFTER {
+            let _ = write!(w, ", seen {} ago", span(age));
+        }
     };
     let word = state_word(status);
     ProgressStyle::with_template("  {prefix} {wide_msg} {state} {timing}")
@@ -168,6 +181,7 @@ impl Progress {
                 expected,
                 status: JobStatus::Queued,
                 ended_before: false,
+                seen: Arc::new(Mutex::new(Instant::now())),
             },
         );
         self.waiting.push(id);
@@ -212,6 +226,9 @@ impl Progress {
             return;
         };
         row.status = status.clone();
+        if let Ok(mut t) = row.seen.lock() {
+            *t = Instant::now();
+        }
         if status.is_terminal() {
             self.finish(id);
         } else {
@@ -225,7 +242,7 @@ impl Progress {
                 bar.force_draw();
             }
             if let Some(bar) = &row.bar {
-                bar.set_style(row_style(row.expected, &status));
+                bar.set_style(row_style(row.expected, &status, row.seen.clone()));
                 bar.force_draw();
             }
         }
@@ -249,6 +266,11 @@ impl Progress {
             }
             krea::BatchEvent::Update { update, .. } => {
                 self.set(update.job_id, update.status.clone());
+            }
+            krea::BatchEvent::Seen { update, .. } => {
+                if let Some(Ok(mut t)) = self.rows.get(&update.job_id).map(|r| r.seen.lock()) {
+                    *t = Instant::now();
+                }
             }
             krea::BatchEvent::Ended { item } => {
                 if let Some(id) = item.job_id {
@@ -336,7 +358,7 @@ impl Progress {
                 continue;
             };
             let bar = ProgressBar::hidden()
-                .with_style(row_style(row.expected, &row.status))
+                .with_style(row_style(row.expected, &row.status, row.seen.clone()))
                 .with_prefix(short(id))
                 .with_message(row.label.clone())
                 .with_elapsed(row.started.elapsed());

@@ -83,7 +83,7 @@ impl<H: std::ops::Deref<Target = JobHandle>> Waiter<H> {
     pub async fn step(
         &mut self,
         until: Option<Instant>,
-        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
+        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate, bool),
     ) -> Vec<(usize, H, Result<Finished>)> {
         let mut ended = self.take_ended();
         if !ended.is_empty() || self.waiting.is_empty() {
@@ -216,7 +216,7 @@ impl<H: std::ops::Deref<Target = JobHandle>> Waiter<H> {
     fn apply(
         &mut self,
         fetched: Fetched,
-        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate),
+        on_update: &mut impl FnMut(usize, &JobHandle, &JobUpdate, bool),
     ) {
         let index: HashMap<Uuid, usize> = self
             .waiting
@@ -228,9 +228,9 @@ impl<H: std::ops::Deref<Target = JobHandle>> Waiter<H> {
         for job in fetched.listed {
             if let Some(&i) = index.get(&job.id) {
                 let w = &self.waiting[i];
-                if w.handle.observe(job) {
-                    on_update(w.tag, &w.handle, &w.handle.update());
-                }
+                // Every observation is reported; the flag says whether the state is new.
+                let changed = w.handle.observe(job);
+                on_update(w.tag, &w.handle, &w.handle.update(), changed);
                 looked.insert(i);
             }
         }
@@ -240,9 +240,8 @@ impl<H: std::ops::Deref<Target = JobHandle>> Waiter<H> {
             match result {
                 Ok(job) => {
                     tracing::trace!(job_id = %job.id, status = %job.status, "polled");
-                    if w.handle.observe(job) {
-                        on_update(w.tag, &w.handle, &w.handle.update());
-                    }
+                    let changed = w.handle.observe(job);
+                    on_update(w.tag, &w.handle, &w.handle.update(), changed);
                     looked.insert(i);
                 }
                 // The deadline cut the poll short: the next round reports the timeout.

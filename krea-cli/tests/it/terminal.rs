@@ -429,3 +429,33 @@ async fn batch_rows_show_numbered_prompts_cut_to_the_pane() {
         "{lines:#?}"
     );
 }
+
+/// Between looks at a job its row says how old its state is: with a 4-second poll, rows say
+/// `seen 3s ago` (or more) before the next look, and the state word stays whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_says_how_old_its_state_is_between_looks() {
+    let typical = krea::models::resolve("veo-3.1-fast")
+        .ok()
+        .and_then(|m| m.typical_seconds)
+        .unwrap_or(60.0);
+    let e = env_scaled("tty-seen", Simulator::builder(), 12.0 / typical).await;
+    let args = ["--poll", "4", "video", "waves", "--yes"];
+    let (chunks, code) = on_terminal(&e, &args, 80, 20).await;
+    assert_eq!(code, 0, "krea video exits 0");
+    let mut term = parser(80, 20);
+    let mut said = Vec::new();
+    replay(&mut term, &chunks, |term| {
+        for row in screen_rows(term, 80) {
+            if let Some(at) = row.find(", seen ") {
+                assert!(
+                    ["queued", "scheduled", "processing", "sampling"]
+                        .iter()
+                        .any(|w| row.contains(&format!(" {w} "))),
+                    "a whole state word: {row:?}"
+                );
+                said.push(row[at..].trim().to_string());
+            }
+        }
+    });
+    assert!(!said.is_empty(), "no row said how old its state was");
+}

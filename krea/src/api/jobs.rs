@@ -299,7 +299,11 @@ impl Jobs {
         }
         let mut results: Vec<Option<Result<Finished>>> = handles.iter().map(|_| None).collect();
         while !waiter.is_empty() {
-            let mut report = |_: usize, h: &JobHandle, u: &JobUpdate| on_update(h, u);
+            let mut report = |_: usize, h: &JobHandle, u: &JobUpdate, changed: bool| {
+                if changed {
+                    on_update(h, u);
+                }
+            };
             for (i, _, result) in waiter.step(None, &mut report).await {
                 results[i] = Some(result);
             }

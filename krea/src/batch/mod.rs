@@ -40,6 +40,14 @@ pub enum BatchEvent<'a> {
         /// The change.
         update: &'a JobUpdate,
     },
+    /// A job was looked at and its state had not changed (progress displays say how long
+    /// ago a state was last confirmed).
+    Seen {
+        /// The item.
+        index: usize,
+        /// Its state as seen.
+        update: &'a JobUpdate,
+    },
     /// An item reached its final state for this run.
     Ended {
         /// The item.

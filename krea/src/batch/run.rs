@@ -232,8 +232,11 @@ impl Run {
                 }
             }
             let wake = Instant::now() + std::time::Duration::from_millis(250);
-            let mut report = |index, _: &JobHandle, u: &JobUpdate| {
-                on_event(BatchEvent::Update { index, update: u });
+            let mut report = |index, _: &JobHandle, u: &JobUpdate, changed: bool| {
+                on_event(match changed {
+                    true => BatchEvent::Update { index, update: u },
+                    false => BatchEvent::Seen { index, update: u },
+                });
             };
             let next = tokio::select! {
                 Some((index, result)) = sending.next(), if !sending.is_empty() => {
