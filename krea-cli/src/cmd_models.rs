@@ -23,8 +23,26 @@ pub fn units(rows: &[CostRow]) -> String {
     }
 }
 
+/// What this client measured for `m` (Krea's created -> completed, averaged), from the
+/// timings it keeps; `None` without a measurement.
+fn measured(m: &ModelSpec) -> Option<f64> {
+    static CLIENT: std::sync::OnceLock<Option<krea::Krea>> = std::sync::OnceLock::new();
+    let krea = CLIENT.get_or_init(|| {
+        // A client that only reads the timings file; it never sends.
+        krea::Krea::builder()
+            .token("offline-listing")
+            .timings(krea::StatePath::Default)
+            .build()
+            .ok()
+    });
+    // Asked only for a model the catalog gives no time: then a founded expectation is one
+    // this client observed.
+    let e = krea.as_ref()?.expectation(m);
+    (m.typical_seconds.is_none() && e.founded).then_some(e.seconds)
+}
+
 /// How long a job usually takes: the model's typical time, else the range of the times its
-/// price rows give, else `-`.
+/// price rows give, else what this client measured (`*`), else `-`.
 pub fn time(m: &ModelSpec) -> String {
     if let Some(s) = m.typical_seconds {
         return format!("~{}s", number(s));
@@ -35,7 +53,7 @@ pub fn time(m: &ModelSpec) -> String {
     match (lo, hi) {
         (Some(l), Some(h)) if (l - h).abs() < 0.5 => format!("~{}s", number(l)),
         (Some(l), Some(h)) => format!("~{}-{}s", number(l), number(h)),
-        _ => "-".into(),
+        _ => measured(m).map_or_else(|| "-".into(), |s| format!("~{}s*", s.round())),
     }
 }
 
@@ -320,7 +338,13 @@ pub fn run(out: &Out, a: &ModelsArgs) -> anyhow::Result<u8> {
                 .map(model_json)
                 .collect::<Vec<_>>()
         })),
-        None => raw(&table(kind, crate::output::listing_width())),
+        None => {
+            let listing = table(kind, crate::output::listing_width());
+            raw(&listing);
+            if listing.contains("s* ") || listing.contains("s*\n") {
+                raw("* measured by this client (Krea publishes no time for this model)\n");
+            }
+        }
         Some(name) => {
             let m = models::resolve(name)?;
             if a.schema {

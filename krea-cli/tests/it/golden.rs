@@ -4,9 +4,17 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// A cache directory with nothing in it: listings do not depend on this machine's history.
+fn empty_cache() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("krea-golden-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    dir
+}
+
 fn krea(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_krea"))
         .args(args)
+        .env("XDG_CACHE_HOME", empty_cache())
         .env_remove("KREA_API_TOKEN")
         .env_remove("KREA_BASE_URL")
         .output()
@@ -149,6 +157,7 @@ fn models_json_and_schema_parse() {
 fn at_width(cols: u16, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_krea"))
         .args(args)
+        .env("XDG_CACHE_HOME", empty_cache())
         .env("COLUMNS", cols.to_string())
         .env_remove("KREA_API_TOKEN")
         .env_remove("KREA_BASE_URL")
@@ -199,4 +208,30 @@ fn the_model_list_fits_each_width_without_stubs() {
         nano.contains("Also matching \"nano\": google/nano-banana-2"),
         "{nano}"
     );
+}
+
+/// A model Krea publishes no time for shows the time this client measured, marked as such.
+#[test]
+fn a_measured_time_fills_the_listing_where_krea_gives_none() {
+    let cache = std::env::temp_dir().join(format!("krea-golden-timed-{}", std::process::id()));
+    std::fs::create_dir_all(cache.join("krea")).expect("cache dir");
+    std::fs::write(
+        cache.join("krea/timings.json"),
+        r#"{"google/veo-3.1-fast": {"mean_seconds": 52.4, "samples": 3}}"#,
+    )
+    .expect("timings");
+    let out = Command::new(env!("CARGO_BIN_EXE_krea"))
+        .args(["models", "--kind", "video"])
+        .env("XDG_CACHE_HOME", &cache)
+        .env("COLUMNS", "80")
+        .output()
+        .expect("run krea");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let veo = table
+        .lines()
+        .find(|l| l.starts_with("google/veo-3.1-fast "))
+        .expect("veo 3.1 fast");
+    assert!(veo.contains("~52s*"), "{veo}");
+    assert!(table.contains("* measured by this client"), "{table}");
+    let _ = std::fs::remove_dir_all(&cache);
 }
