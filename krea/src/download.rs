@@ -290,18 +290,25 @@ async fn save(
                 asked
             };
             // The bytes decide: a PNG is not written under a .jpg name.
-            let ext = if ext != "bin" && !asked_norm.eq_ignore_ascii_case(ext) {
-                // One sentence, no fields: a person reads this line as it is.
-                tracing::warn!(
-                    "{name} would hold a .{ext} file: written under its own extension instead"
-                );
-                ext
-            } else if asked.is_empty() {
+            let fixed = ext != "bin" && !asked_norm.eq_ignore_ascii_case(ext);
+            let ext = if fixed || asked.is_empty() {
                 ext
             } else {
                 asked
             };
-            free_name(dir, stem, ext, overwrite)
+            let path = free_name(dir, stem, ext, overwrite);
+            if fixed {
+                // One sentence, no fields, naming the file actually written (a free name when
+                // the corrected one is taken).
+                tracing::warn!(
+                    "{name} would hold a .{ext} file: written as {} instead",
+                    path.file_name().map_or_else(
+                        || path.display().to_string(),
+                        |f| f.to_string_lossy().into_owned()
+                    )
+                );
+            }
+            path
         }
     };
     tracing::debug!(to = %path.display(), bytes = n, "downloaded");

@@ -426,9 +426,19 @@ async fn a_file_name_whose_extension_does_not_match_the_bytes_gets_the_right_one
     assert_eq!(stdout(&o).trim(), "./cat.png");
     // Said in one sentence, not as a log record with fields.
     assert!(
-        stderr(&o).contains("cat.jpg would hold a .png file: written under its own extension"),
+        stderr(&o).contains("cat.jpg would hold a .png file: written as cat.png instead"),
         "{}",
         stderr(&o)
     );
     assert!(!stderr(&o).contains("asked="), "{}", stderr(&o));
+    // Again, with cat.png taken: the warning names the file actually written.
+    let o = krea(&e, &["image", "a cat", "-m", "flux", "-o", "cat.jpg"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let written = stdout(&o).trim().trim_start_matches("./").to_string();
+    assert_ne!(written, "cat.png");
+    assert!(
+        stderr(&o).contains(&format!("written as {written} instead")),
+        "{}",
+        stderr(&o)
+    );
 }
