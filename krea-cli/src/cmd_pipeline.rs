@@ -170,15 +170,9 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
             exit::report_error(e);
         }
     }
-    let cost: f64 = report
-        .manifest
-        .steps
-        .iter()
-        .flat_map(|s| &s.jobs)
-        .filter_map(|j| j.cost_cu)
-        .sum();
+    let cost = cost_of(&report.manifest);
     ctx.out.note(format!(
-        "{} job(s) completed in {} step(s), cost ~{cost} CU{}; report in {}",
+        "{} job(s) completed in {} step(s), cost {cost}{}; report in {}",
         report.completed(),
         report.steps.len(),
         ctx.out.sim_tag(),
@@ -205,6 +199,22 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
 }
 
 /// A file's path relative to `dir`, for the report's links.
+/// What a run's completed jobs cost, and how many of them have no known cost (a model with
+/// no published price): those are named, never counted as 0. The terminal and the report say
+/// the same.
+fn cost_of(m: &PipelineManifest) -> String {
+    let done = m
+        .steps
+        .iter()
+        .flat_map(|s| &s.jobs)
+        .filter(|j| j.status == krea::ItemStatus::Completed);
+    let known: f64 = done.clone().filter_map(|j| j.cost_cu).sum();
+    match done.filter(|j| j.cost_cu.is_none()).count() {
+        0 => format!("~{}", cu(known)),
+        n => format!("~{} and {n} job(s) with no published price", cu(known)),
+    }
+}
+
 /// Compute units as `Estimate` writes them: whole, or tenths.
 fn cu(v: f64) -> String {
     krea::Estimate::exactly(v).to_string()
@@ -250,17 +260,7 @@ pub fn report_html(dir: &Path, m: &PipelineManifest) -> String {
         .clone()
         .filter(|j| j.status == krea::ItemStatus::Completed)
         .count();
-    // What the completed jobs cost, and how many of them have no known cost (a model with
-    // no published price): those are named, never counted as 0.
-    let done = jobs
-        .clone()
-        .filter(|j| j.status == krea::ItemStatus::Completed);
-    let known: f64 = done.clone().filter_map(|j| j.cost_cu).sum();
-    let unknown = done.filter(|j| j.cost_cu.is_none()).count();
-    let cost = match unknown {
-        0 => format!("~{}", cu(known)),
-        n => format!("~{} and {n} job(s) with no published price", cu(known)),
-    };
+    let cost = cost_of(m);
     let simulated = jobs.clone().any(|j| {
         j.urls
             .iter()

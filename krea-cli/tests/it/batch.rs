@@ -156,6 +156,13 @@ async fn a_pipeline_wires_each_output_into_the_next_step() {
     std::fs::write(e.dir.join("animals.json"), ANIMALS).expect("write");
     let o = krea(&e, &["pipeline", "animals.json", "-o", "run"]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The terminal says what the report says: the known cost, and the jobs with no price.
+    assert!(
+        stderr(&o).contains("9 job(s) completed in 3 step(s), cost ~")
+            && stderr(&o).contains("and 3 job(s) with no published price"),
+        "{}",
+        stderr(&o)
+    );
     let c = e.sim.control().counters();
     assert_eq!(c.jobs_created, 9);
     let run = e.dir.join("run");
