@@ -232,14 +232,12 @@ impl Progress {
         if status.is_terminal() {
             self.finish(id);
         } else {
-            // The summary first: a row redrawn with its new state never disagrees with it.
+            // The row and the summary are redrawn within the caller's hold: the terminal gets
+            // both in one update (the summary below).
             if let Ok(mut t) = self.tally.lock()
                 && let Some(open) = t.open.get_mut(&id)
             {
                 open.2 = status.clone();
-            }
-            if let Some(bar) = &self.summary {
-                bar.force_draw();
             }
             if let Some(bar) = &row.bar {
                 bar.set_style(row_style(row.expected, &status, row.seen.clone()));
