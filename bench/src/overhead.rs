@@ -1,7 +1,8 @@
-//! Overhead: zero-duration jobs through submit + wait with the default client (journal and
-//! timings on, as a user has them): client CPU time per job and peak RSS, the simulator running
-//! in another process. Beside it, the same jobs sent by a naive script (reqwest alone: POST,
-//! then GET the job until it completed) show what any HTTP client spends on them.
+//! Overhead: zero-duration jobs (and no backend pause before a job exists) through submit +
+//! wait with the default client (journal and timings on, as a user has them): client CPU time
+//! per job and peak RSS, the simulator running in another process. Beside it, the same jobs
+//! sent by a naive script (reqwest alone: POST, then GET the job until it completed) show what
+//! any HTTP client spends on them.
 
 use std::time::{Duration, Instant};
 
@@ -22,13 +23,17 @@ pub async fn measure(jobs: usize, who: &str) -> anyhow::Result<serde_json::Value
 }
 
 async fn measure_krea(jobs: usize) -> anyhow::Result<serde_json::Value> {
-    let sim = SimProcess::start(&["--time-scale", "0"])?;
+    let sim = SimProcess::start(&["--time-scale", "0", "--commit-delay", "0"])?;
     let dir = std::env::temp_dir().join(format!("krea-bench-overhead-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let krea = Krea::builder()
         .token(sim.token.clone())
         .base_url(sim.base_url.clone())
-        .poll_policy(PollPolicy::default().scaled(0.0))
+        .poll_policy(
+            // Polls with no pause (the jobs take no time), within a deadline no run reaches;
+            // a scaled policy would scale the deadline to nothing too.
+            PollPolicy::fixed(Duration::ZERO).with_deadline(Duration::from_secs(120)),
+        )
         .journal(StatePath::At(dir.join("journal.jsonl")))
         .timings(StatePath::At(dir.join("timings.json")))
         .build()?;
@@ -66,7 +71,7 @@ async fn measure_krea(jobs: usize) -> anyhow::Result<serde_json::Value> {
 /// A script's loop: POST, then GET the job until it completed; nothing kept, nothing paced;
 /// `at_once` jobs at a time.
 async fn measure_naive(jobs: usize, at_once: usize) -> anyhow::Result<serde_json::Value> {
-    let sim = SimProcess::start(&["--time-scale", "0"])?;
+    let sim = SimProcess::start(&["--time-scale", "0", "--commit-delay", "0"])?;
     let http = krea_gen::net::client_builder()
         .pool_max_idle_per_host(256)
         .build()?;

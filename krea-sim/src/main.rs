@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T] [--video-bytes N] [--openapi FILE] [--today YYYY-MM-DD] [--webhook-host HOST]...";
+const USAGE: &str = "usage: krea-sim [--port N] [--time-scale F] [--concurrency N] [--backlog] [--seed N] [--credits F] [--token T] [--video-bytes N] [--commit-delay MS] [--openapi FILE] [--today YYYY-MM-DD] [--webhook-host HOST]...";
 
 fn value<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<T>, String> {
     match args.iter().position(|a| a == flag) {
@@ -35,6 +35,9 @@ fn builder(args: &[String]) -> Result<krea_sim::SimBuilder, String> {
     }
     if let Some(n) = value(args, "--video-bytes")? {
         b = b.video_bytes(n);
+    }
+    if let Some(ms) = value::<u64>(args, "--commit-delay")? {
+        b = b.commit_delay(std::time::Duration::from_millis(ms));
     }
     if let Some(t) = value::<String>(args, "--token")? {
         b = b.token(t);
