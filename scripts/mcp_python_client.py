@@ -1,8 +1,9 @@
 """krea mcp driven by a client this project did not write: the Python MCP SDK (`mcp` on PyPI).
 
 Usage: python mcp_python_client.py PATH/TO/krea
-Starts `krea mcp --sim` over stdio, then `krea mcp --sim --http` over Streamable HTTP (with its
-bearer token), and runs the acceptance flow over each: list the tools, read a model's schema,
+Starts `krea mcp --sim` over stdio, then `krea mcp --sim --http --output-schemas` over Streamable
+HTTP (with its bearer token; the SDK then checks every result against its tool's output schema),
+and runs the acceptance flow over each: list the tools, read a model's schema,
 make an image (a file on disk, a preview under 1 MB, progress notifications), then a video that
 outlasts a one-second wait (`pending`) and is finished by `wait_job`.
 The video is decoded with FFmpeg (PyAV) when `av` is installed: the simulator's MP4 plays.
@@ -54,7 +55,7 @@ async def over_stdio(krea):
         )
         async with stdio_client(server) as streams:
             async with ClientSession(streams[0], streams[1]) as session:
-                return await flow(session)
+                return await flow(session, schemas=False)
 
 
 async def over_http(krea):
@@ -62,7 +63,8 @@ async def over_http(krea):
         out = os.path.join(scratch, "out")
         env = scratch_env(scratch) | {"KREA_MCP_TOKEN": TOKEN}
         server = await asyncio.create_subprocess_exec(
-            krea, "mcp", "--sim", "--http", "127.0.0.1:0", "--output-dir", out,
+            krea, "mcp", "--sim", "--http", "127.0.0.1:0", "--output-schemas",
+            "--output-dir", out,
             env=env, cwd=scratch, stdin=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -82,7 +84,7 @@ async def over_http(krea):
             ) as http:
                 async with streamable_http_client(url, http_client=http) as streams:
                     async with ClientSession(streams[0], streams[1]) as session:
-                        decoded = await flow(session)
+                        decoded = await flow(session, schemas=True)
             async with create_mcp_http_client() as anonymous:
                 refused = await anonymous.post(url, json={})
                 check(refused.status_code == 401, f"no token: {refused.status_code}")
@@ -106,12 +108,17 @@ async def main(krea):
     )
 
 
-async def flow(session):
+async def flow(session, schemas):
+    """The acceptance flow. With `schemas` the server publishes output schemas, and the SDK's
+    session checks every structured result against its tool's (a mismatch raises)."""
     init = await session.initialize()
     check(init.server_info.name == "krea", f"server name {init.server_info.name!r}")
 
-    tools = {t.name for t in (await session.list_tools()).tools}
+    listed = (await session.list_tools()).tools
+    tools = {t.name for t in listed}
     check(tools == EXPECTED_TOOLS, f"tools {sorted(tools)}")
+    with_schema = {t.name for t in listed if t.output_schema}
+    check(with_schema == (EXPECTED_TOOLS if schemas else set()), f"output schemas {with_schema}")
 
     schema = await session.call_tool("get_model_schema", {"model": "flux"})
     check(not schema.is_error, f"get_model_schema: {schema.content}")

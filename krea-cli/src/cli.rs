@@ -688,6 +688,10 @@ pub struct McpArgs {
     /// this machine's loopback are always accepted); repeatable
     #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
     pub allow_origin: Vec<String>,
+    /// Publish each tool's output schema in the tool list, for clients that check or type
+    /// results (about 11 KB more, which some assistants carry in their context)
+    #[arg(long)]
+    pub output_schemas: bool,
 }
 
 /// Global options that mean nothing to a command, hidden from its help (still accepted).

@@ -120,7 +120,7 @@ pub fn table(kind: Option<Kind>, width: usize) -> String {
     crate::output::table(&columns, &rows, width)
 }
 
-fn describe(p: &ParamSpec) -> String {
+pub fn describe(p: &ParamSpec) -> String {
     let mut parts = Vec::new();
     let ty = match (p.ty, p.items) {
         (ParamType::Array, Some(item)) if !item.properties.is_empty() => {
@@ -270,10 +270,12 @@ fn also_matching(query: &str, shown: &ModelSpec) -> Vec<&'static str> {
         .collect()
 }
 
-fn param_json(p: &ParamSpec) -> Value {
+pub fn param_json(p: &ParamSpec) -> Value {
     json!({
         "name": p.name, "type": p.ty.as_str(), "required": p.required, "nullable": p.nullable,
-        "description": p.description, "default": p.default.map(|d| d.to_json()),
+        "description": p.description,
+        // A seed's documented default is one number, but leaving the seed out does not fix it.
+        "default": p.default.filter(|_| p.name != "seed").map(|d| d.to_json()),
         "minimum": p.minimum, "maximum": p.maximum, "min_length": p.min_length, "max_length": p.max_length,
         "max_items": p.max_items, "enum": p.enum_values.iter().map(Literal::to_json).collect::<Vec<_>>(),
         "format": p.format, "items": p.items.map(param_json),

@@ -17,7 +17,7 @@ pub struct ListModels {
 pub struct ModelArg {
     /// Model id or alias (e.g. "flux", "bfl/flux-1-dev").
     pub model: String,
-    /// Also return the body's full JSON Schema (large).
+    /// Also every price row and the body's JSON Schema (large).
     #[serde(default)]
     pub full_schema: bool,
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::Server;
 use super::args::{EstimateCost, ListModels, ModelArg};
 use super::reply::number;
-use crate::cmd_models::{detail, model_json, time, units};
+use crate::cmd_models::{describe, detail, model_json, param_json, time, units};
 
 #[tool_router(router = catalog_router, vis = "pub(super)")]
 impl Server {
@@ -107,15 +107,62 @@ impl Server {
 }
 
 impl Server {
+    /// What a caller needs to build a request: each parameter with its type, bounds, choices
+    /// and default, and the price range. Every price row, the deprecated names and the body's
+    /// JSON Schema (several times the size) only on request.
     fn schema(&self, model: &str, full: bool) -> krea::Result<CallToolResult> {
         let m = models::resolve(model)?;
-        let mut structured = model_json(m);
-        structured["aliases"] = json!(models::aliases_of(m.id));
-        // The JSON Schema repeats the parameter list at several times its size: on request.
-        if full {
-            structured["json_schema"] = m.json_schema();
+        let full_json = model_json(m);
+        let mut structured = json!({
+            "id": m.id, "title": m.title, "kind": m.kind.as_str(), "path": m.path,
+            "aliases": models::aliases_of(m.id), "typical_seconds": m.typical_seconds,
+            "parameters": m.parameters.iter().map(|p| lean(param_json(p))).collect::<Vec<_>>(),
+        });
+        let low = m
+            .compute_units
+            .iter()
+            .map(|r| r.compute_units)
+            .min_by(f64::total_cmp);
+        let high = m
+            .compute_units
+            .iter()
+            .map(|r| r.compute_units)
+            .max_by(f64::total_cmp);
+        if let (Some(low), Some(high)) = (low, high) {
+            structured["compute_units"] = json!({"low": low, "high": high});
         }
-        Ok(self.reply(structured, &detail(m, 100), false))
+        let mut text = format!(
+            "{} ({}), {} model, POST {}; typical time {}; {} CU",
+            m.title,
+            m.id,
+            m.kind.as_str(),
+            m.path,
+            time(m),
+            units(m.compute_units)
+        );
+        let columns = price_columns(m);
+        if full {
+            structured["prices"] = full_json["compute_units"].clone();
+            structured["deprecated_aliases"] = full_json["deprecated_aliases"].clone();
+            structured["json_schema"] = m.json_schema();
+        } else if !columns.is_empty() {
+            text.push_str(&format!(
+                " by {} ({} prices: estimate_cost prices one request, full_schema lists them)",
+                columns.join(", "),
+                m.compute_units.len()
+            ));
+        }
+        text.push_str("\nParameters:");
+        for p in m.parameters {
+            text.push_str(&format!("\n- {}: {}", p.name, describe(p)));
+            if let Some(d) = p.description {
+                text.push_str(&format!(". {d}"));
+            }
+        }
+        if full {
+            text = format!("{}\n\n{}", text, detail(m, 100));
+        }
+        Ok(self.reply(structured, &text, false))
     }
 
     fn estimate(&self, a: EstimateCost) -> krea::Result<CallToolResult> {
@@ -157,4 +204,44 @@ impl Server {
             false,
         ))
     }
+}
+
+/// The columns a model's prices depend on (`Duration`, `Mode`), in order of appearance.
+fn price_columns(m: &models::ModelSpec) -> Vec<&'static str> {
+    let mut columns: Vec<&'static str> = Vec::new();
+    for (k, _) in m.compute_units.iter().flat_map(|r| r.conditions.iter()) {
+        if !columns.contains(k) {
+            columns.push(k);
+        }
+    }
+    columns
+}
+
+/// A parameter without the members that say nothing: `false` flags, empty lists, and an
+/// array item's name (`item`) and description (its array's).
+fn lean(mut value: Value) -> Value {
+    match &mut value {
+        Value::Object(map) => {
+            map.retain(|_, v| {
+                !matches!(v, Value::Bool(false)) && v.as_array().is_none_or(|a| !a.is_empty())
+            });
+            let description = map.get("description").cloned();
+            if let Some(Value::Object(item)) = map.get_mut("items") {
+                item.remove("name");
+                if item.get("description") == description.as_ref() {
+                    item.remove("description");
+                }
+            }
+            for v in map.values_mut() {
+                *v = lean(v.take());
+            }
+        }
+        Value::Array(items) => {
+            for v in items.iter_mut() {
+                *v = lean(v.take());
+            }
+        }
+        _ => {}
+    }
+    value
 }

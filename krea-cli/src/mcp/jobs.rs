@@ -169,7 +169,7 @@ impl Server {
         } else {
             lines.join("\n")
         };
-        let list: Vec<_> = jobs.iter().map(JobOut::to_json).collect();
+        let list: Vec<_> = jobs.iter().map(super::reply::job_value).collect();
         Ok(self.reply(json!({"jobs": list}), &text, false))
     }
 
@@ -234,7 +234,7 @@ impl Server {
                     .map(|f| format!(" {}", f.display()))
                     .collect::<String>()
             ));
-            list.push(out.to_json());
+            list.push(super::reply::job_value(&out));
         }
         let next = (running > 0)
             .then(|| format!("{running} job(s) still running: call resume_jobs again later"));

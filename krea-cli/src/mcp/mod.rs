@@ -12,6 +12,7 @@ mod http;
 mod jobs;
 mod listing;
 mod money;
+mod outputs;
 mod pipeline;
 mod preview;
 mod reply;
@@ -64,7 +65,7 @@ impl ServerHandler for Server {
 }
 
 impl Server {
-    fn new(ctx: Ctx, bounds: bounds::Bounds, money: krea::Budget) -> Server {
+    fn new(ctx: Ctx, bounds: bounds::Bounds, money: krea::Budget, schemas: bool) -> Server {
         Server {
             ctx: Arc::new(ctx),
             bounds: Arc::new(bounds),
@@ -77,6 +78,9 @@ impl Server {
                     + Self::generate_router()
                     + Self::jobs_router()
                     + Self::pipeline_router();
+                if schemas {
+                    outputs::publish(&mut router);
+                }
                 listing::compact(&mut router);
                 router
             },
@@ -186,7 +190,7 @@ pub async fn run(g: &Global, a: &McpArgs) -> anyhow::Result<u8> {
         .sim
         .then(|| std::env::temp_dir().join(format!("krea-mcp-sim-{}", std::process::id())));
     let ctx = context::connect_with(g, scratch.as_ref().map(|d| d.join("journal.jsonl"))).await?;
-    let server = Server::new(ctx, bounds, money);
+    let server = Server::new(ctx, bounds, money, a.output_schemas);
     let served = match a.http {
         Some(addr) => http::serve(server, addr, a).await,
         None => {

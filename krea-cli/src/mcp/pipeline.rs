@@ -212,7 +212,7 @@ impl Server {
                 let why = super::money::refusal("pipeline", &over);
                 let mut refusal = self.refused("over_budget", &why);
                 if let Some(s) = refusal.structured_content.as_mut() {
-                    s["estimate_cu"] = json!(plan.total.high);
+                    s["estimate_cu"] = json!({"low": plan.total.low, "high": plan.total.high});
                     s["unpriced_jobs"] = json!(plan.unpriced);
                 }
                 return Ok(refusal);

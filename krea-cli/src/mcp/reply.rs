@@ -24,6 +24,16 @@ fn drop_nulls(value: &mut Value) {
     }
 }
 
+/// A job as the tools give it: `--json`'s shape, with its error an object like every tool's
+/// (`{"message": ...}`), so one schema types both.
+pub fn job_value(job: &JobOut) -> Value {
+    let mut value = job.to_json();
+    if let Some(message) = value.get("error").and_then(Value::as_str) {
+        value["error"] = json!({ "message": message });
+    }
+    value
+}
+
 /// Longest text kept from any one string.
 const MAX_CHARS: usize = 4000;
 
@@ -129,7 +139,7 @@ impl Server {
         if let Some(next) = &next {
             line.push_str(&format!(". Next: {next}"));
         }
-        let mut structured = job.to_json();
+        let mut structured = job_value(&job);
         structured["session_cu"] = json!(session);
         structured["next"] = json!(next);
         let failed = matches!(job.status.as_str(), "failed" | "cancelled");

@@ -43,7 +43,13 @@ fn type_matches(name: &str, v: &Value) -> bool {
 }
 
 /// Checks `value` against `schema` (a subset of JSON Schema 2020-12: the keywords in KNOWN).
-fn check(root: &Value, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+pub(crate) fn check(
+    root: &Value,
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    problems: &mut Vec<String>,
+) {
     let Value::Object(s) = schema else {
         panic!("{at}: a schema is an object")
     };

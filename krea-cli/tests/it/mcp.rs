@@ -87,7 +87,51 @@ pub(crate) async fn call<H: ClientHandler>(
     if let Some(s) = &result.structured_content {
         assert_no_nulls(tool, s, "");
     }
+    // A server started with --output-schemas holds every answer to its tool's schema.
+    let listed = client.list_all_tools().await.expect("tools/list");
+    if let Some(schema) = listed
+        .iter()
+        .find(|t| t.name == tool)
+        .and_then(|t| t.output_schema.clone())
+    {
+        let schema = Value::Object((*schema).clone());
+        let s = result
+            .structured_content
+            .as_ref()
+            .unwrap_or_else(|| panic!("{tool}: no structuredContent"));
+        let mut problems = Vec::new();
+        crate::json_output::check(&schema, &schema, s, tool, &mut problems);
+        undocumented(&schema, s, tool, &mut problems);
+        assert!(problems.is_empty(), "{tool}: {problems:#?}\n{s:#}");
+    }
     result
+}
+
+/// Members of `value` its `schema` does not name (the published schemas leave room for new
+/// members, but every member sent today is documented).
+fn undocumented(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    match value {
+        Value::Object(members) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            for (name, member) in members {
+                match props.and_then(|p| p.get(name)) {
+                    Some(sub) => undocumented(sub, member, &format!("{at}.{name}"), problems),
+                    None if props.is_some() => {
+                        problems.push(format!("{at}.{name} is undocumented"))
+                    }
+                    None => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    undocumented(item, v, &format!("{at}[{i}]"), problems);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Structured results leave out what has nothing to say: no member of any object is null.
@@ -168,19 +212,27 @@ pub(crate) const TOOLS: [&str; 15] = [
 async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
     let dir = support::scratch("mcp-sim");
     let out = dir.join("out");
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("krea"));
-    command
-        .current_dir(&dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("HOME", &dir)
-        .env_remove("KREA_API_TOKEN")
-        .env_remove("KREA_BASE_URL");
+    let command = || {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("krea"));
+        command
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("HOME", &dir)
+            .env_remove("KREA_API_TOKEN")
+            .env_remove("KREA_BASE_URL");
+        command
+    };
     let client = start(
-        command,
+        command(),
         &dir,
-        &["--sim", "--output-dir", out.to_str().expect("as set up")],
+        &[
+            "--sim",
+            "--output-schemas",
+            "--output-dir",
+            out.to_str().expect("as set up"),
+        ],
     )
     .await;
 
@@ -249,8 +301,21 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
             );
         }
     }
-    // Every byte of the listing sits in the assistant's context.
-    let listing = serde_json::to_string(&json!({ "tools": tools })).expect("as set up");
+    assert!(
+        tools.iter().all(|t| t.output_schema.is_some()),
+        "with --output-schemas every tool publishes one"
+    );
+    // Every byte of the listing sits in the assistant's context: by default, no output schemas.
+    let plain = start(
+        command(),
+        &dir,
+        &["--sim", "--output-dir", out.to_str().expect("as set up")],
+    )
+    .await;
+    let plain_tools = plain.list_all_tools().await.expect("as set up");
+    plain.cancel().await.expect("closed");
+    assert!(plain_tools.iter().all(|t| t.output_schema.is_none()));
+    let listing = serde_json::to_string(&json!({ "tools": plain_tools })).expect("as set up");
     assert!(
         listing.len() < 8 * 1024,
         "tools/list is {} bytes",
@@ -273,9 +338,20 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
     let s = structured(&schema);
     assert_eq!(s["id"], "bfl/flux-1-dev");
     assert!(s["parameters"].as_array().expect("as set up").len() > 3);
-    assert!(!s["compute_units"].as_array().expect("as set up").is_empty());
+    assert_eq!(s["compute_units"], json!({"low": 3.0, "high": 3.0}));
     assert!(text(&schema).contains("Parameters:"));
-    assert!(s.get("json_schema").is_none(), "compact unless asked");
+    assert!(
+        s.get("json_schema").is_none() && s.get("prices").is_none(),
+        "compact unless asked"
+    );
+    // The big price tables stay out unless asked for: what a caller needs fits in 4 KB.
+    let kling = call(&client, "get_model_schema", json!({"model": "kling-3.0"})).await;
+    let size = serde_json::to_string(&kling).expect("as set up").len();
+    assert!(
+        size < 4 * 1024,
+        "get_model_schema kling-3.0 is {size} bytes"
+    );
+    assert!(text(&kling).contains("estimate_cost"), "{}", text(&kling));
     let full = call(
         &client,
         "get_model_schema",
@@ -283,6 +359,12 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
     )
     .await;
     assert!(structured(&full)["json_schema"]["properties"]["prompt"].is_object());
+    assert!(
+        !structured(&full)["prices"]
+            .as_array()
+            .expect("prices")
+            .is_empty()
+    );
 
     // An image: a file on disk, a resource link to it, a preview under 1 MB, progress.
     let image = call(
@@ -357,6 +439,34 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
     assert!(video_files[0].is_file());
     assert!(client.service().count() > after_image);
 
+    // The other tools answer in their published shapes too (checked in `call`).
+    let listed = call(&client, "list_models", json!({"kind": "video"})).await;
+    assert!(
+        structured(&listed)["models"]
+            .as_array()
+            .is_some_and(|m| m.len() > 3)
+    );
+    let got = call(&client, "get_job", json!({"job_id": &id})).await;
+    assert_eq!(structured(&got)["status"], "completed");
+    let any = call(
+        &client,
+        "run_model",
+        json!({"model": "flux", "params": {"prompt": "a kite"}}),
+    )
+    .await;
+    assert_eq!(structured(&any)["status"], "completed", "{}", text(&any));
+    let cancel = call(&client, "cancel_job", json!({"job_id": &id})).await;
+    assert!(structured(&cancel).get("cancelled").is_some() || is_error(&cancel));
+    let jobs = call(&client, "list_jobs", json!({"limit": 5})).await;
+    assert!(
+        !structured(&jobs)["jobs"]
+            .as_array()
+            .expect("jobs")
+            .is_empty()
+    );
+    let unknown = call(&client, "get_job", json!({"job_id": "ffffffff"})).await;
+    assert!(is_error(&unknown) && structured(&unknown)["error"]["message"].is_string());
+
     // A pipeline, inline: two drawings, each animated; waited for until it finishes.
     let run = call(
         &client,
@@ -395,6 +505,7 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
     let e = support::env("mcp-limits", krea_sim::Simulator::builder()).await;
     let out = e.dir.join("out");
     let args = [
+        "--output-schemas",
         "--output-dir",
         out.to_str().expect("as set up"),
         "--max-cu-per-call",
@@ -597,6 +708,7 @@ async fn calls_made_at_once_cannot_pass_the_session_budget_together() {
     .await;
     let out = e.dir.join("out");
     let args = [
+        "--output-schemas",
         "--output-dir",
         out.to_str().expect("as set up"),
         "--budget-cu",
@@ -653,6 +765,7 @@ async fn an_assistant_reads_and_writes_only_where_the_user_allowed() {
     std::os::unix::fs::symlink(private.join("secret.png"), out.join("link.png"))
         .expect("as set up");
     let args = [
+        "--output-schemas",
         "--output-dir",
         out.to_str().expect("as set up"),
         "--allow-read",
@@ -744,6 +857,7 @@ async fn a_job_adopted_after_a_lost_answer_counts_against_the_session_budget_onc
     let mut command = support::command(&e);
     command.args(["--settle-grace", "2"]);
     let args = [
+        "--output-schemas",
         "--output-dir",
         out.to_str().expect("as set up"),
         "--budget-cu",
@@ -859,7 +973,11 @@ async fn the_roots_a_client_declares_may_be_read_and_nothing_beside_them() {
         WithRoots(vec![root.to_string()]),
         support::command(&e),
         &e.dir,
-        &["--output-dir", out.to_str().expect("as set up")],
+        &[
+            "--output-schemas",
+            "--output-dir",
+            out.to_str().expect("as set up"),
+        ],
     )
     .await;
     let secret = private.join("secret.png").display().to_string();
@@ -880,7 +998,11 @@ async fn the_roots_a_client_declares_may_be_read_and_nothing_beside_them() {
     let plain = start(
         support::command(&e),
         &e.dir,
-        &["--output-dir", out.to_str().expect("as set up")],
+        &[
+            "--output-schemas",
+            "--output-dir",
+            out.to_str().expect("as set up"),
+        ],
     )
     .await;
     let r = call(&plain, "upload_asset", json!({"path": sketch})).await;
