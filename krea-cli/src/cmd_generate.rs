@@ -4,7 +4,7 @@
 //! library's batch (a bounded window of pending jobs).
 
 use krea::models::{self, ModelSpec, ParamType};
-use krea::{GenerationRequest, Input, ItemStatus};
+use krea::{GenerationOptions, GenerationRequest, Input, ItemStatus};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{EnhanceArgs, ImageArgs, OutputArgs, RunArgs, VideoArgs};
@@ -229,10 +229,6 @@ fn styles(specs: &[String]) -> anyhow::Result<Vec<(String, f64)>> {
         .collect()
 }
 
-fn with_params(r: GenerationRequest, extra: Map<String, Value>) -> GenerationRequest {
-    extra.into_iter().fold(r, |r, (k, v)| r.param(&k, v))
-}
-
 /// A model of another kind is pointed to the command that runs it, before anything else.
 fn right_command(name: &str, kind: models::Kind) -> anyhow::Result<()> {
     let Some(model) = models::of_another_kind(name, kind) else {
@@ -255,82 +251,50 @@ pub async fn image(ctx: &Ctx, a: &ImageArgs) -> anyhow::Result<u8> {
     right_command(&a.model, models::Kind::Image)?;
     let styles = styles(&a.styles)?;
     let extra = params(&a.out.params, models::resolve(&a.model).ok())?;
-    let mut r = ctx.krea.image(&a.model).prompt(a.prompt.clone());
-    if let Some(v) = a.width {
-        r = r.width(v);
-    }
-    if let Some(v) = a.height {
-        r = r.height(v);
-    }
-    if let Some(v) = &a.aspect_ratio {
-        r = r.aspect_ratio(v.clone());
-    }
-    if let Some(v) = &a.resolution {
-        r = r.resolution(v.clone());
-    }
-    if let Some(v) = a.seed {
-        r = r.seed(v);
-    }
-    if let Some(v) = a.steps {
-        r = r.steps(v);
-    }
-    if let Some(v) = &a.quality {
-        r = r.quality(v.clone());
-    }
-    for i in &a.images {
-        r = r.image(Input::from(i.as_str()));
-    }
-    for (id, strength) in &styles {
-        r = r.style(id.clone(), *strength);
-    }
-    generate(ctx, &a.out, with_params(r, extra)).await
+    let mut o = GenerationOptions::default();
+    o.images = a.images.iter().map(|i| Input::from(i.as_str())).collect();
+    o.width = a.width;
+    o.height = a.height;
+    o.aspect_ratio = a.aspect_ratio.clone();
+    o.resolution = a.resolution.clone();
+    o.seed = a.seed;
+    o.steps = a.steps;
+    o.quality = a.quality.clone();
+    o.styles = styles;
+    o.params = extra;
+    let r = ctx.krea.image(&a.model).prompt(a.prompt.clone());
+    generate(ctx, &a.out, r.with_options(o)).await
 }
 
 pub async fn video(ctx: &Ctx, a: &VideoArgs) -> anyhow::Result<u8> {
     right_command(&a.model, models::Kind::Video)?;
     let extra = params(&a.out.params, models::resolve(&a.model).ok())?;
-    let mut r = ctx.krea.video(&a.model).prompt(a.prompt.clone());
-    if let Some(i) = &a.start_image {
-        r = r.start_image(Input::from(i.as_str()));
-    }
-    if let Some(i) = &a.end_image {
-        r = r.end_image(Input::from(i.as_str()));
-    }
-    if let Some(v) = a.duration {
-        r = r.duration(v);
-    }
-    if let Some(v) = &a.aspect_ratio {
-        r = r.aspect_ratio(v.clone());
-    }
-    if let Some(v) = &a.resolution {
-        r = r.resolution(v.clone());
-    }
-    if a.audio {
-        r = r.audio(true);
-    }
-    if let Some(v) = a.seed {
-        r = r.seed(v);
-    }
-    generate(ctx, &a.out, with_params(r, extra)).await
+    let mut o = GenerationOptions::default();
+    o.start_image = a.start_image.as_deref().map(Input::from);
+    o.end_image = a.end_image.as_deref().map(Input::from);
+    o.duration = a.duration;
+    o.aspect_ratio = a.aspect_ratio.clone();
+    o.resolution = a.resolution.clone();
+    o.audio = a.audio.then_some(true);
+    o.seed = a.seed;
+    o.params = extra;
+    let r = ctx.krea.video(&a.model).prompt(a.prompt.clone());
+    generate(ctx, &a.out, r.with_options(o)).await
 }
 
 pub async fn enhance(ctx: &Ctx, a: &EnhanceArgs) -> anyhow::Result<u8> {
     right_command(&a.model, models::Kind::Enhance)?;
     let extra = params(&a.out.params, models::resolve(&a.model).ok())?;
-    let mut r = ctx
+    let mut o = GenerationOptions::default();
+    o.width = a.width;
+    o.height = a.height;
+    o.scale = a.scale;
+    o.params = extra;
+    let r = ctx
         .krea
         .enhance(&a.model)
         .image(Input::from(a.image.as_str()));
-    if let Some(w) = a.width {
-        r = r.width(w);
-    }
-    if let Some(h) = a.height {
-        r = r.height(h);
-    }
-    if let Some(s) = a.scale {
-        r = r.scale(s);
-    }
-    generate(ctx, &a.out, with_params(r, extra)).await
+    generate(ctx, &a.out, r.with_options(o)).await
 }
 
 pub async fn run(ctx: &Ctx, a: &RunArgs) -> anyhow::Result<u8> {

@@ -4,11 +4,11 @@
 
 use base64::Engine;
 use krea::models::{self, Kind};
-use krea::{GenerationRequest, Input, JobHandle};
+use krea::{GenerationOptions, GenerationRequest, Input, JobHandle};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, RequestMetaObject};
 use rmcp::{ErrorData, Peer, RoleServer, tool, tool_router};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::args::{EnhanceImage, GenerateImage, GenerateVideo, RunModel, UploadAsset};
 use super::wait::{self, Reporter};
@@ -18,14 +18,6 @@ use crate::job_json::JobOut;
 /// Default waits, in seconds: images and upscales usually end within it, videos rarely.
 const IMAGE_WAIT: f64 = 120.0;
 const VIDEO_WAIT: f64 = 30.0;
-
-/// Adds the parameters given as an object.
-fn with_params(mut r: GenerationRequest, params: Map<String, Value>) -> GenerationRequest {
-    for (k, v) in params {
-        r = r.param(&k, v);
-    }
-    r
-}
 
 /// Progress goes to the client when it gave a token with the call.
 fn reporter(meta: &RequestMetaObject, peer: Peer<RoleServer>) -> Option<Reporter> {
@@ -207,28 +199,20 @@ impl Server {
         if let Some(refusal) = self.kind_check(name, Kind::Image) {
             return Ok(refusal);
         }
-        let mut r = self.ctx.krea.image(name).prompt(a.prompt);
+        let mut o = GenerationOptions::default();
         for i in &a.images {
             match self.input(i, &peer).await {
-                Ok(input) => r = r.image(input),
+                Ok(input) => o.images.push(input),
                 Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
             }
         }
-        if let Some(v) = a.width {
-            r = r.width(v);
-        }
-        if let Some(v) = a.height {
-            r = r.height(v);
-        }
-        if let Some(v) = a.aspect_ratio {
-            r = r.aspect_ratio(v);
-        }
-        if let Some(v) = a.seed {
-            r = r.seed(v);
-        }
-        Ok(self
-            .generate(with_params(r, a.params), a.wait_seconds, meta, peer)
-            .await)
+        o.width = a.width;
+        o.height = a.height;
+        o.aspect_ratio = a.aspect_ratio;
+        o.seed = a.seed;
+        o.params = a.params;
+        let r = self.ctx.krea.image(name).prompt(a.prompt).with_options(o);
+        Ok(self.generate(r, a.wait_seconds, meta, peer).await)
     }
 
     /// Generates a video from a prompt and optional frames. Takes minutes: expect `pending`, then call wait_job.
@@ -255,28 +239,23 @@ impl Server {
         if let Some(refusal) = self.kind_check(name, Kind::Video) {
             return Ok(refusal);
         }
-        let mut r = self.ctx.krea.video(name).prompt(a.prompt);
-        if let Some(i) = &a.start_image {
-            match self.input(i, &peer).await {
-                Ok(input) => r = r.start_image(input),
-                Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+        let mut o = GenerationOptions::default();
+        for (frame, given) in [
+            (&mut o.start_image, &a.start_image),
+            (&mut o.end_image, &a.end_image),
+        ] {
+            if let Some(i) = given {
+                match self.input(i, &peer).await {
+                    Ok(input) => *frame = Some(input),
+                    Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
+                }
             }
         }
-        if let Some(i) = &a.end_image {
-            match self.input(i, &peer).await {
-                Ok(input) => r = r.end_image(input),
-                Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
-            }
-        }
-        if let Some(v) = a.duration {
-            r = r.duration(v);
-        }
-        if let Some(v) = a.aspect_ratio {
-            r = r.aspect_ratio(v);
-        }
-        Ok(self
-            .generate(with_params(r, a.params), a.wait_seconds, meta, peer)
-            .await)
+        o.duration = a.duration;
+        o.aspect_ratio = a.aspect_ratio;
+        o.params = a.params;
+        let r = self.ctx.krea.video(name).prompt(a.prompt).with_options(o);
+        Ok(self.generate(r, a.wait_seconds, meta, peer).await)
     }
 
     /// Upscales or enhances an image (local path or URL).
@@ -307,13 +286,11 @@ impl Server {
             Ok(input) => input,
             Err(why) => return Ok(self.refused("outside_allowed_dirs", &why)),
         };
-        let mut r = self.ctx.krea.enhance(name).image(image);
-        if let Some(s) = a.scale {
-            r = r.scale(s);
-        }
-        Ok(self
-            .generate(with_params(r, a.params), a.wait_seconds, meta, peer)
-            .await)
+        let mut o = GenerationOptions::default();
+        o.scale = a.scale;
+        o.params = a.params;
+        let r = self.ctx.krea.enhance(name).image(image).with_options(o);
+        Ok(self.generate(r, a.wait_seconds, meta, peer).await)
     }
 
     /// Runs any model with raw parameters (get_model_schema lists them).
