@@ -60,7 +60,7 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         batch
             .problems()
             .into_iter()
-            .map(|p| (lines[p.index].number, p.message)),
+            .map(|p| (lines[p.index].number, p.problem.to_string())),
     );
     if !problems.is_empty() {
         return Err(bad_lines(&problems).into());

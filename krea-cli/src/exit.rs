@@ -130,20 +130,22 @@ pub fn explain(e: &krea::Error, voice: Voice) -> (String, Vec<String>) {
                 Voice::Mcp => "list_jobs shows this account's jobs".to_string(),
             }],
         ),
-        krea::Error::InvalidRequest { model, problems } => {
-            let mut hints = problems.clone();
+        krea::Error::InvalidRequest {
+            subject: model,
+            problems,
+        } => {
+            let mut hints: Vec<String> = problems.iter().map(ToString::to_string).collect();
             // Where to read the parameters, when a problem is with one of them.
             let about_a_parameter = |m: &krea::models::ModelSpec| {
                 problems.iter().any(|p| {
-                    m.parameters.iter().any(|param| {
-                        p.strip_prefix(param.name)
-                            .is_some_and(|rest| rest.starts_with([':', '.', '[', ' ', ',']))
-                    })
+                    let field = p.field.as_deref().unwrap_or_default();
+                    let first = field.split(['.', '[', ',']).next().unwrap_or_default();
+                    m.parameter(first).is_some()
                 })
             };
             let exists = problems
                 .iter()
-                .any(|p| p.starts_with("output:") && p.contains(" exists "));
+                .any(|p| p.field.as_deref() == Some("output") && p.message.contains(" exists "));
             if exists && voice == Voice::Cli {
                 hints.push("--force replaces the existing file".into());
             }

@@ -143,8 +143,9 @@ impl JobOut {
     }
 }
 
-/// `{"error": {"kind", "message", "job_id"}}`: what `--json` prints on stdout when a command
-/// fails (with the same exit code as without `--json`).
+/// `{"error": {"kind", "message", "job_id"}}` (and `problems`, each `{field, message}`, for a
+/// request refused before sending): what `--json` prints on stdout when a command fails (with
+/// the same exit code as without `--json`).
 pub fn error(e: &anyhow::Error) -> Value {
     let library = e.downcast_ref::<krea::Error>();
     let kind = match library {
@@ -152,7 +153,7 @@ pub fn error(e: &anyhow::Error) -> Value {
         None if e.downcast_ref::<crate::exit::Usage>().is_some() => "usage",
         None => "error",
     };
-    json!({"error": {
+    let mut out = json!({"error": {
         "kind": kind,
         // What stderr says, in the CLI's words (`krea auth login`, not the builder).
         "message": library.map_or_else(
@@ -166,5 +167,28 @@ pub fn error(e: &anyhow::Error) -> Value {
             },
         ),
         "job_id": library.and_then(krea::Error::job_id),
-    }})
+    }});
+    if let Some(problems) = problems(library) {
+        out["error"]["problems"] = problems;
+    }
+    out
+}
+
+/// The problems of a request refused before sending, as data: `[{"field", "message"}]`
+/// (`field` null for the request as a whole), cleaned for display.
+pub fn problems(e: Option<&krea::Error>) -> Option<Value> {
+    let Some(krea::Error::InvalidRequest { problems, .. }) = e else {
+        return None;
+    };
+    Some(
+        problems
+            .iter()
+            .map(|p| {
+                json!({
+                    "field": p.field.as_deref().map(krea::redact::for_display),
+                    "message": krea::redact::for_display(&p.message),
+                })
+            })
+            .collect(),
+    )
 }

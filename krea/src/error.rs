@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error_kind::{ErrorKind, ExitClass};
+use crate::problem::Problem;
 use crate::types::JobStatus;
 
 /// `Result` with [`Error`].
@@ -96,12 +97,13 @@ pub enum Error {
 
     /// The request breaks the model's schema, or an input is unusable. Caught before anything
     /// is sent or paid.
-    #[error("invalid request for {model}: {}", problems.join("; "))]
+    #[error("invalid request for {subject}: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidRequest {
-        /// The model id (or the operation) the request was for.
-        model: String,
-        /// Each problem, naming the field and what is allowed.
-        problems: Vec<String>,
+        /// What was asked: a model id, or `batch`, `pipeline`, an API operation
+        /// (`PATCH /styles`).
+        subject: String,
+        /// Each problem: the field it concerns and what is allowed.
+        problems: Vec<Problem>,
     },
 
     /// No model has this name.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
+use crate::Problem;
 use crate::client::Krea;
 use crate::cost::{Estimate, estimate};
 use crate::error::{Error, Result};
@@ -44,7 +45,7 @@ pub struct GenerationRequest {
     inputs: Vec<(Slot, Input)>,
     ratio_hint: Option<String>,
     scale: Option<f64>,
-    problems: Vec<String>,
+    problems: Vec<Problem>,
     webhook: Option<String>,
     output: Option<OutputPlan>,
     poll: Option<PollPolicy>,
@@ -106,9 +107,9 @@ impl Krea {
                     r = r.param(&k, v);
                 }
             }
-            other => r
-                .problems
-                .push(format!("the parameters must be a JSON object, not {other}")),
+            other => r.problems.push(Problem::whole(format!(
+                "the parameters must be a JSON object, not {other}"
+            ))),
         }
         r
     }
@@ -124,7 +125,8 @@ impl Krea {
             Ok(v) => self.generate(B::PATH, v),
             Err(e) => {
                 let mut r = GenerationRequest::new(self, B::PATH, None);
-                r.problems.push(format!("the body does not serialize: {e}"));
+                r.problems
+                    .push(Problem::whole(format!("the body does not serialize: {e}")));
                 r
             }
         }
@@ -142,15 +144,15 @@ impl Krea {
                 r.unchecked = true;
             }
             Some(_) => {}
-            None => r.problems.push(format!(
+            None => r.problems.push(Problem::whole(format!(
                 "{path} is not a generation endpoint: expected /generate/image|video|enhance/PROVIDER/MODEL"
-            )),
+            ))),
         }
         match params {
             Value::Object(map) => r.params = map,
-            other => r
-                .problems
-                .push(format!("the parameters must be a JSON object, not {other}")),
+            other => r.problems.push(Problem::whole(format!(
+                "the parameters must be a JSON object, not {other}"
+            ))),
         }
         r
     }
@@ -190,10 +192,13 @@ impl GenerationRequest {
         match self.model() {
             Some(m) if m.parameter(name).is_none() => {
                 let names: Vec<&str> = m.parameters.iter().map(|p| p.name).collect();
-                self.problems.push(format!(
-                    "{name}: {} has no such parameter (it takes: {})",
-                    m.id,
-                    names.join(", ")
+                self.problems.push(Problem::at(
+                    name,
+                    format!(
+                        "{} has no such parameter (it takes: {})",
+                        m.id,
+                        names.join(", ")
+                    ),
                 ));
             }
             _ => {
@@ -242,9 +247,10 @@ impl GenerationRequest {
                     self.params.entry("width").or_insert(json!(w));
                     self.params.entry("height").or_insert(json!(h));
                 }
-                _ => self
-                    .problems
-                    .push(format!("aspect_ratio: {ratio:?} is not of the form W:H")),
+                _ => self.problems.push(Problem::at(
+                    "aspect_ratio",
+                    format!("{ratio:?} is not of the form W:H"),
+                )),
             }
             self.ratio_hint = Some(ratio);
             self
@@ -287,8 +293,10 @@ impl GenerationRequest {
     /// factor, it is sent too).
     pub fn scale(mut self, factor: f64) -> Self {
         if !(factor.is_finite() && factor > 0.0) {
-            self.problems
-                .push(format!("scale: {factor} is not a positive number"));
+            self.problems.push(Problem::at(
+                "scale",
+                format!("{factor} is not a positive number"),
+            ));
         }
         self.scale = Some(factor);
         self
@@ -453,7 +461,7 @@ impl GenerationRequest {
         let Some(model) = self.model else {
             if !self.problems.is_empty() {
                 return Err(Error::InvalidRequest {
-                    model: self.name.clone(),
+                    subject: self.name.clone(),
                     problems: self.problems.clone(),
                 });
             }
@@ -471,7 +479,7 @@ impl GenerationRequest {
                 Slot::Field(f) | Slot::Append(f) => f.as_str(),
                 Slot::StyleImage(_) => "style_images",
             };
-            input.problem().map(|p| format!("{field}: {p}"))
+            input.problem().map(|p| Problem::at(field, p))
         }));
         if self.unchecked {
             return if problems.is_empty() {
@@ -488,18 +496,18 @@ impl GenerationRequest {
                 })
             } else {
                 Err(Error::InvalidRequest {
-                    model: model.id.into(),
+                    subject: model.id.into(),
                     problems,
                 })
             };
         }
         if let Some(kind) = self.kind.filter(|k| *k != model.kind) {
-            problems.push(format!(
+            problems.push(Problem::whole(format!(
                 "{} is {} model, not {}",
                 model.id,
                 models::kind_with_article(model.kind),
                 models::kind_with_article(kind)
-            ));
+            )));
         }
         let mut params = params.clone();
         let source = self.inputs.iter().find_map(|(_, i)| i.dimensions());
@@ -511,7 +519,9 @@ impl GenerationRequest {
             self.scale,
         );
         // A size the fill could not make is said once, not again as two missing parameters.
-        let size_explained = unfilled.iter().any(|p| p.starts_with("width, height:"));
+        let size_explained = unfilled
+            .iter()
+            .any(|p| p.field.as_deref() == Some(sizes::SIZE));
         problems.extend(unfilled);
         // A ratio given to a model that takes a size: say once what size it became.
         if let Some(ratio) = &self.ratio_hint
@@ -527,35 +537,36 @@ impl GenerationRequest {
         krea_gen::validate::normalize_integers(model, &mut body);
         problems.extend(
             krea_gen::validate::validate(model, &body)
-                .iter()
-                .map(ToString::to_string)
+                .into_iter()
+                .map(Problem::from)
                 .filter(|p| {
-                    !(size_explained && (p == "width: is required" || p == "height: is required"))
+                    let a_size = matches!(p.field.as_deref(), Some("width" | "height"));
+                    !(size_explained && a_size && p.message == "is required")
                 }),
         );
         problems.extend(blank_prompt(model, &body));
         if problems.is_empty() {
             // The generated type is the last word: a body it refuses is not sent.
             if let Some(Err(e)) = krea_gen::catalog::decode_body(model.operation_id, &body) {
-                problems.push(e);
+                problems.push(Problem::whole(e));
             }
         }
         if let Some(url) = &self.webhook
             && let Err(why) = check_webhook_url(url)
         {
-            problems.push(format!("webhook: {why}"));
+            problems.push(Problem::at("webhook", why));
         }
         if let Some(why) = self
             .output
             .as_ref()
             .and_then(|o| output_problem(o, model.kind))
         {
-            problems.push(why);
+            problems.push(Problem::at("output", why));
         }
         problems.dedup();
         if !problems.is_empty() {
             return Err(Error::InvalidRequest {
-                model: model.id.into(),
+                subject: model.id.into(),
                 problems,
             });
         }
@@ -703,16 +714,16 @@ impl GenerationRequest {
 /// Why `plan` cannot receive a `kind` model's output, if it cannot.
 fn output_problem(plan: &OutputPlan, kind: Kind) -> Option<String> {
     if let Some(why) = dir_problem(&plan.dir) {
-        return Some(format!("output: {why}"));
+        return Some(why);
     }
     let name = plan.file_name.as_deref()?;
     let path = plan.dir.join(name);
     if path.is_dir() {
-        return Some(format!("output: {} is a directory", path.display()));
+        return Some(format!("{} is a directory", path.display()));
     }
     if path.exists() && !plan.overwrite {
         return Some(format!(
-            "output: {} exists (choose another name, or let it be replaced)",
+            "{} exists (choose another name, or let it be replaced)",
             path.display()
         ));
     }
@@ -724,7 +735,7 @@ fn output_problem(plan: &OutputPlan, kind: Kind) -> Option<String> {
     match ext {
         Some(e) if fits.contains(&e.as_str()) => None,
         _ => Some(format!(
-            "output: {name} needs one of the extensions {} for this model's results",
+            "{name} needs one of the extensions {} for this model's results",
             fits.join(", ")
         )),
     }
@@ -732,7 +743,7 @@ fn output_problem(plan: &OutputPlan, kind: Kind) -> Option<String> {
 
 /// A prompt the model generates from that holds only whitespace: Krea would take it and
 /// charge for a picture of nothing in particular.
-fn blank_prompt(model: &ModelSpec, body: &Value) -> Option<String> {
+fn blank_prompt(model: &ModelSpec, body: &Value) -> Option<Problem> {
     let required = model
         .parameters
         .iter()
@@ -741,7 +752,7 @@ fn blank_prompt(model: &ModelSpec, body: &Value) -> Option<String> {
         .get("prompt")
         .and_then(Value::as_str)
         .is_some_and(|p| p.trim().is_empty());
-    (required && blank).then(|| "prompt: is empty; say what to generate".to_string())
+    (required && blank).then(|| Problem::at("prompt", "is empty; say what to generate"))
 }
 
 /// Why files cannot be written under `dir` (created where missing), found before anything is
@@ -853,11 +864,11 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.starts_with("duration: bfl/flux-1-dev has no such parameter"))
-        );
+        assert!(problems.iter().any(|p| {
+            p.field.as_deref() == Some("duration")
+                && p.message
+                    .starts_with("bfl/flux-1-dev has no such parameter")
+        }));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::Problem;
 use crate::models::{Kind, ModelSpec, ParamSpec};
 
 /// Pixels of the default image (1024 x 1024) and video (1280 x 720) areas.
@@ -56,13 +57,16 @@ pub(crate) struct SourceImage {
 
 /// Fills `params` for `model`; returns notes (values chosen) and problems (values that
 /// cannot be chosen).
+/// Where a missing size is reported: both fields at once.
+pub(crate) const SIZE: &str = "width, height";
+
 pub(crate) fn fill(
     model: &ModelSpec,
     params: &mut Map<String, Value>,
     ratio_hint: Option<&str>,
     source: Option<SourceImage>,
     scale: Option<f64>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<Problem>) {
     let mut notes = Vec::new();
     let mut problems = Vec::new();
     let required = |name: &str| model.parameter(name).is_some_and(|p| p.required);
@@ -88,10 +92,10 @@ pub(crate) fn fill(
                         src.width, src.height
                     ));
                 }
-                None => problems.push(
-                    "width, height: required; give both, or a local image (its size is read) to scale (2x unless a scale is given)"
-                        .into(),
-                ),
+                None => problems.push(Problem::at(
+                    SIZE,
+                    "required; give both, or a local image (its size is read) to scale (2x unless a scale is given)",
+                )),
             }
         }
     }
@@ -153,7 +157,7 @@ pub(crate) fn fill(
                 ));
                 params.insert(name.into(), v);
             }
-            None => problems.push(format!("{name}: required by {}", model.id)),
+            None => problems.push(Problem::at(name, format!("required by {}", model.id))),
         }
     }
     (notes, problems)

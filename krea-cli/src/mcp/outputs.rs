@@ -42,6 +42,10 @@ fn problem() -> Value {
         ("message", string()),
         ("job_id", string()),
         ("hints", list(string())),
+        (
+            "problems",
+            list(object(&[("field", string()), ("message", string())])),
+        ),
         ("nothing_sent", ty("boolean")),
     ])
 }

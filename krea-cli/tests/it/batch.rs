@@ -315,7 +315,7 @@ async fn a_bad_pipeline_fails_before_any_request_naming_the_step() {
     let cases = [
         (
             ANIMALS.replace("{{steps.upscale.outputs}}", "{{steps.upscale2.outputs}}"),
-            "step animate: {{steps.upscale2.outputs}} names no step",
+            "steps.animate.params: {{steps.upscale2.outputs}} names no step",
         ),
         (
             ANIMALS.replace(
@@ -326,7 +326,7 @@ async fn a_bad_pipeline_fails_before_any_request_naming_the_step() {
         ),
         (
             ANIMALS.replace("looks around\"", "looks around\", \"duration\": 99"),
-            "step animate (animate 1): duration",
+            "steps.animate.duration: 99 is not allowed",
         ),
         (
             ANIMALS.replace("{{style}}", "{{mood}}"),

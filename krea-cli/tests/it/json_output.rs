@@ -277,13 +277,21 @@ async fn every_command_prints_one_documented_shape_with_json() {
 
     // Failures: the same shape, with `error` and the exit code of the same failure without --json.
     document(&e, &["jobs", "get", "nosuchjob"], "jobs get", 2).await;
-    document(
+    let refused = document(
         &e,
         &["image", "a cat", "-m", "flux", "--steps", "9999"],
         "image",
         2,
     )
     .await;
+    // What was wrong, as data: the field and the message.
+    let problems = &refused["error"]["problems"];
+    assert_eq!(problems[0]["field"], "steps", "{refused}");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("100"))
+    );
     document(&e, &["models", "no-such-model"], "models", 2).await;
     document(&e, &["batch", "missing.txt"], "batch", 2).await;
 }

@@ -531,6 +531,8 @@ async fn refusals_send_nothing_and_a_pending_job_outlives_the_server() {
         text(&bad)
     );
     assert_eq!(structured(&bad)["error"]["kind"], "invalid_request");
+    // The problem as data: which field, and what is allowed.
+    assert_eq!(structured(&bad)["error"]["problems"][0]["field"], "steps");
     seen.push(bad);
     // A model of another kind: pointed to the right tool, nothing sent.
     let wrong = call(

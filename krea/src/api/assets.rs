@@ -23,10 +23,11 @@ pub struct Assets {
     pub(crate) krea: Krea,
 }
 
+/// The file as a whole cannot be uploaded.
 fn invalid(problem: String) -> Error {
     Error::InvalidRequest {
-        model: OP.into(),
-        problems: vec![problem],
+        subject: OP.into(),
+        problems: vec![crate::Problem::at("file", problem)],
     }
 }
 

@@ -33,8 +33,8 @@ impl NodeApps {
         let label = format!("node app {id}");
         let Value::Object(given) = &inputs else {
             return Err(Error::InvalidRequest {
-                model: label,
-                problems: vec!["the inputs must be a JSON object".into()],
+                subject: label,
+                problems: vec![crate::Problem::whole("the inputs must be a JSON object")],
             });
         };
         let required: Vec<String> = app
@@ -49,14 +49,14 @@ impl NodeApps {
                     .collect()
             })
             .unwrap_or_default();
-        let missing: Vec<String> = required
+        let missing: Vec<crate::Problem> = required
             .iter()
             .filter(|r| !given.contains_key(r.as_str()))
-            .map(|r| format!("{r}: is required by this app"))
+            .map(|r| crate::Problem::at(r.as_str(), "is required by this app"))
             .collect();
         if !missing.is_empty() {
             return Err(Error::InvalidRequest {
-                model: label,
+                subject: label,
                 problems: missing,
             });
         }

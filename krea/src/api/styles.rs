@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::Problem;
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::job::JobHandle;
@@ -165,27 +166,33 @@ impl Styles {
     pub async fn train(&self, training: &StyleTraining) -> Result<JobHandle> {
         let mut problems = Vec::new();
         if training.name.trim().is_empty() {
-            problems.push("name: is required".to_string());
+            problems.push(Problem::at("name", "is required"));
         }
         if training.urls.is_empty() && training.inputs.is_empty() {
-            problems.push("urls: at least one training image is required".to_string());
+            problems.push(Problem::at(
+                "urls",
+                "at least one training image is required",
+            ));
         }
         problems.extend(
             training
                 .inputs
                 .iter()
-                .filter_map(|i| i.problem().map(|p| format!("images: {p}"))),
+                .filter_map(|i| i.problem().map(|p| Problem::at("images", p))),
         );
         for url in &training.urls {
             if reqwest::Url::parse(url).is_err() {
-                problems.push(format!("urls: {url:?} is not an absolute URL"));
+                problems.push(Problem::at(
+                    "urls",
+                    format!("{url:?} is not an absolute URL"),
+                ));
             }
         }
         if training
             .max_train_steps
             .is_some_and(|s| !(1..=2000).contains(&s))
         {
-            problems.push("max_train_steps: must be from 1 to 2000".into());
+            problems.push(Problem::at("max_train_steps", "must be from 1 to 2000"));
         }
         let mut full = training.clone();
         full.urls
@@ -194,14 +201,14 @@ impl Styles {
         if problems.is_empty() {
             // The generated type knows the two forms the API accepts.
             if let Err(e) = serde_json::from_value::<types::TrainStyleBody>(body.clone()) {
-                problems.push(format!(
+                problems.push(Problem::whole(format!(
                     "the training does not match any form the API accepts: {e}"
-                ));
+                )));
             }
         }
         if !problems.is_empty() {
             return Err(Error::InvalidRequest {
-                model: TRAIN.into(),
+                subject: TRAIN.into(),
                 problems,
             });
         }
@@ -288,15 +295,17 @@ impl Styles {
     pub async fn update(&self, id: &str, update: &StyleUpdate) -> Result<Style> {
         if update == &StyleUpdate::default() {
             return Err(Error::InvalidRequest {
-                model: "PATCH /styles".into(),
-                problems: vec!["nothing to update: set public, title, urls or cover_url".into()],
+                subject: "PATCH /styles".into(),
+                problems: vec![Problem::whole(
+                    "nothing to update: set public, title, urls or cover_url",
+                )],
             });
         }
         let body = serde_json::to_value(update).unwrap_or(Value::Null);
         if let Err(e) = serde_json::from_value::<types::UpdateStyleBody>(body.clone()) {
             return Err(Error::InvalidRequest {
-                model: "PATCH /styles".into(),
-                problems: vec![e.to_string()],
+                subject: "PATCH /styles".into(),
+                problems: vec![Problem::whole(e.to_string())],
             });
         }
         // Setting the same fields again changes nothing: safe to repeat.

@@ -13,6 +13,7 @@ mod run;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::Problem;
 use crate::client::Krea;
 use crate::cost::Estimate;
 use crate::error::{Error, Result};
@@ -63,8 +64,8 @@ pub struct ItemProblem {
     pub index: usize,
     /// The item's label (`line N` for the lines of a [`BatchFile`]).
     pub label: String,
-    /// What is wrong, naming the field where there is one.
-    pub message: String,
+    /// What is wrong, and the field where there is one.
+    pub problem: Problem,
 }
 
 /// What a batch run did.
@@ -161,15 +162,15 @@ impl Batch {
             .enumerate()
             .flat_map(|(index, (_, result))| {
                 let label = &self.items[index].0;
-                let messages = match result {
+                let problems = match result {
                     Ok(_) => Vec::new(),
                     Err(Error::InvalidRequest { problems, .. }) => problems,
-                    Err(e) => vec![e.report()],
+                    Err(e) => vec![Problem::whole(e.report())],
                 };
-                messages.into_iter().map(move |message| ItemProblem {
+                problems.into_iter().map(move |problem| ItemProblem {
                     index,
                     label: label.clone(),
-                    message,
+                    problem,
                 })
             })
             .collect()
@@ -235,16 +236,16 @@ impl Batch {
             match result {
                 Ok(c) => checked.push(c),
                 Err(Error::InvalidRequest { problems: p, .. }) => {
-                    problems.extend(p.into_iter().map(|p| format!("{label}: {p}")))
+                    problems.extend(p.into_iter().map(|p| p.within(label)))
                 }
-                Err(e) => problems.push(format!("{label}: {}", e.report())),
+                Err(e) => problems.push(Problem::at(label, e.report())),
             }
         }
         if problems.is_empty() {
             Ok(checked)
         } else {
             Err(Error::InvalidRequest {
-                model: "batch".into(),
+                subject: "batch".into(),
                 problems,
             })
         }
@@ -277,10 +278,13 @@ impl Batch {
                 let old = Manifest::read(dir)?;
                 if old.is_some() && !self.resume {
                     return Err(Error::InvalidRequest {
-                        model: "batch".into(),
-                        problems: vec![format!(
-                            "{} already holds a batch: resume it, or choose another directory",
-                            dir.display()
+                        subject: "batch".into(),
+                        problems: vec![Problem::at(
+                            "dir",
+                            format!(
+                                "{} already holds a batch: resume it, or choose another directory",
+                                dir.display()
+                            ),
                         )],
                     });
                 }

@@ -63,6 +63,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::Problem;
 use crate::batch::{BatchEvent, BatchReport, ItemStatus};
 use crate::client::Krea;
 use crate::cost::Estimate;
@@ -136,30 +137,47 @@ impl PipelineFile {
 
     /// Reads a pipeline file (JSON).
     pub fn parse(text: &str) -> Result<PipelineFile> {
-        serde_json::from_str(text)
-            .map_err(|e| refuse(vec![format!("the pipeline file does not read: {e}")]))
+        serde_json::from_str(text).map_err(|e| {
+            refuse(vec![Problem::whole(format!(
+                "the pipeline file does not read: {e}"
+            ))])
+        })
     }
 
     /// Reads a pipeline from JSON already parsed (a tool's argument, a larger document).
     pub fn from_value(value: Value) -> Result<PipelineFile> {
-        serde_json::from_value(value)
-            .map_err(|e| refuse(vec![format!("the pipeline does not read: {e}")]))
+        serde_json::from_value(value).map_err(|e| {
+            refuse(vec![Problem::whole(format!(
+                "the pipeline does not read: {e}"
+            ))])
+        })
     }
 
     /// Reads the pipeline file at `path`; one that cannot be read is refused like one that
     /// does not parse, naming the path.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<PipelineFile> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| refuse(vec![format!("cannot read {}: {e}", path.display())]))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            refuse(vec![Problem::whole(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))])
+        })?;
         PipelineFile::parse(&text)
     }
 }
 
+/// A problem of one of a step's jobs (`draw 2`), filed under the step.
+fn in_job(p: Problem, step: &StepSpec, job: &str) -> Problem {
+    let mut p = p.within(&plan::place(step));
+    p.message = format!("{} (job {job})", p.message);
+    p
+}
+
 /// A pipeline that cannot run as written: every problem, before anything is sent.
-fn refuse(problems: Vec<String>) -> Error {
+pub(crate) fn refuse(problems: Vec<Problem>) -> Error {
     Error::InvalidRequest {
-        model: "pipeline".into(),
+        subject: "pipeline".into(),
         problems,
     }
 }
@@ -415,7 +433,7 @@ impl Pipeline {
             let instances = match plan::expand(step, &self.file.vars, &made) {
                 Ok(i) => i,
                 Err(e) => {
-                    problems.push(format!("step {}: {e}", step.spec.id));
+                    problems.push(Problem::at(plan::place(step.spec), e.to_string()));
                     Vec::new()
                 }
             };
@@ -429,16 +447,12 @@ impl Pipeline {
                         estimate = estimate.plus(c.worst_case);
                         unpriced += usize::from(c.estimate.is_none());
                     }
-                    Err(Error::InvalidRequest { problems: p, .. }) => problems.extend(
-                        p.into_iter()
-                            .map(|p| format!("step {} ({}): {p}", step.spec.id, i.label)),
-                    ),
-                    Err(e) => problems.push(format!(
-                        "step {} ({}): {}",
-                        step.spec.id,
-                        i.label,
-                        e.report()
-                    )),
+                    Err(Error::InvalidRequest { problems: p, .. }) => {
+                        problems.extend(p.into_iter().map(|p| in_job(p, step.spec, &i.label)))
+                    }
+                    Err(e) => {
+                        problems.push(in_job(Problem::whole(e.report()), step.spec, &i.label))
+                    }
                 }
             }
             made.insert(

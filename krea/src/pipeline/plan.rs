@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::template::{self, Ref};
 use super::{PipelineFile, StepSpec};
+use crate::Problem;
 use crate::models::{self, ModelSpec};
 
 /// What a finished (or, when planning, imagined) instance of a step left for the next ones.
@@ -57,8 +58,13 @@ pub(crate) struct Step<'a> {
     pub needs: HashSet<String>,
 }
 
+/// Where a step's problems are filed: `steps.ID`.
+pub(crate) fn place(s: &StepSpec) -> String {
+    format!("steps.{}", s.id)
+}
+
 /// The steps in a runnable order; every problem found (each naming its step) if not.
-pub(crate) fn order(file: &PipelineFile) -> Result<Vec<Step<'_>>, Vec<String>> {
+pub(crate) fn order(file: &PipelineFile) -> Result<Vec<Step<'_>>, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
     for s in &file.steps {
@@ -67,31 +73,34 @@ pub(crate) fn order(file: &PipelineFile) -> Result<Vec<Step<'_>>, Vec<String>> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
-            problems.push(format!(
-                "step {:?}: an id is letters, digits, _ and - (it names the step's directory)",
-                s.id
+            problems.push(Problem::at(
+                "steps",
+                format!(
+                    "{:?}: an id is letters, digits, _ and - (it names the step's directory)",
+                    s.id
+                ),
             ));
         }
         if !seen.insert(s.id.as_str()) {
-            problems.push(format!("step {}: two steps have this id", s.id));
+            problems.push(Problem::at(place(s), "two steps have this id"));
         }
     }
     if file.steps.is_empty() {
-        problems.push("the pipeline has no steps".into());
+        problems.push(Problem::at("steps", "the pipeline has no steps"));
     }
     let mut steps = Vec::new();
     for s in &file.steps {
         let model = match models::resolve(&s.model) {
             Ok(m) => Some(m),
             Err(e) => {
-                problems.push(format!("step {}: {e}", s.id));
+                problems.push(Problem::at(format!("{}.model", place(s)), e.to_string()));
                 None
             }
         };
         let refs = match template::refs(&Value::Object(s.params.clone())) {
             Ok(r) => r,
             Err(e) => {
-                problems.push(format!("step {}: {e}", s.id));
+                problems.push(Problem::at(format!("{}.params", place(s)), e.to_string()));
                 Vec::new()
             }
         };
@@ -109,22 +118,33 @@ pub(crate) fn order(file: &PipelineFile) -> Result<Vec<Step<'_>>, Vec<String>> {
                 Ref::Nth(step, _) => step,
             };
             if !seen.contains(step.as_str()) {
-                problems.push(format!("step {}: {r} names no step", s.id));
+                problems.push(Problem::at(
+                    format!("{}.params", place(s)),
+                    format!("{r} names no step"),
+                ));
             } else if *step == s.id {
-                problems.push(format!("step {}: {r} refers to the step itself", s.id));
+                problems.push(Problem::at(
+                    format!("{}.params", place(s)),
+                    format!("{r} refers to the step itself"),
+                ));
             }
             needs.insert(step.clone());
         }
         if follows.len() > 1 {
-            problems.push(format!(
-                "step {}: it can run once per output of one step only, not of {} (use outputs[N] for the others)",
-                s.id,
-                follows.join(" and ")
+            problems.push(Problem::at(
+                format!("{}.params", place(s)),
+                format!(
+                    "it can run once per output of one step only, not of {} (use outputs[N] for the others)",
+                    follows.join(" and ")
+                ),
             ));
         }
         for (name, values) in &s.fan_out {
             if values.is_empty() {
-                problems.push(format!("step {}: fan_out {name} has no values", s.id));
+                problems.push(Problem::at(
+                    format!("{}.fan_out.{name}", place(s)),
+                    "has no values",
+                ));
             }
         }
         if let Some(model) = model {
@@ -154,9 +174,12 @@ pub(crate) fn order(file: &PipelineFile) -> Result<Vec<Step<'_>>, Vec<String>> {
             }
             None => {
                 let names: Vec<&str> = steps.iter().map(|s| s.spec.id.as_str()).collect();
-                return Err(vec![format!(
-                    "steps {} refer to each other in a cycle: one of them must not read the others' outputs",
-                    names.join(", ")
+                return Err(vec![Problem::at(
+                    "steps",
+                    format!(
+                        "{} refer to each other in a cycle: one of them must not read the others' outputs",
+                        names.join(", ")
+                    ),
                 )]);
             }
         }

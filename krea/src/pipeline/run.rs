@@ -8,6 +8,7 @@ use super::plan::{self, Instance, Made};
 use super::{
     InputRecord, JobRecord, Pipeline, PipelineEvent, PipelineManifest, PipelineReport, StepRecord,
 };
+use crate::Problem;
 use crate::batch::{BatchReport, ItemStatus};
 use crate::client::Krea;
 use crate::error::{Error, Result};
@@ -114,18 +115,15 @@ impl Pipeline {
             Err(holder) => return Err(Error::Busy { path: dir, holder }),
         };
         if manifest_path(&dir).exists() && !self.resume {
-            return Err(Error::InvalidRequest {
-                model: "pipeline".into(),
-                problems: vec![format!(
+            return Err(super::refuse(vec![Problem::at(
+                "dir",
+                format!(
                     "{} already holds a pipeline run: resume it, or choose another directory",
                     dir.display()
-                )],
-            });
+                ),
+            )]));
         }
-        let steps = plan::order(&self.file).map_err(|problems| Error::InvalidRequest {
-            model: "pipeline".into(),
-            problems,
-        })?;
+        let steps = plan::order(&self.file).map_err(super::refuse)?;
         let mut manifest = PipelineManifest {
             version: 1,
             pipeline: self.file.clone(),
@@ -136,11 +134,9 @@ impl Pipeline {
         let mut reports = Vec::new();
         for step in &steps {
             let id = step.spec.id.as_str();
-            let instances =
-                plan::expand(step, &self.file.vars, &made).map_err(|e| Error::InvalidRequest {
-                    model: "pipeline".into(),
-                    problems: vec![format!("step {id}: {e}")],
-                })?;
+            let instances = plan::expand(step, &self.file.vars, &made).map_err(|e| {
+                super::refuse(vec![Problem::at(plan::place(step.spec), e.to_string())])
+            })?;
             let step_dir = dir.join(id);
             on_event(PipelineEvent::StepStarted {
                 step: id,

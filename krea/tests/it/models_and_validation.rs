@@ -131,7 +131,7 @@ async fn each_validation_class_is_refused_with_zero_requests_sent() {
         match request.submit().await {
             Err(Error::InvalidRequest { problems, .. }) => {
                 assert!(
-                    problems.iter().any(|p| p.contains(expected)),
+                    problems.iter().any(|p| p.to_string().contains(expected)),
                     "{class}: {problems:?} lacks {expected:?}"
                 );
             }
