@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-/// What a model produces.
+/// What a model produces. Kept exhaustive on purpose: every kind has its own request rules
+/// (sizes, inputs, waits), so a new one is handled, not passed over by a wildcard, and its
+/// arrival is a breaking change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// `/generate/image/...`
@@ -27,6 +29,7 @@ impl Kind {
 
 /// The JSON type of a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ParamType {
     /// JSON string.
     String,
@@ -61,6 +64,7 @@ impl ParamType {
 
 /// A JSON value known at compile time (enum members and defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Literal {
     /// `null`
     Null,
@@ -110,6 +114,7 @@ impl std::fmt::Display for Literal {
 
 /// One request parameter, or a nested item or property of one.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct ParamSpec {
     /// JSON name (snake_case).
     pub name: &'static str,
@@ -248,6 +253,7 @@ fn object_schema(properties: &[ParamSpec], additional: bool) -> serde_json::Map<
 
 /// One row of a model's pricing table.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct CostRow {
     /// Column -> value, e.g. `("Resolution", "1080p")`, `("Duration", "5s")`.
     pub conditions: &'static [(&'static str, &'static str)],
@@ -257,8 +263,24 @@ pub struct CostRow {
     pub seconds: Option<f64>,
 }
 
+impl CostRow {
+    /// A price row: `compute_units` when every condition holds.
+    pub const fn new(
+        conditions: &'static [(&'static str, &'static str)],
+        compute_units: f64,
+        seconds: Option<f64>,
+    ) -> CostRow {
+        CostRow {
+            conditions,
+            compute_units,
+            seconds,
+        }
+    }
+}
+
 /// A deprecated request field name Krea still accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FieldAlias {
     /// The old camelCase name (`imageUrls`).
     pub from: &'static str,
@@ -272,6 +294,7 @@ pub struct FieldAlias {
 
 /// One generation model.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct ModelSpec {
     /// `provider/model`, e.g. `bfl/flux-1-dev`.
     pub id: &'static str,

@@ -179,22 +179,12 @@ mod tests {
     #[test]
     fn open_conditions_give_a_range() {
         static ROWS: &[CostRow] = &[
-            CostRow {
-                conditions: &[("Resolution", "720p")],
-                compute_units: 100.0,
-                seconds: None,
-            },
-            CostRow {
-                conditions: &[("Resolution", "1080p")],
-                compute_units: 150.0,
-                seconds: None,
-            },
+            CostRow::new(&[("Resolution", "720p")], 100.0, None),
+            CostRow::new(&[("Resolution", "1080p")], 150.0, None),
         ];
         // A model whose table depends on a resolution it takes no parameter for.
-        let m = ModelSpec {
-            compute_units: ROWS,
-            ..*model("google/imagen-3")
-        };
+        let mut m = *model("google/imagen-3");
+        m.compute_units = ROWS;
         let e = estimate(&m, &json!({"prompt": "x"})).expect("priced");
         assert_eq!((e.low, e.high), (100.0, 150.0));
         assert_eq!(e.to_string(), "100-150 CU");

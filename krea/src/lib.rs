@@ -65,5 +65,12 @@ pub use types::{Asset, Job, JobResult, JobStatus, NodeApp, Style, StyleOwner, St
 
 /// The generated client and its types (they change whenever Krea's document does), for
 /// operations this crate does not wrap. [`Krea::raw`] gives a client that carries the token;
-/// typed request bodies go through [`Krea::generate_body`].
-pub use krea_gen as raw;
+/// typed request bodies go through [`Krea::generate_body`]. Only the generated code: the
+/// catalog, validation and pricing it is built with are this crate's ([`models`], [`estimate`]).
+pub mod raw {
+    pub use krea_gen::catalog::GenerationBody;
+    pub use krea_gen::{
+        ApiAuth, ByteStream, Client, ClientInfo, Error, InvalidToken, OPENAPI_DOCUMENT,
+        ResponseValue, types,
+    };
+}

@@ -117,7 +117,7 @@ impl Krea {
     /// A request from a typed body of the generated client ([`crate::raw`]), e.g.
     /// `raw::types::GenerateImageBflFlux1DevBody`: sent through the same checked, journaled
     /// path as every other generation.
-    pub fn generate_body<B: krea_gen::catalog::GenerationBody>(
+    pub fn generate_body<B: crate::raw::GenerationBody>(
         &self,
         body: &B,
     ) -> GenerationRequest {
