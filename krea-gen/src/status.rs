@@ -6,9 +6,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The state of a job. A state this crate does not know decodes as [`JobStatus::Unknown`] and
-/// counts as pending, so a new Krea state never breaks decoding a job.
+/// The state of a job. A state this crate does not know decodes as [`JobStatus::Other`] and
+/// counts as pending, so a new Krea state never breaks decoding a job. One type for the
+/// generated client and the `krea` crate (which re-exports it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum JobStatus {
     /// Waiting for capacity on the account.
     Backlogged,
@@ -29,7 +31,7 @@ pub enum JobStatus {
     /// Cancelled; not billed.
     Cancelled,
     /// A state Krea added after this crate was built; treated as pending.
-    Unknown(String),
+    Other(String),
 }
 
 impl JobStatus {
@@ -58,7 +60,7 @@ impl JobStatus {
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
             JobStatus::Cancelled => "cancelled",
-            JobStatus::Unknown(s) => s,
+            JobStatus::Other(s) => s,
         }
     }
 
@@ -75,13 +77,13 @@ impl JobStatus {
         !self.is_terminal()
     }
 
-    /// Parses a wire name; unknown names become [`JobStatus::Unknown`].
+    /// Parses a wire name; unknown names become [`JobStatus::Other`].
     pub fn parse(s: &str) -> JobStatus {
         JobStatus::KNOWN
             .iter()
             .find(|k| k.as_str() == s)
             .cloned()
-            .unwrap_or_else(|| JobStatus::Unknown(s.to_string()))
+            .unwrap_or_else(|| JobStatus::Other(s.to_string()))
     }
 }
 
@@ -135,7 +137,7 @@ mod tests {
     #[test]
     fn an_unknown_state_is_kept_and_pending() {
         let s: JobStatus = serde_json::from_str("\"warming-up\"").expect("deserialize");
-        assert_eq!(s, JobStatus::Unknown("warming-up".into()));
+        assert_eq!(s, JobStatus::Other("warming-up".into()));
         assert!(s.is_pending());
         assert_eq!(
             serde_json::to_string(&s).expect("serialize"),

@@ -3,102 +3,11 @@
 //! leniently (a field Krea adds later is ignored, a state it adds later is kept as
 //! [`JobStatus::Other`]). The generated types stay reachable under [`crate::raw`].
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Where a job is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum JobStatus {
-    /// Waiting for a slot (over the account's concurrency).
-    Backlogged,
-    /// Accepted, waiting to start.
-    Queued,
-    /// About to start.
-    Scheduled,
-    /// Running.
-    Processing,
-    /// Running (sampling).
-    Sampling,
-    /// A partial result exists; still running.
-    IntermediateComplete,
-    /// Done; results available.
-    Completed,
-    /// Ended without results (not charged).
-    Failed,
-    /// Cancelled (not charged).
-    Cancelled,
-    /// A state this crate does not know yet; treated as still running.
-    Other(String),
-}
-
-impl JobStatus {
-    /// The API's name for it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            JobStatus::Backlogged => "backlogged",
-            JobStatus::Queued => "queued",
-            JobStatus::Scheduled => "scheduled",
-            JobStatus::Processing => "processing",
-            JobStatus::Sampling => "sampling",
-            JobStatus::IntermediateComplete => "intermediate-complete",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-            JobStatus::Other(s) => s,
-        }
-    }
-
-    /// Completed, failed or cancelled: it will not change again.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-        )
-    }
-}
-
-impl FromStr for JobStatus {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "backlogged" => JobStatus::Backlogged,
-            "queued" => JobStatus::Queued,
-            "scheduled" => JobStatus::Scheduled,
-            "processing" => JobStatus::Processing,
-            "sampling" => JobStatus::Sampling,
-            "intermediate-complete" => JobStatus::IntermediateComplete,
-            "completed" => JobStatus::Completed,
-            "failed" => JobStatus::Failed,
-            "cancelled" => JobStatus::Cancelled,
-            other => JobStatus::Other(other.to_string()),
-        })
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for JobStatus {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for JobStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(s.parse().unwrap_or(JobStatus::Other(s)))
-    }
-}
+pub use krea_gen::JobStatus;
 
 /// What a finished job produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -91,7 +91,7 @@ async fn an_unknown_status_decodes_and_counts_as_pending() {
         .await
         .expect("job")
         .into_inner();
-    assert_eq!(job.status, JobStatus::Unknown("warming-up".into()));
+    assert_eq!(job.status, JobStatus::Other("warming-up".into()));
     assert!(job.status.is_pending());
 }
 

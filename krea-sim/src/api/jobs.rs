@@ -57,7 +57,7 @@ pub async fn list(
         Err(r) => return r,
     };
     let status = match query.get("status").map(|s| JobStatus::parse(s)) {
-        Some(JobStatus::Unknown(s)) => {
+        Some(JobStatus::Other(s)) => {
             let known: Vec<&str> = JobStatus::KNOWN.iter().map(JobStatus::as_str).collect();
             return error(
                 StatusCode::BAD_REQUEST,

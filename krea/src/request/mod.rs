@@ -28,7 +28,7 @@ enum Slot {
 /// A generation being prepared. Setters never fail; problems (a parameter the model does not
 /// have, a value out of range, a missing file...) are all reported by
 /// [`GenerationRequest::submit`] (or [`GenerationRequest::check`]) as one
-/// [`Error::InvalidRequest`], before anything is uploaded, sent or paid.
+/// [`Error::InvalidRequest`](crate::Error::InvalidRequest), before anything is uploaded, sent or paid.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct GenerationRequest {
