@@ -217,13 +217,16 @@ fn price_columns(m: &models::ModelSpec) -> Vec<&'static str> {
     columns
 }
 
-/// A parameter without the members that say nothing: `false` flags, empty lists, and an
-/// array item's name (`item`) and description (its array's).
+/// A parameter without the members that say nothing: `required`/`nullable` when false, no
+/// choices or members (empty lists), and an array item's name (`item`) and description (its
+/// array's). A default of `false` or `[]` stays: it says something.
 fn lean(mut value: Value) -> Value {
     match &mut value {
         Value::Object(map) => {
-            map.retain(|_, v| {
-                !matches!(v, Value::Bool(false)) && v.as_array().is_none_or(|a| !a.is_empty())
+            map.retain(|k, v| match k.as_str() {
+                "required" | "nullable" => v != &Value::Bool(false),
+                "enum" | "properties" => v.as_array().is_none_or(|a| !a.is_empty()),
+                _ => true,
             });
             let description = map.get("description").cloned();
             if let Some(Value::Object(item)) = map.get_mut("items") {

@@ -352,6 +352,15 @@ async fn an_assistant_drives_krea_mcp_sim_over_stdio() {
         "get_model_schema kling-3.0 is {size} bytes"
     );
     assert!(text(&kling).contains("estimate_cost"), "{}", text(&kling));
+    let audio = structured(&kling)["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "generate_audio")
+        .cloned()
+        .expect("generate_audio");
+    assert_eq!(audio["default"], false, "a false default is kept: {audio}");
+    assert!(audio.get("nullable").is_none() && audio.get("enum").is_none());
     let full = call(
         &client,
         "get_model_schema",
