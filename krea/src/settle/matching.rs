@@ -6,13 +6,14 @@
 //! committed after a gateway gave up). Candidates are listed jobs no journal entry claims.
 //!
 //! 1. A candidate alone in a request's usual window, that window holding no other candidate and
-//!    no other request's usual window holding it, is that request's job: adopted at once.
+//!    no other request's usual window holding it, is that request's job: adopted at once, while
+//!    no other program is seen creating jobs on the account.
 //! 2. Requests and candidates left are grouped by their possible windows. A group is decided
 //!    only when every request in it is *ready* (its grace and the listing lag have passed, so
 //!    every job it could have created is listed) and may be decided by this client. Jobs are
 //!    matched to requests in time order (the most jobs possible); one request and one job alone
-//!    in a group, with no unclaimed job anywhere else in sight, is certain; anything else is
-//!    adopted with its doubt stated. Requests left without a job created nothing; when other
+//!    in a group, with no unclaimed job anywhere else in sight (no other program at work), is
+//!    certain; anything else is adopted with its doubt stated. Requests left without a job created nothing; when other
 //!    jobs were in their window, which of the group's requests created nothing is a choice,
 //!    and says so. Never more jobs are deemed missing than the group provably lacks.
 //! 3. A request whose answer was a success status created a job: it is never deemed not created.
@@ -94,18 +95,6 @@ pub(crate) enum Decision {
 /// The most jobs a doubt names.
 const NAMED: usize = 500;
 
-/// Where another program's job is expected less often than this, a window is as good as
-/// its own (one in twenty).
-const CHANCE: f64 = 0.05;
-
-impl Span {
-    /// How many of another program's jobs fall in here, at `rate` jobs per second.
-    fn expected(&self, rate: f64) -> f64 {
-        let seconds = (self.hi - self.lo).num_milliseconds().max(0) as f64 / 1000.0;
-        seconds * rate
-    }
-}
-
 /// Decides every request, with the rate of other programs' jobs measured over a history long
 /// enough to trust (see [`decide_with`]).
 #[cfg(test)]
@@ -114,8 +103,8 @@ pub(crate) fn decide(requests: &[Request], candidates: &[Candidate], others: f64
 }
 
 /// Decides every request. `others` is the rate (jobs per second) at which jobs no request of
-/// this journal can have made were listed: another program using the account. Where one of
-/// its jobs may be in a window, a job found there is adopted with the doubt said.
+/// this journal can have made were listed: another program using the account. While it is
+/// above zero, every job found by time alone is adopted with the doubt said.
 /// `rate_known`: the account's history seen is long enough for a rate of zero to mean
 /// something; on a young account a request is decided only once it is ready (by then jobs
 /// another program made around it are listed too), never from its usual window at once.
@@ -151,8 +140,11 @@ pub(crate) fn decide_with(
             .filter(|r| usual_holds(r, &candidates[c]))
             .count()
     };
-    // A window another program's job may well fall in decides nothing on its own.
-    let narrow = |r: &Request| r.usual.is_some_and(|u| u.expected(others) < CHANCE);
+    // While another program is seen creating jobs on the account, a window decides nothing on
+    // its own, however narrow: its jobs need not fall at random (another replica of the same
+    // service sends when this one does), so the chance it landed here cannot be bounded.
+    let quiet = others == 0.0;
+    let narrow = |r: &Request| quiet && r.usual.is_some();
     for (i, r) in requests.iter().enumerate() {
         if let [c] = in_usual[i][..]
             && holders(c) == 1
@@ -327,11 +319,8 @@ fn decide_group(
         };
         format!("jobs in the window: {}{more}", ids.join(", "))
     };
-    let crowded = group.requests.iter().any(|&i| {
-        requests[i]
-            .possible
-            .is_some_and(|p| p.expected(others) >= CHANCE)
-    });
+    // Another program at work: a job found by time alone may be its (see `decide_with`).
+    let crowded = others > 0.0;
     let doubt = if k == 1 && m <= 1 && !crowded {
         None
     } else if k == 1 && m <= 1 {
