@@ -535,6 +535,25 @@ mod tests {
     }
 
     #[test]
+    fn any_other_program_at_work_makes_a_time_only_adoption_uncertain() {
+        // A narrow usual window and a rare other program (a job every 17 minutes or so): the
+        // window's odds once made this certain, but that program may send when this one does.
+        let d = decide(&[lost(0, 200)], &[job(1, 105)], 0.001);
+        assert!(
+            matches!(&d[0], Decision::Adopt { doubt: Some(why), .. } if why.contains(&Uuid::from_u128(1).to_string())),
+            "{d:?}"
+        );
+        // No other program seen: certain, as before.
+        assert_eq!(
+            decide(&[lost(0, 200)], &[job(1, 105)], 0.0),
+            vec![Decision::Adopt {
+                job: Uuid::from_u128(1),
+                doubt: None
+            }]
+        );
+    }
+
+    #[test]
     fn a_success_answer_is_never_deemed_not_created() {
         let mut r = lost(0, 100);
         r.created = true;
