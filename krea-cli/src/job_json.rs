@@ -168,7 +168,7 @@ pub fn error(e: &anyhow::Error) -> Value {
         ),
         "job_id": library.and_then(krea::Error::job_id),
     }});
-    if let Some(problems) = problems(library) {
+    if let Some(problems) = library.and_then(problems) {
         out["error"]["problems"] = problems;
     }
     out
@@ -176,8 +176,8 @@ pub fn error(e: &anyhow::Error) -> Value {
 
 /// The problems of a request refused before sending, as data: `[{"field", "message"}]`
 /// (`field` null for the request as a whole), cleaned for display.
-pub fn problems(e: Option<&krea::Error>) -> Option<Value> {
-    let Some(krea::Error::InvalidRequest { problems, .. }) = e else {
+pub fn problems(e: &krea::Error) -> Option<Value> {
+    let krea::Error::InvalidRequest { problems, .. } = e else {
         return None;
     };
     Some(

@@ -112,7 +112,6 @@ impl Server {
     /// JSON Schema (several times the size) only on request.
     fn schema(&self, model: &str, full: bool) -> krea::Result<CallToolResult> {
         let m = models::resolve(model)?;
-        let full_json = model_json(m);
         let mut structured = json!({
             "id": m.id, "title": m.title, "kind": m.kind.as_str(), "path": m.path,
             "aliases": models::aliases_of(m.id), "typical_seconds": m.typical_seconds,
@@ -142,8 +141,9 @@ impl Server {
         );
         let columns = price_columns(m);
         if full {
-            structured["prices"] = full_json["compute_units"].clone();
-            structured["deprecated_aliases"] = full_json["deprecated_aliases"].clone();
+            let mut full_json = model_json(m);
+            structured["prices"] = full_json["compute_units"].take();
+            structured["deprecated_aliases"] = full_json["deprecated_aliases"].take();
             structured["json_schema"] = m.json_schema();
         } else if !columns.is_empty() {
             text.push_str(&format!(

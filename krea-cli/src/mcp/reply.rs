@@ -111,7 +111,7 @@ impl Server {
                 "message": head,
                 "job_id": e.job_id(),
                 "hints": hints,
-                "problems": crate::job_json::problems(Some(e)),
+                "problems": crate::job_json::problems(e),
                 "nothing_sent": e.nothing_sent(),
             }, "session_cu": self.money.spent()}),
             &line,
