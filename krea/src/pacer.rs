@@ -73,7 +73,7 @@ pub(crate) struct Awaiting<'a> {
 impl Drop for Awaiting<'_> {
     fn drop(&mut self) {
         self.pacer.lock().awaiting.remove(&self.ticket);
-        self.pacer.answered.notify_waiters();
+        self.pacer.answered.notify_one();
     }
 }
 

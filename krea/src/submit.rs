@@ -62,15 +62,13 @@ impl Creation {
     }
 }
 
-/// The job(s) in a creation answer: one job object, or a list of them (node apps).
-fn jobs_in(value: Value) -> std::result::Result<Vec<Job>, Fault> {
-    let text = value.to_string();
-    match value {
-        Value::Array(items) => items
-            .into_iter()
-            .map(|v| decode::<Job>(v.to_string().as_bytes()))
-            .collect(),
-        _ => decode::<Job>(text.as_bytes()).map(|j| vec![j]),
+/// The job(s) in a creation answer: one job object, or a list of them (node apps). Parsed once,
+/// straight into jobs: this runs for every paid request.
+fn jobs_in(bytes: &[u8]) -> std::result::Result<Vec<Job>, Fault> {
+    if bytes.trim_ascii_start().starts_with(b"[") {
+        decode::<Vec<Job>>(bytes)
+    } else {
+        decode::<Job>(bytes).map(|j| vec![j])
     }
 }
 
@@ -131,7 +129,7 @@ impl Krea {
                 },
                 |response| async move {
                     let bytes = read_capped(response, limit).await?;
-                    jobs_in(decode::<Value>(&bytes)?)
+                    jobs_in(&bytes)
                 },
             )
             .await;
