@@ -18,16 +18,13 @@
 //!
 //! `KREA_FAULT_SEED=N` replays a run (the seed is printed).
 
-#[path = "it/support/mod.rs"]
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use crate::support::{self, Env, code, krea, stderr};
 use krea_sim::{Fault, Simulator, Unreadable};
 use serde_json::Value;
-use support::{Env, code, krea, stderr};
 
 const JOBS: usize = 300;
 const IMAGE: &str = "POST /generate/image/google/nano-banana-2";
