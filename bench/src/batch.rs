@@ -154,7 +154,7 @@ pub async fn run(
         let (plain, ended) = (plain.clone(), ended.clone());
         let spec = krea::models::resolve(model)?;
         let json_body = krea_gen::validate::example_body(spec, &format!("batch prompt {i}"));
-        let path = spec.path;
+        let path = spec.path.as_str();
         match strategy {
             Strategy::Ours => unreachable!("run as a batch above"),
             Strategy::EveryTenSeconds => {

@@ -26,7 +26,7 @@ pub struct PollingRow {
 pub fn timed_image_models() -> Vec<&'static str> {
     krea::models::of_kind(krea::models::Kind::Image)
         .filter(|m| m.typical_seconds.is_some())
-        .map(|m| m.id)
+        .map(|m| m.id.as_str())
         .collect()
 }
 

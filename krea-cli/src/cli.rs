@@ -56,7 +56,7 @@ impl clap::builder::TypedValueParser for ModelName {
     fn possible_values(
         &self,
     ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        let ids = krea::models::all().map(|m| m.id);
+        let ids = krea::models::all().map(|m| m.id.as_str());
         let aliases = krea::models::ALIASES.iter().map(|(alias, _)| *alias);
         Some(Box::new(
             ids.chain(aliases).map(clap::builder::PossibleValue::new),

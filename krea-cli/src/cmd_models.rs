@@ -1,6 +1,6 @@
 //! `krea models [--kind K] [MODEL] [--schema]`: the catalog, read from Krea's document.
 
-use krea::models::{self, CostRow, Kind, Literal, ModelSpec, ParamSpec, ParamType};
+use krea::models::{self, CostRow, Kind, ModelSpec, ParamSpec, ParamType};
 use serde_json::{Value, json};
 
 use crate::cli::{KindArg, ModelsArgs};
@@ -101,12 +101,12 @@ pub fn table(kind: Option<Kind>, width: usize) -> String {
     let rows: Vec<Vec<String>> = models
         .iter()
         .map(|m| {
-            let aliases = models::aliases_of(m.id).join(", ");
+            let aliases = models::aliases_of(&m.id).join(", ");
             vec![
                 m.id.to_string(),
                 m.kind.as_str().to_string(),
                 time(m),
-                units(m.compute_units),
+                units(&m.compute_units),
                 if aliases.is_empty() {
                     "-".into()
                 } else {
@@ -122,13 +122,13 @@ pub fn table(kind: Option<Kind>, width: usize) -> String {
 
 pub fn describe(p: &ParamSpec) -> String {
     let mut parts = Vec::new();
-    let ty = match (p.ty, p.items) {
+    let ty = match (p.ty, p.items.as_deref()) {
         (ParamType::Array, Some(item)) if !item.properties.is_empty() => {
             format!(
                 "array of {{{}}}",
                 item.properties
                     .iter()
-                    .map(|q| q.name)
+                    .map(|q| q.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -136,7 +136,7 @@ pub fn describe(p: &ParamSpec) -> String {
         (ParamType::Array, Some(item)) => format!("array of {}", item.ty.as_str()),
         (ty, _) => ty.as_str().to_string(),
     };
-    parts.push(match p.format {
+    parts.push(match &p.format {
         Some(f) => format!("{ty} ({f})"),
         None => ty,
     });
@@ -167,16 +167,21 @@ pub fn describe(p: &ParamSpec) -> String {
             "one of: {}",
             p.enum_values
                 .iter()
-                .map(Literal::to_string)
+                .map(value_text)
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
     }
     // A seed's documented default is one number, but leaving the seed out does not fix it.
-    if let Some(d) = p.default.filter(|_| p.name != "seed") {
-        parts.push(format!("default {d}"));
+    if let Some(d) = p.default.as_ref().filter(|_| p.name != "seed") {
+        parts.push(format!("default {}", value_text(d)));
     }
     parts.join(", ")
+}
+
+/// A catalog value as a person reads it: a string without quotes, anything else as JSON.
+fn value_text(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), String::from)
 }
 
 /// `text` in lines of at most `width` characters, broken between words (a word longer than
@@ -204,30 +209,30 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 pub fn detail(m: &ModelSpec, width: usize) -> String {
     let mut out = format!("{} ({}), {} model\n", m.title, m.id, m.kind.as_str());
     out.push_str(&format!("Endpoint: POST {}\n", m.path));
-    let aliases = models::aliases_of(m.id);
+    let aliases = models::aliases_of(&m.id);
     if !aliases.is_empty() {
         out.push_str(&format!("Aliases: {}\n", aliases.join(", ")));
     }
     out.push_str(&format!(
         "Typical time: {}   Compute units: {}\n\nParameters:\n",
         time(m),
-        units(m.compute_units)
+        units(&m.compute_units)
     ));
     // The name in a column of its own; what follows wraps beside it (at least 30 wide).
     let room = width.saturating_sub(31).max(30);
-    for p in m.parameters {
+    for p in &m.parameters {
         let mut text = wrap(&describe(p), room);
-        if let Some(d) = p.description {
+        if let Some(d) = &p.description {
             text.extend(wrap(d, room));
         }
         for (i, line) in text.iter().enumerate() {
-            let name = if i == 0 { p.name } else { "" };
+            let name = if i == 0 { p.name.as_str() } else { "" };
             out.push_str(&format!("  {name:<28} {line}\n"));
         }
     }
     if m.compute_units.len() > 1 {
         out.push_str("\nPricing (compute units):\n");
-        for r in m.compute_units {
+        for r in &m.compute_units {
             let when: Vec<String> = r
                 .conditions
                 .iter()
@@ -242,12 +247,13 @@ pub fn detail(m: &ModelSpec, width: usize) -> String {
     }
     if !m.deprecated_aliases.is_empty() {
         out.push_str("\nDeprecated names (accepted by this client and sent in snake_case):\n");
-        for a in m.deprecated_aliases {
+        for a in &m.deprecated_aliases {
             out.push_str(&format!(
                 "  {} -> {}{}\n",
                 a.from,
                 a.to,
                 a.sunset_date
+                    .as_ref()
                     .map_or(String::new(), |d| format!(" (Krea accepted it until {d})"))
             ));
         }
@@ -262,11 +268,11 @@ fn also_matching(query: &str, shown: &ModelSpec) -> Vec<&'static str> {
         .filter(|m| m.id != shown.id)
         .filter(|m| {
             m.id.to_ascii_lowercase().contains(&q)
-                || models::aliases_of(m.id)
+                || models::aliases_of(&m.id)
                     .iter()
                     .any(|a| a.contains(q.as_str()))
         })
-        .map(|m| m.id)
+        .map(|m| m.id.as_str())
         .collect()
 }
 
@@ -275,10 +281,10 @@ pub fn param_json(p: &ParamSpec) -> Value {
         "name": p.name, "type": p.ty.as_str(), "required": p.required, "nullable": p.nullable,
         "description": p.description,
         // A seed's documented default is one number, but leaving the seed out does not fix it.
-        "default": p.default.filter(|_| p.name != "seed").map(|d| d.to_json()),
+        "default": p.default.as_ref().filter(|_| p.name != "seed"),
         "minimum": p.minimum, "maximum": p.maximum, "min_length": p.min_length, "max_length": p.max_length,
-        "max_items": p.max_items, "enum": p.enum_values.iter().map(Literal::to_json).collect::<Vec<_>>(),
-        "format": p.format, "items": p.items.map(param_json),
+        "max_items": p.max_items, "enum": p.enum_values,
+        "format": p.format, "items": p.items.as_deref().map(param_json),
         "properties": p.properties.iter().map(param_json).collect::<Vec<_>>(),
     })
 }
@@ -286,7 +292,7 @@ pub fn param_json(p: &ParamSpec) -> Value {
 pub fn model_json(m: &ModelSpec) -> Value {
     json!({
         "id": m.id, "title": m.title, "kind": m.kind.as_str(), "path": m.path,
-        "aliases": models::aliases_of(m.id), "typical_seconds": m.typical_seconds,
+        "aliases": models::aliases_of(&m.id), "typical_seconds": m.typical_seconds,
         "compute_units": m.compute_units.iter().map(|r| json!({"conditions": r.conditions.iter().map(|(k, v)| json!({k.to_string(): v})).collect::<Vec<_>>(), "compute_units": r.compute_units, "seconds": r.seconds})).collect::<Vec<_>>(),
         "parameters": m.parameters.iter().map(param_json).collect::<Vec<_>>(),
         "deprecated_aliases": m.deprecated_aliases.iter().map(|a| json!({"from": a.from, "to": a.to, "sunset_date": a.sunset_date, "migration_url": a.migration_url})).collect::<Vec<_>>(),

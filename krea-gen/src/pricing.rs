@@ -12,12 +12,9 @@ use crate::catalog::{CostRow, ModelSpec};
 /// left open.
 fn requested(model: &ModelSpec, body: &Value, column: &str) -> Option<String> {
     let value_or_default = |name: &str| {
-        body.get(name).cloned().or_else(|| {
-            model
-                .parameter(name)
-                .and_then(|p| p.default)
-                .map(|d| d.to_json())
-        })
+        body.get(name)
+            .cloned()
+            .or_else(|| model.parameter(name).and_then(|p| p.default.clone()))
     };
     let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
     let count = |name: &str| body.get(name).and_then(Value::as_array).map_or(0, Vec::len);

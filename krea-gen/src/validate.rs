@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{Literal, ModelSpec, ParamSpec, ParamType};
+use crate::catalog::{same_value, value_text, ModelSpec, ParamSpec, ParamType};
 
 /// One thing wrong with a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub fn validate(model: &ModelSpec, body: &Value) -> Vec<Violation> {
     };
     check_object(
         "",
-        model.parameters,
+        &model.parameters,
         model.additional_properties,
         &[],
         map,
@@ -49,13 +49,13 @@ pub fn validate(model: &ModelSpec, body: &Value) -> Vec<Violation> {
 /// request bodies would refuse them.
 pub fn normalize_integers(model: &ModelSpec, body: &mut Value) {
     if let Some(map) = body.as_object_mut() {
-        normalize_object(model.parameters, map);
+        normalize_object(&model.parameters, map);
     }
 }
 
 fn normalize_object(params: &[ParamSpec], map: &mut Map<String, Value>) {
     for (key, value) in map.iter_mut() {
-        if let Some(p) = params.iter().find(|p| p.name == key) {
+        if let Some(p) = params.iter().find(|p| p.name == *key) {
             normalize_value(p, value);
         }
     }
@@ -79,11 +79,11 @@ fn normalize_value(p: &ParamSpec, value: &mut Value) {
             }
         }
         Value::Array(items) => {
-            if let Some(item) = p.items {
+            if let Some(item) = &p.items {
                 items.iter_mut().for_each(|v| normalize_value(item, v));
             }
         }
-        Value::Object(map) => normalize_object(p.properties, map),
+        Value::Object(map) => normalize_object(&p.properties, map),
         _ => {}
     }
 }
@@ -108,29 +108,33 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// The known field nearest to a mistyped one (`widht` -> `width`), if one is near.
-fn closest(key: &str, params: &[ParamSpec]) -> Option<&'static str> {
+fn closest<'a>(key: &str, params: &'a [ParamSpec]) -> Option<&'a str> {
     params
         .iter()
-        .map(|p| (strsim::damerau_levenshtein(key, p.name), p.name))
+        .map(|p| (strsim::damerau_levenshtein(key, &p.name), p.name.as_str()))
         .filter(|(d, name)| *d <= (name.len() / 3).max(1))
         .min()
         .map(|(_, name)| name)
 }
 
 fn names(params: &[ParamSpec]) -> String {
-    params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    params
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_object(
     prefix: &str,
     params: &[ParamSpec],
     additional: bool,
-    null_only: &[&str],
+    null_only: &[String],
     map: &Map<String, Value>,
     out: &mut Vec<Violation>,
 ) {
     for name in null_only {
-        if map.get(*name).is_some_and(|v| !v.is_null()) {
+        if map.get(name).is_some_and(|v| !v.is_null()) {
             out.push(Violation {
                 field: join(prefix, name),
                 problem: "must be left out (or null) here".into(),
@@ -138,17 +142,17 @@ fn check_object(
         }
     }
     for p in params.iter().filter(|p| p.required) {
-        if !map.contains_key(p.name) {
+        if !map.contains_key(&p.name) {
             out.push(Violation {
-                field: join(prefix, p.name),
+                field: join(prefix, &p.name),
                 problem: "is required".into(),
             });
         }
     }
     for (key, value) in map {
-        match params.iter().find(|p| p.name == key) {
+        match params.iter().find(|p| p.name == *key) {
             Some(p) => check_value(&join(prefix, key), p, value, out),
-            None if null_only.contains(&key.as_str()) => {}
+            None if null_only.contains(key) => {}
             None if !additional => out.push(Violation {
                 field: join(prefix, key),
                 problem: match closest(key, params) {
@@ -183,8 +187,8 @@ fn chosen_variant<'a>(variants: &'a [ParamSpec], value: &Value) -> Option<&'a Pa
             .collect();
         !fixed.is_empty()
             && fixed.iter().all(|q| {
-                map.get(q.name)
-                    .is_some_and(|given| q.enum_values[0].matches(given))
+                map.get(&q.name)
+                    .is_some_and(|given| same_value(&q.enum_values[0], given))
             })
     };
     let mut picked = variants.iter().filter(picks);
@@ -225,7 +229,7 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
     }
     if !p.variants.is_empty() {
         if !p.variants.iter().any(|v| satisfies(v, value)) {
-            match chosen_variant(p.variants, value) {
+            match chosen_variant(&p.variants, value) {
                 Some(v) => check_value(field, v, value, out),
                 None => fail("matches none of the allowed forms of this field".into()),
             }
@@ -257,8 +261,8 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
         ));
         return;
     }
-    if !p.enum_values.is_empty() && !p.enum_values.iter().any(|l| l.matches(value)) {
-        let allowed: Vec<String> = p.enum_values.iter().map(Literal::to_string).collect();
+    if !p.allows(value) {
+        let allowed: Vec<String> = p.enum_values.iter().map(value_text).collect();
         fail(format!(
             "{value} is not allowed (one of: {})",
             allowed.join(", ")
@@ -281,7 +285,7 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
         if let Some(max) = p.max_length.filter(|max| len > *max) {
             fail(format!("is {len} characters; at most {max} are allowed"));
         }
-        if let Some(pattern) = p.pattern {
+        if let Some(pattern) = &p.pattern {
             let matched = regress::Regex::new(pattern)
                 .map(|re| re.find(s).is_some())
                 .unwrap_or(true);
@@ -289,7 +293,7 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
                 fail(format!("{s:?} does not match the pattern {pattern}"));
             }
         }
-        if p.format == Some("uri") && !looks_like_uri(s) {
+        if p.format.as_deref() == Some("uri") && !looks_like_uri(s) {
             fail(format!("{s:?} is not an absolute URL (https://...)"));
         }
     }
@@ -301,7 +305,7 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
         if let Some(max) = p.max_items.filter(|max| len > *max) {
             fail(format!("has {len} items; at most {max} are allowed"));
         }
-        if let Some(item) = p.items {
+        if let Some(item) = &p.items {
             for (i, v) in items.iter().enumerate() {
                 check_value(&format!("{field}[{i}]"), item, v, out);
             }
@@ -311,9 +315,9 @@ fn check_value(field: &str, p: &ParamSpec, value: &Value, out: &mut Vec<Violatio
         if !p.properties.is_empty() || !p.additional_properties || !p.null_only.is_empty() {
             check_object(
                 field,
-                p.properties,
+                &p.properties,
                 p.additional_properties,
-                p.null_only,
+                &p.null_only,
                 map,
                 out,
             );
@@ -337,13 +341,13 @@ pub fn example_body(model: &ModelSpec, prompt: &str) -> Value {
 
 fn example_value(p: &ParamSpec, prompt: &str) -> Value {
     if let Some(first) = p.enum_values.first() {
-        return first.to_json();
+        return first.clone();
     }
     if let Some(variant) = p.variants.first() {
         return example_value(variant, prompt);
     }
     match p.ty {
-        ParamType::String if p.format == Some("uri") => {
+        ParamType::String if p.format.as_deref() == Some("uri") => {
             Value::from("https://example.com/input.png")
         }
         ParamType::String => {
@@ -360,7 +364,7 @@ fn example_value(p: &ParamSpec, prompt: &str) -> Value {
         }
         ParamType::Number | ParamType::Integer => {
             let lo = p.minimum.unwrap_or(1.0);
-            let n = match p.name {
+            let n = match p.name.as_str() {
                 "width" | "height" => 1024.0_f64.clamp(lo, p.maximum.unwrap_or(f64::MAX).max(lo)),
                 _ => lo,
             };
@@ -374,6 +378,7 @@ fn example_value(p: &ParamSpec, prompt: &str) -> Value {
         ParamType::Array => {
             let item = p
                 .items
+                .as_deref()
                 .map(|i| example_value(i, prompt))
                 .unwrap_or(Value::Null);
             Value::Array(vec![item; p.min_items.unwrap_or(0) as usize])
@@ -475,11 +480,11 @@ mod tests {
 
     #[test]
     fn every_model_has_a_valid_example_body() {
-        for m in crate::catalog::MODELS {
+        for m in crate::catalog::MODELS.iter() {
             let body = example_body(m, "a lighthouse at dusk");
             assert_eq!(validate(m, &body), vec![], "{}: {body}", m.id);
             assert_eq!(
-                crate::catalog::decode_body(m.operation_id, &body),
+                crate::catalog::decode_body(&m.operation_id, &body),
                 Some(Ok(())),
                 "{}",
                 m.id

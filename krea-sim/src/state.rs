@@ -435,13 +435,7 @@ impl Sim {
         let format = request
             .get("output_format")
             .and_then(Value::as_str)
-            .or_else(|| {
-                let default = model.parameter("output_format")?.default?;
-                match default {
-                    krea_gen::catalog::Literal::Str(s) => Some(s),
-                    _ => None,
-                }
-            });
+            .or_else(|| model.parameter("output_format")?.default.as_ref()?.as_str());
         let image = |format| {
             let (width, height) = render::image_size(request);
             Output::Image {
@@ -576,7 +570,7 @@ impl Sim {
 
 fn job_model_id(origin: &Origin) -> &str {
     match origin {
-        Origin::Generation(m) => m.id,
+        Origin::Generation(m) => &m.id,
         Origin::StyleTraining { .. } => "style-training",
         Origin::NodeApp { app_id } => app_id,
     }

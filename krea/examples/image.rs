@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "submitted job {} to {}",
         job.id(),
-        job.model().map_or("?", |m| m.id)
+        job.model().map_or("?", |m| m.id.as_str())
     );
     let done = job.wait().await?;
     for path in done.download_to(common::out_dir()).await? {

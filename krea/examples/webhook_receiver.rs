@@ -81,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The delivered job is the outcome: no GET to the API before downloading.
         let done = s.krea.delivered(job)?;
         for path in done.download_to(common::out_dir()).await? {
-            let model = handle.model().map_or("?", |m| m.id);
+            let model = handle.model().map_or("?", |m| m.id.as_str());
             println!("{model} (webhook) -> {}", path.display());
         }
     }

@@ -273,6 +273,6 @@ impl Krea {
     }
 
     pub(crate) fn observe_duration(&self, model: &ModelSpec, seconds: f64) {
-        self.inner.timings.observe(model.id, seconds);
+        self.inner.timings.observe(&model.id, seconds);
     }
 }

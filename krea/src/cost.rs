@@ -178,13 +178,10 @@ mod tests {
 
     #[test]
     fn open_conditions_give_a_range() {
-        static ROWS: &[CostRow] = &[
-            CostRow::new(&[("Resolution", "720p")], 100.0, None),
-            CostRow::new(&[("Resolution", "1080p")], 150.0, None),
-        ];
+        let row = |r: &str, cu| CostRow::new(vec![("Resolution".into(), r.into())], cu, None);
         // A model whose table depends on a resolution it takes no parameter for.
-        let mut m = *model("google/imagen-3");
-        m.compute_units = ROWS;
+        let mut m = model("google/imagen-3").clone();
+        m.compute_units = vec![row("720p", 100.0), row("1080p", 150.0)];
         let e = estimate(&m, &json!({"prompt": "x"})).expect("priced");
         assert_eq!((e.low, e.high), (100.0, 150.0));
         assert_eq!(e.to_string(), "100-150 CU");

@@ -121,7 +121,7 @@ impl Finished {
                 Target::Exact(named)
             }
             None => {
-                let slug = self.model.map_or("krea", |m| m.slug);
+                let slug = self.model.map_or("krea", |m| m.slug.as_str());
                 let job8: String = self.job_id().simple().to_string().chars().take(8).collect();
                 Target::Stem(format!("{}-{job8}-{n}", sanitize(slug)))
             }

@@ -285,7 +285,7 @@ impl Finished {
 
     /// The model id, when known.
     pub fn model_id(&self) -> Option<&'static str> {
-        self.model.map(|m| m.id)
+        self.model.map(|m| m.id.as_str())
     }
 
     /// The result files' URLs (as Krea sent them; clean them with

@@ -5,7 +5,7 @@
 //! from, and a few more). Matching ignores case, spaces, `-`, `_` and `.`.
 
 pub use krea_gen::catalog::{
-    CostRow, FieldAlias, Kind, Literal, MODELS, ModelSpec, ParamSpec, ParamType, unlisted,
+    CostRow, FieldAlias, Kind, MODELS, ModelSpec, ParamSpec, ParamType, unlisted,
 };
 
 use crate::error::{Error, Result};
@@ -137,8 +137,8 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
     }
     let matches: Vec<&'static ModelSpec> = krea_gen::catalog::all()
         .filter(|m| {
-            fold(m.id) == folded
-                || fold(m.slug) == folded
+            fold(&m.id) == folded
+                || fold(&m.slug) == folded
                 || fold(m.path.trim_start_matches('/')) == folded
         })
         .collect();
@@ -170,7 +170,7 @@ pub fn resolve(name: &str) -> Result<&'static ModelSpec> {
 /// an empty `text`.
 ///
 /// ```
-/// let found: Vec<_> = krea::models::search("veo 3.1").map(|m| m.id).collect();
+/// let found: Vec<_> = krea::models::search("veo 3.1").map(|m| m.id.as_str()).collect();
 /// assert!(found.contains(&"google/veo-3.1-fast"));
 /// assert!(found.iter().all(|id| id.contains("veo-3.1")));
 /// ```
@@ -178,9 +178,9 @@ pub fn search(text: &str) -> impl Iterator<Item = &'static ModelSpec> {
     let folded = fold(text);
     all().filter(move |m| {
         folded.is_empty()
-            || [m.id, m.title]
+            || [m.id.as_str(), m.title.as_str()]
                 .into_iter()
-                .chain(aliases_of(m.id))
+                .chain(aliases_of(&m.id))
                 .any(|n| fold(n).contains(&folded))
     })
 }
@@ -246,7 +246,12 @@ pub fn suggest(name: &str) -> Vec<String> {
         return Vec::new();
     }
     let candidates = all()
-        .flat_map(|m| [(m.id, m.id), (m.slug, m.id)])
+        .flat_map(|m| {
+            [
+                (m.id.as_str(), m.id.as_str()),
+                (m.slug.as_str(), m.id.as_str()),
+            ]
+        })
         .chain(ALIASES.iter().map(|(a, id)| (*a, *id)));
     let mut scored: Vec<(usize, String)> = candidates
         .filter_map(|(candidate, id)| {
@@ -286,30 +291,43 @@ mod tests {
     #[test]
     fn every_alias_points_at_a_catalog_model() {
         for (alias, id) in ALIASES {
-            assert_eq!(resolve(alias).map(|m| m.id).ok(), Some(*id), "{alias}");
+            assert_eq!(
+                resolve(alias).map(|m| m.id.as_str()).ok(),
+                Some(*id),
+                "{alias}"
+            );
         }
     }
 
     #[test]
     fn ids_paths_and_slugs_resolve_ignoring_case_and_punctuation() {
-        for m in MODELS {
-            assert_eq!(resolve(m.id).map(|r| r.id).ok(), Some(m.id));
-            assert_eq!(resolve(m.path).map(|r| r.id).ok(), Some(m.id));
-            assert_eq!(resolve(&m.id.to_uppercase()).map(|r| r.id).ok(), Some(m.id));
+        for m in MODELS.iter() {
+            assert_eq!(
+                resolve(&m.id).map(|r| r.id.as_str()).ok(),
+                Some(m.id.as_str())
+            );
+            assert_eq!(
+                resolve(&m.path).map(|r| r.id.as_str()).ok(),
+                Some(m.id.as_str())
+            );
+            assert_eq!(
+                resolve(&m.id.to_uppercase()).map(|r| r.id.as_str()).ok(),
+                Some(m.id.as_str())
+            );
         }
         assert_eq!(
-            resolve("flux 1 dev").map(|m| m.id).ok(),
+            resolve("flux 1 dev").map(|m| m.id.as_str()).ok(),
             Some("bfl/flux-1-dev")
         );
         assert_eq!(
-            resolve("VEO_3.1_FAST").map(|m| m.id).ok(),
+            resolve("VEO_3.1_FAST").map(|m| m.id.as_str()).ok(),
             Some("google/veo-3.1-fast")
         );
     }
 
     #[test]
     fn folded_names_do_not_collide() {
-        let mut folded: Vec<String> = MODELS.iter().map(|m| fold(m.id)).collect();
+        let mut folded: Vec<String> = MODELS.iter().map(|m| fold(&m.id)).collect();
         folded.sort();
         folded.dedup();
         assert_eq!(folded.len(), MODELS.len());
@@ -361,16 +379,16 @@ mod tests {
             assert!(
                 matches!(resolve(name), Err(Error::UnknownModel { .. })),
                 "{name}: {:?}",
-                resolve(name).map(|m| m.id)
+                resolve(name).map(|m| &m.id)
             );
         }
         // The vendor that does match still finds the model by its slug or alias.
         assert_eq!(
-            resolve("google/veo-3.1-fast").map(|m| m.id).ok(),
+            resolve("google/veo-3.1-fast").map(|m| m.id.as_str()).ok(),
             Some("google/veo-3.1-fast")
         );
         assert_eq!(
-            resolve("bfl/flux").map(|m| m.id).ok(),
+            resolve("bfl/flux").map(|m| m.id.as_str()).ok(),
             Some("bfl/flux-1-dev")
         );
     }
@@ -385,7 +403,7 @@ mod tests {
     #[test]
     fn the_default_model_is_nano_banana_2() {
         assert_eq!(
-            resolve(DEFAULT_MODEL).map(|m| m.title).ok(),
+            resolve(DEFAULT_MODEL).map(|m| m.title.as_str()).ok(),
             Some("Nano Banana 2")
         );
     }

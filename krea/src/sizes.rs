@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Problem;
 use crate::models::{Kind, ModelSpec, ParamSpec};
+use krea_gen::catalog::value_text;
 
 /// Pixels of the default image (1024 x 1024) and video (1280 x 720) areas.
 const IMAGE_AREA: f64 = 1024.0 * 1024.0;
@@ -43,9 +44,7 @@ pub(crate) fn size_for_ratio(model: &ModelSpec, ratio: f64) -> (u32, u32) {
 
 /// The default (else first allowed) value of `p`.
 fn preset(p: &ParamSpec) -> Option<Value> {
-    p.default
-        .or_else(|| p.enum_values.first().copied())
-        .map(|l| l.to_json())
+    p.default.clone().or_else(|| p.enum_values.first().cloned())
 }
 
 /// What an enhancer's output size comes from when the request does not give one.
@@ -75,9 +74,9 @@ pub(crate) fn fill(
     if model.kind == Kind::Enhance {
         if let Some(p) = model.parameter("image_scaling_factor")
             && let Some(s) = scale
-            && missing(params, p.name)
+            && missing(params, &p.name)
         {
-            params.insert(p.name.into(), json!(s));
+            params.insert(p.name.clone(), json!(s));
         }
         if required("width") && (missing(params, "width") || missing(params, "height")) {
             let factor = scale.unwrap_or(2.0);
@@ -111,8 +110,8 @@ pub(crate) fn fill(
             .map(String::from);
         let default_ratio = model
             .parameter("aspect_ratio")
-            .and_then(|p| p.default)
-            .map(|d| d.to_string());
+            .and_then(|p| p.default.as_ref())
+            .map(value_text);
         let (ratio_text, ratio) = from_param
             .or_else(|| ratio_hint.map(String::from))
             .or(default_ratio)
@@ -138,15 +137,15 @@ pub(crate) fn fill(
             .then_some(ratio_hint)
             .flatten()
             .filter(|h| {
-                p.enum_values.is_empty() || p.enum_values.iter().any(|v| v.to_string() == *h)
+                p.enum_values.is_empty() || p.enum_values.iter().any(|v| v.as_str() == Some(*h))
             })
             .map(|h| json!(h));
         let square = (name == "aspect_ratio")
             .then(|| {
                 p.enum_values
                     .iter()
-                    .find(|v| v.to_string() == "1:1")
-                    .map(|v| v.to_json())
+                    .find(|v| v.as_str() == Some("1:1"))
+                    .cloned()
             })
             .flatten();
         match hinted.or(square).or_else(|| preset(p)) {

@@ -62,7 +62,7 @@ impl Timings {
     /// What to expect from `model`: observed, else the catalog, else a per-kind guess.
     /// `time_scale` converts observations made against a faster simulator back to real seconds.
     pub fn expect(&self, model: &ModelSpec, time_scale: f64) -> Expectation {
-        match self.lock().stats.get(model.id) {
+        match self.lock().stats.get(&model.id) {
             Some(s) if s.samples > 0 && time_scale > 0.0 => Expectation {
                 seconds: s.mean_seconds / time_scale,
                 founded: true,
@@ -135,8 +135,8 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let t = Timings::load(Some(path.clone()));
         assert_eq!(t.expect(flux(), 1.0).seconds, 7.0, "the catalog first");
-        t.observe(flux().id, 10.0);
-        t.observe(flux().id, 12.0);
+        t.observe(&flux().id, 10.0);
+        t.observe(&flux().id, 12.0);
         assert_eq!(t.expect(flux(), 1.0).seconds, 11.0);
         drop(t);
         let again = Timings::load(Some(path.clone()));

@@ -9,8 +9,10 @@ use serde_json::Value;
 use crate::normalize::{NormalizeError, operations};
 use crate::{glossary, opid};
 
-/// What a model produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a model produces. Kept exhaustive on purpose: every kind has its own request rules
+/// (sizes, inputs, waits), so a new one is handled, not passed over by a wildcard, and its
+/// arrival is a breaking change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// `/generate/image/...`
@@ -32,8 +34,9 @@ impl Kind {
     }
 }
 
-/// The JSON type of a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The JSON type of a parameter. Exhaustive: JSON's types are a closed set (`null` is
+/// [`ParamSpec::nullable`]), so code that checks values can match every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ParamType {
     /// JSON string.
@@ -67,78 +70,236 @@ impl ParamType {
     }
 }
 
-/// One request parameter (or a nested item/property of one).
+/// One request parameter (or a nested item/property of one). Members absent from the
+/// serialized form take their defaults (not required, not nullable, no bounds, no choices).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ParamSpec {
     /// JSON name (snake_case).
     pub name: String,
     /// JSON type.
     pub ty: ParamType,
     /// Must be present.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
     /// `null` is allowed.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub nullable: bool,
     /// The project's help line for it (see [`crate::glossary`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The value Krea uses when the parameter is absent.
+    /// The value Krea uses when the parameter is absent (never sent by the client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     /// Inclusive lower bound for numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum: Option<f64>,
     /// Inclusive upper bound for numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maximum: Option<f64>,
-    /// Bounds on string length.
+    /// Minimum string length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_length: Option<u64>,
-    /// Bounds on string length.
+    /// Maximum string length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u64>,
-    /// Bounds on array length.
+    /// Minimum array length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_items: Option<u64>,
-    /// Bounds on array length.
+    /// Maximum array length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
     /// Allowed values; empty when any value of the type is allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enum_values: Vec<Value>,
     /// `uri`, `date-time`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// Regular expression strings must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
     /// Schema of array items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Box<ParamSpec>>,
     /// Properties of an object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<ParamSpec>,
     /// Whether an object accepts properties not listed (the document says `false` for bodies).
+    #[serde(default, skip_serializing_if = "is_false")]
     pub additional_properties: bool,
     /// Fields of an object that may only be absent or `null` (`x-krea-null-only`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub null_only: Vec<String>,
     /// `oneOf` alternatives; a value must match one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<ParamSpec>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ParamSpec {
+    /// Whether `value` is one of the allowed values (numbers compare by value: `5` is `5.0`);
+    /// true when the parameter lists none.
+    pub fn allows(&self, value: &Value) -> bool {
+        self.enum_values.is_empty() || self.enum_values.iter().any(|v| same_value(v, value))
+    }
+
+    /// This parameter as a JSON Schema (draft 2020-12 style: `null` joins the type list), with
+    /// the project's help line as its description.
+    pub fn json_schema(&self) -> Value {
+        let mut s = serde_json::Map::new();
+        let ty = match self.ty {
+            ParamType::Any => None,
+            t => Some(t.as_str()),
+        };
+        match (ty, self.nullable) {
+            (Some(t), true) => {
+                s.insert("type".into(), serde_json::json!([t, "null"]));
+            }
+            (Some(t), false) => {
+                s.insert("type".into(), t.into());
+            }
+            _ => {}
+        }
+        if let Some(d) = &self.description {
+            s.insert("description".into(), d.as_str().into());
+        }
+        if let Some(d) = &self.default {
+            s.insert("default".into(), d.clone());
+        }
+        let numbers = [("minimum", self.minimum), ("maximum", self.maximum)];
+        for (k, v) in numbers {
+            if let Some(v) = v {
+                s.insert(k.into(), serde_json::json!(v));
+            }
+        }
+        let counts = [
+            ("minLength", self.min_length),
+            ("maxLength", self.max_length),
+            ("minItems", self.min_items),
+            ("maxItems", self.max_items),
+        ];
+        for (k, v) in counts {
+            if let Some(v) = v {
+                s.insert(k.into(), v.into());
+            }
+        }
+        if !self.enum_values.is_empty() {
+            s.insert("enum".into(), self.enum_values.clone().into());
+        }
+        if let Some(f) = &self.format {
+            s.insert("format".into(), f.as_str().into());
+        }
+        if let Some(p) = &self.pattern {
+            s.insert("pattern".into(), p.as_str().into());
+        }
+        if let Some(items) = &self.items {
+            s.insert("items".into(), items.json_schema());
+        }
+        if !self.properties.is_empty() || !self.null_only.is_empty() {
+            s.extend(object_schema(&self.properties, self.additional_properties));
+            if let Some(Value::Object(props)) = s.get_mut("properties") {
+                for name in &self.null_only {
+                    props.insert(name.clone(), serde_json::json!({"type": "null"}));
+                }
+            }
+        }
+        if !self.variants.is_empty() {
+            let alts: Vec<Value> = self.variants.iter().map(ParamSpec::json_schema).collect();
+            s.insert("oneOf".into(), alts.into());
+        }
+        Value::Object(s)
+    }
+}
+
+/// Equal JSON values, numbers compared by value (`5` equals `5.0`).
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// A value as a person reads it: a string without its quotes, anything else as JSON.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `properties`, `required` and `additionalProperties` of an object schema.
+fn object_schema(properties: &[ParamSpec], additional: bool) -> serde_json::Map<String, Value> {
+    let mut s = serde_json::Map::new();
+    let props: serde_json::Map<String, Value> = properties
+        .iter()
+        .map(|p| (p.name.clone(), p.json_schema()))
+        .collect();
+    s.insert("type".into(), "object".into());
+    s.insert("properties".into(), Value::Object(props));
+    let required: Vec<Value> = properties
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| p.name.as_str().into())
+        .collect();
+    if !required.is_empty() {
+        s.insert("required".into(), required.into());
+    }
+    if !additional {
+        s.insert("additionalProperties".into(), false.into());
+    }
+    s
 }
 
 /// One row of a model's pricing table: under these conditions, this many compute units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CostRow {
     /// Column name -> value (`Resolution` -> `1080p`, `Duration` -> `5s`).
     pub conditions: Vec<(String, String)>,
     /// Compute units charged.
     pub compute_units: f64,
     /// Average completion time in seconds, where the table states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+}
+
+impl CostRow {
+    /// A price row: `compute_units` when every condition (column, value) holds.
+    pub fn new(
+        conditions: Vec<(String, String)>,
+        compute_units: f64,
+        seconds: Option<f64>,
+    ) -> CostRow {
+        CostRow {
+            conditions,
+            compute_units,
+            seconds,
+        }
+    }
 }
 
 /// A deprecated request field name Krea still accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FieldAlias {
     /// The old (camelCase) name.
     pub from: String,
     /// The name to send instead.
     pub to: String,
     /// When Krea stops accepting `from` (YYYY-MM-DD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sunset_date: Option<String>,
     /// Where Krea explains the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration_url: Option<String>,
 }
 
 /// One generation model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelSpec {
     /// `provider/model`, e.g. `bfl/flux-1-dev`.
     pub id: String,
@@ -159,19 +320,67 @@ pub struct ModelSpec {
     /// Whether the body accepts properties it does not list.
     pub additional_properties: bool,
     /// The pricing table (`x-krea-pricing`), where Krea publishes one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compute_units: Vec<CostRow>,
     /// Typical completion time in seconds (the median of the pricing rows that state one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typical_seconds: Option<f64>,
     /// Old field names Krea still accepts for this model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deprecated_aliases: Vec<FieldAlias>,
     /// The operation is marked deprecated.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub deprecated: bool,
 }
 
 impl ModelSpec {
-    /// The parameter called `name`.
+    /// A model no catalog lists, served at `/generate/{kind}/{provider}/{slug}`: no parameters
+    /// known, any body accepted, no price.
+    pub fn unlisted(kind: Kind, provider: &str, slug: &str) -> ModelSpec {
+        ModelSpec {
+            id: format!("{provider}/{slug}"),
+            provider: provider.into(),
+            slug: slug.into(),
+            kind,
+            title: slug.into(),
+            path: format!("/generate/{}/{provider}/{slug}", kind.as_str()),
+            operation_id: String::new(),
+            parameters: Vec::new(),
+            additional_properties: true,
+            compute_units: Vec::new(),
+            typical_seconds: None,
+            deprecated_aliases: Vec::new(),
+            deprecated: false,
+        }
+    }
+
+    /// The body parameter called `name`.
     pub fn parameter(&self, name: &str) -> Option<&ParamSpec> {
         self.parameters.iter().find(|p| p.name == name)
+    }
+
+    /// The parameters that must be present.
+    pub fn required(&self) -> impl Iterator<Item = &ParamSpec> {
+        self.parameters.iter().filter(|p| p.required)
+    }
+
+    /// The JSON Schema of the request body (for tools and assistants).
+    pub fn json_schema(&self) -> Value {
+        let mut s = object_schema(&self.parameters, self.additional_properties);
+        s.insert("title".into(), self.title.as_str().into());
+        s.insert(
+            "$schema".into(),
+            "https://json-schema.org/draft/2020-12/schema".into(),
+        );
+        Value::Object(s)
+    }
+
+    /// The compute units of the cheapest row of the pricing table.
+    pub fn min_compute_units(&self) -> Option<f64> {
+        self.compute_units
+            .iter()
+            .map(|r| r.compute_units)
+            .min_by(f64::total_cmp)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The generated part of krea-gen, written into the repository (`krea-gen/src/generated/`) so
 //! that building the crates needs no code generator: progenitor and prettyplease give the raw
-//! client, krea-openapi the model catalog as static data and the per-model body decoders. Run
+//! client, krea-openapi the model catalog (JSON, read once at first use) and the per-model body decoders. Run
 //! by `cargo xtask spec generate` and `spec refresh`; `spec check` fails when the files differ
 //! from what the vendored description gives.
 
@@ -49,9 +49,10 @@ pub fn sources(root: &Path) -> Result<Vec<(&'static str, String)>> {
     let code = prettyplease::unparse(&file);
     Ok(vec![
         ("codegen.rs", format!("{HEADER}{code}")),
+        // JSON has no comments: the header is the Rust files' alone.
         (
-            "catalog.rs",
-            format!("{HEADER}{}", krea_openapi::emit::catalog_source(&models)),
+            "catalog.json",
+            krea_openapi::emit::catalog_json(&models).context("serialize the catalog")?,
         ),
         ("bodies.rs", format!("{HEADER}{}", body_dispatch(&models))),
     ])

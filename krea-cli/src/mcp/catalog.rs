@@ -44,13 +44,13 @@ impl Server {
         let mut list = Vec::new();
         let found = models::search(a.search.as_deref().unwrap_or_default());
         for m in found.filter(|m| kind.is_none_or(|k| m.kind == k)) {
-            let aliases = models::aliases_of(m.id);
+            let aliases = models::aliases_of(&m.id);
             lines.push(format!(
                 "{} ({}, {}): {} CU, {}{}",
                 m.id,
                 m.title,
                 m.kind.as_str(),
-                units(m.compute_units),
+                units(&m.compute_units),
                 time(m),
                 if aliases.is_empty() {
                     String::new()
@@ -60,7 +60,7 @@ impl Server {
             ));
             list.push(json!({
                 "id": m.id, "title": m.title, "kind": m.kind.as_str(), "aliases": aliases,
-                "compute_units": units(m.compute_units), "typical_seconds": m.typical_seconds,
+                "compute_units": units(&m.compute_units), "typical_seconds": m.typical_seconds,
             }));
         }
         let text = if lines.is_empty() {
@@ -114,7 +114,7 @@ impl Server {
         let m = models::resolve(model)?;
         let mut structured = json!({
             "id": m.id, "title": m.title, "kind": m.kind.as_str(), "path": m.path,
-            "aliases": models::aliases_of(m.id), "typical_seconds": m.typical_seconds,
+            "aliases": models::aliases_of(&m.id), "typical_seconds": m.typical_seconds,
             "parameters": m.parameters.iter().map(|p| lean(param_json(p))).collect::<Vec<_>>(),
         });
         let low = m
@@ -137,7 +137,7 @@ impl Server {
             m.kind.as_str(),
             m.path,
             time(m),
-            units(m.compute_units)
+            units(&m.compute_units)
         );
         let columns = price_columns(m);
         if full {
@@ -153,9 +153,9 @@ impl Server {
             ));
         }
         text.push_str("\nParameters:");
-        for p in m.parameters {
+        for p in &m.parameters {
             text.push_str(&format!("\n- {}: {}", p.name, describe(p)));
-            if let Some(d) = p.description {
+            if let Some(d) = &p.description {
                 text.push_str(&format!(". {d}"));
             }
         }
@@ -171,7 +171,7 @@ impl Server {
         let checked = self
             .ctx
             .krea
-            .generate(m.id, Value::Object(a.params))
+            .generate(&m.id, Value::Object(a.params))
             .check()?;
         let total = checked.worst_case.times(count);
         // Priced as a call would be, without holding anything.
@@ -179,7 +179,7 @@ impl Server {
             .money
             .reserve(total)
             .err()
-            .map(|over| super::money::refusal(m.id, &over));
+            .map(|over| super::money::refusal(&m.id, &over));
         let mut text = format!("{count} x {} ({}): {total}", m.title, m.id);
         text.push_str(&format!(
             "; this session has spent {} CU",
@@ -207,10 +207,10 @@ impl Server {
 }
 
 /// The columns a model's prices depend on (`Duration`, `Mode`), in order of appearance.
-fn price_columns(m: &models::ModelSpec) -> Vec<&'static str> {
-    let mut columns: Vec<&'static str> = Vec::new();
+fn price_columns(m: &models::ModelSpec) -> Vec<&str> {
+    let mut columns: Vec<&str> = Vec::new();
     for (k, _) in m.compute_units.iter().flat_map(|r| r.conditions.iter()) {
-        if !columns.contains(k) {
+        if !columns.contains(&k.as_str()) {
             columns.push(k);
         }
     }

@@ -85,7 +85,7 @@ impl Server {
         let reservation = match self.money.reserve(checked.worst_case) {
             Ok(r) => r,
             Err(over) => {
-                let mut refusal = self.refused("over_budget", &money::refusal(model.id, &over));
+                let mut refusal = self.refused("over_budget", &money::refusal(&model.id, &over));
                 if let Some(s) = refusal.structured_content.as_mut() {
                     s["estimate_cu"] = json!(checked.worst_case.high);
                     s["assumed_price"] = json!(checked.worst_case.assumed);

@@ -18,7 +18,7 @@ use crate::webhook;
 
 /// 410 for a retired model, naming its replacement.
 pub fn gone(r: &Retirement) -> Response {
-    let replacement_path = catalog::model(&r.replacement).map(|m| m.path);
+    let replacement_path = catalog::model(&r.replacement).map(|m| m.path.as_str());
     let body = json!({
         "error": "model_unavailable",
         "message": format!(
@@ -63,10 +63,11 @@ fn deprecated_fields(
     let sent: Vec<_> = model
         .deprecated_aliases
         .iter()
-        .filter(|a| body.contains_key(a.from))
+        .filter(|a| body.contains_key(&a.from))
         .map(|alias| {
             let sunset = alias
                 .sunset_date
+                .as_deref()
                 .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
             (alias, sunset)
         })
@@ -88,7 +89,7 @@ fn deprecated_fields(
             .collect();
         let see: Vec<&str> = retired
             .iter()
-            .filter_map(|(a, _)| a.migration_url)
+            .filter_map(|(a, _)| a.migration_url.as_deref())
             .collect();
         let see = see.first().map_or(String::new(), |u| format!(" See {u}."));
         let fields: Vec<Value> = retired
@@ -114,8 +115,8 @@ fn deprecated_fields(
     let conflicts: Vec<String> = sent
         .iter()
         .filter(|(a, _)| {
-            body.get(a.to)
-                .is_some_and(|new| Some(new) != body.get(a.from))
+            body.get(&a.to)
+                .is_some_and(|new| Some(new) != body.get(&a.from))
         })
         .map(|(a, _)| format!("{} and {}", a.from, a.to))
         .collect();
@@ -131,10 +132,13 @@ fn deprecated_fields(
     let mut notice = HeaderMap::new();
     let mut links = Vec::new();
     for (alias, _) in &sent {
-        if let Some(v) = body.remove(alias.from) {
+        if let Some(v) = body.remove(&alias.from) {
             body.entry(alias.to.to_string()).or_insert(v);
         }
-        let url = alias.migration_url.unwrap_or("https://docs.krea.ai");
+        let url = alias
+            .migration_url
+            .as_deref()
+            .unwrap_or("https://docs.krea.ai");
         links.push(format!(
             "<{url}>; rel=\"deprecation\"; title=\"{} is now {}\"",
             alias.from, alias.to
@@ -261,7 +265,7 @@ pub async fn generate(
             format!("Invalid request body: {}", list.join("; ")),
         );
     }
-    if let Some(Err(_)) = catalog::decode_body(model.operation_id, &request) {
+    if let Some(Err(_)) = catalog::decode_body(&model.operation_id, &request) {
         // The checks above say why in the project's words; this is the typed last word.
         return error(
             StatusCode::BAD_REQUEST,

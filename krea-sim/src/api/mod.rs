@@ -75,7 +75,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .unwrap_or_default();
     for model in MODELS.iter().chain(extra) {
         api = api.route(
-            model.path,
+            &model.path,
             post(move |state, headers, body| generate::generate(model, state, headers, body)),
         );
     }

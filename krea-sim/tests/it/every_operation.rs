@@ -376,9 +376,9 @@ async fn the_served_document_gives_prices_and_times_where_krea_scripts_read_them
     let served: Value = support::openapi(&sim).await;
     let vendored: Value = serde_json::from_str(krea_gen::OPENAPI_DOCUMENT).expect("vendored");
     let mut priced = 0;
-    for model in catalog::MODELS {
-        let facts = &vendored["paths"][model.path]["post"]["x-krea-pricing"];
-        let op = &served["paths"][model.path]["post"];
+    for model in catalog::MODELS.iter() {
+        let facts = &vendored["paths"][model.path.as_str()]["post"]["x-krea-pricing"];
+        let op = &served["paths"][model.path.as_str()]["post"];
         let read = figures_in(op["description"].as_str().unwrap_or_default());
         let Some(rows) = facts.as_array() else {
             assert!(read.is_empty(), "{}: no price in the facts", model.id);
@@ -397,7 +397,7 @@ async fn the_served_document_gives_prices_and_times_where_krea_scripts_read_them
         assert_eq!(read, expected, "{}: {}", model.id, op["description"]);
         assert_eq!(
             op["summary"],
-            vendored["paths"][model.path]["post"]["x-krea-title"]
+            vendored["paths"][model.path.as_str()]["post"]["x-krea-title"]
         );
     }
     assert_eq!(priced, 51, "the models the vendored description prices");

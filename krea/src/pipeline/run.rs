@@ -26,7 +26,7 @@ pub fn manifest_path(dir: &Path) -> PathBuf {
 fn local_path<'a>(model: &ModelSpec, field: &str, value: &'a serde_json::Value) -> Option<&'a str> {
     let takes_url = model
         .parameter(field)
-        .is_some_and(|p| p.format == Some("uri"));
+        .is_some_and(|p| p.format.as_deref() == Some("uri"));
     value
         .as_str()
         .filter(|s| takes_url && !s.starts_with("https://") && !s.starts_with("http://"))
@@ -52,7 +52,7 @@ pub(crate) fn request(krea: &Krea, model: &'static ModelSpec, i: &Instance) -> G
             }
         }
     }
-    let mut r = krea.generate(model.id, serde_json::Value::Object(body));
+    let mut r = krea.generate(&model.id, serde_json::Value::Object(body));
     for (k, input) in local {
         r = r.input(&k, input);
     }

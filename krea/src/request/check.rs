@@ -93,7 +93,7 @@ impl GenerationRequest {
                 })
             } else {
                 Err(Error::InvalidRequest {
-                    subject: model.id.into(),
+                    subject: model.id.clone(),
                     problems,
                 })
             };
@@ -144,7 +144,7 @@ impl GenerationRequest {
         problems.extend(blank_prompt(model, &body));
         if problems.is_empty() {
             // The generated type is the last word: a body it refuses is not sent.
-            if let Some(Err(e)) = krea_gen::catalog::decode_body(model.operation_id, &body) {
+            if let Some(Err(e)) = krea_gen::catalog::decode_body(&model.operation_id, &body) {
                 problems.push(Problem::whole(e));
             }
         }
@@ -163,7 +163,7 @@ impl GenerationRequest {
         problems.dedup();
         if !problems.is_empty() {
             return Err(Error::InvalidRequest {
-                subject: model.id.into(),
+                subject: model.id.clone(),
                 problems,
             });
         }

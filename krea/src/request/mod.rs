@@ -184,7 +184,7 @@ impl GenerationRequest {
     fn typed(mut self, name: &str, value: Value) -> Self {
         match self.model() {
             Some(m) if m.parameter(name).is_none() => {
-                let names: Vec<&str> = m.parameters.iter().map(|p| p.name).collect();
+                let names: Vec<&str> = m.parameters.iter().map(|p| p.name.as_str()).collect();
                 self.problems.push(Problem::at(
                     name,
                     format!(
@@ -207,7 +207,7 @@ impl GenerationRequest {
         let key = self
             .model()
             .and_then(|m| m.deprecated_aliases.iter().find(|a| a.from == key))
-            .map_or(key, |a| a.to);
+            .map_or(key, |a| a.to.as_str());
         self.params.insert(key.to_string(), value.into());
         self
     }

@@ -112,7 +112,7 @@ impl GenerationRequest {
                 "no catalog lists this endpoint: sending the body unchecked"
             );
         }
-        let mut creation = Creation::new(model.id, model.path, body);
+        let mut creation = Creation::new(model.id.as_str(), model.path.as_str(), body);
         creation.key = key;
         creation.admission = admission;
         creation.output = self.output.clone();
@@ -125,7 +125,7 @@ impl GenerationRequest {
         }
         let jobs = self.krea.create(&creation).await?;
         let job = jobs.into_iter().next().ok_or_else(|| Error::Decode {
-            operation: model.id.into(),
+            operation: model.id.clone(),
             path: None,
             message: "the answer named no job".into(),
             body: String::new(),

@@ -186,7 +186,7 @@ mod sizes_and_inputs {
             if needs_input {
                 continue;
             }
-            let c = krea().image(m.id).prompt("a lighthouse").check();
+            let c = krea().image(&m.id).prompt("a lighthouse").check();
             assert!(c.is_ok(), "{}: {c:?}", m.id);
         }
     }

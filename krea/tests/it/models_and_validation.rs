@@ -47,7 +47,7 @@ async fn every_alias_submits_to_its_endpoint() {
             .submit()
             .await
             .unwrap_or_else(|e| panic!("{alias}: {e}"));
-        assert_eq!(job.model().map(|m| m.path), Some(*path), "{alias}");
+        assert_eq!(job.model().map(|m| m.path.as_str()), Some(*path), "{alias}");
         let c = s.sim.control().counters();
         assert_eq!(
             c.requests_to(&format!("POST {path}")),
