@@ -40,22 +40,23 @@ fn manifest(dir: &std::path::Path) -> Vec<Value> {
 /// 0.3 s here (the defaults cover seconds).
 fn batch(e: &Env) -> Command {
     let mut cmd = support::command(e);
-    cmd.args([
-        "--poll",
-        "0.02",
-        "--request-timeout",
-        "2",
-        "--settle-grace",
-        "2",
-        "batch",
-        "prompts.txt",
-        "-o",
-        "out",
-        "--concurrency",
-        "32",
-    ]);
+    cmd.args(["--poll", "0.02"])
+        .args(BATCH)
+        .args(["--concurrency", "32"]);
     cmd
 }
+
+/// The batch run of every round: answers cut short after 2 s, a 2 s settling grace.
+const BATCH: [&str; 8] = [
+    "--request-timeout",
+    "2",
+    "--settle-grace",
+    "2",
+    "batch",
+    "prompts.txt",
+    "-o",
+    "out",
+];
 
 /// Kills `child` after `after`, unless it ended first; returns whether it was killed.
 fn kill_after(child: &mut Child, after: Duration) -> bool {
@@ -176,21 +177,7 @@ async fn a_300_line_batch_under_every_fault_killed_and_resumed_pays_once_for_eve
     loop {
         rounds += 1;
         assert!(rounds <= 6, "the batch does not converge");
-        let o = krea(
-            &e,
-            &[
-                "--request-timeout",
-                "2",
-                "--settle-grace",
-                "2",
-                "batch",
-                "prompts.txt",
-                "-o",
-                "out",
-                "--resume",
-            ],
-        )
-        .await;
+        let o = krea(&e, &[&BATCH[..], &["--resume"]].concat()).await;
         let items = manifest(&e.dir);
         let ended = |i: &Value| i["status"] == "completed" || i["status"] == "failed";
         eprintln!(
