@@ -1,7 +1,8 @@
 //! The model catalog: one [`ModelSpec`] per `POST /generate/{kind}/{provider}/{model}`, read from
 //! the vendored description (nothing typed by hand but the help lines of [`crate::glossary`]).
-//! krea-gen's build script emits it as static Rust data; the `krea` crate reads one from a
-//! freshly fetched document at run time, for models added after a build.
+//! These are the catalog's only types: krea-gen's built-in catalog is these models written as
+//! JSON ([`crate::emit::catalog_json`]) and read back on first use, and the `krea` crate reads
+//! one from a freshly fetched document at run time, for models added after a build.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
