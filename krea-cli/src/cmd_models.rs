@@ -1,6 +1,7 @@
 //! `krea models [--kind K] [MODEL] [--schema]`: the catalog, read from Krea's document.
 
 use krea::models::{self, CostRow, Kind, ModelSpec, ParamSpec, ParamType};
+use krea_gen::catalog::value_text;
 use serde_json::{Value, json};
 
 use crate::cli::{KindArg, ModelsArgs};
@@ -177,11 +178,6 @@ pub fn describe(p: &ParamSpec) -> String {
         parts.push(format!("default {}", value_text(d)));
     }
     parts.join(", ")
-}
-
-/// A catalog value as a person reads it: a string without quotes, anything else as JSON.
-fn value_text(v: &serde_json::Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), String::from)
 }
 
 /// `text` in lines of at most `width` characters, broken between words (a word longer than

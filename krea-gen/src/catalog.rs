@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 pub use krea_openapi::catalog::{
-    same_value, value_text, CostRow, FieldAlias, Kind, ModelSpec, ParamSpec, ParamType,
+    value_text, CostRow, FieldAlias, Kind, ModelSpec, ParamSpec, ParamType,
 };
 
 /// Every generation model of the vendored description, sorted by id. Read from the generated

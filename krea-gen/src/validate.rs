@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{same_value, value_text, ModelSpec, ParamSpec, ParamType};
+use crate::catalog::{value_text, ModelSpec, ParamSpec, ParamType};
 
 /// One thing wrong with a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,10 +186,9 @@ fn chosen_variant<'a>(variants: &'a [ParamSpec], value: &Value) -> Option<&'a Pa
             .filter(|q| q.enum_values.len() == 1)
             .collect();
         !fixed.is_empty()
-            && fixed.iter().all(|q| {
-                map.get(&q.name)
-                    .is_some_and(|given| same_value(&q.enum_values[0], given))
-            })
+            && fixed
+                .iter()
+                .all(|q| map.get(&q.name).is_some_and(|given| q.allows(given)))
     };
     let mut picked = variants.iter().filter(picks);
     match (picked.next(), picked.next()) {

@@ -216,7 +216,7 @@ impl ParamSpec {
 }
 
 /// Equal JSON values, numbers compared by value (`5` equals `5.0`).
-pub fn same_value(a: &Value, b: &Value) -> bool {
+fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         _ => a == b,
