@@ -8,8 +8,15 @@
 //!
 //! The limit starts at 16 and grows by two per accepted job (the window doubles each round
 //! trip) until the first 429. A 429 sets the limit to the jobs running (the cap just observed)
-//! and remembers it as a ceiling; growth past it is tried again only after [`probe_after`]
-//! accepted jobs. A granted request re-checks the limit as it is about to go out: one the
+//! and remembers it as a ceiling; growth past it is tried again (one job more) only after
+//! [`probe_after`] accepted jobs. A probe that is accepted proves the ceiling stale (the
+//! account's other programs ended jobs, or the 429 was a gateway's and not the cap): it is
+//! dropped and the window doubles again, so one stray 429 does not hold a batch at a few jobs
+//! for the rest of its run. A probe refused keeps the ceiling, and costs one 429 per
+//! [`probe_after`] jobs. A 429 with a `Retry-After` (a gateway's rate limit: Krea's cap
+//! answer has none), or while none of this client's jobs runs (the account's other programs),
+//! sets no ceiling: it is a pause (growing while 429s come with nothing running) and the limit
+//! set to what runs, growing again from there. A granted request re-checks the limit as it is about to go out: one the
 //! limit no longer admits is handed back unsent, so a lowered limit does not cost a 429 per
 //! request already waiting to go.
 
@@ -53,14 +60,16 @@ impl State {
             Some(c) if self.since_limited < probe_after(c) => (1, c),
             Some(c) => (1, c + 1),
         };
-        let target = (self.limit + step).min(cap.min(self.max));
-        if target > self.limit {
-            self.limit = target;
-            if self.ceiling.is_some_and(|c| self.limit > c) {
-                // Probing past the old cap: restart the count so the next probe waits again.
-                self.ceiling = Some(self.limit);
-                self.since_limited = 0;
-            }
+        self.limit = self.limit.max((self.limit + step).min(cap.min(self.max)));
+    }
+
+    /// A job was accepted with `running` jobs of this client running: more than the ceiling
+    /// means the cap moved (another program on the account ended its jobs) or the 429 that
+    /// set it was not the cap (a gateway's burst). Either way the ceiling no longer holds,
+    /// and the window doubles again until the next 429.
+    fn proven(&mut self) {
+        if self.ceiling.is_some_and(|c| self.running > c) {
+            self.ceiling = None;
         }
     }
 }
@@ -154,6 +163,7 @@ impl Admission {
     pub fn accepted(&self) {
         let mut s = self.limiter.lock();
         self.moved(Stage::Running, &mut s);
+        s.proven();
         s.grow();
     }
 
@@ -169,9 +179,14 @@ impl State {
     /// Krea's cap is what runs now.
     fn limit_to_running(&mut self, retry_after: Option<Duration>) {
         self.limit = self.running.clamp(1, self.max);
-        self.ceiling = Some(self.limit);
-        self.since_limited = 0;
-        // Refused with nothing of ours running: not our cap; back off before trying again.
+        // Krea's cap answer carries no `Retry-After`; one that does is a rate limit (a
+        // gateway's), which asks for time, not fewer jobs. Refused with nothing of ours
+        // running measures the account's other programs, not our cap. Neither sets a ceiling:
+        // after the pause the window grows as before, and what was learned of the cap stands.
+        if self.running > 0 && retry_after.is_none() {
+            self.ceiling = Some(self.limit);
+            self.since_limited = 0;
+        }
         let idle = if self.running == 0 {
             self.idle_refusals = self.idle_refusals.saturating_add(1);
             Duration::from_millis(250) * 2u32.saturating_pow(self.idle_refusals.min(7))
@@ -330,6 +345,80 @@ mod tests {
         );
         drop(run(&l));
         assert_eq!(l.snapshot().0, 9);
+    }
+
+    #[test]
+    fn an_accepted_probe_drops_the_ceiling_and_a_refused_one_keeps_it() {
+        // A stray 429 with two jobs running: the ceiling is 2.
+        let l = Limiter::new(16, 64);
+        let two: Vec<Permit> = (0..2).map(|_| run(&l)).collect();
+        let refused = l.try_acquire().expect("slot");
+        refused.admission().send();
+        refused.admission().refused(None);
+        drop(refused);
+        drop(two);
+        assert_eq!(l.snapshot().0, 2);
+        for _ in 0..probe_after(2) {
+            drop(run(&l));
+        }
+        assert_eq!(l.snapshot().0, 3, "the probe");
+        // Refused with two running: back to 2, and the next probe waits again.
+        let two: Vec<Permit> = (0..2).map(|_| run(&l)).collect();
+        let probe = l.try_acquire().expect("the probe's slot");
+        probe.admission().send();
+        probe.admission().refused(None);
+        drop(probe);
+        drop(two);
+        assert_eq!(l.snapshot().0, 2);
+        drop(run(&l));
+        assert_eq!(l.snapshot().0, 2, "the ceiling held");
+        for _ in 0..probe_after(2) {
+            drop(run(&l));
+        }
+        // Accepted: three ran at once, so 2 was not the cap; the window doubles again.
+        let mut held: Vec<Permit> = (0..3).map(|_| run(&l)).collect();
+        assert_eq!(l.snapshot().1, 3);
+        let before = l.snapshot().0;
+        assert!(before > 3, "the ceiling is gone: {before}");
+        for _ in 0..before - 3 {
+            held.push(run(&l));
+        }
+        assert!(
+            l.snapshot().0 >= 2 * before - 3,
+            "two more per accepted job: {} from {before}",
+            l.snapshot().0
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limit_or_a_429_with_nothing_running_is_a_pause_not_a_cap() {
+        let grown_from_4 = |retry_after: Option<Duration>, running: usize| {
+            let l = Limiter::new(4, 64);
+            let held: Vec<Permit> = (0..running).map(|_| run(&l)).collect();
+            let p = l.try_acquire().expect("slot");
+            p.admission().send();
+            p.admission().refused(retry_after);
+            drop(p);
+            assert_eq!(l.snapshot().0, running.max(1), "what runs, for now");
+            drop(held);
+            (l.clone(), move || {
+                let more: Vec<Permit> = (0..4).map(|_| run(&l)).collect();
+                let limit = l.snapshot().0;
+                drop(more);
+                limit
+            })
+        };
+        let (l, grow) = grown_from_4(Some(Duration::from_millis(100)), 4);
+        assert!(l.try_acquire().is_none(), "held for the Retry-After");
+        tokio::time::advance(Duration::from_millis(101)).await;
+        assert_eq!(grow(), 12, "two more per accepted job: no ceiling");
+        let (l, grow) = grown_from_4(None, 0);
+        assert!(l.try_acquire().is_none(), "a pause");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(grow() > 4, "no ceiling at one job");
+        // Krea's cap answer: what ran is the ceiling.
+        let (_, grow) = grown_from_4(None, 4);
+        assert_eq!(grow(), 4);
     }
 
     #[test]
