@@ -48,6 +48,10 @@ struct State {
 pub(crate) struct Pacer {
     state: Mutex<State>,
     answered: Notify,
+    /// Attempts wait for their slot one at a time, in the order they came: each slot goes to
+    /// the first in line, so only it sleeps on the next instant (a batch of 64 waiting would
+    /// otherwise wake 64 times for every send, all at the same instant).
+    line: tokio::sync::Mutex<()>,
 }
 
 impl Default for Pacer {
@@ -59,6 +63,7 @@ impl Default for Pacer {
                 careful_until: Instant::now(),
             }),
             answered: Notify::new(),
+            line: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -85,6 +90,7 @@ impl Pacer {
     /// Waits until an attempt may go out (`spacing` after the latest one still awaiting its
     /// answer, and past any lost answer's window), and marks it as out.
     pub async fn slot(&self, spacing: Duration) -> Awaiting<'_> {
+        let _first = self.line.lock().await;
         loop {
             let answered = self.answered.notified();
             let at = {
