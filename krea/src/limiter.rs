@@ -285,6 +285,16 @@ mod tests {
         p
     }
 
+    /// `running` jobs run while one more is refused with a 429; then they all end.
+    fn refused_with(l: &Limiter, running: usize, retry_after: Option<Duration>) {
+        let held: Vec<Permit> = (0..running).map(|_| run(l)).collect();
+        let refused = l.try_acquire().expect("a slot");
+        assert!(refused.admission().send());
+        refused.admission().refused(retry_after);
+        drop(refused);
+        drop(held);
+    }
+
     #[test]
     fn the_window_doubles_each_round_up_to_the_max() {
         let l = Limiter::new(4, 64);
@@ -351,24 +361,14 @@ mod tests {
     fn an_accepted_probe_drops_the_ceiling_and_a_refused_one_keeps_it() {
         // A stray 429 with two jobs running: the ceiling is 2.
         let l = Limiter::new(16, 64);
-        let two: Vec<Permit> = (0..2).map(|_| run(&l)).collect();
-        let refused = l.try_acquire().expect("slot");
-        refused.admission().send();
-        refused.admission().refused(None);
-        drop(refused);
-        drop(two);
+        refused_with(&l, 2, None);
         assert_eq!(l.snapshot().0, 2);
         for _ in 0..probe_after(2) {
             drop(run(&l));
         }
         assert_eq!(l.snapshot().0, 3, "the probe");
-        // Refused with two running: back to 2, and the next probe waits again.
-        let two: Vec<Permit> = (0..2).map(|_| run(&l)).collect();
-        let probe = l.try_acquire().expect("the probe's slot");
-        probe.admission().send();
-        probe.admission().refused(None);
-        drop(probe);
-        drop(two);
+        // The probe refused with two running: back to 2, and the next probe waits again.
+        refused_with(&l, 2, None);
         assert_eq!(l.snapshot().0, 2);
         drop(run(&l));
         assert_eq!(l.snapshot().0, 2, "the ceiling held");
@@ -394,13 +394,8 @@ mod tests {
     async fn a_rate_limit_or_a_429_with_nothing_running_is_a_pause_not_a_cap() {
         let grown_from_4 = |retry_after: Option<Duration>, running: usize| {
             let l = Limiter::new(4, 64);
-            let held: Vec<Permit> = (0..running).map(|_| run(&l)).collect();
-            let p = l.try_acquire().expect("slot");
-            p.admission().send();
-            p.admission().refused(retry_after);
-            drop(p);
+            refused_with(&l, running, retry_after);
             assert_eq!(l.snapshot().0, running.max(1), "what runs, for now");
-            drop(held);
             (l.clone(), move || {
                 let more: Vec<Permit> = (0..4).map(|_| run(&l)).collect();
                 let limit = l.snapshot().0;
