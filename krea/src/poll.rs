@@ -65,11 +65,20 @@ impl Default for PollPolicy {
 
 /// What the client expects a job to take.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Expectation {
     /// Seconds, unscaled.
     pub seconds: f64,
     /// From observations or the catalog, rather than a per-kind guess.
     pub founded: bool,
+}
+
+impl Expectation {
+    /// A job expected to take `seconds` (unscaled); `founded` when that comes from
+    /// observations or the catalog rather than a guess.
+    pub fn new(seconds: f64, founded: bool) -> Expectation {
+        Expectation { seconds, founded }
+    }
 }
 
 /// The per-kind guess when nothing better is known (seconds).
@@ -152,7 +161,7 @@ impl PollPolicy {
 /// ```
 /// use krea::{Expectation, PollPolicy};
 ///
-/// let expected = Expectation { seconds: 20.0, founded: true };
+/// let expected = Expectation::new(20.0, true);
 /// let mut delays = PollPolicy::default().schedule(expected);
 /// let first = delays.upcoming();
 /// assert!(first > std::time::Duration::ZERO);
