@@ -249,6 +249,12 @@ impl Limiter {
         Some(self.permit(Stage::Granted))
     }
 
+    /// Until when no new permit is given (a `Retry-After`, or a pause after 429s with nothing
+    /// running); `None` when none is held back.
+    pub fn held_until(&self) -> Option<Instant> {
+        self.lock().hold_until.filter(|t| Instant::now() < *t)
+    }
+
     /// A slot for a job that already runs (resumed): counted, whatever the limit.
     pub fn hold(&self) -> Permit {
         self.lock().running += 1;

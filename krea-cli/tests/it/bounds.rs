@@ -242,3 +242,67 @@ async fn urls_from_a_server_are_shown_without_control_characters() {
         "{out:?}"
     );
 }
+
+/// Context switches of every thread of process `pid` that it asked for (it slept or waited).
+#[cfg(target_os = "linux")]
+fn voluntary_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process runs");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// A batch that the server holds back with 429s (each asking for 4 s) sleeps through the
+/// pause, then stops at its deadline for the reason it could not send, having sent nothing
+/// past it. It used to wake every millisecond while held back (33,410 context switches and
+/// 0.9 s of CPU in 12 s; some 300 and 0.05 s now).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_held_back_by_429s_sleeps_through_the_pause() {
+    let sim = krea_sim::Simulator::builder().fault(
+        "POST /generate/*",
+        krea_sim::Fault::RateLimitBurst {
+            burst: 1_000_000,
+            retry_after: Duration::from_secs(4),
+        },
+        1.0,
+    );
+    let e = support::env("held-back", sim).await;
+    std::fs::write(e.dir.join("p.txt"), "a cat\n").expect("write");
+    let child = support::command(&e)
+        .args(["--timeout", "6", "batch", "p.txt", "-o", "out"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (switches, out) = tokio::task::spawn_blocking(move || {
+        // Sampled just before the deadline, while held back since about 4 s.
+        std::thread::sleep(Duration::from_millis(5_500));
+        let switches = voluntary_switches(pid);
+        (switches, child.wait_with_output().expect("wait"))
+    })
+    .await
+    .expect("join");
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(stderr(&out).contains("rate limited"), "{}", stderr(&out));
+    assert!(
+        switches < 3_000,
+        "{switches} context switches in 5.5 s: the batch woke while held back"
+    );
+    let posts = e
+        .sim
+        .control()
+        .counters()
+        .requests_with_prefix("POST /generate/");
+    assert_eq!(
+        posts, 2,
+        "at 0 s and after the 4 s pause; none at the deadline"
+    );
+}

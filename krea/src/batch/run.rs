@@ -176,7 +176,12 @@ impl Run {
         let mut next_pass = Instant::now();
         loop {
             // Fill the window (unless something account-wide stopped submissions).
-            while let Some(&index) = queue.front().filter(|_| self.stopped.is_none()) {
+            // Past the deadline nothing new goes out: it would only meet the deadline.
+            let past_deadline = self.krea.deadline.is_some_and(|d| d <= Instant::now());
+            while let Some(&index) = queue
+                .front()
+                .filter(|_| self.stopped.is_none() && !past_deadline)
+            {
                 let held = self.slots.iter().filter(|s| s.permit.is_some()).count();
                 if held >= self.concurrency {
                     break;
@@ -232,6 +237,13 @@ impl Run {
                 }
             }
             let wake = Instant::now() + std::time::Duration::from_millis(250);
+            // With nothing else to wait for: the next settle pass if a line awaits one, the end
+            // of the limiter's pause, the deadline, or `wake`. (A settle pass time already past, with nothing
+            // to settle, once woke this loop every millisecond through a 429's pause.)
+            let tick = if unknown { next_pass } else { wake }
+                .min(self.krea.inner.limiter.held_until().unwrap_or(wake))
+                .min(self.krea.deadline.unwrap_or(wake))
+                .max(Instant::now());
             let mut report = |index, _: &JobHandle, u: &JobUpdate, changed: bool| {
                 on_event(match changed {
                     true => BatchEvent::Update { index, update: u },
@@ -251,7 +263,7 @@ impl Run {
                 pass = async { settling.as_mut().expect("checked").await }, if settling.is_some() => {
                     Next::Settled(pass)
                 }
-                _ = tokio::time::sleep_until(next_pass.max(Instant::now()).min(wake)),
+                _ = tokio::time::sleep_until(tick),
                     if waiter.is_empty() && settling.is_none() && downloading.is_empty() => Next::Tick,
             };
             match next {
