@@ -238,12 +238,15 @@ impl Run {
             }
             let wake = Instant::now() + std::time::Duration::from_millis(250);
             // With nothing else to wait for: the next settle pass if a line awaits one, the end
-            // of the limiter's pause, the deadline, or `wake`. (A settle pass time already past, with nothing
-            // to settle, once woke this loop every millisecond through a 429's pause.)
+            // of the limiter's pause, the deadline if still ahead, or `wake`. Never a time
+            // already past: a settle pass time past with nothing to settle once woke this loop
+            // every millisecond through a 429's pause.
+            let now = Instant::now();
+            let ahead = |t: Option<Instant>| t.filter(|t| *t > now).unwrap_or(wake);
             let tick = if unknown { next_pass } else { wake }
-                .min(self.krea.inner.limiter.held_until().unwrap_or(wake))
-                .min(self.krea.deadline.unwrap_or(wake))
-                .max(Instant::now());
+                .min(ahead(self.krea.inner.limiter.held_until()))
+                .min(ahead(self.krea.deadline))
+                .max(now);
             let mut report = |index, _: &JobHandle, u: &JobUpdate, changed: bool| {
                 on_event(match changed {
                     true => BatchEvent::Update { index, update: u },
