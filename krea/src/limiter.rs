@@ -16,9 +16,11 @@
 //! [`probe_after`] jobs. A 429 with a `Retry-After` (a gateway's rate limit: Krea's cap
 //! answer has none), or while none of this client's jobs runs (the account's other programs),
 //! sets no ceiling: it is a pause (growing while 429s come with nothing running) and the limit
-//! set to what runs, growing again from there. A granted request re-checks the limit as it is about to go out: one the
-//! limit no longer admits is handed back unsent, so a lowered limit does not cost a 429 per
-//! request already waiting to go.
+//! set to what runs, growing again from there.
+//!
+//! A granted request re-checks the limit as it is about to go out: one the limit no longer
+//! admits is handed back unsent, so a lowered limit does not cost a 429 per request already
+//! waiting to go.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
