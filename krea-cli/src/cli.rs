@@ -125,6 +125,18 @@ pub struct Global {
     /// the same kind, 179 for an image)
     #[arg(hide_short_help = true, long, global = true, value_name = "CU")]
     pub assume_cu: Option<f64>,
+    /// Where the job journal is kept: a file, or a PostgreSQL database shared by several
+    /// machines (postgres://USER:PASSWORD@HOST:PORT/DB). Default: journal.jsonl in the user's
+    /// state directory
+    #[arg(
+        hide_short_help = true,
+        long,
+        global = true,
+        env = "KREA_JOURNAL",
+        hide_env_values = true,
+        value_name = "FILE|postgres://..."
+    )]
+    pub journal: Option<String>,
     /// How to poll: `auto` (near the expected time, then every 0.5-2 s) or a fixed interval in seconds
     #[arg(
         long,

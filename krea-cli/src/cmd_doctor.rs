@@ -68,9 +68,31 @@ pub async fn run(out: &Out, g: &Global) -> anyhow::Result<u8> {
         }
     }
     if found.is_some() || g.sim {
-        let ctx = context::connect(g).await?;
-        api_checks(&ctx, &mut report, &login).await;
-        journal_checks(&ctx, &mut report);
+        match context::connect(g).await {
+            Ok(ctx) => {
+                api_checks(&ctx, &mut report, &login).await;
+                journal_checks(&ctx, &mut report);
+            }
+            // The journal's store cannot be opened (a database down, a refused password):
+            // that is this check's finding, not the end of the others.
+            Err(e) if matches!(e.downcast_ref(), Some(krea::Error::Journal { .. })) => {
+                report.code = e
+                    .downcast_ref::<krea::Error>()
+                    .map_or(exit::NETWORK, exit::code_of);
+                report.add(
+                    Level::Fail,
+                    "journal",
+                    krea::redact::clean(&format!("{e:#}"), None, 400),
+                    Some(
+                        "check that the database runs and that --journal (or KREA_JOURNAL) \
+                         has the right address, user and password; nothing is sent until it \
+                         opens"
+                            .into(),
+                    ),
+                );
+            }
+            Err(e) => return Err(e),
+        }
     }
     output_dir_check(&mut report);
     out.json(&json!({"ok": report.worst != Level::Fail, "checks": report.rows}));
@@ -160,7 +182,10 @@ fn journal_checks(ctx: &Ctx, report: &mut Report) {
         report.add(Level::Ok, "journal", "none (simulated run)", None);
         return;
     };
-    let path = crate::output::shown(journal.path());
+    let path = match journal.path() {
+        Some(p) => crate::output::shown(p),
+        None => format!("{} (PostgreSQL)", journal.location()),
+    };
     let pending = journal.pending().map(|p| p.len());
     let unresolved = journal.unresolved().map(|u| u.len());
     let damaged = journal.damaged();

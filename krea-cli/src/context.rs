@@ -165,6 +165,17 @@ pub fn offline(g: &Global) -> anyhow::Result<Ctx> {
     })
 }
 
+/// The journal `--journal` (or `KREA_JOURNAL`) names: a PostgreSQL address or a file.
+fn journal(b: krea::KreaBuilder, g: &Global) -> krea::KreaBuilder {
+    match g.journal.as_deref().map(str::trim) {
+        None | Some("") => b,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            b.journal_postgres(url)
+        }
+        Some(path) => b.journal(StatePath::At(path.into())),
+    }
+}
+
 /// Connects as the global options say.
 pub async fn connect(g: &Global) -> anyhow::Result<Ctx> {
     connect_with(g, None).await
@@ -214,6 +225,9 @@ pub async fn connect_with(
         if let Some(path) = sim_journal {
             b = b.journal(StatePath::At(path));
         }
+        if g.journal.is_some() {
+            b = journal(b, g);
+        }
         let krea = b.build()?;
         // One short line: it is printed on every run, and must not wrap at 80 columns.
         let url = sim.api_url().to_string();
@@ -235,6 +249,7 @@ pub async fn connect_with(
             .journal(StatePath::Default)
             .timings(StatePath::Default)
             .catalog_cache(StatePath::Default);
+        b = journal(b, g);
         if let Some(url) = found.base_url {
             b = b.base_url(url);
         }

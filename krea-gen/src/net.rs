@@ -43,6 +43,15 @@ fn tls_config() -> Option<&'static rustls::ClientConfig> {
         .as_ref()
 }
 
+/// The same TLS configuration (ring, the platform's verifier) for another protocol: a
+/// database connection, say, with its own ALPN names. `None` when the platform has no usable
+/// certificate verifier.
+pub fn rustls_config(alpn: &[&[u8]]) -> Option<rustls::ClientConfig> {
+    let mut config = tls_config()?.clone();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Some(config)
+}
+
 /// `localhost`, `127.0.0.0/8` or `::1` (brackets allowed).
 pub fn is_loopback_host(host: Option<&str>) -> bool {
     match host {

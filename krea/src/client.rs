@@ -73,10 +73,7 @@ impl std::fmt::Debug for Krea {
             .field("base_url", &self.inner.base)
             .field("token", &"<redacted>")
             .field("request_timeout", &self.inner.request_timeout)
-            .field(
-                "journal",
-                &self.journal.as_ref().map(|j| j.path().to_path_buf()),
-            )
+            .field("journal", &self.journal.as_ref().map(|j| j.location()))
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
@@ -91,6 +88,19 @@ fn state_path(
         StatePath::At(p) => Some(p.clone()),
         StatePath::Disabled => None,
     }
+}
+
+/// The journal the builder asks for: PostgreSQL, a file, or none.
+fn open_journal(b: &KreaBuilder, scope: &Scope) -> Result<Option<Arc<Journal>>> {
+    #[cfg(feature = "postgres")]
+    if let Some(url) = &b.journal_postgres {
+        use secrecy::ExposeSecret;
+        let journal = Journal::open_postgres_until(url.expose_secret(), scope.clone(), b.deadline)?;
+        return Ok(Some(Arc::new(journal)));
+    }
+    state_path(&b.journal, crate::journal::default_path)
+        .map(|p| Journal::open_until(p, scope.clone(), b.deadline).map(Arc::new))
+        .transpose()
 }
 
 impl Krea {
@@ -148,9 +158,7 @@ impl Krea {
             origin: base.clone(),
             account: crate::journal::fingerprint(token.expose_secret().trim().as_bytes()),
         };
-        let journal = state_path(&b.journal, crate::journal::default_path)
-            .map(|p| Journal::open_until(p, scope.clone(), b.deadline).map(Arc::new))
-            .transpose()?;
+        let journal = open_journal(&b, &scope)?;
         let timings = state_path(&b.timings, || {
             dirs::cache_dir().map(|d| d.join("krea").join("timings.json"))
         });

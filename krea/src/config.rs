@@ -50,6 +50,9 @@ pub struct KreaBuilder {
     pub(crate) retry: RetryPolicy,
     pub(crate) poll: PollPolicy,
     pub(crate) journal: StatePath,
+    /// A PostgreSQL journal's address (it may hold a password): replaces `journal`.
+    #[cfg(feature = "postgres")]
+    pub(crate) journal_postgres: Option<SecretString>,
     pub(crate) timings: StatePath,
     pub(crate) max_jobs_in_flight: usize,
     pub(crate) download_concurrency: usize,
@@ -74,6 +77,7 @@ impl std::fmt::Debug for KreaBuilder {
             .field("retry", &self.retry)
             .field("poll", &self.poll)
             .field("journal", &self.journal)
+            .field("journal_postgres", &self.postgres_shown())
             .field("timings", &self.timings)
             .field("max_jobs_in_flight", &self.max_jobs_in_flight)
             .field("catalog_cache", &self.catalog_cache)
@@ -94,6 +98,8 @@ impl Default for KreaBuilder {
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
             journal: StatePath::Disabled,
+            #[cfg(feature = "postgres")]
+            journal_postgres: None,
             timings: StatePath::Disabled,
             max_jobs_in_flight: 64,
             download_concurrency: 4,
@@ -260,6 +266,36 @@ impl KreaBuilder {
     pub fn journal(mut self, at: StatePath) -> Self {
         self.journal = at;
         self
+    }
+
+    /// Keep the job journal in PostgreSQL at `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`,
+    /// any libpq-style key also allowed) instead of a file: several machines (the replicas of
+    /// one service) then share one journal, so each settles the others' lost answers and none
+    /// adopts a job another created. [`KreaBuilder::build`] connects, creates or migrates its
+    /// tables (`krea_schema`, `krea_journal`, in the connection's schema) and fails, before
+    /// anything is paid, when it cannot. TLS is rustls with the platform's certificates
+    /// (`sslmode=require` to insist on it). Needs the `postgres` feature.
+    ///
+    /// ```no_run
+    /// # async fn run() -> krea::Result<()> {
+    /// let krea = krea::Krea::builder()
+    ///     .token(std::env::var("KREA_API_TOKEN").unwrap_or_default())
+    ///     .journal_postgres("postgres://krea:secret@db.internal:5432/jobs")
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub fn journal_postgres(mut self, url: impl Into<String>) -> Self {
+        self.journal_postgres = Some(SecretString::from(url.into()));
+        self
+    }
+
+    fn postgres_shown(&self) -> Option<&'static str> {
+        #[cfg(feature = "postgres")]
+        if self.journal_postgres.is_some() {
+            return Some("<redacted>");
+        }
+        None
     }
 
     /// Keep observed job durations in a file (default: in memory only; [`StatePath::Default`]

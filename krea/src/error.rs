@@ -239,11 +239,12 @@ pub enum Error {
         status: Option<u16>,
     },
 
-    /// The job journal could not be written: the job (if any) exists and is paid for; keep
-    /// its id.
-    #[error("could not write the job journal {}{}", path.display(), job_id.map_or(String::new(), |id| format!(" (job {id} exists: keep its id)")))]
+    /// The job journal could not be opened, read or written (a file, or a database that is
+    /// down or refuses the connection): the job (if any) exists and is paid for; keep its id.
+    /// Nothing is sent while the journal cannot take the request's entry.
+    #[error("could not use the job journal {}{}", path.display(), job_id.map_or(String::new(), |id| format!(" (job {id} exists: keep its id)")))]
     Journal {
-        /// The journal file.
+        /// The journal file, or the database's address (without user or password).
         path: PathBuf,
         /// The job the entry was about.
         job_id: Option<Uuid>,

@@ -28,13 +28,15 @@
 //! skipped and reported by [`Journal::damaged`] with any job id it mentions; it never hides the
 //! other entries, compaction keeps it, and the next append starts on a fresh line.
 
+mod compaction;
 mod entry;
+mod file;
 mod index;
 mod lock;
+#[cfg(feature = "postgres")]
+mod postgres;
 
-use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -52,27 +54,34 @@ pub(crate) use lock::FileLock;
 
 use crate::error::{Error, Result};
 use crate::evidence::Exchange;
+use file::FileStore;
 use index::Index;
-use lock::{DEFAULT_LOCK_WAIT, RunLock, lock_until};
+use lock::DEFAULT_LOCK_WAIT;
 
 /// Finished entries kept by [`Journal::compact`] (the newest), for history.
 const KEEP_FINISHED: usize = 500;
-/// Compaction runs on its own once the file holds this many finished entries.
+/// Compaction runs on its own once the journal holds this many finished entries.
 const COMPACT_AFTER: usize = 5_000;
 /// A longer line is not an entry this crate wrote: skipped as damaged without holding it.
 const MAX_LINE: usize = 32 * 1024 * 1024;
 
-/// A journal file, opened for one API origin and account.
+/// A job journal, opened for one API origin and account: a file, or a PostgreSQL database
+/// shared by several machines (the `postgres` feature).
 #[derive(Debug)]
 pub struct Journal {
-    path: PathBuf,
-    lock_path: PathBuf,
-    runs_dir: PathBuf,
-    /// `<file>.lock`, opened once: locking it is all an append or a read needs.
-    lock_file: Mutex<Option<File>>,
+    store: Store,
     scope: Scope,
     index: Mutex<Index>,
-    run: Option<RunLock>,
+}
+
+/// Where the entries are kept. Each keeps the same promises: an append is whole or absent,
+/// appends are ordered, a reader reads only what was appended since, an exclusive section
+/// sees everything appended before it, and a run's liveness can be asked.
+#[derive(Debug)]
+enum Store {
+    File(FileStore),
+    #[cfg(feature = "postgres")]
+    Postgres(Box<postgres::PgStore>),
 }
 
 /// The default location: `krea/journal.jsonl` under the user's state directory
@@ -91,25 +100,6 @@ pub(crate) fn fingerprint(text: &[u8]) -> String {
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some((meta.dev(), meta.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        None
-    }
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_os_string();
-    p.push(suffix);
-    p.into()
 }
 
 /// What a paced append found: written, or too soon after the last send (wait this long).
@@ -134,22 +124,37 @@ impl Journal {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Journal> {
         let path = absolute(path.into());
-        let runs_dir = sibling(&path, ".runs");
-        let run = RunLock::take(&runs_dir).map_err(|e| Error::io(&runs_dir, e))?;
+        let store = FileStore::open(path.clone()).map_err(|e| Error::io(&path, e))?;
+        Journal::opened(Store::File(store), scope, deadline)
+    }
+
+    /// The journal in the PostgreSQL database at `url` for `scope`: connected, its tables
+    /// made or migrated, and what it holds for `scope` read, all by `deadline`.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn open_postgres_until(
+        url: &str,
+        scope: Scope,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Journal> {
+        let store = postgres::PgStore::open(url, &scope, limit(deadline))?;
+        Journal::opened(Store::Postgres(Box::new(store)), scope, deadline)
+    }
+
+    fn opened(
+        store: Store,
+        scope: Scope,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Journal> {
         let journal = Journal {
-            lock_path: sibling(&path, ".lock"),
-            runs_dir,
-            path,
-            lock_file: Mutex::new(None),
+            store,
             scope,
             index: Mutex::new(Index::default()),
-            run: Some(run),
         };
         let started = Instant::now();
         journal.refresh_until(deadline)?;
         let read = started.elapsed();
         for d in journal.damaged() {
-            tracing::warn!(journal = %journal.path.display(), "{d}");
+            tracing::warn!(journal = %journal.location(), "{d}");
         }
         let room = deadline
             .is_none_or(|d| d.into_std().saturating_duration_since(Instant::now()) > read * 3);
@@ -163,9 +168,23 @@ impl Journal {
         Ok(journal)
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file, for a journal kept in one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.store {
+            Store::File(f) => Some(f.path()),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// Where the journal is, for people: the file's path, or the database (its address
+    /// without user or password).
+    pub fn location(&self) -> String {
+        match &self.store {
+            Store::File(f) => f.path().display().to_string(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.location().to_string(),
+        }
     }
 
     /// The API and account this journal is opened for.
@@ -175,7 +194,11 @@ impl Journal {
 
     /// This client's run (its requests' `sending` lines carry it).
     pub(crate) fn run_id(&self) -> Option<Uuid> {
-        self.run.as_ref().map(RunLock::id)
+        Some(match &self.store {
+            Store::File(f) => f.run_id(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.run_id(),
+        })
     }
 
     /// Whether the client that sent under `run` still runs (this one does).
@@ -183,7 +206,11 @@ impl Journal {
         match run {
             None => false,
             Some(r) if Some(r) == self.run_id() => true,
-            Some(r) => lock::run_alive(&self.runs_dir, r),
+            Some(r) => match &self.store {
+                Store::File(f) => f.run_alive(r),
+                #[cfg(feature = "postgres")]
+                Store::Postgres(p) => p.run_alive(r),
+            },
         }
     }
 
@@ -195,11 +222,11 @@ impl Journal {
         if source.kind() == std::io::ErrorKind::TimedOut && job_id.is_none() {
             // A lock held by another process, or a read too long for the deadline.
             return Error::DeadlineExceeded {
-                operation: format!("using the job journal {} ({source})", self.path.display()),
+                operation: format!("using the job journal {} ({source})", self.location()),
             };
         }
         Error::Journal {
-            path: self.path.clone(),
+            path: PathBuf::from(self.location()),
             job_id,
             source,
         }
@@ -214,131 +241,30 @@ impl Journal {
     /// [`Journal::refresh`], waiting for the lock and reading no later than `deadline`.
     pub(crate) fn refresh_until(&self, deadline: Option<tokio::time::Instant>) -> Result<()> {
         let deadline = limit(deadline);
-        self.locked(false, deadline, || {
-            let mut index = self.index();
-            self.read_into(&mut index, deadline)
-        })
-        .map_err(|e| self.io_error(None, e))
+        let mut index = self.index();
+        let result = match &self.store {
+            Store::File(f) => f.refresh(&mut index, &self.scope, deadline),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.refresh(&mut index, &self.scope, deadline),
+        };
+        drop(index);
+        result.map_err(|e| self.io_error(None, e))
     }
 
-    /// Runs `f` holding the OS lock on `<file>.lock` (shared for readers, exclusive for
-    /// writers), the lock file opened once and kept; the lock is waited for until `deadline`.
-    fn locked<T>(
+    /// Under the store's exclusive section, with the index up to date: writes `entries` if
+    /// `decide` allows. Returns whether they were written.
+    fn write_if(
         &self,
-        exclusive: bool,
+        entries: &[Entry],
         deadline: Instant,
-        f: impl FnOnce() -> std::io::Result<T>,
-    ) -> std::io::Result<T> {
-        let mut slot = self.lock_file.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            if let Some(dir) = self.lock_path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            *slot = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .read(true)
-                    .write(true)
-                    .open(&self.lock_path)?,
-            );
+        decide: impl FnOnce(&Index) -> bool,
+    ) -> std::io::Result<bool> {
+        let mut index = self.index();
+        match &self.store {
+            Store::File(f) => f.write_if(&mut index, &self.scope, entries, deadline, decide),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.write_if(&mut index, &self.scope, entries, deadline, decide),
         }
-        let Some(file) = slot.as_ref() else {
-            return Err(std::io::Error::other("no lock file"));
-        };
-        lock_until(file, exclusive, deadline, &self.path)?;
-        let result = f();
-        let _ = file.unlock();
-        result
-    }
-
-    /// Reads whole lines appended since `index.offset`, one at a time (memory stays bounded
-    /// by the longest line), until the end or `deadline`.
-    fn read_into(&self, index: &mut Index, deadline: Instant) -> std::io::Result<()> {
-        let meta = match std::fs::metadata(&self.path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                *index = Index::default();
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let id = identity(&meta);
-        if id != index.identity || meta.len() < index.offset || index.file.is_none() {
-            // New, or replaced (compacted) since: read it all again.
-            *index = Index {
-                identity: id,
-                file: Some(File::open(&self.path)?),
-                ..Index::default()
-            };
-        }
-        index.seen_len = meta.len();
-        if meta.len() == index.offset {
-            return Ok(());
-        }
-        let Some(mut file) = index.file.take() else {
-            return Ok(());
-        };
-        let result = (|| {
-            file.seek(SeekFrom::Start(index.offset))?;
-            let mut reader = BufReader::with_capacity(64 * 1024, &mut file);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                let n =
-                    Read::take(&mut reader, MAX_LINE as u64 + 1).read_until(b'\n', &mut line)?;
-                if n == 0 || line.last() != Some(&b'\n') {
-                    if n > MAX_LINE {
-                        // Not a line this crate wrote: skip to its end.
-                        let mut rest = Vec::new();
-                        let more = reader.read_until(b'\n', &mut rest)?;
-                        if rest.last() == Some(&b'\n') {
-                            index.lines += 1;
-                            index.offset += (n + more) as u64;
-                            index.damaged.push(Damaged {
-                                line: index.lines,
-                                job_id: None,
-                                excerpt: crate::redact::clean(
-                                    &String::from_utf8_lossy(&line[..120.min(line.len())]),
-                                    None,
-                                    120,
-                                ),
-                            });
-                            continue;
-                        }
-                    }
-                    // A line still being written (no newline yet) is read next time.
-                    return Ok(());
-                }
-                index.offset += n as u64;
-                index.lines += 1;
-                let text = &line[..n - 1];
-                if !text.iter().all(u8::is_ascii_whitespace) {
-                    match serde_json::from_slice::<Entry>(text) {
-                        Ok(entry) => index.apply(entry, &self.scope),
-                        Err(_) => {
-                            let text = String::from_utf8_lossy(text);
-                            index.damaged.push(Damaged {
-                                line: index.lines,
-                                job_id: crate::send::job_id_in(&text).or_else(|| first_uuid(&text)),
-                                excerpt: crate::redact::clean(&text, None, 120),
-                            });
-                        }
-                    }
-                }
-                if index.lines.is_multiple_of(4096) && Instant::now() >= deadline {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "reading the journal was cut short by the deadline after {} bytes",
-                            index.offset
-                        ),
-                    ));
-                }
-            }
-        })();
-        index.file = Some(file);
-        result
     }
 
     /// Appends `entry` (after anything another process appended), under the lock, on a line of
@@ -380,22 +306,10 @@ impl Journal {
         check: impl FnOnce(&JournalView<'_>) -> bool,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<bool> {
-        let deadline_at = limit(deadline);
-        let mut check = Some(check);
-        let allowed = std::cell::Cell::new(true);
-        let result = self.locked(true, deadline_at, || {
-            let mut index = self.index();
-            self.read_into(&mut index, deadline_at)?;
-            if let Some(check) = check.take()
-                && !check(&JournalView { index: &index })
-            {
-                allowed.set(false);
-                return Ok(());
-            }
-            self.write_lines(&mut index, entries)
-        });
-        result.map_err(|e| self.io_error(entries.iter().find_map(Entry::job_id), e))?;
-        Ok(allowed.get())
+        self.write_if(entries, limit(deadline), |index| {
+            check(&JournalView { index })
+        })
+        .map_err(|e| self.io_error(entries.iter().find_map(Entry::job_id), e))
     }
 
     fn append(
@@ -405,77 +319,26 @@ impl Journal {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Paced> {
         let job_id = entries.iter().find_map(Entry::job_id);
-        let deadline = limit(deadline);
-        let result = self.locked(true, deadline, || {
-            let mut index = self.index();
-            self.read_into(&mut index, deadline)?;
+        let own = self.run_id();
+        let mut paced = Paced::Written;
+        let result = self.write_if(entries, limit(deadline), |index| {
             // This client paces its own sends; other clients' are kept at the spacing too.
-            let others = index.last_send_besides(self.run_id());
-            if let (Some(spacing), Some(last)) = (spacing, others) {
+            if let (Some(spacing), Some(last)) = (spacing, index.last_send_besides(own)) {
                 let wait = last + spacing - Utc::now();
                 if wait > chrono::TimeDelta::zero() {
-                    return Ok(Paced::TooSoon(wait.to_std().unwrap_or_default()));
+                    paced = Paced::TooSoon(wait.to_std().unwrap_or_default());
+                    return false;
                 }
             }
-            self.write_lines(&mut index, entries)?;
-            Ok(Paced::Written)
+            true
         });
-        let paced = result.map_err(|e| self.io_error(job_id, e))?;
+        result.map_err(|e| self.io_error(job_id, e))?;
         if self.index().finished_lines >= COMPACT_AFTER
             && let Err(e) = self.compact()
         {
             tracing::warn!(error = %e.report(), "the job journal could not be compacted");
         }
         Ok(paced)
-    }
-
-    /// Writes `entries` at the end of the file (the exclusive lock held, the index current).
-    fn write_lines(&self, index: &mut Index, entries: &[Entry]) -> std::io::Result<()> {
-        if index.append.is_none() {
-            let open = || {
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)
-            };
-            let file = match open() {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if let Some(dir) = self.path.parent() {
-                        std::fs::create_dir_all(dir)?;
-                    }
-                    open()?
-                }
-                other => other?,
-            };
-            index.append = Some(file);
-        }
-        // Bytes past the last complete line when it was read (under this lock): a torn line (a
-        // crash mid-write). It must not swallow these entries.
-        let torn = index.seen_len > index.offset;
-        let mut bytes = Vec::new();
-        if torn {
-            bytes.push(b'\n');
-        }
-        for entry in entries {
-            serde_json::to_writer(&mut bytes, entry).map_err(std::io::Error::other)?;
-            bytes.push(b'\n');
-        }
-        if let Some(file) = index.append.as_mut() {
-            file.write_all(&bytes)?;
-        }
-        if torn || index.file.is_none() {
-            // Read back like anything else, so a torn line is reported where it is.
-            self.read_into(index, limit(None))
-        } else {
-            // Nobody else wrote meanwhile (the lock): what was just written is these entries.
-            index.lines += entries.len();
-            index.offset += bytes.len() as u64;
-            index.seen_len = index.offset;
-            for entry in entries {
-                index.apply(entry.clone(), &self.scope);
-            }
-            Ok(())
-        }
     }
 
     /// Submitted jobs without a `finished` line, oldest first (after reading what other
@@ -549,23 +412,17 @@ impl Journal {
         self.index().damaged.clone()
     }
 
-    /// Rewrites the file keeping every entry still needed (unknown outcomes, pending jobs,
-    /// damaged lines, any other API's or account's unfinished work) and the newest finished
-    /// ones. Returns the lines before and after.
+    /// Drops what is no longer needed, keeping every entry still needed (unknown outcomes,
+    /// pending jobs, damaged lines, any other API's or account's unfinished work) and the
+    /// newest finished ones. Returns the entries before and after.
     pub fn compact(&self) -> Result<(usize, usize)> {
-        let deadline = limit(None);
-        let result = self.locked(true, deadline, || -> std::io::Result<(usize, usize)> {
-            let tmp = sibling(&self.path, ".compacting");
-            let (lines, kept) = match compact_into(&self.path, &tmp)? {
-                Some(c) => c,
-                None => return Ok((0, 0)),
-            };
-            std::fs::rename(&tmp, &self.path)?;
-            let mut index = self.index();
-            *index = Index::default();
-            self.read_into(&mut index, deadline)?;
-            Ok((lines, kept))
-        });
+        let mut index = self.index();
+        let result = match &self.store {
+            Store::File(f) => f.compact(&mut index, &self.scope),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.compact(&mut index, &self.scope),
+        };
+        drop(index);
         result.map_err(|e| self.io_error(None, e))
     }
 }
@@ -591,99 +448,7 @@ fn limit(deadline: Option<tokio::time::Instant>) -> Instant {
     deadline.map_or(default, |d| d.into_std().min(default))
 }
 
-/// Hands `f` each whole line of the file at `path` with its entry (`None`: damaged), read one
-/// at a time. Returns the bytes of a torn last line (empty if none), or `None` if there is no
-/// file.
-fn each_line(
-    path: &Path,
-    mut f: impl FnMut(&[u8], Option<Entry>) -> std::io::Result<()>,
-) -> std::io::Result<Option<Vec<u8>>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        if line.last() != Some(&b'\n') {
-            return Ok(Some(line));
-        }
-        let text = &line[..line.len() - 1];
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        f(text, serde_json::from_slice::<Entry>(text).ok())?;
-    }
-}
-
-/// Writes to `tmp` the lines of the file at `path` a compaction keeps, reading it twice line
-/// by line (memory stays bounded by what is kept in sets of ids, whatever the file's size):
-/// `(lines before, lines kept)`.
-fn compact_into(path: &Path, tmp: &Path) -> std::io::Result<Option<(usize, usize)>> {
-    let mut finished: Vec<Uuid> = Vec::new();
-    let mut resolved: HashSet<Uuid> = HashSet::new();
-    let mut job_of_key: HashMap<Uuid, Uuid> = HashMap::new();
-    let mut lines = 0;
-    let torn = each_line(path, |_, entry| {
-        lines += 1;
-        match entry {
-            Some(Entry::Finished { job_id, .. }) => finished.push(job_id),
-            Some(Entry::Submitted {
-                key: Some(k),
-                job_id,
-                ..
-            }) => {
-                resolved.insert(k);
-                job_of_key.insert(k, job_id);
-            }
-            Some(Entry::NotCreated { key, .. }) => {
-                resolved.insert(key);
-            }
-            _ => {}
-        }
-        Ok(())
-    })?;
-    let Some(torn) = torn else {
-        return Ok(None);
-    };
-    let keep_finished: HashSet<Uuid> = finished.iter().rev().take(KEEP_FINISHED).copied().collect();
-    let done: HashSet<Uuid> = finished.into_iter().collect();
-    let needed_job = |id: &Uuid| !done.contains(id) || keep_finished.contains(id);
-    let mut out = std::io::BufWriter::new(File::create(tmp)?);
-    let mut kept = 0;
-    each_line(path, |raw, entry| {
-        let keep = match entry {
-            // A damaged line stays: it may be all that is left of a job's id.
-            None => true,
-            Some(Entry::Sending { key, .. }) => {
-                !resolved.contains(&key) || job_of_key.get(&key).is_some_and(needed_job)
-            }
-            Some(Entry::NotCreated { .. }) => false,
-            Some(Entry::Unknown { key, .. } | Entry::Attempt { key, .. }) => {
-                !resolved.contains(&key)
-            }
-            Some(Entry::Submitted { job_id, .. }) => needed_job(&job_id),
-            Some(Entry::Finished { job_id, .. }) => keep_finished.contains(&job_id),
-        };
-        if keep {
-            out.write_all(raw)?;
-            out.write_all(b"\n")?;
-            kept += 1;
-        }
-        Ok(())
-    })?;
-    // A torn last line stays as it was, at the end.
-    out.write_all(&torn)?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(Some((lines, kept)))
-}
-
-fn first_uuid(text: &str) -> Option<Uuid> {
+pub(super) fn first_uuid(text: &str) -> Option<Uuid> {
     let bytes = text.as_bytes();
     (0..bytes.len().saturating_sub(35)).find_map(|i| {
         text.get(i..i + 36)
@@ -692,5 +457,7 @@ fn first_uuid(text: &str) -> Option<Uuid> {
     })
 }
 
+#[cfg(all(test, feature = "postgres"))]
+mod pg_tests;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
 use super::*;
 use serde_json::json;
+use std::fs::OpenOptions;
+use std::io::Write;
 
 fn scope() -> Scope {
     Scope {
@@ -86,7 +88,7 @@ fn torn_and_garbage_lines_lose_nothing_else_and_say_what_they_were() {
     // A garbage line in the middle, with invalid UTF-8, naming a job.
     let mut f = OpenOptions::new()
         .append(true)
-        .open(j.path())
+        .open(j.path().expect("a file"))
         .expect("open");
     f.write_all(
         b"{\"event\":\"submitted\",\"job_id\":\"00000000-0000-0000-0000-000000000009\",\xff\xfe\n",
@@ -97,14 +99,14 @@ fn torn_and_garbage_lines_lose_nothing_else_and_say_what_they_were() {
     // A torn last line: the next append must not be glued to it.
     let mut f = OpenOptions::new()
         .append(true)
-        .open(j.path())
+        .open(j.path().expect("a file"))
         .expect("open");
     f.write_all(b"{\"event\":\"finished\",\"job_id\":")
         .expect("write");
     drop(f);
     j.record(&submitted(5)).expect("append");
 
-    let again = Journal::open(j.path(), scope()).expect("reopen");
+    let again = Journal::open(j.path().expect("a file"), scope()).expect("reopen");
     let ids: Vec<Uuid> = again
         .pending()
         .expect("pending")
@@ -128,11 +130,11 @@ fn torn_and_garbage_lines_lose_nothing_else_and_say_what_they_were() {
 #[test]
 fn another_process_appends_are_seen_and_other_scopes_are_not() {
     let (_dir, j) = journal("shared");
-    let other = Journal::open(j.path(), scope()).expect("second opener");
+    let other = Journal::open(j.path().expect("a file"), scope()).expect("second opener");
     other.record(&submitted(6)).expect("append");
     assert_eq!(j.pending().expect("pending").len(), 1, "read incrementally");
     let elsewhere = Journal::open(
-        j.path(),
+        j.path().expect("a file"),
         Scope {
             origin: "https://api.krea.ai".into(),
             account: "fedcba9876543210".into(),
@@ -171,13 +173,9 @@ fn a_failed_write_is_an_error_naming_the_job() {
     let path = dir.join("journal.jsonl");
     std::fs::create_dir_all(&path).expect("blocker");
     let j = Journal {
-        path: path.clone(),
-        lock_path: dir.join("journal.jsonl.lock"),
-        runs_dir: dir.join("journal.jsonl.runs"),
-        lock_file: Mutex::new(None),
+        store: Store::File(FileStore::open(path.clone()).expect("run lock")),
         scope: scope(),
         index: Mutex::new(Index::default()),
-        run: None,
     };
     let err = j.record(&submitted(7)).expect_err("cannot write");
     assert_eq!(err.job_id(), Some(Uuid::from_u128(7)));
@@ -190,7 +188,7 @@ fn compaction_keeps_damaged_lines_and_what_they_name() {
     j.record(&submitted(1)).expect("append");
     let mut f = OpenOptions::new()
         .append(true)
-        .open(j.path())
+        .open(j.path().expect("a file"))
         .expect("open");
     f.write_all(
         b"{\"event\":\"submitted\",\"job_id\":\"00000000-0000-0000-0000-00000000002a\",\xff\n",
@@ -202,7 +200,7 @@ fn compaction_keeps_damaged_lines_and_what_they_name() {
         j.record(&finished(100 + i)).expect("append");
     }
     j.compact().expect("compact");
-    let again = Journal::open(j.path(), scope()).expect("reopen");
+    let again = Journal::open(j.path().expect("a file"), scope()).expect("reopen");
     let damaged = again.damaged();
     assert_eq!(damaged.len(), 1, "{damaged:?}");
     assert_eq!(damaged[0].job_id, Some(Uuid::from_u128(42)));
@@ -212,7 +210,7 @@ fn compaction_keeps_damaged_lines_and_what_they_name() {
 #[test]
 fn paced_appends_keep_sends_apart_across_openers() {
     let (_dir, j) = journal("paced");
-    let other = Journal::open(j.path(), scope()).expect("second opener");
+    let other = Journal::open(j.path().expect("a file"), scope()).expect("second opener");
     let spacing = chrono::TimeDelta::milliseconds(200);
     assert!(matches!(
         j.record_paced(&sending(1), spacing, None).expect("append"),
@@ -231,7 +229,7 @@ fn paced_appends_keep_sends_apart_across_openers() {
 #[test]
 fn a_run_is_alive_while_its_journal_is_open() {
     let (_dir, j) = journal("runs");
-    let other = Journal::open(j.path(), scope()).expect("second opener");
+    let other = Journal::open(j.path().expect("a file"), scope()).expect("second opener");
     let run = other.run_id();
     assert!(j.run_alive(run));
     drop(other);

@@ -7,6 +7,8 @@ mod api;
 mod faults;
 mod image_run;
 mod models_and_validation;
+#[cfg(feature = "postgres")]
+mod postgres_journal;
 mod resume_and_downloads;
 mod secrets;
 mod settling;

@@ -1,6 +1,8 @@
 //! A simulator and a client pointed at it, with local state in a scratch directory.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod pg;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,215 @@
+//! The PostgreSQL store against a real throwaway cluster: its exclusive section between hosts,
+//! run liveness, compaction.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+
+#[path = "../../tests/it/support/pg.rs"]
+mod cluster;
+
+fn scope() -> Scope {
+    Scope {
+        origin: "http://127.0.0.1:1".into(),
+        account: "0123456789abcdef".into(),
+    }
+}
+
+fn open(url: &str) -> Journal {
+    Journal::open_postgres_until(url, scope(), None).expect("open")
+}
+
+fn sending(key: Uuid) -> Entry {
+    Entry::Sending {
+        key,
+        at: Utc::now(),
+        scope: scope(),
+        model: "bfl/flux-1-dev".into(),
+        path: "/generate/image/bfl/flux-1-dev".into(),
+        fingerprint: "f".into(),
+        request: json!({"prompt": "x"}),
+        output: None,
+        run: None,
+    }
+}
+
+fn submitted(key: Uuid, job: Uuid) -> Entry {
+    Entry::Submitted {
+        key: Some(key),
+        at: Utc::now(),
+        scope: scope(),
+        job_id: job,
+        model: "bfl/flux-1-dev".into(),
+        request: json!({"prompt": "x"}),
+        output: None,
+        sent_at: None,
+        created_at: None,
+        adopted: false,
+        uncertain: None,
+    }
+}
+
+fn finished(job: Uuid) -> Entry {
+    Entry::Finished {
+        at: Utc::now(),
+        job_id: job,
+        status: "completed".into(),
+        files: vec![],
+    }
+}
+
+#[test]
+fn of_two_hosts_settling_one_request_at_once_exactly_one_records_it() {
+    let pg = cluster::Cluster::start();
+    let url = pg.database("race");
+    let hosts = [Arc::new(open(&url)), Arc::new(open(&url))];
+    for round in 0..20 {
+        let key = Uuid::from_u128(round);
+        hosts[0].record(&sending(key)).expect("sending");
+        let barrier = Arc::new(Barrier::new(2));
+        let wrote: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = hosts
+                .iter()
+                .map(|host| {
+                    let (host, barrier) = (host.clone(), barrier.clone());
+                    s.spawn(move || {
+                        let entry = Entry::NotCreated {
+                            key,
+                            at: Utc::now(),
+                            reason: format!("settled by {:?}", host.run_id()),
+                            uncertain: None,
+                        };
+                        barrier.wait();
+                        host.record_if(&[entry], |v| v.outcome(key) == KeyOutcome::Unresolved, None)
+                            .expect("record_if")
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("join"))
+                .collect()
+        });
+        assert_eq!(
+            wrote.iter().filter(|w| **w).count(),
+            1,
+            "round {round}: {wrote:?}"
+        );
+    }
+    let rows = pg.psql(
+        "race",
+        "SELECT count(*) FROM krea_journal WHERE event = 'not_created'",
+    );
+    assert_eq!(rows, "20");
+}
+
+#[test]
+fn a_host_sees_what_another_appended_and_whether_its_run_is_alive() {
+    let pg = cluster::Cluster::start();
+    let url = pg.database("runs");
+    let first = open(&url);
+    let second = open(&url);
+    let (key, job) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    first.record(&sending(key)).expect("sending");
+    assert_eq!(
+        second.outcome(key).expect("outcome"),
+        KeyOutcome::Unresolved
+    );
+    first.record(&submitted(key, job)).expect("submitted");
+    assert_eq!(
+        second.outcome(key).expect("outcome"),
+        KeyOutcome::Created(job)
+    );
+    let run = first.run_id();
+    assert!(second.run_alive(run), "the first host runs");
+    drop(first);
+    // Its connection closes with it; the server releases the lock when it sees that.
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        !second.run_alive(run)
+    });
+    assert!(gone, "a closed host still counts as running");
+    assert!(second.run_alive(second.run_id()));
+}
+
+#[test]
+fn compaction_keeps_unresolved_pending_and_damaged_rows_and_the_newest_finished() {
+    let pg = cluster::Cluster::start();
+    let url = pg.database("compact");
+    let j = open(&url);
+    for n in 0..600u128 {
+        let (key, job) = (Uuid::from_u128(10_000 + n), Uuid::from_u128(n));
+        j.record(&sending(key)).expect("sending");
+        j.record(&submitted(key, job)).expect("submitted");
+        j.record(&finished(job)).expect("finished");
+    }
+    let (pending_key, pending_job) = (Uuid::from_u128(90_001), Uuid::from_u128(90_002));
+    j.record(&sending(pending_key)).expect("sending");
+    j.record(&submitted(pending_key, pending_job))
+        .expect("submitted");
+    let unknown = Uuid::from_u128(90_003);
+    j.record(&sending(unknown)).expect("sending");
+    let refused = Uuid::from_u128(90_004);
+    j.record(&sending(refused)).expect("sending");
+    j.record(&Entry::NotCreated {
+        key: refused,
+        at: Utc::now(),
+        reason: "refused".into(),
+        uncertain: None,
+    })
+    .expect("not created");
+    // A row this version cannot read (a newer one wrote it), naming a job.
+    let named = Uuid::from_u128(90_005);
+    pg.psql(
+        "compact",
+        &format!(
+            "INSERT INTO krea_journal (origin, account, event, job_id, entry) VALUES \
+             ('{}', '{}', 'from_a_newer_krea', '{named}', \
+             '{{\"event\": \"from_a_newer_krea\", \"job_id\": \"{named}\"}}')",
+            scope().origin,
+            scope().account
+        ),
+    );
+    let (before, after) = j.compact().expect("compact");
+    // 1,800 rows of finished jobs, 2 pending, 1 unknown, 2 refused, 1 damaged.
+    assert_eq!(before, 1_806);
+    // The newest 500 finished jobs (3 rows each), the pending job's 2, the unknown's 1, the
+    // damaged 1; the refused request's rows go.
+    assert_eq!(after, 1_504);
+    let again = open(&url);
+    assert_eq!(
+        again
+            .pending()
+            .expect("pending")
+            .iter()
+            .map(|p| p.job_id)
+            .collect::<Vec<_>>(),
+        vec![pending_job]
+    );
+    assert_eq!(
+        again
+            .unresolved()
+            .expect("unresolved")
+            .iter()
+            .map(|u| u.key)
+            .collect::<Vec<_>>(),
+        vec![unknown]
+    );
+    assert_eq!(
+        again.outcome(Uuid::from_u128(10_599)).expect("o"),
+        KeyOutcome::Created(Uuid::from_u128(599))
+    );
+    assert_eq!(
+        again.outcome(Uuid::from_u128(10_000)).expect("o"),
+        KeyOutcome::Absent
+    );
+    assert_eq!(
+        again.damaged().iter().map(|d| d.job_id).collect::<Vec<_>>(),
+        vec![Some(named)]
+    );
+}
