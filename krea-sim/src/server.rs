@@ -228,9 +228,44 @@ impl Drop for Generating {
     }
 }
 
+/// Counts a request once: with the status it is answered, or, when its client goes away
+/// before that (its handling dropped midway, whatever it did), as 0, like a reset. A server
+/// counts what reached it, answered or not.
+struct Arrived {
+    sim: Arc<Sim>,
+    route: String,
+    counted: bool,
+}
+
+impl Arrived {
+    fn count(&mut self, status: u16) {
+        self.sim.lock().count(&self.route, status);
+        self.counted = true;
+    }
+
+    /// Drops the connection (counted as 0 now) and never answers.
+    async fn reset(&mut self, kill: Option<ConnKill>) -> Response {
+        self.counted = true;
+        reset(&self.sim, &self.route, kill).await
+    }
+}
+
+impl Drop for Arrived {
+    fn drop(&mut self) {
+        if !self.counted {
+            self.sim.lock().count(&self.route, 0);
+        }
+    }
+}
+
 /// Faults, then auth, then the handler; counts the outcome per route and status.
 pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {
     let route = route_name(&req);
+    let mut arrived = Arrived {
+        sim: sim.clone(),
+        route: route.clone(),
+        counted: false,
+    };
     let _generating = route
         .starts_with("POST /generate/")
         .then(|| Generating::start(&sim));
@@ -241,7 +276,7 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
     let (req, body) = if sim.lock().wants_body(&route) {
         let (parts, body) = req.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, 80 * 1024 * 1024).await else {
-            return reset(&sim, &route, kill).await;
+            return arrived.reset(kill).await;
         };
         (
             Request::from_parts(parts, Body::from(bytes.clone())),
@@ -258,7 +293,7 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
             // The body is read now (the connection answers before the backend acts).
             let (parts, body) = req.into_parts();
             let Ok(bytes) = axum::body::to_bytes(body, 80 * 1024 * 1024).await else {
-                return reset(&sim, &route, kill).await;
+                return arrived.reset(kill).await;
             };
             let later = Request::from_parts(parts, Body::from(bytes));
             let backend = sim.clone();
@@ -267,7 +302,7 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
                 let _processed = authed(&backend, later, next).await;
             });
             match status {
-                None => return reset(&sim, &route, kill).await,
+                None => return arrived.reset(kill).await,
                 Some(code) => error(
                     StatusCode::from_u16(code).unwrap_or(StatusCode::GATEWAY_TIMEOUT),
                     format!("simulated {code}: the gateway gave up waiting"),
@@ -302,10 +337,10 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
             }
             r
         }
-        Some(Fault::ResetBeforeBody) => return reset(&sim, &route, kill).await,
+        Some(Fault::ResetBeforeBody) => return arrived.reset(kill).await,
         Some(Fault::ResetAfterBody) => {
             let _processed = authed(&sim, req, next).await;
-            return reset(&sim, &route, kill).await;
+            return arrived.reset(kill).await;
         }
         Some(Fault::StatusAfterProcessing(code)) => {
             let _processed = authed(&sim, req, next).await;
@@ -333,7 +368,7 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
         }
         _ => authed(&sim, req, next).await,
     };
-    sim.lock().count(&route, response.status().as_u16());
+    arrived.count(response.status().as_u16());
     answered(&sim, response).await
 }
 

@@ -20,4 +20,5 @@ mod golden;
 mod json_output;
 mod mcp;
 mod mcp_http;
+mod replicas;
 mod security;

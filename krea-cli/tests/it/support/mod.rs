@@ -2,6 +2,9 @@
 //! timings) in a scratch directory.
 #![allow(dead_code)] // each test file uses a different subset
 
+#[path = "../../../../krea/tests/it/support/pg.rs"]
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
