@@ -20,7 +20,16 @@ pub fn render(root: &Path) -> Result<String> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .env("RUSTC_BOOTSTRAP", "1")
-        .args(["rustdoc", "-q", "-p", "krea", "--lib", "--"])
+        // Every feature: an item behind one (the PostgreSQL journal) is public API too.
+        .args([
+            "rustdoc",
+            "-q",
+            "-p",
+            "krea",
+            "--lib",
+            "--all-features",
+            "--",
+        ])
         .args(["-Z", "unstable-options", "--output-format", "json"])
         .status()
         .context("run cargo rustdoc")?;

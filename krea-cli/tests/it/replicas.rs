@@ -135,3 +135,55 @@ async fn doctor_reports_a_journal_database_it_cannot_reach_with_the_fix() {
     assert!(text.contains("KREA_JOURNAL"), "{text}");
     assert!(!text.contains("hunter2") && !stderr(&out).contains("hunter2"));
 }
+
+/// The README's commands for several machines, as written there: the first on one replica,
+/// the rest on another with an empty disk (only the database's address is the test's own).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readmes_replica_commands_run_as_written() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let block = readme[readme
+        .find("## Several machines, one account")
+        .expect("the section")..]
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("its commands");
+    let pg = Cluster::start();
+    let url = pg.database("readme");
+    let env = support::env("replicas-readme", Simulator::builder()).await;
+    let mut ran = 0;
+    for (n, line) in block.lines().enumerate() {
+        let command = line.split("  #").next().unwrap_or_default().trim();
+        if command.starts_with("export KREA_JOURNAL=postgres://") {
+            continue;
+        }
+        let args = command.strip_prefix("krea ").expect("a krea command");
+        let words: Vec<String> = args
+            .split('"')
+            .enumerate()
+            .flat_map(|(i, part)| match i % 2 {
+                1 => vec![part.to_string()],
+                _ => part.split_whitespace().map(String::from).collect(),
+            })
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let home = disk(&env, &format!("replica-{n}"));
+        let out = tokio::task::spawn_blocking({
+            let mut cmd = replica(&env, &home, &url, &words);
+            move || cmd.output().expect("run krea")
+        })
+        .await
+        .expect("join");
+        assert_eq!(code(&out), 0, "krea {args}: {}", stderr(&out));
+        ran += 1;
+    }
+    assert_eq!(ran, 2, "{block}");
+    // The first replica's file, where it asked for it.
+    assert_eq!(
+        support::files_in(&env.dir.join("replica-1/out"), "png").len(),
+        1
+    );
+    assert_eq!(env.sim.control().counters().requests_with_prefix(PAID), 1);
+}
