@@ -8,6 +8,7 @@ use serde_json::json;
 
 mod batch;
 mod download;
+mod journal;
 mod link;
 mod mcp;
 mod overhead;
@@ -15,8 +16,7 @@ mod polling;
 mod proc;
 mod stats;
 
-const USAGE: &str =
-    "usage: cargo xtask bench [--quick] [polling] [batch] [link] [overhead] [download] [mcp]";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [polling] [batch] [link] [overhead] [journal] [download] [mcp]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -27,6 +27,12 @@ async fn main() -> anyhow::Result<()> {
             let jobs = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5000);
             let who = args.get(2).map_or("krea", String::as_str);
             println!("{}", overhead::measure(jobs, who).await?);
+            return Ok(());
+        }
+        Some("__journal") => {
+            let lines = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+            let store = args.get(2).map_or("file", String::as_str);
+            println!("{}", journal::measure(lines, store).await?);
             return Ok(());
         }
         Some("__download") => {
@@ -200,6 +206,49 @@ async fn main() -> anyhow::Result<()> {
             rows.insert((*key).into(), median);
         }
         report.insert("overhead".into(), serde_json::Value::Object(rows));
+    }
+
+    if wanted("journal") {
+        let lines = if quick { 300 } else { 1000 };
+        println!(
+            "\n== Journal store: a {lines}-line batch of zero-duration jobs (downloads included), the journal in a file and in PostgreSQL (loopback), median of 3 runs each, alternated"
+        );
+        let (_cluster, url) = journal::cluster();
+        const STORES: [&str; 2] = ["file", "postgres"];
+        let mut runs: [Vec<serde_json::Value>; 2] = Default::default();
+        for _ in 0..3 {
+            for (i, store) in STORES.iter().enumerate() {
+                let arg = if *store == "file" {
+                    "file"
+                } else {
+                    url.as_str()
+                };
+                runs[i].push(proc::run_child(&["__journal", &lines.to_string(), arg])?);
+            }
+        }
+        let mut rows = serde_json::Map::new();
+        for (i, store) in STORES.iter().enumerate() {
+            let r = &mut runs[i];
+            r.sort_by(|a, b| {
+                a["makespan_s"]
+                    .as_f64()
+                    .partial_cmp(&b["makespan_s"].as_f64())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let median = r[1].clone();
+            println!(
+                "{store:<10} makespan {:.2} s (runs {}), client CPU {:.0} us/job, peak RSS {:.1} MB",
+                median["makespan_s"].as_f64().unwrap_or(0.0),
+                r.iter()
+                    .map(|x| format!("{:.2}", x["makespan_s"].as_f64().unwrap_or(0.0)))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                median["cpu_us_per_job"].as_f64().unwrap_or(0.0),
+                median["peak_rss_mb"].as_f64().unwrap_or(0.0)
+            );
+            rows.insert((*store).into(), median);
+        }
+        report.insert("journal".into(), serde_json::Value::Object(rows));
     }
 
     if wanted("download") {

@@ -398,6 +398,11 @@ pub struct BatchArgs {
     /// known to have created nothing
     #[arg(long)]
     pub resume: bool,
+    /// Work the batch together with other processes or machines running the same lines on the
+    /// same --journal postgres://...: each line is claimed by one worker and paid for once,
+    /// a dead worker's lines are taken over; known by NAME, else by the lines' content
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub shared: Option<String>,
     /// Check and price every line; send nothing
     #[arg(long)]
     pub dry_run: bool,

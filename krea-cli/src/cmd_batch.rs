@@ -49,6 +49,11 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         .resume(a.resume)
         .concurrency(a.concurrency.max(1))
         .lines(&file);
+    let batch = match a.shared.as_deref().map(str::trim) {
+        None => batch,
+        Some("") => batch.shared_by_content(),
+        Some(name) => batch.shared(name),
+    };
     // Every line is checked (and priced) before the first request, and every bad line is
     // reported at once: those that do not parse and those the model refuses.
     let mut problems: Vec<(usize, String)> = file
@@ -134,7 +139,10 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         item.files
             .iter()
             .for_each(|f| ctx.out.line(crate::output::shown(f)));
-        if !matches!(item.status, ItemStatus::Completed | ItemStatus::Pending) {
+        if !matches!(
+            item.status,
+            ItemStatus::Completed | ItemStatus::Pending | ItemStatus::Elsewhere
+        ) {
             code = code.max(exit::code_of_item(item));
             exit::report_item(item);
         }
@@ -150,8 +158,17 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         Some(c) => format!(", cost ~{c}"),
         None => ", cost not known".to_string(),
     };
+    let elsewhere = report
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Elsewhere)
+        .count();
+    let elsewhere = match elsewhere {
+        0 => String::new(),
+        n => format!(" here, {n} by other workers"),
+    };
     ctx.out.note(format!(
-        "{} of {} lines completed{cost}{}; manifest and contact sheet in {}",
+        "{} of {} lines completed{elsewhere}{cost}{}; manifest and contact sheet in {}",
         report.completed(),
         report.items.len(),
         ctx.out.sim_tag(),

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::client::Krea;
 use crate::error::{Error, Result, UnknownOutcome};
 use crate::evidence::Exchange;
-use crate::journal::{Entry, Journal, OutputPlan, Paced, fingerprint};
+use crate::journal::{Entry, Journal, LineRef, OutputPlan, Paced, fingerprint};
 use crate::limiter::Admission;
 use crate::pacer::{Awaiting, CAP, FLOOR};
 use crate::send::{Body, Call, Class, Fault, decode, read_capped};
@@ -41,6 +41,8 @@ pub(crate) struct Creation {
     /// The batch slot it holds: checked as it goes out, marked running when accepted, and a
     /// 429 handed back to the batch (which waits for a slot) instead of retried here.
     pub admission: Option<Admission>,
+    /// The shared batch line it is for (sent only while this client holds its claim).
+    pub line: Option<LineRef>,
 }
 
 impl Creation {
@@ -53,6 +55,7 @@ impl Creation {
             headers: Vec::new(),
             key: Uuid::new_v4(),
             admission: None,
+            line: None,
         }
     }
 
@@ -258,6 +261,7 @@ impl Krea {
                     request: c.body.clone(),
                     output: c.output.clone(),
                     run: j.run_id(),
+                    line: c.line.clone(),
                 },
                 _ => Entry::Attempt { key: c.key, at },
             };

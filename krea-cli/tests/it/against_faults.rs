@@ -77,7 +77,7 @@ fn kill_after(child: &mut Child, after: Duration) -> bool {
 /// about 1 in 3,000). A lost answer holds every send for its window, some 2.5 s with
 /// whole-second stamps (the pacing rule, [`krea`]'s `pacer`): that wait is most of the suite's
 /// length, so the rates are what keep `cargo test --workspace` within minutes.
-fn simulator(seed: u64) -> krea_sim::SimBuilder {
+pub(crate) fn simulator(seed: u64) -> krea_sim::SimBuilder {
     let post = "POST /generate/*";
     Simulator::builder()
         .seed(seed)
@@ -218,7 +218,7 @@ async fn a_300_line_batch_under_every_fault_killed_and_resumed_pays_once_for_eve
 
 /// Every file on disk is the simulator's bytes for its job. The simulator draws each picture
 /// again to compare (some 35 ms each in a debug build): on every core.
-fn same_bytes(control: &krea_sim::Control, files: &[(std::path::PathBuf, uuid::Uuid)]) {
+pub(crate) fn same_bytes(control: &krea_sim::Control, files: &[(std::path::PathBuf, uuid::Uuid)]) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|s| {
         for chunk in files.chunks(files.len().div_ceil(threads).max(1)) {

@@ -22,3 +22,4 @@ mod mcp;
 mod mcp_http;
 mod replicas;
 mod security;
+mod shared_batch;

@@ -32,6 +32,9 @@ pub enum ItemStatus {
     TimedOut,
     /// Something else went wrong (see its error).
     Error,
+    /// Done by another worker of a shared batch ([`crate::Batch::shared`]); its files are in
+    /// that worker's directory.
+    Elsewhere,
 }
 
 impl ItemStatus {
@@ -39,7 +42,10 @@ impl ItemStatus {
     pub fn is_done(self) -> bool {
         matches!(
             self,
-            ItemStatus::Completed | ItemStatus::Failed | ItemStatus::Cancelled
+            ItemStatus::Completed
+                | ItemStatus::Failed
+                | ItemStatus::Cancelled
+                | ItemStatus::Elsewhere
         )
     }
 }
@@ -99,7 +105,7 @@ impl ItemState {
     /// ([`crate::ErrorKind::exit_class`]): a line refused with 403 exits as a refused `krea image`.
     pub fn exit_class(&self) -> ExitClass {
         match (self.status, self.error_kind) {
-            (ItemStatus::Completed, _) => ExitClass::Ok,
+            (ItemStatus::Completed | ItemStatus::Elsewhere, _) => ExitClass::Ok,
             (_, Some(kind)) => kind.exit_class(),
             (ItemStatus::Failed | ItemStatus::Cancelled, None) => ExitClass::JobFailed,
             (ItemStatus::TimedOut | ItemStatus::Unknown, None) => ExitClass::Timeout,
@@ -114,7 +120,10 @@ impl ItemState {
     pub fn charged(&self) -> Option<Estimate> {
         match self.status {
             ItemStatus::Completed => self.estimate,
-            ItemStatus::Failed | ItemStatus::Cancelled => Some(Estimate::zero()),
+            // Another worker's line is in that worker's account of the run.
+            ItemStatus::Failed | ItemStatus::Cancelled | ItemStatus::Elsewhere => {
+                Some(Estimate::zero())
+            }
             ItemStatus::Pending | ItemStatus::Error if self.job_id.is_none() => {
                 Some(Estimate::zero())
             }

@@ -9,6 +9,7 @@
 mod file;
 mod manifest;
 mod run;
+mod shared;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,6 +124,14 @@ pub struct Batch {
     dir: Option<PathBuf>,
     resume: bool,
     concurrency: Option<usize>,
+    shared: Option<SharedName>,
+}
+
+/// How a shared batch is known in the store.
+#[derive(Debug, Clone)]
+enum SharedName {
+    Named(String),
+    ByContent,
 }
 
 impl Krea {
@@ -134,6 +143,7 @@ impl Krea {
             dir: None,
             resume: false,
             concurrency: None,
+            shared: None,
         }
     }
 }
@@ -188,6 +198,34 @@ impl Batch {
     /// refused).
     pub fn resume(mut self, yes: bool) -> Batch {
         self.resume = yes;
+        self
+    }
+
+    /// Work this batch together with other processes (on this machine or others) that run the
+    /// same lines under the same `name`, on the same journal in PostgreSQL
+    /// ([`crate::KreaBuilder::journal_postgres`]): each line is claimed by one worker at a
+    /// time and paid for at most once; a worker that dies has its lines taken over (at once
+    /// when its process is gone, after a 30 s lease when it hangs), its lost answers settled
+    /// on evidence first. Each worker writes the files of the lines it finishes into its own
+    /// directory; lines finished by others are [`ItemStatus::Elsewhere`]. A worker ends when
+    /// every line is done (or at the deadline).
+    ///
+    /// ```no_run
+    /// # async fn run(krea: krea::Krea, file: krea::BatchFile) -> krea::Result<()> {
+    /// // The same on every worker: the lines, the name, the database (in `krea`).
+    /// let report = krea.batch().lines(&file).shared("nightly-2026-12-04").dir("out").run(|_| {}).await?;
+    /// println!("{} here, the rest elsewhere", report.completed());
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(mut self, name: impl Into<String>) -> Batch {
+        self.shared = Some(SharedName::Named(name.into()));
+        self
+    }
+
+    /// [`Batch::shared`], the batch known by its lines' content (every worker with the same
+    /// lines works the same batch).
+    pub fn shared_by_content(mut self) -> Batch {
+        self.shared = Some(SharedName::ByContent);
         self
     }
 
@@ -295,6 +333,13 @@ impl Batch {
         // The journal: the client's, else one in the batch directory (so resuming works for
         // library users who keep none).
         let krea = match (self.krea.journal(), &self.dir) {
+            (None, _) if self.shared.is_some() => {
+                return Err(Error::Config(
+                    "a batch shared by several workers needs the journal in PostgreSQL: \
+                     --journal postgres://... (KreaBuilder::journal_postgres)"
+                        .into(),
+                ));
+            }
             (Some(_), _) | (None, None) => self.krea.clone(),
             (None, Some(dir)) => {
                 let journal = Journal::open_until(
@@ -347,6 +392,29 @@ impl Batch {
                 permit: None,
             });
         }
+        let shared = match &self.shared {
+            None => None,
+            Some(name) => {
+                let content = fingerprint(
+                    manifest
+                        .items
+                        .iter()
+                        .map(|i| i.fingerprint.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .as_bytes(),
+                );
+                let name = match name {
+                    SharedName::Named(n) => n.clone(),
+                    SharedName::ByContent => format!("content-{content}"),
+                };
+                let journal = krea
+                    .journal()
+                    .ok_or_else(|| Error::Config("no journal".into()))?;
+                journal.batch_open(&name, &content, manifest.items.len() as u32, krea.deadline)?;
+                Some(name)
+            }
+        };
         let mut run = Run::new(
             krea,
             self.concurrency.unwrap_or(usize::MAX),
@@ -354,9 +422,18 @@ impl Batch {
             manifest,
             slots,
         );
-        run.reconcile()?;
-        run.save()?;
-        run.go(&mut on_event).await?;
+        let result = match shared {
+            Some(name) => run.go_shared(name, &mut on_event).await,
+            None => {
+                async {
+                    run.reconcile()?;
+                    run.save()?;
+                    run.go(&mut on_event).await
+                }
+                .await
+            }
+        };
+        result?;
         Ok(BatchReport {
             items: run.manifest.items,
             dir: self.dir,

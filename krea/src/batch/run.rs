@@ -12,6 +12,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::shared::Shared;
 use super::{BatchEvent, ItemStatus, Manifest};
 use crate::client::Krea;
 use crate::error::{Error, Result};
@@ -83,7 +84,7 @@ async fn fetch(index: usize, job_id: Uuid, result: Result<crate::job::Finished>)
 type Settling = Pin<Box<dyn Future<Output = Result<Pass>> + Send>>;
 
 pub(super) struct Run {
-    krea: Krea,
+    pub(super) krea: Krea,
     concurrency: usize,
     /// An error that stops further submissions.
     pub stopped: Option<Error>,
@@ -94,6 +95,8 @@ pub(super) struct Run {
     requeue: Vec<usize>,
     /// The last refusal that handed a line back (what stopped the run, if the deadline comes).
     refused: Option<Error>,
+    /// This worker's part in a batch shared with others, if it is one.
+    pub(super) shared: Option<Shared>,
 }
 
 impl Run {
@@ -113,6 +116,7 @@ impl Run {
             slots,
             requeue: Vec::new(),
             refused: None,
+            shared: None,
         }
     }
 
@@ -168,8 +172,11 @@ impl Run {
         let mut waiter: Waiter<Box<JobHandle>> = Waiter::new(self.krea.jobs());
         let mut queue: VecDeque<usize> = VecDeque::new();
         // Jobs a previous run submitted are waited for (no new request); pending lines queued.
-        let all: Vec<usize> = (0..self.manifest.items.len()).collect();
-        self.enqueue(&all, &policy, &mut waiter, &mut queue, on_event);
+        // A shared batch's lines come through claims instead.
+        if self.shared.is_none() {
+            let all: Vec<usize> = (0..self.manifest.items.len()).collect();
+            self.enqueue(&all, &policy, &mut waiter, &mut queue, on_event);
+        }
         let mut sending = FuturesUnordered::new();
         let mut downloading = FuturesUnordered::new();
         let mut settling: Option<Settling> = None;
@@ -178,6 +185,27 @@ impl Run {
             // Fill the window (unless something account-wide stopped submissions).
             // Past the deadline nothing new goes out: it would only meet the deadline.
             let past_deadline = self.krea.deadline.is_some_and(|d| d <= Instant::now());
+            if let Err(e) = self.renew() {
+                self.stopped.get_or_insert(e);
+            }
+            // A shared batch: claim lines while the window has room and none waits to be sent.
+            while self.shared.is_some()
+                && queue.is_empty()
+                && self.stopped.is_none()
+                && !past_deadline
+                && self.slots.iter().filter(|s| s.permit.is_some()).count() < self.concurrency
+            {
+                match self.claim() {
+                    Ok(Some(index)) => {
+                        self.save()?;
+                        self.enqueue(&[index], &policy, &mut waiter, &mut queue, on_event);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.stopped = Some(e);
+                    }
+                }
+            }
             while let Some(&index) = queue
                 .front()
                 .filter(|_| self.stopped.is_none() && !past_deadline)
@@ -199,8 +227,11 @@ impl Run {
                 let admission = permit.admission();
                 self.slots[index].permit = Some(permit);
                 let request = self.slots[index].request.clone();
-                sending
-                    .push(async move { (index, request.submit_keyed(key, Some(admission)).await) });
+                let line = self.shared.as_ref().map(|s| s.line(index));
+                sending.push(async move {
+                    let sent = request.submit_for_line(key, Some(admission), line).await;
+                    (index, sent)
+                });
             }
             let unknown = self
                 .manifest
@@ -217,7 +248,13 @@ impl Run {
                 && downloading.is_empty()
             {
                 let sendable = !queue.is_empty() && self.stopped.is_none();
-                if !unknown && !sendable {
+                // A shared batch's worker stays while other workers have lines open: one of
+                // them may die and leave its lines to be taken over.
+                let others = self
+                    .shared
+                    .as_ref()
+                    .is_some_and(|s| !s.finished && self.stopped.is_none());
+                if !unknown && !sendable && !others {
                     break;
                 }
                 if self.krea.deadline.is_some_and(|d| d <= Instant::now()) {
@@ -243,7 +280,9 @@ impl Run {
             // every millisecond through a 429's pause.
             let now = Instant::now();
             let ahead = |t: Option<Instant>| t.filter(|t| *t > now).unwrap_or(wake);
+            let look = self.shared.as_ref().map(|s| s.look_at);
             let tick = if unknown { next_pass } else { wake }
+                .min(ahead(look))
                 .min(ahead(self.krea.inner.limiter.held_until()))
                 .min(ahead(self.krea.deadline))
                 .max(now);
@@ -287,6 +326,7 @@ impl Run {
                     let index = done.index;
                     self.ended(*done);
                     self.save()?;
+                    self.mark_done(index)?;
                     on_event(BatchEvent::Ended {
                         item: &self.manifest.items[index],
                     });
@@ -295,7 +335,9 @@ impl Run {
                     settling = None;
                     next_pass = Instant::now() + SETTLE_EVERY;
                     match pass {
-                        Ok(pass) => {
+                        Ok(mut pass) => {
+                            // Lines whose lost answer another client decided meanwhile.
+                            pass.settled.extend(self.decided_elsewhere());
                             self.settled(&pass, &policy, &mut waiter, &mut queue, on_event)?
                         }
                         // The listing could not be read now: the next pass tries again.
@@ -308,6 +350,32 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// What the journal records for lines still waiting on a settlement that another client
+    /// (another worker of a shared batch, a `krea jobs settle`) made: as if this one had.
+    fn decided_elsewhere(&self) -> Vec<Settlement> {
+        let Some(journal) = self.krea.journal() else {
+            return Vec::new();
+        };
+        self.manifest
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Unknown)
+            .filter_map(|i| i.key)
+            .filter_map(|key| match journal.outcome_now(key) {
+                KeyOutcome::Created(job_id) => Some(Settlement::Adopted {
+                    key: Some(key),
+                    job_id,
+                    uncertain: journal.uncertain(key),
+                }),
+                KeyOutcome::NotCreated => Some(Settlement::NotCreated {
+                    key: Some(key),
+                    uncertain: journal.uncertain(key),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Applies what a settle pass decided to the lines it concerns.
@@ -456,6 +524,19 @@ impl Run {
                 item.error = Some(e.to_string());
                 self.stopped.get_or_insert(e);
             }
+            // A shared batch's line whose claim passed to another worker (this one was taken
+            // for gone): nothing was sent; that worker has the line now.
+            Err(Error::Journal {
+                job_id: None,
+                source,
+                ..
+            }) if self.shared.is_some()
+                && source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                item.status = ItemStatus::Pending;
+                item.key = None;
+                item.error = Some(source.to_string());
+            }
             Err(e) => {
                 item.status = ItemStatus::Error;
                 item.key = None;
@@ -511,6 +592,6 @@ impl Run {
     }
 }
 
-fn unknown_note() -> String {
+pub(super) fn unknown_note() -> String {
     "sent, and its answer was lost: it is not sent again until settling finds out whether it created a job".into()
 }

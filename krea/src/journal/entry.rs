@@ -63,6 +63,16 @@ pub struct Scope {
     pub account: String,
 }
 
+/// A line of a batch shared by several workers ([`crate::Batch::shared`]): the request is
+/// sent only while its worker holds the line's claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct LineRef {
+    /// The batch's name in the store.
+    pub batch: String,
+    /// The line (0-based).
+    pub line: u32,
+}
+
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -91,6 +101,9 @@ pub enum Entry {
         /// The client that sends it (its lock file tells whether it still runs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         run: Option<Uuid>,
+        /// The shared batch's line it is for: written only while this client holds the claim.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<LineRef>,
     },
     /// Another attempt of the same request is about to go out (the last one was refused
     /// without creating anything, e.g. a 429): its job, if any, is stamped after this.

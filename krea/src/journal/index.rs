@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entry::{Entry, OutputPlan, Scope};
+use super::entry::{Entry, LineRef, OutputPlan, Scope};
 use crate::evidence::Exchange;
 
 /// Exchanges kept for measuring Krea's clock (the newest).
@@ -154,6 +154,8 @@ pub(super) struct Index {
     pub run_of_key: HashMap<Uuid, Option<Uuid>>,
     /// Exchanges whose answer named the job, newest last.
     pub exchanges: VecDeque<Exchange>,
+    /// The requests sent for each line of a shared batch, oldest first.
+    pub line_keys: HashMap<LineRef, Vec<Uuid>>,
 }
 
 impl Index {
@@ -169,8 +171,15 @@ impl Index {
                 request,
                 output,
                 run,
+                line,
             } if s == *scope => {
                 self.keys.insert(key);
+                if let Some(line) = line {
+                    let keys = self.line_keys.entry(line).or_default();
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
                 self.note_send(run, at);
                 self.run_of_key.insert(key, run);
                 if self.resolved.contains(&key) {

@@ -45,6 +45,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 pub(crate) use entry::Entry;
+pub(crate) use entry::LineRef;
 pub use entry::OutputPlan;
 pub(crate) use entry::Scope;
 pub(crate) use entry::absolute;
@@ -385,6 +386,11 @@ impl Journal {
         Ok(self.index().outcome(key))
     }
 
+    /// What is known of the request with `key`, from memory (as of the last read).
+    pub(crate) fn outcome_now(&self, key: Uuid) -> KeyOutcome {
+        self.index().outcome(key)
+    }
+
     /// Why the outcome of the request with `key` was settled with doubt, if it was (from
     /// memory).
     pub fn uncertain(&self, key: Uuid) -> Option<String> {
@@ -424,6 +430,171 @@ impl Journal {
         };
         drop(index);
         result.map_err(|e| self.io_error(None, e))
+    }
+}
+
+/// How long a shared batch line's claim holds without renewal. A killed worker's claims are
+/// free at once (its run lock goes with its database connection); the lease frees those of a
+/// worker that hangs.
+pub(crate) const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One line of a shared batch, as the store has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SharedLine {
+    pub line: u32,
+    pub done: bool,
+    pub job_id: Option<Uuid>,
+    /// Claimed by another worker whose claim still holds.
+    pub held_elsewhere: bool,
+}
+
+/// Batches shared by several workers: their lines' claims, kept beside the entries (a
+/// journal in PostgreSQL only).
+impl Journal {
+    #[cfg(feature = "postgres")]
+    fn shared(&self) -> Result<&postgres::PgStore> {
+        match &self.store {
+            Store::Postgres(p) => Ok(p),
+            Store::File(_) => Err(no_sharing()),
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn shared(&self) -> Result<&Never> {
+        Err(no_sharing())
+    }
+
+    fn claims_error(&self, e: std::io::Error) -> Error {
+        self.io_error(None, e)
+    }
+
+    /// Registers the batch `batch` (or checks that the one of that name is this one).
+    pub(crate) fn batch_open(
+        &self,
+        batch: &str,
+        fingerprint: &str,
+        lines: u32,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<()> {
+        self.shared()?
+            .batch_open(&self.scope, batch, fingerprint, lines, limit(deadline))
+            .map_err(|e| self.claims_error(e))?
+            .map_err(Error::Config)
+    }
+
+    /// Claims the next line nobody holds, if any.
+    pub(crate) fn claim_line(
+        &self,
+        batch: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<u32>> {
+        self.shared()?
+            .claim_line(&self.scope, batch, limit(deadline))
+            .map_err(|e| self.claims_error(e))
+    }
+
+    /// Extends this worker's claims in `batch`.
+    pub(crate) fn renew_claims(
+        &self,
+        batch: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<()> {
+        self.shared()?
+            .renew_claims(&self.scope, batch, limit(deadline))
+            .map_err(|e| self.claims_error(e))
+    }
+
+    /// Frees this worker's unfinished claims in `batch`.
+    pub(crate) fn release_claims(
+        &self,
+        batch: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<()> {
+        self.shared()?
+            .release_claims(&self.scope, batch, limit(deadline))
+            .map_err(|e| self.claims_error(e))
+    }
+
+    /// Marks a line done with its job.
+    pub(crate) fn line_done(
+        &self,
+        batch: &str,
+        line: u32,
+        job_id: Option<Uuid>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<()> {
+        self.shared()?
+            .line_done(&self.scope, batch, line, job_id, limit(deadline))
+            .map_err(|e| self.claims_error(e))
+    }
+
+    /// Every line of `batch`.
+    pub(crate) fn batch_lines(
+        &self,
+        batch: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Vec<SharedLine>> {
+        self.shared()?
+            .batch_lines(&self.scope, batch, limit(deadline))
+            .map_err(|e| self.claims_error(e))
+    }
+
+    /// The requests written down for a shared batch's line, oldest first (from memory).
+    pub(crate) fn line_keys(&self, line: &LineRef) -> Vec<Uuid> {
+        self.index()
+            .line_keys
+            .get(line)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn no_sharing() -> Error {
+    Error::Config(
+        "a batch shared by several workers needs the journal in PostgreSQL: \
+         --journal postgres://... (KreaBuilder::journal_postgres)"
+            .into(),
+    )
+}
+
+/// Without the `postgres` feature there is no store that shares batches.
+#[cfg(not(feature = "postgres"))]
+#[derive(Debug)]
+enum Never {}
+
+#[cfg(not(feature = "postgres"))]
+impl Never {
+    fn batch_open(
+        &self,
+        _: &Scope,
+        _: &str,
+        _: &str,
+        _: u32,
+        _: Instant,
+    ) -> std::io::Result<std::result::Result<(), String>> {
+        match *self {}
+    }
+    fn claim_line(&self, _: &Scope, _: &str, _: Instant) -> std::io::Result<Option<u32>> {
+        match *self {}
+    }
+    fn renew_claims(&self, _: &Scope, _: &str, _: Instant) -> std::io::Result<()> {
+        match *self {}
+    }
+    fn release_claims(&self, _: &Scope, _: &str, _: Instant) -> std::io::Result<()> {
+        match *self {}
+    }
+    fn line_done(
+        &self,
+        _: &Scope,
+        _: &str,
+        _: u32,
+        _: Option<Uuid>,
+        _: Instant,
+    ) -> std::io::Result<()> {
+        match *self {}
+    }
+    fn batch_lines(&self, _: &Scope, _: &str, _: Instant) -> std::io::Result<Vec<SharedLine>> {
+        match *self {}
     }
 }
 

@@ -35,6 +35,7 @@ fn sending(key: Uuid) -> Entry {
         request: json!({"prompt": "x"}),
         output: None,
         run: None,
+        line: None,
     }
 }
 

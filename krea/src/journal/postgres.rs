@@ -21,15 +21,18 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::compaction::{Compaction, Kind};
+
+mod claims;
 use super::entry::{Entry, Scope};
 use super::index::{Damaged, Index};
 use crate::error::{Error, Result};
 
 /// The schema versions this build knows, in order: each one's statements, run once per
 /// database in a transaction. Never edit a released one; add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE krea_journal (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE krea_journal (
         seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         origin text NOT NULL,
         account text NOT NULL,
@@ -41,7 +44,33 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     );
     CREATE INDEX krea_journal_scope_seq ON krea_journal (origin, account, seq);
     CREATE INDEX krea_journal_job ON krea_journal (job_id) WHERE job_id IS NOT NULL;",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE krea_batches (
+            origin text NOT NULL,
+            account text NOT NULL,
+            batch text NOT NULL,
+            fingerprint text NOT NULL,
+            lines integer NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (origin, account, batch)
+        );
+        CREATE TABLE krea_batch_lines (
+            origin text NOT NULL,
+            account text NOT NULL,
+            batch text NOT NULL,
+            line integer NOT NULL,
+            worker uuid,
+            worker_key bigint,
+            lease_until timestamptz,
+            claims integer NOT NULL DEFAULT 0,
+            done boolean NOT NULL DEFAULT false,
+            job_id uuid,
+            PRIMARY KEY (origin, account, batch, line)
+        );",
+    ),
+];
 
 /// The advisory lock key migrations are serialized on (any value no scope hashes to is
 /// fine; scopes' keys are hashes, so collisions are as unlikely as any 64-bit one).
@@ -385,7 +414,33 @@ impl PgStore {
                 return Ok(false);
             }
             let c = client.clone();
+            let run = s.run;
             let last = s.call(deadline, "the append", async move {
+                // A shared batch's line is sent only by the worker holding its claim: checked
+                // here, in the transaction that writes the request down, with the line's row
+                // locked, so a takeover comes wholly before this (and this fails) or after
+                // (and sees this request).
+                for r in &rows {
+                    let Some((batch, line)) = &r.line else {
+                        continue;
+                    };
+                    let holder: Option<Uuid> = c
+                        .query_opt(
+                            "SELECT worker FROM krea_batch_lines
+                             WHERE origin = $1 AND account = $2 AND batch = $3 AND line = $4
+                             FOR UPDATE",
+                            &[&r.origin, &r.account, batch, line],
+                        )
+                        .await?
+                        .and_then(|row| row.get(0));
+                    if holder != Some(run) {
+                        c.batch_execute("ROLLBACK").await?;
+                        return Ok(Err(format!(
+                            "line {line} of batch {batch:?} is claimed by another worker now: \
+                             not sent"
+                        )));
+                    }
+                }
                 let insert = c
                     .prepare(
                         "INSERT INTO krea_journal (origin, account, event, key, job_id, entry)
@@ -403,8 +458,10 @@ impl PgStore {
                     last = row.get(0);
                 }
                 c.batch_execute("COMMIT").await?;
-                Ok(last)
+                Ok(Ok(last))
             })?;
+            let last = last
+                .map_err(|lost| std::io::Error::new(std::io::ErrorKind::PermissionDenied, lost))?;
             // Committed under the lock: nothing of this scope came between, so what was just
             // written is these entries, and the cursor moves past them.
             for entry in entries {
@@ -532,6 +589,8 @@ struct Row {
     key: Option<Uuid>,
     job_id: Option<Uuid>,
     entry: String,
+    /// The shared batch line a `sending` is for: its claim must be this run's.
+    line: Option<(String, i32)>,
 }
 
 fn row_of(entry: &Entry, scope: &Scope) -> std::io::Result<Row> {
@@ -552,6 +611,10 @@ fn row_of(entry: &Entry, scope: &Scope) -> std::io::Result<Row> {
         key,
         job_id: entry.job_id(),
         entry: value.to_string(),
+        line: match entry {
+            Entry::Sending { line: Some(l), .. } => Some((l.batch.clone(), l.line as i32)),
+            _ => None,
+        },
     })
 }
 

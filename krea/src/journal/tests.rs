@@ -56,6 +56,7 @@ fn sending(key: u128) -> Entry {
         request: json!({"prompt": "x"}),
         output: None,
         run: None,
+        line: None,
     }
 }
 

@@ -89,6 +89,17 @@ impl GenerationRequest {
         key: uuid::Uuid,
         admission: Option<crate::limiter::Admission>,
     ) -> Result<JobHandle> {
+        self.submit_for_line(key, admission, None).await
+    }
+
+    /// [`GenerationRequest::submit_keyed`] for a line of a shared batch: written down (and so
+    /// sent) only while this client holds the line's claim.
+    pub(crate) async fn submit_for_line(
+        self,
+        key: uuid::Uuid,
+        admission: Option<crate::limiter::Admission>,
+        line: Option<crate::journal::LineRef>,
+    ) -> Result<JobHandle> {
         // Everything is checked before the first upload.
         let checked = self.check()?;
         let mut urls = Vec::with_capacity(self.inputs.len());
@@ -115,6 +126,7 @@ impl GenerationRequest {
         let mut creation = Creation::new(model.id.as_str(), model.path.as_str(), body);
         creation.key = key;
         creation.admission = admission;
+        creation.line = line;
         creation.output = self.output.clone();
         if let Some(url) = &self.webhook
             && let Ok(v) = HeaderValue::try_from(url.as_str())

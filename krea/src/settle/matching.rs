@@ -47,8 +47,6 @@ pub(crate) enum Owner {
     /// In flight in this or another running client: its answer will come. It keeps the job in
     /// its usual window and takes no part in groups.
     InFlight,
-    /// Lost by another client that still runs: that client settles it; groups holding it wait.
-    Other,
 }
 
 /// A request whose outcome is not known.
@@ -157,7 +155,6 @@ pub(crate) fn decide_with(
                     doubt: None,
                 },
                 Owner::InFlight => Decision::Wait("its answer may still come".into()),
-                Owner::Other => Decision::Wait("another running client settles it".into()),
             });
         }
     }
@@ -271,16 +268,6 @@ fn decide_group(
         .any(|&i| requests[i].possible.is_none())
     {
         return wait("nothing is known of Krea's clock yet", out);
-    }
-    if group
-        .requests
-        .iter()
-        .any(|&i| requests[i].owner == Owner::Other)
-    {
-        return wait(
-            "another running client lost an answer at the same time and settles it",
-            out,
-        );
     }
     if group.requests.iter().any(|&i| !requests[i].ready) {
         return wait(
@@ -561,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_in_flight_keep_their_jobs_and_other_clients_losses_hold_their_group() {
+    fn requests_in_flight_keep_their_jobs() {
         let mut flying = lost(500, 500);
         flying.owner = Owner::InFlight;
         let mine = lost(0, 200);
@@ -569,10 +556,6 @@ mod tests {
         let d = decide(&[mine.clone(), flying], &[job(9, 605)], 0.0);
         assert_eq!(d[0], Decision::NotCreated { doubt: None });
         assert!(matches!(d[1], Decision::Wait(_)));
-        let mut theirs = lost(3_000, 3_200);
-        theirs.owner = Owner::Other;
-        let d = decide(&[mine, theirs], &[job(5, 3_900)], 0.0);
-        assert!(d.iter().all(|d| matches!(d, Decision::Wait(_))), "{d:?}");
     }
 
     #[test]

@@ -344,8 +344,11 @@ impl Krea {
             let sent = u.attempt_sent();
             let ours = u.run.is_some() && u.run == own;
             let (owner, ended) = match u.given_up_at {
-                Some(end) if ours || !journal.run_alive(u.run) => (Owner::Us, end),
-                Some(end) => (Owner::Other, end),
+                // The exchange ended (its client wrote so): whoever looks decides it on the
+                // same evidence, its own client or another (several waiting on each other
+                // would never decide); the journal records one decision per request and per
+                // job (`record_if`).
+                Some(end) => (Owner::Us, end),
                 None if ours && memory.is_flying(u.key) => (Owner::InFlight, Utc::now()),
                 None if !ours && journal.run_alive(u.run) => (Owner::InFlight, Utc::now()),
                 // Its client is gone (or stopped awaiting it): the exchange ended by then, and
@@ -454,7 +457,10 @@ impl Krea {
         let decisions = matching::decide_with(&requests, &candidates, others, rate_known);
         for (l, decision) in lost.iter().zip(decisions) {
             match decision {
-                Decision::Wait(why) if l.owner == Owner::Us => pass.waiting.push((l.key, why)),
+                Decision::Wait(why) if l.owner == Owner::Us => {
+                    tracing::debug!(key = ?l.key, %why, "still unknown");
+                    pass.waiting.push((l.key, why))
+                }
                 Decision::Wait(why) => pass.elsewhere.push((l.key, why)),
                 decided => {
                     let s = self.record_decision(l, decided, &candidates)?;

@@ -1,0 +1,283 @@
+//! One batch, three workers: separate homes and state directories (each its own container),
+//! one journal in a real PostgreSQL, `krea batch --shared`, under the fault suite's faults
+//! (lost answers of every kind, late commits and listings, a skewed clock in whole seconds,
+//! another program on the account). Workers are killed with SIGKILL at random instants, their
+//! disks wiped, and new ones started in their place, until every line is done.
+//!
+//! What must hold, read from the simulator's and the database's own records:
+//! - every line is done, with one job, and no job is two lines';
+//! - a prompt has two jobs only where settling said it could not be sure (the doubt is in the
+//!   journal), and every job created is a line's or named in such a doubt;
+//! - a line's job is its own prompt's unless the doubt is said;
+//! - the files of the workers still standing equal the simulator's bytes.
+//!
+//! `KREA_FAULT_SEED=N` replays a run's faults and kills (the seed is printed).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::against_faults::{same_bytes, simulator};
+use crate::support::pg::Cluster;
+use crate::support::{self, Env};
+
+const LINES: usize = 300;
+const WORKERS: usize = 3;
+const KILLS: usize = 4;
+
+/// A worker on its own disk `home`: `krea batch prompts.txt -o out --shared suite`. What it
+/// says goes to `<home>.log`, beside its disk (kept when the test fails).
+fn worker(e: &Env, home: &Path, url: &str) -> Child {
+    std::fs::create_dir_all(home).expect("disk");
+    std::fs::copy(e.dir.join("prompts.txt"), home.join("prompts.txt")).expect("prompts");
+    support::command(e)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("KREA_JOURNAL", url)
+        .args([
+            "--poll",
+            "0.02",
+            "--request-timeout",
+            "2",
+            "--settle-grace",
+            "2",
+        ])
+        .args(["batch", "prompts.txt", "-o", "out", "--shared", "suite"])
+        .args(["--concurrency", "16"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(format!("{}.log", home.display())).expect("log"))
+        .spawn()
+        .expect("spawn a worker")
+}
+
+fn manifest(home: &Path) -> Vec<Value> {
+    std::fs::read(home.join("out/manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|m| m["items"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_killed_and_replaced_share_a_300_line_batch_and_pay_once_per_line() {
+    let seed: u64 = std::env::var("KREA_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("shared batch seed {seed} (replay with KREA_FAULT_SEED={seed})");
+    let pg = Cluster::start();
+    let url = pg.database("shared");
+    let e = support::env("shared-batch", simulator(seed)).await;
+    let lines: String = (0..LINES)
+        .map(|i| format!("shared batch prompt number {i}\n"))
+        .collect();
+    std::fs::write(e.dir.join("prompts.txt"), lines).expect("write");
+    let started = Instant::now();
+    let e = std::sync::Arc::new(e);
+    let supervised = tokio::task::spawn_blocking({
+        let (e, url) = (e.clone(), url.clone());
+        move || supervise(&e, &url, seed)
+    })
+    .await
+    .expect("join");
+    let (codes, standing) = supervised.unwrap_or_else(|stuck| {
+        let lines = pg.psql(
+            "shared",
+            "SELECT line, done, worker, lease_until > now(), claims FROM krea_batch_lines \
+             WHERE NOT done ORDER BY line",
+        );
+        let unresolved = pg.psql(
+            "shared",
+            "SELECT count(*) FROM krea_journal s WHERE event = 'sending' AND NOT EXISTS \
+             (SELECT 1 FROM krea_journal r WHERE r.key = s.key \
+              AND r.event IN ('submitted', 'not_created'))",
+        );
+        panic!(
+            "the workers did not finish: {stuck}\nlines not done:\n{lines}\n\
+             requests unresolved: {unresolved}"
+        )
+    });
+    eprintln!(
+        "workers ended with {codes:?} at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    check(&e, &pg, &standing, started);
+    assert!(
+        codes.iter().all(|c| matches!(c, 0 | 1)),
+        "a worker that was not killed failed: {codes:?}"
+    );
+}
+
+/// Runs the workers: kills one at a random instant (its disk wiped, a new worker started in
+/// its place) `KILLS` times, then waits for every worker to end. Returns the exit codes of
+/// the workers that ended by themselves, and their disks.
+fn supervise(e: &Env, url: &str, seed: u64) -> Result<(Vec<i32>, Vec<PathBuf>), String> {
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+    let mut next = 0;
+    let mut start = |rng: &mut fastrand::Rng| {
+        let _ = rng;
+        next += 1;
+        let home = e.dir.join(format!("worker-{next}"));
+        (worker(e, &home, url), home)
+    };
+    let mut workers: Vec<(Child, PathBuf)> = (0..WORKERS).map(|_| start(&mut rng)).collect();
+    let mut ended: Vec<(i32, PathBuf, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut kills = 0;
+    let mut kill_at = Instant::now() + Duration::from_millis(rng.u64(500..6_000));
+    while !workers.is_empty() {
+        if Instant::now() >= deadline {
+            let mut tails = String::new();
+            for (mut child, home) in workers.drain(..) {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err =
+                    std::fs::read_to_string(format!("{}.log", home.display())).unwrap_or_default();
+                let tail: Vec<&str> = err.lines().rev().take(15).collect();
+                tails += &format!("{}:\n{}\n", home.display(), tail.join("\n"));
+            }
+            return Err(tails);
+        }
+        let mut i = 0;
+        while i < workers.len() {
+            if let Ok(Some(status)) = workers[i].0.try_wait() {
+                let (_, home) = workers.remove(i);
+                let err =
+                    std::fs::read_to_string(format!("{}.log", home.display())).unwrap_or_default();
+                ended.push((status.code().unwrap_or(-1), home, err));
+            } else {
+                i += 1;
+            }
+        }
+        if kills < KILLS && Instant::now() >= kill_at && !workers.is_empty() {
+            let victim = rng.usize(..workers.len());
+            let (mut child, home) = workers.remove(victim);
+            let _ = child.kill();
+            let _ = child.wait();
+            // Its container is gone, disk and all.
+            std::fs::remove_dir_all(&home).expect("wipe");
+            kills += 1;
+            eprintln!("killed a worker ({kills} of {KILLS}); a new one takes its place");
+            workers.push(start(&mut rng));
+            kill_at = Instant::now() + Duration::from_millis(rng.u64(500..6_000));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (code, home, err) in &ended {
+        if !matches!(code, 0 | 1) {
+            eprintln!("{} exited {code}: {err}", home.display());
+        }
+    }
+    Ok((
+        ended.iter().map(|(c, _, _)| *c).collect(),
+        ended.into_iter().map(|(_, h, _)| h).collect(),
+    ))
+}
+
+/// The properties, from the simulator's and the database's records.
+fn check(e: &Env, pg: &Cluster, standing: &[PathBuf], started: Instant) {
+    let control = e.sim.control();
+    let rows = pg.psql(
+        "shared",
+        "SELECT line, done, coalesce(job_id::text, '') FROM krea_batch_lines \
+         WHERE batch = 'suite' ORDER BY line",
+    );
+    let lines: Vec<(usize, bool, String)> = rows
+        .lines()
+        .map(|r| {
+            let f: Vec<&str> = r.split('|').collect();
+            (f[0].parse().expect("line"), f[1] == "t", f[2].to_string())
+        })
+        .collect();
+    assert_eq!(lines.len(), LINES);
+    let doubts = pg.psql(
+        "shared",
+        "SELECT coalesce(string_agg(entry::jsonb->>'uncertain', ' '), '') FROM krea_journal \
+         WHERE entry::jsonb ? 'uncertain'",
+    );
+    let ours: Vec<uuid::Uuid> = control.job_ids();
+    let foreign: HashSet<uuid::Uuid> = control.foreign_job_ids().into_iter().collect();
+    let mut prompt_of: HashMap<uuid::Uuid, String> = HashMap::new();
+    let mut per_prompt: HashMap<String, Vec<uuid::Uuid>> = HashMap::new();
+    for (id, request) in control.requests() {
+        let prompt = request["prompt"].as_str().unwrap_or_default().to_string();
+        per_prompt.entry(prompt.clone()).or_default().push(id);
+        prompt_of.insert(id, prompt);
+    }
+    let mut adopted: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for (line, done, job) in &lines {
+        assert!(done, "line {line} is not done");
+        let id: uuid::Uuid = job
+            .parse()
+            .unwrap_or_else(|_| panic!("line {line} has no job"));
+        if let Some(other) = adopted.insert(id, *line) {
+            panic!("job {id} is both line {other}'s and line {line}'s");
+        }
+        let prompt = format!("shared batch prompt number {line}");
+        if !doubts.contains(&id.to_string()) {
+            assert_eq!(
+                prompt_of.get(&id),
+                Some(&prompt),
+                "line {line} holds another prompt's job (or another program's) without saying so"
+            );
+            assert!(
+                !foreign.contains(&id),
+                "line {line}: another program's job, unsaid"
+            );
+        }
+    }
+    for (prompt, jobs) in &per_prompt {
+        if jobs.len() > 1 {
+            assert!(
+                jobs.iter().any(|j| doubts.contains(&j.to_string())),
+                "{prompt:?} was paid {} times and no line said it was unsure",
+                jobs.len()
+            );
+        }
+    }
+    for id in &ours {
+        assert!(
+            adopted.contains_key(id) || doubts.contains(&id.to_string()),
+            "job {id} ({:?}) is neither a line's nor named where settling was unsure",
+            prompt_of.get(id)
+        );
+    }
+    // The files of the workers still standing: each line's file once, the simulator's bytes.
+    let mut files = Vec::new();
+    let mut here = 0;
+    for home in standing {
+        for item in manifest(home) {
+            if item["status"] == "completed" {
+                here += 1;
+                let file = PathBuf::from(item["files"][0].as_str().expect("file"));
+                let id: uuid::Uuid = item["job_id"].as_str().expect("id").parse().expect("uuid");
+                assert_eq!(
+                    adopted.get(&id),
+                    item["index"].as_u64().map(|i| i as usize).as_ref()
+                );
+                files.push((file, id));
+            }
+        }
+    }
+    same_bytes(&control, &files);
+    let c = control.counters();
+    eprintln!(
+        "shared batch: {LINES} lines done, {} jobs, {} other program's jobs, {here} files on the \
+         {} workers standing, {} doubts, peak {} POSTs at once, {:.1} s",
+        ours.len(),
+        foreign.len(),
+        standing.len(),
+        pg.psql(
+            "shared",
+            "SELECT count(*) FROM krea_journal WHERE entry::jsonb ? 'uncertain'"
+        ),
+        c.peak_concurrent_generations,
+        started.elapsed().as_secs_f64()
+    );
+}
