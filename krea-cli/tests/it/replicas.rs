@@ -187,3 +187,16 @@ async fn the_readmes_replica_commands_run_as_written() {
     );
     assert_eq!(env.sim.control().counters().requests_with_prefix(PAID), 1);
 }
+
+/// A shared batch without a shared journal is refused before anything is sent, saying what to
+/// do.
+#[tokio::test]
+async fn a_shared_batch_on_a_file_journal_is_refused_before_sending() {
+    let env = support::env("replicas-shared-file", Simulator::builder()).await;
+    std::fs::write(env.dir.join("p.txt"), "a fox\nan owl\n").expect("write");
+    let out = support::krea(&env, &["batch", "p.txt", "--shared", "nightly"]).await;
+    assert_ne!(code(&out), 0);
+    let err = stderr(&out);
+    assert!(err.contains("postgres://"), "{err}");
+    assert_eq!(env.sim.control().counters().requests_with_prefix(PAID), 0);
+}

@@ -2,11 +2,11 @@
 //! and read back by anything that resumes, so an interrupted run is finished later without
 //! paying twice.
 //!
-//! A JSON Lines file, one event per line:
+//! One event per entry:
 //!
 //! - `sending`: a paid request is about to go out (its key, model, path, body fingerprint and
-//!   body, output plan, the client sending it). Written *before* the request; if it cannot be
-//!   written, nothing is sent.
+//!   body, output plan, the client sending it, the shared batch line it is for). Written
+//!   *before* the request; if it cannot be written, nothing is sent.
 //! - `attempt`: the request goes out again (the last attempt was refused and created nothing).
 //! - `submitted`: the request created job `job_id`, with the send and stamp times that measure
 //!   Krea's clock (or [`crate::Krea::settle`] adopted the job, saying how sure it is).
@@ -20,13 +20,22 @@
 //! (a hash of the token, never the token): a journal opened for one API and account sees only
 //! its own jobs. Output directories are absolute.
 //!
-//! Safe to share between processes: appends and compaction take an OS lock on `<file>.lock`
-//! (waits bounded by the caller's deadline); each process keeps an index in memory and reads
-//! only what others appended since, line by line. Each open journal holds a run lock in
-//! `<file>.runs/`, so settling can tell a request another running client is still waiting on
-//! from one whose client is gone. A torn or garbage line (a crash mid-write, a disk error) is
-//! skipped and reported by [`Journal::damaged`] with any job id it mentions; it never hides the
-//! other entries, compaction keeps it, and the next append starts on a fresh line.
+//! Two stores keep the entries, behind one interface (`Store`): an append is whole or absent,
+//! appends are ordered, a reader reads only what was appended since its last read, an
+//! exclusive section sees everything appended before it (settling records a decision only if
+//! nobody recorded one meanwhile), and whether another client's run is alive can be asked.
+//!
+//! - A JSON Lines file (the default): appends and compaction take an OS lock on
+//!   `<file>.lock` (waits bounded by the caller's deadline); each process keeps an index in
+//!   memory and reads only what others appended since, line by line. Each open journal holds a
+//!   run lock in `<file>.runs/`. A torn or garbage line (a crash mid-write, a disk error) is
+//!   skipped and reported by [`Journal::damaged`] with any job id it mentions; it never hides
+//!   the other entries, compaction keeps it, and the next append starts on a fresh line.
+//! - PostgreSQL (the `postgres` feature), shared by several machines: `krea_journal` rows in
+//!   sequence order, appended under a transaction-level advisory lock on the API and account;
+//!   a run is alive while its database session holds its advisory lock; batches shared by
+//!   several workers keep their lines' claims in `krea_batch_lines`. Tables are created and
+//!   migrated by version (`krea_schema`).
 
 mod compaction;
 mod entry;
