@@ -236,6 +236,33 @@ pub(crate) fn same_bytes(control: &krea_sim::Control, files: &[(std::path::PathB
     });
 }
 
+/// A prompt paid more than once only where settling said it was unsure, and every job created
+/// a line's (`adopted`) or named in such a doubt.
+pub(crate) fn paid_once(
+    per_prompt: &HashMap<String, Vec<uuid::Uuid>>,
+    prompt_of: &HashMap<uuid::Uuid, String>,
+    ours: &[uuid::Uuid],
+    adopted: impl Fn(&uuid::Uuid) -> bool,
+    doubts: &str,
+) {
+    for (prompt, jobs) in per_prompt {
+        if jobs.len() > 1 {
+            assert!(
+                jobs.iter().any(|j| doubts.contains(&j.to_string())),
+                "{prompt:?} was paid {} times and no line said it was unsure",
+                jobs.len()
+            );
+        }
+    }
+    for id in ours {
+        assert!(
+            adopted(id) || doubts.contains(&id.to_string()),
+            "job {id} ({:?}) is neither a line's nor named where settling was unsure",
+            prompt_of.get(id)
+        );
+    }
+}
+
 /// The properties, from the simulator's records.
 fn check(e: &Env, created_at_kill: usize, rounds: usize, started: Instant) {
     let items = manifest(&e.dir);
@@ -301,22 +328,13 @@ fn check(e: &Env, created_at_kill: usize, rounds: usize, started: Instant) {
         }
     }
     same_bytes(&control, &files);
-    for (prompt, jobs) in &per_prompt {
-        if jobs.len() > 1 {
-            assert!(
-                jobs.iter().any(|j| doubts.contains(&j.to_string())),
-                "{prompt:?} was paid {} times and no line said it was unsure",
-                jobs.len()
-            );
-        }
-    }
-    for id in &ours {
-        assert!(
-            adopted.contains_key(id) || doubts.contains(&id.to_string()),
-            "job {id} ({:?}) is neither a line's nor named where settling was unsure",
-            prompt_of.get(id)
-        );
-    }
+    paid_once(
+        &per_prompt,
+        &prompt_of,
+        &ours,
+        |id| adopted.contains_key(id),
+        &doubts,
+    );
     assert_eq!(completed + failed, JOBS);
     let c = control.counters();
     assert!(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::against_faults::{same_bytes, simulator};
+use crate::against_faults::{paid_once, same_bytes, simulator};
 use crate::support::pg::Cluster;
 use crate::support::{self, Env};
 
@@ -232,22 +232,13 @@ fn check(e: &Env, pg: &Cluster, standing: &[PathBuf], started: Instant) {
             );
         }
     }
-    for (prompt, jobs) in &per_prompt {
-        if jobs.len() > 1 {
-            assert!(
-                jobs.iter().any(|j| doubts.contains(&j.to_string())),
-                "{prompt:?} was paid {} times and no line said it was unsure",
-                jobs.len()
-            );
-        }
-    }
-    for id in &ours {
-        assert!(
-            adopted.contains_key(id) || doubts.contains(&id.to_string()),
-            "job {id} ({:?}) is neither a line's nor named where settling was unsure",
-            prompt_of.get(id)
-        );
-    }
+    paid_once(
+        &per_prompt,
+        &prompt_of,
+        &ours,
+        |id| adopted.contains_key(id),
+        &doubts,
+    );
     // The files of the workers still standing: each line's file once, the simulator's bytes.
     let mut files = Vec::new();
     let mut here = 0;

@@ -5,63 +5,16 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::json;
 use uuid::Uuid;
 
+use super::tests::{finished, scope, sending, submitted};
 use super::*;
 
 #[path = "../../tests/it/support/pg.rs"]
 mod cluster;
 
-fn scope() -> Scope {
-    Scope {
-        origin: "http://127.0.0.1:1".into(),
-        account: "0123456789abcdef".into(),
-    }
-}
-
 fn open(url: &str) -> Journal {
     Journal::open_postgres_until(url, scope(), None).expect("open")
-}
-
-fn sending(key: Uuid) -> Entry {
-    Entry::Sending {
-        key,
-        at: Utc::now(),
-        scope: scope(),
-        model: "bfl/flux-1-dev".into(),
-        path: "/generate/image/bfl/flux-1-dev".into(),
-        fingerprint: "f".into(),
-        request: json!({"prompt": "x"}),
-        output: None,
-        run: None,
-        line: None,
-    }
-}
-
-fn submitted(key: Uuid, job: Uuid) -> Entry {
-    Entry::Submitted {
-        key: Some(key),
-        at: Utc::now(),
-        scope: scope(),
-        job_id: job,
-        model: "bfl/flux-1-dev".into(),
-        request: json!({"prompt": "x"}),
-        output: None,
-        sent_at: None,
-        created_at: None,
-        adopted: false,
-        uncertain: None,
-    }
-}
-
-fn finished(job: Uuid) -> Entry {
-    Entry::Finished {
-        at: Utc::now(),
-        job_id: job,
-        status: "completed".into(),
-        files: vec![],
-    }
 }
 
 #[test]
@@ -71,7 +24,7 @@ fn of_two_hosts_settling_one_request_at_once_exactly_one_records_it() {
     let hosts = [Arc::new(open(&url)), Arc::new(open(&url))];
     for round in 0..20 {
         let key = Uuid::from_u128(round);
-        hosts[0].record(&sending(key)).expect("sending");
+        hosts[0].record(&sending(round)).expect("sending");
         let barrier = Arc::new(Barrier::new(2));
         let wrote: Vec<bool> = std::thread::scope(|s| {
             let racers: Vec<_> = hosts
@@ -115,13 +68,14 @@ fn a_host_sees_what_another_appended_and_whether_its_run_is_alive() {
     let url = pg.database("runs");
     let first = open(&url);
     let second = open(&url);
-    let (key, job) = (Uuid::from_u128(1), Uuid::from_u128(2));
-    first.record(&sending(key)).expect("sending");
+    // Job 2's request has key 1002.
+    let (key, job) = (Uuid::from_u128(1_002), Uuid::from_u128(2));
+    first.record(&sending(1_002)).expect("sending");
     assert_eq!(
         second.outcome(key).expect("outcome"),
         KeyOutcome::Unresolved
     );
-    first.record(&submitted(key, job)).expect("submitted");
+    first.record(&submitted(2)).expect("submitted");
     assert_eq!(
         second.outcome(key).expect("outcome"),
         KeyOutcome::Created(job)
@@ -143,20 +97,19 @@ fn compaction_keeps_unresolved_pending_and_damaged_rows_and_the_newest_finished(
     let pg = cluster::Cluster::start();
     let url = pg.database("compact");
     let j = open(&url);
+    // Job n's request has key n + 1000.
     for n in 0..600u128 {
-        let (key, job) = (Uuid::from_u128(10_000 + n), Uuid::from_u128(n));
-        j.record(&sending(key)).expect("sending");
-        j.record(&submitted(key, job)).expect("submitted");
-        j.record(&finished(job)).expect("finished");
+        j.record(&sending(n + 1_000)).expect("sending");
+        j.record(&submitted(n)).expect("submitted");
+        j.record(&finished(n)).expect("finished");
     }
-    let (pending_key, pending_job) = (Uuid::from_u128(90_001), Uuid::from_u128(90_002));
-    j.record(&sending(pending_key)).expect("sending");
-    j.record(&submitted(pending_key, pending_job))
-        .expect("submitted");
+    let pending_job = Uuid::from_u128(90_002);
+    j.record(&sending(91_002)).expect("sending");
+    j.record(&submitted(90_002)).expect("submitted");
     let unknown = Uuid::from_u128(90_003);
-    j.record(&sending(unknown)).expect("sending");
+    j.record(&sending(90_003)).expect("sending");
     let refused = Uuid::from_u128(90_004);
-    j.record(&sending(refused)).expect("sending");
+    j.record(&sending(90_004)).expect("sending");
     j.record(&Entry::NotCreated {
         key: refused,
         at: Utc::now(),
@@ -202,11 +155,11 @@ fn compaction_keeps_unresolved_pending_and_damaged_rows_and_the_newest_finished(
         vec![unknown]
     );
     assert_eq!(
-        again.outcome(Uuid::from_u128(10_599)).expect("o"),
+        again.outcome(Uuid::from_u128(1_599)).expect("o"),
         KeyOutcome::Created(Uuid::from_u128(599))
     );
     assert_eq!(
-        again.outcome(Uuid::from_u128(10_000)).expect("o"),
+        again.outcome(Uuid::from_u128(1_000)).expect("o"),
         KeyOutcome::Absent
     );
     assert_eq!(

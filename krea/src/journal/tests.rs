@@ -3,7 +3,7 @@ use serde_json::json;
 use std::fs::OpenOptions;
 use std::io::Write;
 
-fn scope() -> Scope {
+pub(super) fn scope() -> Scope {
     Scope {
         origin: "http://127.0.0.1:1".into(),
         account: "0123456789abcdef".into(),
@@ -20,7 +20,7 @@ fn journal(name: &str) -> (tempfile::TempDir, Journal) {
     (dir, journal)
 }
 
-fn submitted(id: u128) -> Entry {
+pub(super) fn submitted(id: u128) -> Entry {
     Entry::Submitted {
         key: Some(Uuid::from_u128(id + 1000)),
         at: Utc::now(),
@@ -36,7 +36,7 @@ fn submitted(id: u128) -> Entry {
     }
 }
 
-fn finished(id: u128) -> Entry {
+pub(super) fn finished(id: u128) -> Entry {
     Entry::Finished {
         at: Utc::now(),
         job_id: Uuid::from_u128(id),
@@ -45,7 +45,7 @@ fn finished(id: u128) -> Entry {
     }
 }
 
-fn sending(key: u128) -> Entry {
+pub(super) fn sending(key: u128) -> Entry {
     Entry::Sending {
         key: Uuid::from_u128(key),
         at: Utc::now(),

@@ -16,6 +16,15 @@ use crate::journal::{LEASE, Scope, SharedLine};
 const LIVE: &str = "live AS (SELECT (classid::bigint << 32) | objid::bigint AS key FROM pg_locks
                              WHERE locktype = 'advisory' AND objsubid = 1 AND granted)";
 
+/// The scope and batch, owned (for a query run on the connection's thread).
+fn owned(scope: &Scope, batch: &str) -> (String, String, String) {
+    (
+        scope.origin.clone(),
+        scope.account.clone(),
+        batch.to_owned(),
+    )
+}
+
 impl PgStore {
     /// Registers batch `batch` (`lines` lines, content `fingerprint`), or checks that the one
     /// registered under that name is the same. `Err(text)`: it is not.
@@ -80,11 +89,7 @@ impl PgStore {
         batch: &str,
         deadline: Instant,
     ) -> std::io::Result<Option<u32>> {
-        let (origin, account, batch) = (
-            scope.origin.clone(),
-            scope.account.clone(),
-            batch.to_owned(),
-        );
+        let (origin, account, batch) = owned(scope, batch);
         let (run, key, lease) = (self.run, run_key(self.run), LEASE.as_secs_f64());
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "claiming a line", async move {
@@ -158,11 +163,7 @@ impl PgStore {
         sql: &'static str,
         with_lease: bool,
     ) -> std::io::Result<()> {
-        let (origin, account, batch) = (
-            scope.origin.clone(),
-            scope.account.clone(),
-            batch.to_owned(),
-        );
+        let (origin, account, batch) = owned(scope, batch);
         let (run, lease) = (self.run, LEASE.as_secs_f64());
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "renewing claims", async move {
@@ -186,11 +187,7 @@ impl PgStore {
         job_id: Option<Uuid>,
         deadline: Instant,
     ) -> std::io::Result<()> {
-        let (origin, account, batch) = (
-            scope.origin.clone(),
-            scope.account.clone(),
-            batch.to_owned(),
-        );
+        let (origin, account, batch) = owned(scope, batch);
         let line = line as i32;
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "marking a line done", async move {
@@ -214,11 +211,7 @@ impl PgStore {
         batch: &str,
         deadline: Instant,
     ) -> std::io::Result<Vec<SharedLine>> {
-        let (origin, account, batch) = (
-            scope.origin.clone(),
-            scope.account.clone(),
-            batch.to_owned(),
-        );
+        let (origin, account, batch) = owned(scope, batch);
         let run = self.run;
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "reading the batch's lines", async move {
