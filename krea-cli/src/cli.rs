@@ -403,6 +403,15 @@ pub struct BatchArgs {
     /// a dead worker's lines are taken over; known by NAME, else by the lines' content
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub shared: Option<String>,
+    /// With --shared: how long a line this worker claimed stays its own without renewal, so a
+    /// worker that hangs loses its lines (one that dies loses them at once)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        requires = "shared"
+    )]
+    pub lease: f64,
     /// Check and price every line; send nothing
     #[arg(long)]
     pub dry_run: bool,

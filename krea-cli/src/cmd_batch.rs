@@ -49,11 +49,13 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         .resume(a.resume)
         .concurrency(a.concurrency.max(1))
         .lines(&file);
+    let lease = crate::context::seconds("--lease", Some(a.lease))?.unwrap_or_default();
     let batch = match a.shared.as_deref().map(str::trim) {
         None => batch,
         Some("") => batch.shared_by_content(),
         Some(name) => batch.shared(name),
-    };
+    }
+    .claim_lease(lease);
     // Every line is checked (and priced) before the first request, and every bad line is
     // reported at once: those that do not parse and those the model refuses.
     let mut problems: Vec<(usize, String)> = file

@@ -72,7 +72,7 @@ fn poll_policy(g: &Global, scale: f64) -> anyhow::Result<PollPolicy> {
 }
 
 /// A positive number of seconds from an option.
-fn seconds(flag: &str, value: Option<f64>) -> anyhow::Result<Option<Duration>> {
+pub fn seconds(flag: &str, value: Option<f64>) -> anyhow::Result<Option<Duration>> {
     match value {
         None => Ok(None),
         Some(t) if t.is_finite() && t > 0.0 => Ok(Some(Duration::from_secs_f64(t))),

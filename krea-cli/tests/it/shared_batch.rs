@@ -272,3 +272,95 @@ fn check(e: &Env, pg: &Cluster, standing: &[PathBuf], started: Instant) {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A worker that hangs (SIGSTOP: its process and database session stay, it renews nothing)
+/// loses its lines when their 2 s lease runs out; another takes them over and waits for what
+/// the first had sent; when the first wakes, both end, with one job per line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_hangs_loses_its_lines_after_the_lease_and_nothing_is_paid_twice() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    const N: usize = 60;
+    let pg = Cluster::start();
+    let url = pg.database("hang");
+    // 0.4 s round trips: requests are in flight when the worker stops. An account that runs
+    // 4 jobs at once: the worker holds a claimed line back (waiting for a slot) as it stops.
+    let e = support::env(
+        "shared-hang",
+        krea_sim::Simulator::builder()
+            .latency(Duration::from_millis(400))
+            .concurrency(4, krea_sim::Overflow::Reject),
+    )
+    .await;
+    let lines: String = (0..N)
+        .map(|i| format!("hung worker prompt {i}\n"))
+        .collect();
+    std::fs::write(e.dir.join("prompts.txt"), lines).expect("write");
+    let start = |name: &str| {
+        let home = e.dir.join(name);
+        let mut cmd = support::command(&e);
+        std::fs::create_dir_all(&home).expect("disk");
+        cmd.current_dir(&home)
+            .env("HOME", &home)
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("KREA_JOURNAL", &url)
+            .args(["--poll", "0.02", "--settle-grace", "2"])
+            .args(["batch", "../prompts.txt", "-o", "out", "--shared", "hang"])
+            .args(["--lease", "2", "--concurrency", "8"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(format!("{}.log", home.display())).expect("log"))
+            .spawn()
+            .expect("spawn")
+    };
+    let mut hung = start("hung");
+    while e.sim.control().counters().jobs_created < 5 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = Pid::from_raw(hung.id() as i32);
+    kill(pid, Signal::SIGSTOP).expect("SIGSTOP");
+    let mut other = start("other");
+    // Its lines are taken over once their lease ran out.
+    let taken = Instant::now();
+    loop {
+        let over: u32 = pg
+            .psql(
+                "hang",
+                "SELECT count(*) FROM krea_batch_lines WHERE claims > 1",
+            )
+            .parse()
+            .expect("count");
+        if over > 0 {
+            break;
+        }
+        assert!(
+            taken.elapsed() < Duration::from_secs(30),
+            "no line of the hung worker was taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill(pid, Signal::SIGCONT).expect("SIGCONT");
+    let codes = tokio::task::spawn_blocking(move || {
+        let a = hung.wait().expect("wait");
+        let b = other.wait().expect("wait");
+        (a.code(), b.code())
+    })
+    .await
+    .expect("join");
+    assert_eq!(codes, (Some(0), Some(0)), "see {}", e.dir.display());
+    let done = pg.psql("hang", "SELECT count(*) FROM krea_batch_lines WHERE done");
+    assert_eq!(done, N.to_string());
+    let control = e.sim.control();
+    let mut per_prompt: HashMap<String, usize> = HashMap::new();
+    for (_, request) in control.requests() {
+        *per_prompt
+            .entry(request["prompt"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_prompt.len(), N);
+    assert!(per_prompt.values().all(|n| *n == 1), "{per_prompt:?}");
+    // One accepted POST per line (the account's cap refused others with 429s).
+    let c = control.counters();
+    let route = "POST /generate/image/google/nano-banana-2";
+    assert_eq!(c.requests_to(route) - c.responses(route, 429), N as u64);
+}

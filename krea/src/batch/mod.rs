@@ -125,6 +125,7 @@ pub struct Batch {
     resume: bool,
     concurrency: Option<usize>,
     shared: Option<SharedName>,
+    lease: std::time::Duration,
 }
 
 /// How a shared batch is known in the store.
@@ -144,6 +145,7 @@ impl Krea {
             resume: false,
             concurrency: None,
             shared: None,
+            lease: crate::journal::LEASE,
         }
     }
 }
@@ -226,6 +228,15 @@ impl Batch {
     /// lines works the same batch).
     pub fn shared_by_content(mut self) -> Batch {
         self.shared = Some(SharedName::ByContent);
+        self
+    }
+
+    /// How long a line this worker of a shared batch claimed stays its own without renewal
+    /// (default 30 s, at least 1 s; renewed every third of it while the worker runs). A worker
+    /// whose process ends loses its claims at once; this frees those of one that hangs. Give
+    /// every worker of a batch the same.
+    pub fn claim_lease(mut self, lease: std::time::Duration) -> Batch {
+        self.lease = lease.max(std::time::Duration::from_secs(1));
         self
     }
 
@@ -423,7 +434,7 @@ impl Batch {
             slots,
         );
         let result = match shared {
-            Some(name) => run.go_shared(name, &mut on_event).await,
+            Some(name) => run.go_shared(name, self.lease, &mut on_event).await,
             None => {
                 async {
                     run.reconcile()?;

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::ItemStatus;
 use super::run::Run;
 use crate::error::Result;
-use crate::journal::{KeyOutcome, LEASE, LineRef};
+use crate::journal::{KeyOutcome, LineRef};
 
 /// How often a worker with nothing to claim looks again (another may die, or hang).
 const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(1);
@@ -17,6 +17,8 @@ const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Debug)]
 pub(super) struct Shared {
     pub name: String,
+    /// How long this worker's claims hold without renewal.
+    pub lease: std::time::Duration,
     /// No line was free at the last look: the next is not before this.
     pub look_at: Instant,
     /// When this worker's claims were last renewed.
@@ -26,9 +28,10 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub fn new(name: String) -> Shared {
+    pub fn new(name: String, lease: std::time::Duration) -> Shared {
         Shared {
             name,
+            lease,
             look_at: Instant::now(),
             renewed: Instant::now(),
             finished: false,
@@ -71,7 +74,7 @@ impl Run {
         let Some(journal) = self.krea.journal() else {
             return Ok(None);
         };
-        let Some(line) = journal.claim_line(&shared.name, self.krea.deadline)? else {
+        let Some(line) = journal.claim_line(&shared.name, shared.lease, self.krea.deadline)? else {
             // Nothing free: done everywhere, or held by workers still running (look again).
             shared.look_at = Instant::now() + LOOK_AGAIN;
             self.others_working()?;
@@ -117,12 +120,12 @@ impl Run {
         let Some(shared) = self.shared.as_mut() else {
             return Ok(());
         };
-        if shared.renewed.elapsed() < LEASE / 3 {
+        if shared.renewed.elapsed() < shared.lease / 3 {
             return Ok(());
         }
         shared.renewed = Instant::now();
         match self.krea.journal() {
-            Some(j) => j.renew_claims(&shared.name, self.krea.deadline),
+            Some(j) => j.renew_claims(&shared.name, shared.lease, self.krea.deadline),
             None => Ok(()),
         }
     }
@@ -170,9 +173,10 @@ impl Run {
     pub async fn go_shared(
         &mut self,
         name: String,
+        lease: std::time::Duration,
         on_event: &mut impl FnMut(super::BatchEvent<'_>),
     ) -> Result<()> {
-        self.shared = Some(Shared::new(name));
+        self.shared = Some(Shared::new(name, lease));
         self.forget_unfinished();
         self.save()?;
         let result = self.go(on_event).await;

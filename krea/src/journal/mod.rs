@@ -442,9 +442,9 @@ impl Journal {
     }
 }
 
-/// How long a shared batch line's claim holds without renewal. A killed worker's claims are
-/// free at once (its run lock goes with its database connection); the lease frees those of a
-/// worker that hangs.
+/// How long a shared batch line's claim holds without renewal, unless the batch says
+/// otherwise. A killed worker's claims are free at once (its run lock goes with its database
+/// connection); the lease frees those of a worker that hangs.
 pub(crate) const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One line of a shared batch, as the store has it.
@@ -491,25 +491,27 @@ impl Journal {
             .map_err(Error::Config)
     }
 
-    /// Claims the next line nobody holds, if any.
+    /// Claims the next line nobody holds, if any, for `lease`.
     pub(crate) fn claim_line(
         &self,
         batch: &str,
+        lease: std::time::Duration,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<u32>> {
         self.shared()?
-            .claim_line(&self.scope, batch, limit(deadline))
+            .claim_line(&self.scope, batch, lease, limit(deadline))
             .map_err(|e| self.claims_error(e))
     }
 
-    /// Extends this worker's claims in `batch`.
+    /// Extends this worker's claims in `batch` to `lease` from now.
     pub(crate) fn renew_claims(
         &self,
         batch: &str,
+        lease: std::time::Duration,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<()> {
         self.shared()?
-            .renew_claims(&self.scope, batch, limit(deadline))
+            .renew_claims(&self.scope, batch, lease, limit(deadline))
             .map_err(|e| self.claims_error(e))
     }
 
@@ -583,10 +585,22 @@ impl Never {
     ) -> std::io::Result<std::result::Result<(), String>> {
         match *self {}
     }
-    fn claim_line(&self, _: &Scope, _: &str, _: Instant) -> std::io::Result<Option<u32>> {
+    fn claim_line(
+        &self,
+        _: &Scope,
+        _: &str,
+        _: std::time::Duration,
+        _: Instant,
+    ) -> std::io::Result<Option<u32>> {
         match *self {}
     }
-    fn renew_claims(&self, _: &Scope, _: &str, _: Instant) -> std::io::Result<()> {
+    fn renew_claims(
+        &self,
+        _: &Scope,
+        _: &str,
+        _: std::time::Duration,
+        _: Instant,
+    ) -> std::io::Result<()> {
         match *self {}
     }
     fn release_claims(&self, _: &Scope, _: &str, _: Instant) -> std::io::Result<()> {

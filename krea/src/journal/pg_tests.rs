@@ -167,3 +167,65 @@ fn compaction_keeps_unresolved_pending_and_damaged_rows_and_the_newest_finished(
         vec![Some(named)]
     );
 }
+
+#[test]
+fn a_shared_lines_request_is_written_only_by_the_worker_holding_its_claim() {
+    let pg = cluster::Cluster::start();
+    let url = pg.database("claims");
+    let (first, second) = (open(&url), open(&url));
+    first.batch_open("b", "f", 2, None).expect("register");
+    second
+        .batch_open("b", "f", 2, None)
+        .expect("the same batch");
+    assert!(
+        second.batch_open("b", "other", 2, None).is_err(),
+        "other lines, same name"
+    );
+    let lease = Duration::from_secs(30);
+    assert_eq!(first.claim_line("b", lease, None).expect("claim"), Some(0));
+    assert_eq!(second.claim_line("b", lease, None).expect("claim"), Some(1));
+    let for_line = |key: u128, line: u32| {
+        let mut entry = sending(key);
+        if let Entry::Sending { line: l, .. } = &mut entry {
+            *l = Some(LineRef {
+                batch: "b".into(),
+                line,
+            });
+        }
+        entry
+    };
+    // Line 0 is the first worker's: the second may not send it.
+    let refused = second.record(&for_line(1, 0)).expect_err("not its claim");
+    assert!(refused.to_string().contains("journal"), "{refused}");
+    assert_eq!(
+        first.outcome(Uuid::from_u128(1)).expect("o"),
+        KeyOutcome::Absent
+    );
+    first.record(&for_line(2, 0)).expect("its claim");
+    // The first hangs: its lease runs out, the second takes line 0 over and sees its request.
+    pg.psql(
+        "claims",
+        "UPDATE krea_batch_lines SET lease_until = now() - interval '1 second' WHERE line = 0",
+    );
+    assert_eq!(second.claim_line("b", lease, None).expect("claim"), Some(0));
+    second.refresh().expect("refresh");
+    let line = LineRef {
+        batch: "b".into(),
+        line: 0,
+    };
+    assert_eq!(second.line_keys(&line), vec![Uuid::from_u128(2)]);
+    // The first wakes and would send line 0 again: refused, nothing written.
+    assert!(first.record(&for_line(3, 0)).is_err(), "its claim is gone");
+    assert_eq!(
+        second.outcome(Uuid::from_u128(3)).expect("o"),
+        KeyOutcome::Absent
+    );
+    second
+        .line_done("b", 0, Some(Uuid::from_u128(9)), None)
+        .expect("done");
+    let lines = first.batch_lines("b", None).expect("lines");
+    assert!(
+        lines[0].done && !lines[1].done && lines[1].held_elsewhere,
+        "{lines:?}"
+    );
+}

@@ -5,12 +5,12 @@
 //! line is written down only while its worker holds the claim (checked in the same
 //! transaction, [`super::PgStore::write_if`]), so a line taken over is never sent twice.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use super::{PgStore, run_key};
-use crate::journal::{LEASE, Scope, SharedLine};
+use crate::journal::{Scope, SharedLine};
 
 /// The run locks held now, as the 64-bit keys `pg_advisory_lock(bigint)` took.
 const LIVE: &str = "live AS (SELECT (classid::bigint << 32) | objid::bigint AS key FROM pg_locks
@@ -82,15 +82,16 @@ impl PgStore {
     }
 
     /// Claims the first line nobody holds (not done; unclaimed, or its claim lapsed), for
-    /// [`LEASE`]. `None`: there is none now.
+    /// `lease`. `None`: there is none now.
     pub fn claim_line(
         &self,
         scope: &Scope,
         batch: &str,
+        lease: Duration,
         deadline: Instant,
     ) -> std::io::Result<Option<u32>> {
         let (origin, account, batch) = owned(scope, batch);
-        let (run, key, lease) = (self.run, run_key(self.run), LEASE.as_secs_f64());
+        let (run, key, lease) = (self.run, run_key(self.run), lease.as_secs_f64());
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "claiming a line", async move {
                 let row = c
@@ -121,11 +122,12 @@ impl PgStore {
         })
     }
 
-    /// Extends the lease of every line this worker holds in `batch`.
+    /// Extends to `lease` from now the claim of every line this worker holds in `batch`.
     pub fn renew_claims(
         &self,
         scope: &Scope,
         batch: &str,
+        lease: Duration,
         deadline: Instant,
     ) -> std::io::Result<()> {
         self.update_claims(
@@ -134,7 +136,7 @@ impl PgStore {
             deadline,
             "UPDATE krea_batch_lines SET lease_until = now() + make_interval(secs => $5)
              WHERE origin = $1 AND account = $2 AND batch = $3 AND worker = $4 AND NOT done",
-            true,
+            Some(lease),
         )
     }
 
@@ -151,7 +153,7 @@ impl PgStore {
             deadline,
             "UPDATE krea_batch_lines SET worker = NULL, worker_key = NULL, lease_until = NULL
              WHERE origin = $1 AND account = $2 AND batch = $3 AND worker = $4 AND NOT done",
-            false,
+            None,
         )
     }
 
@@ -161,13 +163,13 @@ impl PgStore {
         batch: &str,
         deadline: Instant,
         sql: &'static str,
-        with_lease: bool,
+        lease: Option<Duration>,
     ) -> std::io::Result<()> {
         let (origin, account, batch) = owned(scope, batch);
-        let (run, lease) = (self.run, LEASE.as_secs_f64());
+        let run = self.run;
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "renewing claims", async move {
-                if with_lease {
+                if let Some(lease) = lease.map(|l| l.as_secs_f64()) {
                     c.execute(sql, &[&origin, &account, &batch, &run, &lease])
                         .await
                 } else {
