@@ -129,21 +129,9 @@ impl FileStore {
         f: impl FnOnce() -> std::io::Result<T>,
     ) -> std::io::Result<T> {
         let mut slot = self.lock_file.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            if let Some(dir) = self.lock_path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            *slot = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .read(true)
-                    .write(true)
-                    .open(&self.lock_path)?,
-            );
-        }
-        let Some(file) = slot.as_ref() else {
-            return Err(std::io::Error::other("no lock file"));
+        let file = match slot.as_ref() {
+            Some(file) => file,
+            None => slot.insert(lock::open_lock_file(&self.lock_path)?),
         };
         lock_until(file, exclusive, deadline, &self.path)?;
         let result = f();

@@ -11,7 +11,7 @@ use uuid::Uuid;
 /// How long a lock is waited for when the caller sets no deadline.
 pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 
-fn open_lock_file(path: &Path) -> std::io::Result<File> {
+pub(super) fn open_lock_file(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
