@@ -398,13 +398,26 @@ pub struct BatchArgs {
     /// known to have created nothing
     #[arg(long)]
     pub resume: bool,
-    /// Work the batch together with other processes or machines running the same lines on the
-    /// same --journal postgres://...: each line is claimed by one worker and paid for once,
-    /// a dead worker's lines are taken over; known by NAME, else by the lines' content
+    #[command(flatten)]
+    pub sharing: SharingArgs,
+    /// Check and price every line; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to start if the lines may cost more than this many compute units in all
+    #[arg(long, value_name = "CU")]
+    pub max_cu: Option<f64>,
+}
+
+/// Working one run with other processes, for `batch` and `pipeline`.
+#[derive(Debug, Args)]
+pub struct SharingArgs {
+    /// Work the run together with other processes or machines running the same file on the
+    /// same --journal postgres://...: each job is claimed by one worker and paid for once,
+    /// a dead worker's jobs are taken over; known by NAME, else by the file's content
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub shared: Option<String>,
-    /// With --shared: how long a line this worker claimed stays its own without renewal, so a
-    /// worker that hangs loses its lines (one that dies loses them at once)
+    /// With --shared: how long a job this worker claimed stays its own without renewal, so a
+    /// worker that hangs loses its jobs (one that dies loses them at once)
     #[arg(
         long,
         value_name = "SECONDS",
@@ -412,12 +425,41 @@ pub struct BatchArgs {
         requires = "shared"
     )]
     pub lease: f64,
-    /// Check and price every line; send nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Refuse to start if the lines may cost more than this many compute units in all
-    #[arg(long, value_name = "CU")]
-    pub max_cu: Option<f64>,
+}
+
+/// `word` as a POSIX shell reads it back: as is when it is plain, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._/:@%+=,-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+impl SharingArgs {
+    /// The name given (`""`: known by content), when shared.
+    pub fn name(&self) -> Option<&str> {
+        self.shared.as_deref().map(str::trim)
+    }
+
+    /// The flags that rejoin the same shared run (for a resume hint), or nothing.
+    pub fn flags(&self) -> String {
+        let lease = match self.lease {
+            30.0 => String::new(),
+            l => format!(" --lease {l}"),
+        };
+        match self.name() {
+            None => String::new(),
+            Some("") => format!(" --shared{lease}"),
+            Some(name) => format!(" --shared {}{lease}", shell_word(name)),
+        }
+    }
+
+    /// `--lease` checked.
+    pub fn lease(&self) -> anyhow::Result<std::time::Duration> {
+        Ok(crate::context::seconds("--lease", Some(self.lease))?.unwrap_or_default())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -438,6 +480,8 @@ pub struct PipelineArgs {
     /// ones waited for, none sent twice
     #[arg(long)]
     pub resume: bool,
+    #[command(flatten)]
+    pub sharing: SharingArgs,
     /// Check every step and price the whole run; send nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -49,8 +49,8 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
         .resume(a.resume)
         .concurrency(a.concurrency.max(1))
         .lines(&file);
-    let lease = crate::context::seconds("--lease", Some(a.lease))?.unwrap_or_default();
-    let batch = match a.shared.as_deref().map(str::trim) {
+    let lease = a.sharing.lease()?;
+    let batch = match a.sharing.name() {
         None => batch,
         Some("") => batch.shared_by_content(),
         Some(name) => batch.shared(name),
@@ -178,9 +178,10 @@ pub async fn batch(ctx: &Ctx, a: &BatchArgs) -> anyhow::Result<u8> {
     ));
     if code != exit::OK {
         ctx.out.note(format!(
-            "to finish the rest: krea batch {} -o {} --resume (no line is paid for twice)",
+            "to finish the rest: krea batch {} -o {} --resume{} (no line is paid for twice)",
             a.file.display(),
-            a.output.display()
+            a.output.display(),
+            a.sharing.flags()
         ));
     }
     let jobs: Vec<crate::job_json::JobOut> = report

@@ -63,7 +63,13 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
         .pipeline(file)
         .dir(&dir)
         .resume(a.resume)
-        .concurrency(a.concurrency.max(1));
+        .concurrency(a.concurrency.max(1))
+        .claim_lease(a.sharing.lease()?);
+    pipeline = match a.sharing.name() {
+        None => pipeline,
+        Some("") => pipeline.shared_by_content(),
+        Some(name) => pipeline.shared(name),
+    };
     for pair in &a.vars {
         let (name, raw) = pair
             .split_once('=')
@@ -112,9 +118,10 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
     )
     .await?;
     let resume = format!(
-        "krea pipeline {} -o {} --resume",
+        "krea pipeline {} -o {} --resume{}",
         a.file.display(),
-        dir.display()
+        dir.display(),
+        a.sharing.flags()
     );
     if let Ok(mut b) = context::batch_in_progress().lock() {
         *b = Some((dir.clone(), resume.clone()));
@@ -159,7 +166,9 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
             item.files.iter().for_each(|f| ctx.out.line(shown(f)));
             if !matches!(
                 item.status,
-                krea::ItemStatus::Completed | krea::ItemStatus::Pending
+                krea::ItemStatus::Completed
+                    | krea::ItemStatus::Pending
+                    | krea::ItemStatus::Elsewhere
             ) {
                 code = code.max(exit::code_of_item(item));
                 exit::report_item(item);
@@ -171,8 +180,18 @@ pub async fn run(ctx: &Ctx, a: &PipelineArgs) -> anyhow::Result<u8> {
         }
     }
     let cost = cost_of(&report.manifest);
+    let elsewhere = report
+        .steps
+        .iter()
+        .flat_map(|(_, r)| &r.items)
+        .filter(|i| i.status == krea::ItemStatus::Elsewhere)
+        .count();
+    let elsewhere = match elsewhere {
+        0 => String::new(),
+        n => format!(" here ({n} by other workers)"),
+    };
     ctx.out.note(format!(
-        "{} job(s) completed in {} step(s), cost {cost}{}; report in {}",
+        "{} job(s) completed{elsewhere} in {} step(s), cost {cost}{}; report in {}",
         report.completed(),
         report.steps.len(),
         ctx.out.sim_tag(),
@@ -317,7 +336,16 @@ pub fn report_html(dir: &Path, m: &PipelineManifest) -> String {
                 "<div>→</div>"
             };
             html.push_str(&format!("</div>{arrow}<div class=\"out\">"));
-            if j.files.is_empty() {
+            // Another worker's job: its outputs where Krea keeps them.
+            let remote: &[String] =
+                match j.status == krea::ItemStatus::Elsewhere && j.error.is_none() {
+                    true => &j.urls,
+                    false => &[],
+                };
+            for u in remote {
+                html.push_str(&format!("<figure>{}</figure>", media(u, &j.label)));
+            }
+            if j.files.is_empty() && remote.is_empty() {
                 html.push_str(&format!(
                     "<div class=\"failed\">{}{}</div>",
                     escape(&crate::progress::item_word(j.status)),

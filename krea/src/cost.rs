@@ -83,7 +83,8 @@ impl std::fmt::Display for Estimate {
         // Tenths at most, and no `.0`: sums of prices such as 300 x 34.4 land a hair off a
         // whole number and must still read `10320`.
         let n = |v: f64| {
-            let tenths = (v * 10.0).round() / 10.0;
+            // `+ 0.0` turns -0 (an empty f64 sum is -0) into 0: never "-0 CU".
+            let tenths = (v * 10.0).round() / 10.0 + 0.0;
             if tenths.fract() == 0.0 {
                 format!("{tenths:.0}")
             } else {
@@ -155,6 +156,11 @@ mod tests {
         }
         assert_eq!(sum.to_string(), "10320 CU");
         assert_eq!(one.times(3).to_string(), "103.2 CU");
+        // An empty f64 sum is -0: it reads 0.
+        assert_eq!(
+            Estimate::exactly(std::iter::empty::<f64>().sum()).to_string(),
+            "0 CU"
+        );
     }
 
     #[test]

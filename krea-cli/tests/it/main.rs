@@ -23,3 +23,4 @@ mod mcp_http;
 mod replicas;
 mod security;
 mod shared_batch;
+mod shared_pipeline;

@@ -28,11 +28,35 @@ const LINES: usize = 300;
 const WORKERS: usize = 3;
 const KILLS: usize = 4;
 
-/// A worker on its own disk `home`: `krea batch prompts.txt -o out --shared suite`. What it
-/// says goes to `<home>.log`, beside its disk (kept when the test fails).
-fn worker(e: &Env, home: &Path, url: &str) -> Child {
+/// What the workers run: the input file (copied to each worker's disk) and the command.
+#[derive(Clone, Copy)]
+pub(crate) struct Work<'a> {
+    pub file: &'a str,
+    pub args: &'a [&'a str],
+    /// Workers killed (and replaced) along the way.
+    pub kills: usize,
+}
+
+const BATCH: Work = Work {
+    file: "prompts.txt",
+    args: &[
+        "batch",
+        "prompts.txt",
+        "-o",
+        "out",
+        "--shared",
+        "suite",
+        "--concurrency",
+        "16",
+    ],
+    kills: KILLS,
+};
+
+/// A worker on its own disk `home`, running `work` (its file copied there first). What it says
+/// goes to `<home>.log`, beside its disk (kept when the test fails).
+fn worker(e: &Env, home: &Path, url: &str, work: Work) -> Child {
     std::fs::create_dir_all(home).expect("disk");
-    std::fs::copy(e.dir.join("prompts.txt"), home.join("prompts.txt")).expect("prompts");
+    std::fs::copy(e.dir.join(work.file), home.join(work.file)).expect("input");
     support::command(e)
         .current_dir(home)
         .env("HOME", home)
@@ -48,8 +72,7 @@ fn worker(e: &Env, home: &Path, url: &str) -> Child {
             "--settle-grace",
             "2",
         ])
-        .args(["batch", "prompts.txt", "-o", "out", "--shared", "suite"])
-        .args(["--concurrency", "16"])
+        .args(work.args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(format!("{}.log", home.display())).expect("log"))
         .spawn()
@@ -82,7 +105,7 @@ async fn three_workers_killed_and_replaced_share_a_300_line_batch_and_pay_once_p
     let e = std::sync::Arc::new(e);
     let supervised = tokio::task::spawn_blocking({
         let (e, url) = (e.clone(), url.clone());
-        move || supervise(&e, &url, seed)
+        move || supervise(&e, &url, seed, BATCH)
     })
     .await
     .expect("join");
@@ -115,16 +138,21 @@ async fn three_workers_killed_and_replaced_share_a_300_line_batch_and_pay_once_p
 }
 
 /// Runs the workers: kills one at a random instant (its disk wiped, a new worker started in
-/// its place) `KILLS` times, then waits for every worker to end. Returns the exit codes of
-/// the workers that ended by themselves, and their disks.
-fn supervise(e: &Env, url: &str, seed: u64) -> Result<(Vec<i32>, Vec<PathBuf>), String> {
+/// its place) `work.kills` times, then waits for every worker to end. Returns the exit codes
+/// of the workers that ended by themselves, and their disks.
+pub(crate) fn supervise(
+    e: &Env,
+    url: &str,
+    seed: u64,
+    work: Work,
+) -> Result<(Vec<i32>, Vec<PathBuf>), String> {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
     let mut next = 0;
     let mut start = |rng: &mut fastrand::Rng| {
         let _ = rng;
         next += 1;
         let home = e.dir.join(format!("worker-{next}"));
-        (worker(e, &home, url), home)
+        (worker(e, &home, url, work), home)
     };
     let mut workers: Vec<(Child, PathBuf)> = (0..WORKERS).map(|_| start(&mut rng)).collect();
     let mut ended: Vec<(i32, PathBuf, String)> = Vec::new();
@@ -155,7 +183,7 @@ fn supervise(e: &Env, url: &str, seed: u64) -> Result<(Vec<i32>, Vec<PathBuf>), 
                 i += 1;
             }
         }
-        if kills < KILLS && Instant::now() >= kill_at && !workers.is_empty() {
+        if kills < work.kills && Instant::now() >= kill_at && !workers.is_empty() {
             let victim = rng.usize(..workers.len());
             let (mut child, home) = workers.remove(victim);
             let _ = child.kill();
@@ -163,7 +191,10 @@ fn supervise(e: &Env, url: &str, seed: u64) -> Result<(Vec<i32>, Vec<PathBuf>), 
             // Its container is gone, disk and all.
             std::fs::remove_dir_all(&home).expect("wipe");
             kills += 1;
-            eprintln!("killed a worker ({kills} of {KILLS}); a new one takes its place");
+            eprintln!(
+                "killed a worker ({kills} of {}); a new one takes its place",
+                work.kills
+            );
             workers.push(start(&mut rng));
             kill_at = Instant::now() + Duration::from_millis(rng.u64(500..6_000));
         }

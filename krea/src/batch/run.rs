@@ -311,6 +311,7 @@ impl Run {
             match next {
                 Next::Sent(index, result) => {
                     self.submitted(index, *result, &mut waiter, on_event)?;
+                    self.line_ended(index)?;
                     for index in self.requeue.drain(..) {
                         queue.push_front(index);
                     }
@@ -326,7 +327,7 @@ impl Run {
                     let index = done.index;
                     self.ended(*done);
                     self.save()?;
-                    self.mark_done(index)?;
+                    self.line_ended(index)?;
                     on_event(BatchEvent::Ended {
                         item: &self.manifest.items[index],
                     });

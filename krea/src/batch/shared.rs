@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::ItemStatus;
 use super::run::Run;
 use crate::error::Result;
-use crate::journal::{KeyOutcome, LineRef};
+use crate::journal::{KeyOutcome, LineEnd, LineRef};
 
 /// How often a worker with nothing to claim looks again (another may die, or hang).
 const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(1);
@@ -23,8 +23,11 @@ pub(super) struct Shared {
     pub look_at: Instant,
     /// When this worker's claims were last renewed.
     renewed: Instant,
-    /// Every line is done (by anyone): nothing more to claim.
+    /// Every line is done (by anyone), or left by this worker: nothing more to claim.
     pub finished: bool,
+    /// Lines this worker tried and left not done (their files could not be fetched, their
+    /// request was refused): not claimed again in this run, whoever takes them next.
+    left: Vec<u32>,
 }
 
 impl Shared {
@@ -35,6 +38,7 @@ impl Shared {
             look_at: Instant::now(),
             renewed: Instant::now(),
             finished: false,
+            left: Vec::new(),
         }
     }
 
@@ -74,7 +78,9 @@ impl Run {
         let Some(journal) = self.krea.journal() else {
             return Ok(None);
         };
-        let Some(line) = journal.claim_line(&shared.name, shared.lease, self.krea.deadline)? else {
+        let Some(line) =
+            journal.claim_line(&shared.name, shared.lease, &shared.left, self.krea.deadline)?
+        else {
             // Nothing free: done everywhere, or held by workers still running (look again).
             shared.look_at = Instant::now() + LOOK_AGAIN;
             self.others_working()?;
@@ -130,16 +136,35 @@ impl Run {
         }
     }
 
-    /// Marks line `index` done in the store when it is done here.
-    pub(super) fn mark_done(&self, index: usize) -> Result<()> {
-        let (Some(shared), Some(journal)) = (&self.shared, self.krea.journal()) else {
+    /// After line `index` ended here: marks it done in the store with its status and result
+    /// URLs (a later step of a shared pipeline, on another worker, builds on them); or, when
+    /// it ended not done and nothing of it is in flight here (its files could not be fetched,
+    /// its request was refused), frees it for another worker and does not take it again.
+    pub(super) fn line_ended(&mut self, index: usize) -> Result<()> {
+        let (Some(shared), Some(journal)) = (self.shared.as_mut(), self.krea.journal()) else {
             return Ok(());
         };
         let item = &self.manifest.items[index];
         if !item.status.is_done() {
+            let left = match item.status {
+                ItemStatus::TimedOut | ItemStatus::Error => true,
+                // Its job exists but is not waited for here (its journal write failed).
+                ItemStatus::Submitted => item.error.is_some(),
+                _ => false,
+            };
+            if left && self.stopped.is_none() {
+                tracing::info!(line = index, status = ?item.status, "left to other workers");
+                shared.left.push(index as u32);
+                journal.release_line(&shared.name, index as u32, self.krea.deadline)?;
+            }
             return Ok(());
         }
-        journal.line_done(&shared.name, index as u32, item.job_id, self.krea.deadline)
+        let end = LineEnd {
+            job_id: item.job_id,
+            status: status_name(item.status),
+            urls: item.urls.clone(),
+        };
+        journal.line_done(&shared.name, index as u32, &end, self.krea.deadline)
     }
 
     /// Whether this worker has anything left to wait for: lines not done that it could still
@@ -152,7 +177,9 @@ impl Run {
             return Ok(false);
         };
         let lines = journal.batch_lines(&shared.name, self.krea.deadline)?;
-        let open = lines.iter().any(|l| !l.done);
+        let open = lines
+            .iter()
+            .any(|l| !l.done && !shared.left.contains(&l.line));
         shared.finished = !open;
         for l in lines.iter().filter(|l| l.done) {
             if let Some(item) = self.manifest.items.get_mut(l.line as usize)
@@ -164,6 +191,12 @@ impl Run {
                 item.key = None;
                 item.error = None;
                 item.error_kind = None;
+                if let Some(end) = &l.end {
+                    item.urls = end.urls.clone();
+                    if end.status != status_name(ItemStatus::Completed) {
+                        item.error = Some(format!("its job ended {} (another worker)", end.status));
+                    }
+                }
             }
         }
         Ok(open)
@@ -194,4 +227,12 @@ impl Run {
         };
         journal.release_claims(&shared.name, self.krea.deadline)
     }
+}
+
+/// A status as the manifest and the store spell it (`completed`).
+fn status_name(status: ItemStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -455,6 +455,18 @@ pub(crate) struct SharedLine {
     pub job_id: Option<Uuid>,
     /// Claimed by another worker whose claim still holds.
     pub held_elsewhere: bool,
+    /// How it ended, when it is done.
+    pub end: Option<LineEnd>,
+}
+
+/// How a shared batch's line ended, as its worker recorded it for the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LineEnd {
+    pub job_id: Option<Uuid>,
+    /// The item's status there (`completed`, `failed`, `cancelled`).
+    pub status: String,
+    /// Its job's result URLs.
+    pub urls: Vec<String>,
 }
 
 /// Batches shared by several workers: their lines' claims, kept beside the entries (a
@@ -491,15 +503,28 @@ impl Journal {
             .map_err(Error::Config)
     }
 
-    /// Claims the next line nobody holds, if any, for `lease`.
+    /// Claims the next line nobody holds, if any, other than those in `skip`, for `lease`.
     pub(crate) fn claim_line(
         &self,
         batch: &str,
         lease: std::time::Duration,
+        skip: &[u32],
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<u32>> {
         self.shared()?
-            .claim_line(&self.scope, batch, lease, limit(deadline))
+            .claim_line(&self.scope, batch, lease, skip, limit(deadline))
+            .map_err(|e| self.claims_error(e))
+    }
+
+    /// Frees this worker's claim of `line` in `batch`, if it is not done.
+    pub(crate) fn release_line(
+        &self,
+        batch: &str,
+        line: u32,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<()> {
+        self.shared()?
+            .release_line(&self.scope, batch, line, limit(deadline))
             .map_err(|e| self.claims_error(e))
     }
 
@@ -526,16 +551,16 @@ impl Journal {
             .map_err(|e| self.claims_error(e))
     }
 
-    /// Marks a line done with its job.
+    /// Marks a line done, with how it ended.
     pub(crate) fn line_done(
         &self,
         batch: &str,
         line: u32,
-        job_id: Option<Uuid>,
+        end: &LineEnd,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<()> {
         self.shared()?
-            .line_done(&self.scope, batch, line, job_id, limit(deadline))
+            .line_done(&self.scope, batch, line, end, limit(deadline))
             .map_err(|e| self.claims_error(e))
     }
 
@@ -590,8 +615,12 @@ impl Never {
         _: &Scope,
         _: &str,
         _: std::time::Duration,
+        _: &[u32],
         _: Instant,
     ) -> std::io::Result<Option<u32>> {
+        match *self {}
+    }
+    fn release_line(&self, _: &Scope, _: &str, _: u32, _: Instant) -> std::io::Result<()> {
         match *self {}
     }
     fn renew_claims(
@@ -611,7 +640,7 @@ impl Never {
         _: &Scope,
         _: &str,
         _: u32,
-        _: Option<Uuid>,
+        _: &LineEnd,
         _: Instant,
     ) -> std::io::Result<()> {
         match *self {}

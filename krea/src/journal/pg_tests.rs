@@ -182,8 +182,14 @@ fn a_shared_lines_request_is_written_only_by_the_worker_holding_its_claim() {
         "other lines, same name"
     );
     let lease = Duration::from_secs(30);
-    assert_eq!(first.claim_line("b", lease, None).expect("claim"), Some(0));
-    assert_eq!(second.claim_line("b", lease, None).expect("claim"), Some(1));
+    assert_eq!(
+        first.claim_line("b", lease, &[], None).expect("claim"),
+        Some(0)
+    );
+    assert_eq!(
+        second.claim_line("b", lease, &[], None).expect("claim"),
+        Some(1)
+    );
     let for_line = |key: u128, line: u32| {
         let mut entry = sending(key);
         if let Entry::Sending { line: l, .. } = &mut entry {
@@ -207,7 +213,10 @@ fn a_shared_lines_request_is_written_only_by_the_worker_holding_its_claim() {
         "claims",
         "UPDATE krea_batch_lines SET lease_until = now() - interval '1 second' WHERE line = 0",
     );
-    assert_eq!(second.claim_line("b", lease, None).expect("claim"), Some(0));
+    assert_eq!(
+        second.claim_line("b", lease, &[], None).expect("claim"),
+        Some(0)
+    );
     second.refresh().expect("refresh");
     let line = LineRef {
         batch: "b".into(),
@@ -220,12 +229,29 @@ fn a_shared_lines_request_is_written_only_by_the_worker_holding_its_claim() {
         second.outcome(Uuid::from_u128(3)).expect("o"),
         KeyOutcome::Absent
     );
-    second
-        .line_done("b", 0, Some(Uuid::from_u128(9)), None)
-        .expect("done");
+    let end = LineEnd {
+        job_id: Some(Uuid::from_u128(9)),
+        status: "completed".into(),
+        urls: vec!["https://cdn.example/a.png".into()],
+    };
+    second.line_done("b", 0, &end, None).expect("done");
     let lines = first.batch_lines("b", None).expect("lines");
     assert!(
         lines[0].done && !lines[1].done && lines[1].held_elsewhere,
         "{lines:?}"
+    );
+    // How it ended is there for the other workers (a pipeline's next step reads its URLs).
+    assert_eq!(lines[0].end.as_ref(), Some(&end));
+    assert_eq!(lines[1].end, None);
+    // A worker that leaves its line (its files could not be fetched) frees it for the others,
+    // and does not take it again itself.
+    second.release_line("b", 1, None).expect("leave");
+    assert_eq!(
+        second.claim_line("b", lease, &[1], None).expect("claim"),
+        None
+    );
+    assert_eq!(
+        first.claim_line("b", lease, &[], None).expect("claim"),
+        Some(1)
     );
 }

@@ -70,6 +70,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
             PRIMARY KEY (origin, account, batch, line)
         );",
     ),
+    (
+        3,
+        "ALTER TABLE krea_batch_lines ADD COLUMN status text, ADD COLUMN urls text[];",
+    ),
 ];
 
 /// The advisory lock key migrations are serialized on (any value no scope hashes to is

@@ -221,6 +221,15 @@ pub struct Pipeline {
     dir: Option<PathBuf>,
     resume: bool,
     concurrency: Option<usize>,
+    shared: Option<Shared>,
+    lease: Option<std::time::Duration>,
+}
+
+/// How a pipeline worked by several processes is known in the store.
+#[derive(Debug, Clone)]
+enum Shared {
+    Named(String),
+    ByContent,
 }
 
 impl Krea {
@@ -232,6 +241,8 @@ impl Krea {
             dir: None,
             resume: false,
             concurrency: None,
+            shared: None,
+            lease: None,
         }
     }
 }
@@ -418,6 +429,41 @@ impl Pipeline {
     /// At most `n` jobs pending at once in each step.
     pub fn concurrency(mut self, n: usize) -> Pipeline {
         self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Work this pipeline together with other processes (on this machine or others) that run
+    /// the same file under the same `name`, on the same journal in PostgreSQL
+    /// ([`crate::KreaBuilder::journal_postgres`]). Each step is a shared batch
+    /// ([`crate::Batch::shared`], named `NAME/STEP`): its jobs are claimed one at a time and
+    /// paid for at most once, a dead worker's taken over. Every worker waits until a step is
+    /// done everywhere, then builds the next from every job's outputs (those done by others
+    /// too: the store keeps each job's result URLs), so all build the same next step. Each
+    /// worker downloads the files of the jobs it finished into its own directory.
+    ///
+    /// ```no_run
+    /// # async fn run(krea: krea::Krea, file: krea::pipeline::PipelineFile) -> krea::Result<()> {
+    /// // The same on every worker: the file, the name, the database (in `krea`).
+    /// let report = krea.pipeline(file).shared("catalog-v2").dir("run").run(|_| {}).await?;
+    /// assert!(report.finished());
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(mut self, name: impl Into<String>) -> Pipeline {
+        self.shared = Some(Shared::Named(name.into()));
+        self
+    }
+
+    /// [`Pipeline::shared`], the run known by the pipeline's content (its steps and variables):
+    /// every worker with the same file works the same run.
+    pub fn shared_by_content(mut self) -> Pipeline {
+        self.shared = Some(Shared::ByContent);
+        self
+    }
+
+    /// How long a job a worker of a shared pipeline claimed stays its own without renewal
+    /// ([`crate::Batch::claim_lease`]; default 30 s).
+    pub fn claim_lease(mut self, lease: std::time::Duration) -> Pipeline {
+        self.lease = Some(lease);
         self
     }
 

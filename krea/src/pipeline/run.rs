@@ -13,7 +13,7 @@ use crate::batch::{BatchReport, ItemStatus};
 use crate::client::Krea;
 use crate::error::{Error, Result};
 use crate::input::Input;
-use crate::journal::FileLock;
+use crate::journal::{FileLock, fingerprint};
 use crate::models::ModelSpec;
 use crate::request::GenerationRequest;
 
@@ -100,6 +100,19 @@ fn records(instances: &[Instance], report: &BatchReport) -> Vec<JobRecord> {
 }
 
 impl Pipeline {
+    /// The name a shared run's steps are known by in the store (`NAME/STEP`'s `NAME`).
+    fn shared_name(&self) -> Result<Option<String>> {
+        Ok(match &self.shared {
+            None => None,
+            Some(super::Shared::Named(name)) => Some(name.clone()),
+            Some(super::Shared::ByContent) => {
+                let text =
+                    serde_json::to_vec(&self.file).map_err(|e| Error::Config(e.to_string()))?;
+                Some(format!("pipeline-{}", fingerprint(&text)))
+            }
+        })
+    }
+
     /// Runs the pipeline in its directory (see [`Pipeline::dir`]); `on_event` hears of every
     /// step and every job. Everything is checked first ([`Pipeline::plan`]). The run stops
     /// after a step with jobs not done (timed out, unknown, stopped for credits): resume it.
@@ -124,6 +137,7 @@ impl Pipeline {
             )]));
         }
         let steps = plan::order(&self.file).map_err(super::refuse)?;
+        let shared = self.shared_name()?;
         let mut manifest = PipelineManifest {
             version: 1,
             pipeline: self.file.clone(),
@@ -147,6 +161,12 @@ impl Pipeline {
             if let Some(n) = self.concurrency {
                 batch = batch.concurrency(n);
             }
+            if let Some(name) = &shared {
+                batch = batch.shared(format!("{name}/{id}"));
+            }
+            if let Some(lease) = self.lease {
+                batch = batch.claim_lease(lease);
+            }
             for i in &instances {
                 batch = batch.item(i.label.clone(), request(&self.krea, step.model, i));
             }
@@ -161,7 +181,10 @@ impl Pipeline {
                     .map(|(i, item)| Made {
                         label: i.label.clone(),
                         vars: i.vars.clone(),
-                        urls: if item.status == ItemStatus::Completed {
+                        // A job another worker finished: its URLs as that worker recorded them.
+                        urls: if matches!(item.status, ItemStatus::Completed)
+                            || (item.status == ItemStatus::Elsewhere && item.error.is_none())
+                        {
                             item.urls.clone()
                         } else {
                             Vec::new()

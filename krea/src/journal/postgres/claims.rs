@@ -7,10 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use uuid::Uuid;
-
 use super::{PgStore, run_key};
-use crate::journal::{Scope, SharedLine};
+use crate::journal::{LineEnd, Scope, SharedLine};
 
 /// The run locks held now, as the 64-bit keys `pg_advisory_lock(bigint)` took.
 const LIVE: &str = "live AS (SELECT (classid::bigint << 32) | objid::bigint AS key FROM pg_locks
@@ -81,17 +79,19 @@ impl PgStore {
         })
     }
 
-    /// Claims the first line nobody holds (not done; unclaimed, or its claim lapsed), for
-    /// `lease`. `None`: there is none now.
+    /// Claims the first line nobody holds (not done; unclaimed, or its claim lapsed; not one
+    /// of `skip`), for `lease`. `None`: there is none now.
     pub fn claim_line(
         &self,
         scope: &Scope,
         batch: &str,
         lease: Duration,
+        skip: &[u32],
         deadline: Instant,
     ) -> std::io::Result<Option<u32>> {
         let (origin, account, batch) = owned(scope, batch);
         let (run, key, lease) = (self.run, run_key(self.run), lease.as_secs_f64());
+        let skip: Vec<i32> = skip.iter().map(|l| *l as i32).collect();
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "claiming a line", async move {
                 let row = c
@@ -102,6 +102,7 @@ impl PgStore {
                                  SELECT line FROM krea_batch_lines
                                  WHERE origin = $1 AND account = $2 AND batch = $3 AND NOT done
                                    AND worker IS DISTINCT FROM $4
+                                   AND NOT (line = ANY($7))
                                    AND (worker IS NULL OR lease_until < now()
                                         OR worker_key NOT IN (SELECT key FROM live))
                                  ORDER BY line LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -114,7 +115,7 @@ impl PgStore {
                                AND l.line = free.line
                              RETURNING l.line"
                         ),
-                        &[&origin, &account, &batch, &run, &key, &lease],
+                        &[&origin, &account, &batch, &run, &key, &lease, &skip],
                     )
                     .await?;
                 Ok(row.map(|r| r.get::<_, i32>(0) as u32))
@@ -157,6 +158,32 @@ impl PgStore {
         )
     }
 
+    /// Frees line `line` of `batch` if this worker holds it and it is not done (the worker
+    /// leaves it to others: its job's files could not be fetched, its request was refused).
+    pub fn release_line(
+        &self,
+        scope: &Scope,
+        batch: &str,
+        line: u32,
+        deadline: Instant,
+    ) -> std::io::Result<()> {
+        let (origin, account, batch) = owned(scope, batch);
+        let (run, line) = (self.run, line as i32);
+        self.with_conn(deadline, |s, c| {
+            s.call(deadline, "releasing a line", async move {
+                c.execute(
+                    "UPDATE krea_batch_lines SET worker = NULL, worker_key = NULL,
+                         lease_until = NULL
+                     WHERE origin = $1 AND account = $2 AND batch = $3 AND worker = $4
+                       AND line = $5 AND NOT done",
+                    &[&origin, &account, &batch, &run, &line],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
     fn update_claims(
         &self,
         scope: &Scope,
@@ -180,25 +207,31 @@ impl PgStore {
         })
     }
 
-    /// Marks a line done (its job ended and was handled), whoever holds it.
+    /// Marks a line done (its job ended and was handled), whoever holds it, with how it ended
+    /// (what a later step of a shared pipeline reads).
     pub fn line_done(
         &self,
         scope: &Scope,
         batch: &str,
         line: u32,
-        job_id: Option<Uuid>,
+        end: &LineEnd,
         deadline: Instant,
     ) -> std::io::Result<()> {
         let (origin, account, batch) = owned(scope, batch);
         let line = line as i32;
+        let LineEnd {
+            job_id,
+            status,
+            urls,
+        } = end.clone();
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "marking a line done", async move {
                 c.execute(
                     "UPDATE krea_batch_lines
-                     SET done = true, job_id = $5, worker = NULL, worker_key = NULL,
-                         lease_until = NULL
+                     SET done = true, job_id = $5, status = $6, urls = $7, worker = NULL,
+                         worker_key = NULL, lease_until = NULL
                      WHERE origin = $1 AND account = $2 AND batch = $3 AND line = $4",
-                    &[&origin, &account, &batch, &line, &job_id],
+                    &[&origin, &account, &batch, &line, &job_id, &status, &urls],
                 )
                 .await
                 .map(drop)
@@ -224,7 +257,8 @@ impl PgStore {
                              SELECT line, done, job_id,
                                     coalesce(worker IS DISTINCT FROM $4 AND worker IS NOT NULL
                                              AND lease_until >= now()
-                                             AND worker_key IN (SELECT key FROM live), false)
+                                             AND worker_key IN (SELECT key FROM live), false),
+                                    status, coalesce(urls, '{{}}')
                              FROM krea_batch_lines
                              WHERE origin = $1 AND account = $2 AND batch = $3
                              ORDER BY line"
@@ -237,8 +271,14 @@ impl PgStore {
                     .map(|r| SharedLine {
                         line: r.get::<_, i32>(0) as u32,
                         done: r.get(1),
-                        job_id: r.get(2),
                         held_elsewhere: r.get(3),
+                        // Lines done by a build before schema 3 have no status.
+                        end: r.get::<_, Option<String>>(4).map(|status| LineEnd {
+                            job_id: r.get(2),
+                            status,
+                            urls: r.get(5),
+                        }),
+                        job_id: r.get(2),
                     })
                     .collect())
             })
