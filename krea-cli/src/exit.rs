@@ -53,7 +53,13 @@ pub fn code_of_item(item: &krea::ItemState) -> u8 {
 /// Prints why a batch item did not complete, with what to do.
 pub fn report_item(item: &krea::ItemState) {
     let error = item.error.as_deref().unwrap_or("not finished");
-    if let (krea::ItemStatus::TimedOut, Some(id)) = (item.status, item.job_id) {
+    // A job that ran past the deadline (not one whose files could not be fetched: that
+    // error is said as it is).
+    let ran_on = matches!(
+        item.error_kind,
+        None | Some(krea::ErrorKind::Timeout | krea::ErrorKind::DeadlineExceeded)
+    );
+    if let (krea::ItemStatus::TimedOut, Some(id), true) = (item.status, item.job_id, ran_on) {
         // The job id once, in the command that continues it.
         output::error(format!(
             "{}: its job did not finish in time and runs on (not cancelled)",

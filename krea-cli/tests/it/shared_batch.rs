@@ -395,3 +395,54 @@ async fn a_worker_that_hangs_loses_its_lines_after_the_lease_and_nothing_is_paid
     let route = "POST /generate/image/google/nano-banana-2";
     assert_eq!(c.requests_to(route) - c.responses(route, 429), N as u64);
 }
+
+/// A line a worker cannot finish (its job's files cannot be fetched) is left to the others,
+/// not held forever: each worker tries it once, waits for the job already made (never sends
+/// its request again), and ends, saying what is left. Before, the first worker kept renewing
+/// its claim and never ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_whose_files_cannot_be_fetched_is_left_to_other_workers_and_never_resent() {
+    const N: usize = 3;
+    let pg = Cluster::start();
+    let url = pg.database("left");
+    let e = support::env(
+        "shared-left",
+        krea_sim::Simulator::builder().fault("GET /files/*", krea_sim::Fault::Status(404), 1.0),
+    )
+    .await;
+    let lines: String = (0..N)
+        .map(|i| format!("unfetchable prompt {i}\n"))
+        .collect();
+    std::fs::write(e.dir.join("prompts.txt"), lines).expect("write");
+    for name in ["first", "second"] {
+        let home = e.dir.join(name);
+        std::fs::create_dir_all(&home).expect("disk");
+        let mut cmd = support::command(&e);
+        cmd.current_dir(&home)
+            .env("HOME", &home)
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("KREA_JOURNAL", &url)
+            .args(["--poll", "0.02", "--timeout", "30"])
+            .args(["batch", "../prompts.txt", "-o", "out", "--shared", "left"]);
+        let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+            .await
+            .expect("join");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_ne!(o.status.code(), Some(0), "{name}: {err}");
+        // It ended by itself, not at the deadline (a worker holding the lines never ends).
+        assert_ne!(o.status.code(), Some(4), "{name}: {err}");
+        assert!(!err.contains("before the deadline"), "{name}: {err}");
+        assert!(
+            err.contains("failed") && !err.contains("did not finish in time"),
+            "{name}: the files could not be fetched, and it says so: {err}"
+        );
+        assert!(err.contains("--resume --shared left"), "{name}: {err}");
+    }
+    let claims = pg.psql(
+        "left",
+        "SELECT string_agg(claims::text, ',' ORDER BY line) FROM krea_batch_lines WHERE NOT done",
+    );
+    assert_eq!(claims, "2,2,2", "each worker took each line once");
+    let c = e.sim.control().counters();
+    assert_eq!(c.jobs_created, N as u64, "one job per line, never resent");
+}
