@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use super::compaction::{Compaction, Kind};
@@ -327,17 +328,17 @@ impl PgStore {
         let deadline = super::limit(None).min(Instant::now() + Duration::from_secs(10));
         self.with_conn(deadline, |s, client| {
             s.call(deadline, "whether a run is alive", async move {
-                let row = client
-                    .query_one(
+                let rows = client
+                    .query_typed(
                         "SELECT EXISTS (SELECT 1 FROM pg_locks
                          WHERE locktype = 'advisory' AND objsubid = 1
                            AND classid = $1 AND objid = $2 AND granted
                            AND database = (SELECT oid FROM pg_database
                                            WHERE datname = current_database()))",
-                        &[&classid, &objid],
+                        &[(&classid, Type::OID), (&objid, Type::OID)],
                     )
                     .await?;
-                Ok(row.get::<_, bool>(0))
+                Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
             })
         })
         .unwrap_or(true)
@@ -351,33 +352,49 @@ impl PgStore {
         deadline: Instant,
     ) -> std::io::Result<()> {
         self.with_conn(deadline, |s, client| {
-            s.catch_up(&client, index, scope, deadline)
+            s.catch_up(&client, index, scope, deadline, None)
         })
     }
 
+    /// Reads what was appended since `index` last read. With `begin` (statements that open a
+    /// transaction and take a lock), those go out first in the same round trip: the server
+    /// runs them in order, so the read sees everything committed before the lock was granted.
     fn catch_up(
         &self,
         client: &Arc<Client>,
         index: &mut Index,
         scope: &Scope,
         deadline: Instant,
+        mut begin: Option<String>,
     ) -> std::io::Result<()> {
         loop {
-            let (c, origin, account, after) = (
+            let (c, origin, account, after, first) = (
                 client.clone(),
                 scope.origin.clone(),
                 scope.account.clone(),
                 index.offset as i64,
+                begin.take(),
             );
             let rows = self.call(deadline, "reading the journal", async move {
-                let rows = c
-                    .query(
-                        "SELECT seq, entry::text FROM krea_journal
-                         WHERE origin = $1 AND account = $2 AND seq > $3
-                         ORDER BY seq LIMIT $4",
-                        &[&origin, &account, &after, &PAGE],
-                    )
-                    .await?;
+                let begun = async {
+                    match &first {
+                        Some(sql) => c.batch_execute(sql).await,
+                        None => Ok(()),
+                    }
+                };
+                let params: [(&(dyn ToSql + Sync), Type); 4] = [
+                    (&origin, Type::TEXT),
+                    (&account, Type::TEXT),
+                    (&after, Type::INT8),
+                    (&PAGE, Type::INT8),
+                ];
+                let read = c.query_typed(
+                    "SELECT seq, entry::text FROM krea_journal
+                     WHERE origin = $1 AND account = $2 AND seq > $3
+                     ORDER BY seq LIMIT $4",
+                    &params,
+                );
+                let ((), rows) = futures_util::future::try_join(begun, read).await?;
                 Ok(rows
                     .iter()
                     .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
@@ -408,8 +425,8 @@ impl PgStore {
             .map(|e| row_of(e, scope))
             .collect::<std::io::Result<Vec<_>>>()?;
         self.with_conn(deadline, |s, client| {
-            s.begin_locked(&client, deadline)?;
-            s.catch_up(&client, index, scope, deadline)?;
+            let begin = s.begin_sql(deadline);
+            s.catch_up(&client, index, scope, deadline, Some(begin))?;
             if !decide(index) {
                 let c = client.clone();
                 s.call(deadline, "the rollback", async move {
@@ -429,13 +446,19 @@ impl PgStore {
                         continue;
                     };
                     let holder: Option<Uuid> = c
-                        .query_opt(
+                        .query_typed(
                             "SELECT worker FROM krea_batch_lines
                              WHERE origin = $1 AND account = $2 AND batch = $3 AND line = $4
                              FOR UPDATE",
-                            &[&r.origin, &r.account, batch, line],
+                            &[
+                                (&r.origin, Type::TEXT),
+                                (&r.account, Type::TEXT),
+                                (batch, Type::TEXT),
+                                (line, Type::INT4),
+                            ],
                         )
                         .await?
+                        .first()
                         .and_then(|row| row.get(0));
                     if holder != Some(run) {
                         c.batch_execute("ROLLBACK").await?;
@@ -445,23 +468,31 @@ impl PgStore {
                         )));
                     }
                 }
-                let insert = c
-                    .prepare(
+                // The inserts and the commit go out together (one round trip): a failed insert
+                // aborts the transaction, and the COMMIT after it then rolls back.
+                let c = &c;
+                let inserts = futures_util::future::try_join_all(rows.iter().map(|r| async move {
+                    c.query_typed(
                         "INSERT INTO krea_journal (origin, account, event, key, job_id, entry)
                          VALUES ($1, $2, $3, $4, $5, ($6::text)::json) RETURNING seq",
+                        &[
+                            (&r.origin, Type::TEXT),
+                            (&r.account, Type::TEXT),
+                            (&r.event, Type::TEXT),
+                            (&r.key, Type::UUID),
+                            (&r.job_id, Type::UUID),
+                            (&r.entry, Type::TEXT),
+                        ],
                     )
-                    .await?;
-                let mut last = 0i64;
-                for r in &rows {
-                    let row = c
-                        .query_one(
-                            &insert,
-                            &[&r.origin, &r.account, &r.event, &r.key, &r.job_id, &r.entry],
-                        )
-                        .await?;
-                    last = row.get(0);
-                }
-                c.batch_execute("COMMIT").await?;
+                    .await
+                }));
+                let (inserted, ()) =
+                    futures_util::future::try_join(inserts, c.batch_execute("COMMIT")).await?;
+                let last = inserted
+                    .iter()
+                    .filter_map(|rows| rows.first().map(|r| r.get::<_, i64>(0)))
+                    .max()
+                    .unwrap_or_default();
                 Ok(Ok(last))
             })?;
             let last = last
@@ -477,22 +508,26 @@ impl PgStore {
         })
     }
 
-    /// Opens a transaction and takes the scope's lock in it, waiting no later than `deadline`
-    /// (the server gives up at the same time).
-    fn begin_locked(&self, client: &Arc<Client>, deadline: Instant) -> std::io::Result<()> {
+    /// The statements that open a transaction and take the scope's lock in it, waiting no
+    /// later than `deadline` (the server gives up at the same time). The key is a number of
+    /// ours, not text from outside, so it is written into the statement (one round trip).
+    fn begin_sql(&self, deadline: Instant) -> String {
         let ms = deadline
             .saturating_duration_since(Instant::now())
             .as_millis()
             .max(1);
-        let (c, key) = (client.clone(), self.scope_key);
+        format!(
+            "BEGIN; SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}; \
+             SELECT pg_advisory_xact_lock({})",
+            self.scope_key
+        )
+    }
+
+    /// Opens a transaction holding the scope's lock ([`PgStore::begin_sql`]).
+    fn begin_locked(&self, client: &Arc<Client>, deadline: Instant) -> std::io::Result<()> {
+        let (c, sql) = (client.clone(), self.begin_sql(deadline));
         self.call(deadline, "the journal's lock", async move {
-            c.batch_execute(&format!(
-                "BEGIN; SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}"
-            ))
-            .await?;
-            c.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
-                .await?;
-            Ok(())
+            c.batch_execute(&sql).await
         })
     }
 
@@ -540,7 +575,7 @@ impl PgStore {
                 c.batch_execute("COMMIT").await
             })?;
             *index = Index::default();
-            s.catch_up(&client, index, scope, deadline)?;
+            s.catch_up(&client, index, scope, deadline, None)?;
             Ok((before, after))
         })
     }

@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use tokio_postgres::types::{ToSql, Type};
+
 use super::{PgStore, run_key};
 use crate::journal::{LineEnd, Scope, SharedLine};
 
@@ -94,8 +96,8 @@ impl PgStore {
         let skip: Vec<i32> = skip.iter().map(|l| *l as i32).collect();
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "claiming a line", async move {
-                let row = c
-                    .query_opt(
+                let rows = c
+                    .query_typed(
                         &format!(
                             "WITH {LIVE},
                              free AS (
@@ -115,10 +117,18 @@ impl PgStore {
                                AND l.line = free.line
                              RETURNING l.line"
                         ),
-                        &[&origin, &account, &batch, &run, &key, &lease, &skip],
+                        &[
+                            (&origin, Type::TEXT),
+                            (&account, Type::TEXT),
+                            (&batch, Type::TEXT),
+                            (&run, Type::UUID),
+                            (&key, Type::INT8),
+                            (&lease, Type::FLOAT8),
+                            (&skip, Type::INT4_ARRAY),
+                        ],
                     )
                     .await?;
-                Ok(row.map(|r| r.get::<_, i32>(0) as u32))
+                Ok(rows.first().map(|r| r.get::<_, i32>(0) as u32))
             })
         })
     }
@@ -171,12 +181,18 @@ impl PgStore {
         let (run, line) = (self.run, line as i32);
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "releasing a line", async move {
-                c.execute(
+                c.query_typed(
                     "UPDATE krea_batch_lines SET worker = NULL, worker_key = NULL,
                          lease_until = NULL
                      WHERE origin = $1 AND account = $2 AND batch = $3 AND worker = $4
                        AND line = $5 AND NOT done",
-                    &[&origin, &account, &batch, &run, &line],
+                    &[
+                        (&origin, Type::TEXT),
+                        (&account, Type::TEXT),
+                        (&batch, Type::TEXT),
+                        (&run, Type::UUID),
+                        (&line, Type::INT4),
+                    ],
                 )
                 .await
                 .map(drop)
@@ -196,13 +212,17 @@ impl PgStore {
         let run = self.run;
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "renewing claims", async move {
-                if let Some(lease) = lease.map(|l| l.as_secs_f64()) {
-                    c.execute(sql, &[&origin, &account, &batch, &run, &lease])
-                        .await
-                } else {
-                    c.execute(sql, &[&origin, &account, &batch, &run]).await
+                let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+                    (&origin, Type::TEXT),
+                    (&account, Type::TEXT),
+                    (&batch, Type::TEXT),
+                    (&run, Type::UUID),
+                ];
+                let lease = lease.map(|l| l.as_secs_f64());
+                if let Some(lease) = &lease {
+                    params.push((lease, Type::FLOAT8));
                 }
-                .map(drop)
+                c.query_typed(sql, &params).await.map(drop)
             })
         })
     }
@@ -226,12 +246,20 @@ impl PgStore {
         } = end.clone();
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "marking a line done", async move {
-                c.execute(
+                c.query_typed(
                     "UPDATE krea_batch_lines
                      SET done = true, job_id = $5, status = $6, urls = $7, worker = NULL,
                          worker_key = NULL, lease_until = NULL
                      WHERE origin = $1 AND account = $2 AND batch = $3 AND line = $4",
-                    &[&origin, &account, &batch, &line, &job_id, &status, &urls],
+                    &[
+                        (&origin, Type::TEXT),
+                        (&account, Type::TEXT),
+                        (&batch, Type::TEXT),
+                        (&line, Type::INT4),
+                        (&job_id, Type::UUID),
+                        (&status, Type::TEXT),
+                        (&urls, Type::TEXT_ARRAY),
+                    ],
                 )
                 .await
                 .map(drop)
@@ -251,7 +279,7 @@ impl PgStore {
         self.with_conn(deadline, |s, c| {
             s.call(deadline, "reading the batch's lines", async move {
                 let rows = c
-                    .query(
+                    .query_typed(
                         &format!(
                             "WITH {LIVE}
                              SELECT line, done, job_id,
@@ -263,7 +291,12 @@ impl PgStore {
                              WHERE origin = $1 AND account = $2 AND batch = $3
                              ORDER BY line"
                         ),
-                        &[&origin, &account, &batch, &run],
+                        &[
+                            (&origin, Type::TEXT),
+                            (&account, Type::TEXT),
+                            (&batch, Type::TEXT),
+                            (&run, Type::UUID),
+                        ],
                     )
                     .await?;
                 Ok(rows
