@@ -182,9 +182,10 @@ impl Run {
             .any(|l| !l.done && !shared.left.contains(&l.line));
         shared.finished = !open;
         for l in lines.iter().filter(|l| l.done) {
+            // Lines never taken here, and those this worker left (another finished them).
             if let Some(item) = self.manifest.items.get_mut(l.line as usize)
                 && !item.status.is_done()
-                && matches!(item.status, ItemStatus::Pending)
+                && (item.status == ItemStatus::Pending || shared.left.contains(&l.line))
             {
                 item.status = ItemStatus::Elsewhere;
                 item.job_id = l.job_id;
