@@ -177,9 +177,11 @@ impl Run {
             return Ok(false);
         };
         let lines = journal.batch_lines(&shared.name, self.krea.deadline)?;
+        // A line this worker left is waited for only while another works on it (a pipeline's
+        // next step needs it done; nobody else may ever take it).
         let open = lines
             .iter()
-            .any(|l| !l.done && !shared.left.contains(&l.line));
+            .any(|l| !l.done && (!shared.left.contains(&l.line) || l.held_elsewhere));
         shared.finished = !open;
         for l in lines.iter().filter(|l| l.done) {
             // Lines never taken here, and those this worker left (another finished them).
