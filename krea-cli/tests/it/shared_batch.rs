@@ -446,3 +446,102 @@ async fn a_line_whose_files_cannot_be_fetched_is_left_to_other_workers_and_never
     let c = e.sim.control().counters();
     assert_eq!(c.jobs_created, N as u64, "one job per line, never resent");
 }
+
+/// A line a worker left (its files could not be fetched) and another worker then finished is
+/// that worker's in the first one's report (`elsewhere`, with its URLs), and the first ends
+/// with everything done: one stops (SIGSTOP) holding line 0; the other takes line 1, cannot
+/// fetch its files and leaves it; the files come back, the first wakes and finishes both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_left_by_one_worker_and_finished_by_another_reads_elsewhere_in_its_report() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pg = Cluster::start();
+    let url = pg.database("rescued");
+    // Jobs of real duration: the first worker stops while its job runs, before any download.
+    let e = support::env_scaled(
+        "shared-rescued",
+        krea_sim::Simulator::builder().fault("GET /files/*", krea_sim::Fault::Status(404), 1.0),
+        0.5,
+    )
+    .await;
+    std::fs::write(
+        e.dir.join("prompts.txt"),
+        "rescued line 0\nrescued line 1\n",
+    )
+    .expect("write");
+    let start = |name: &str, extra: &[&str]| {
+        let home = e.dir.join(name);
+        std::fs::create_dir_all(&home).expect("disk");
+        let mut cmd = support::command(&e);
+        cmd.current_dir(&home)
+            .env("HOME", &home)
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("KREA_JOURNAL", &url)
+            .args(["--poll", "0.05", "--timeout", "120", "--json"])
+            .args([
+                "batch",
+                "../prompts.txt",
+                "-o",
+                "out",
+                "--shared",
+                "rescued",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(format!("{}.log", home.display())).expect("log"))
+            .spawn()
+            .expect("spawn")
+    };
+    let sql = |q: &str| pg.psql("rescued", q);
+    let wait_for = |what: &str, q: &str| {
+        let t = Instant::now();
+        while sql(q) != "1" {
+            assert!(t.elapsed() < Duration::from_secs(60), "never: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let holder = start("holder", &["--concurrency", "1", "--lease", "60"]);
+    wait_for(
+        "the tables",
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'krea_batch_lines'",
+    );
+    wait_for(
+        "the holder's job for line 0",
+        "SELECT count(*) FROM krea_journal WHERE event = 'submitted'",
+    );
+    let pid = Pid::from_raw(holder.id() as i32);
+    kill(pid, Signal::SIGSTOP).expect("SIGSTOP");
+    let leaver = start("leaver", &[]);
+    wait_for(
+        "the leaver leaving line 1",
+        "SELECT count(*) FROM krea_batch_lines WHERE line = 1 AND claims = 1 AND worker IS NULL",
+    );
+    e.sim.control().set_faults(Vec::new());
+    kill(pid, Signal::SIGCONT).expect("SIGCONT");
+    let (held, left) = tokio::task::spawn_blocking(move || {
+        (
+            holder.wait_with_output().expect("wait"),
+            leaver.wait_with_output().expect("wait"),
+        )
+    })
+    .await
+    .expect("join");
+    let log =
+        |name: &str| std::fs::read_to_string(e.dir.join(format!("{name}.log"))).unwrap_or_default();
+    assert_eq!(held.status.code(), Some(0), "{}", log("holder"));
+    assert_eq!(left.status.code(), Some(0), "{}", log("leaver"));
+    let report: Value = serde_json::from_slice(&left.stdout).expect("json");
+    let jobs = report["jobs"].as_array().expect("jobs");
+    assert!(
+        jobs.iter().all(|j| j["status"] == "elsewhere"),
+        "both lines are the holder's: {report}"
+    );
+    let manifest = manifest(&e.dir.join("leaver"));
+    assert!(
+        manifest[1]["urls"]
+            .as_array()
+            .is_some_and(|u| !u.is_empty()),
+        "{manifest:?}"
+    );
+    assert_eq!(e.sim.control().counters().jobs_created, 2);
+}
