@@ -14,6 +14,7 @@
 //! `KREA_FAULT_SEED=N` replays a run's faults and kills (the seed is printed).
 
 use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -209,4 +210,87 @@ fn check(e: &Env, pg: &Cluster, standing: &[std::path::PathBuf]) {
             assert_eq!(theirs, ours, "{}: step {step}", home.display());
         }
     }
+}
+
+/// `--shared` without a name: the run is known by the pipeline's content (its steps and
+/// variables). Two workers with the same file share one run, each job made once; a worker
+/// whose variables differ works a run of its own, not refused and not merged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_shared_by_content_is_one_run_for_the_same_file_and_another_for_other_vars() {
+    let pg = Cluster::start();
+    let url = pg.database("content");
+    let e = support::env("shared-content", krea_sim::Simulator::builder()).await;
+    std::fs::write(
+        e.dir.join("pipe.json"),
+        serde_json::json!({"vars": {"style": "ink"}, "steps": [
+            {"id": "draw", "model": "flux", "fan_out": {"n": [0, 1, 2]},
+             "params": {"prompt": "content drawing {{n}}, {{style}}"}},
+            {"id": "upscale", "model": "topaz",
+             "params": {"image_url": "{{steps.draw.outputs}}", "width": 256, "height": 256}}]})
+        .to_string(),
+    )
+    .expect("write");
+    let run = |out: &str, extra: &[&str]| {
+        let mut cmd = support::command(&e);
+        cmd.env("KREA_JOURNAL", &url)
+            .args([
+                "--poll",
+                "0.02",
+                "pipeline",
+                "pipe.json",
+                "-o",
+                out,
+                "--shared",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (run("a", &[]), run("b", &[]));
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (
+            a.wait_with_output().expect("a"),
+            b.wait_with_output().expect("b"),
+        )
+    })
+    .await
+    .expect("join");
+    for o in [&a, &b] {
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(e.sim.control().counters().jobs_created, 6, "each job once");
+    let other = run("c", &["--var", "style=chalk"]);
+    let other = tokio::task::spawn_blocking(move || other.wait_with_output().expect("c"))
+        .await
+        .expect("join");
+    assert_eq!(
+        other.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    assert_eq!(
+        e.sim.control().counters().jobs_created,
+        12,
+        "a run of its own"
+    );
+    let names = pg.psql(
+        "content",
+        "SELECT string_agg(batch, ' ' ORDER BY batch) FROM krea_batches",
+    );
+    let names: Vec<&str> = names.split(' ').collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(
+        names.iter().all(
+            |n| n.starts_with("pipeline-") && (n.ends_with("/draw") || n.ends_with("/upscale"))
+        ),
+        "{names:?}"
+    );
 }
