@@ -15,14 +15,8 @@ const PAID: &str = "POST /generate/";
 
 /// `krea ARGS` as a replica with its own disk at `home`, on the shared journal at `url`.
 fn replica(env: &Env, home: &Path, url: &str, args: &[&str]) -> std::process::Command {
-    let mut cmd = support::command(env);
-    cmd.current_dir(home)
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("KREA_JOURNAL", url)
-        .args(["--poll", "0.02", "--settle-grace", "2"])
+    let mut cmd = support::machine(env, home, url);
+    cmd.args(["--poll", "0.02", "--settle-grace", "2"])
         .args(args);
     cmd
 }

@@ -55,28 +55,21 @@ const BATCH: Work = Work {
 /// A worker on its own disk `home`, running `work` (its file copied there first). What it says
 /// goes to `<home>.log`, beside its disk (kept when the test fails).
 fn worker(e: &Env, home: &Path, url: &str, work: Work) -> Child {
-    std::fs::create_dir_all(home).expect("disk");
+    let mut cmd = support::machine(e, home, url);
     std::fs::copy(e.dir.join(work.file), home.join(work.file)).expect("input");
-    support::command(e)
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("KREA_JOURNAL", url)
-        .args([
-            "--poll",
-            "0.02",
-            "--request-timeout",
-            "2",
-            "--settle-grace",
-            "2",
-        ])
-        .args(work.args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(format!("{}.log", home.display())).expect("log"))
-        .spawn()
-        .expect("spawn a worker")
+    cmd.args([
+        "--poll",
+        "0.02",
+        "--request-timeout",
+        "2",
+        "--settle-grace",
+        "2",
+    ])
+    .args(work.args)
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(format!("{}.log", home.display())).expect("log"))
+    .spawn()
+    .expect("spawn a worker")
 }
 
 fn manifest(home: &Path) -> Vec<Value> {
@@ -329,12 +322,7 @@ async fn a_worker_that_hangs_loses_its_lines_after_the_lease_and_nothing_is_paid
     std::fs::write(e.dir.join("prompts.txt"), lines).expect("write");
     let start = |name: &str| {
         let home = e.dir.join(name);
-        let mut cmd = support::command(&e);
-        std::fs::create_dir_all(&home).expect("disk");
-        cmd.current_dir(&home)
-            .env("HOME", &home)
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env("KREA_JOURNAL", &url)
+        support::machine(&e, &home, &url)
             .args(["--poll", "0.02", "--settle-grace", "2"])
             .args(["batch", "../prompts.txt", "-o", "out", "--shared", "hang"])
             .args(["--lease", "2", "--concurrency", "8"])
@@ -415,15 +403,15 @@ async fn a_line_whose_files_cannot_be_fetched_is_left_to_other_workers_and_never
         .collect();
     std::fs::write(e.dir.join("prompts.txt"), lines).expect("write");
     for name in ["first", "second"] {
-        let home = e.dir.join(name);
-        std::fs::create_dir_all(&home).expect("disk");
-        let mut cmd = support::command(&e);
-        cmd.current_dir(&home)
-            .env("HOME", &home)
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env("KREA_JOURNAL", &url)
-            .args(["--poll", "0.02", "--timeout", "30"])
-            .args(["batch", "../prompts.txt", "-o", "out", "--shared", "left"]);
+        let mut cmd = support::machine(&e, &e.dir.join(name), &url);
+        cmd.args(["--poll", "0.02", "--timeout", "30"]).args([
+            "batch",
+            "../prompts.txt",
+            "-o",
+            "out",
+            "--shared",
+            "left",
+        ]);
         let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
             .await
             .expect("join");
@@ -471,12 +459,7 @@ async fn a_line_left_by_one_worker_and_finished_by_another_reads_elsewhere_in_it
     .expect("write");
     let start = |name: &str, extra: &[&str]| {
         let home = e.dir.join(name);
-        std::fs::create_dir_all(&home).expect("disk");
-        let mut cmd = support::command(&e);
-        cmd.current_dir(&home)
-            .env("HOME", &home)
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env("KREA_JOURNAL", &url)
+        support::machine(&e, &home, &url)
             .args(["--poll", "0.05", "--timeout", "120", "--json"])
             .args([
                 "batch",

@@ -50,6 +50,21 @@ pub async fn env_scaled(name: &str, builder: SimBuilder, scale: f64) -> Env {
     }
 }
 
+/// The binary as a machine of its own: its disk at `home` (made if missing: home, state,
+/// cache and config there), its journal at `journal` (a `postgres://` address shared with
+/// the other machines).
+pub fn machine(env: &Env, home: &std::path::Path, journal: &str) -> std::process::Command {
+    std::fs::create_dir_all(home).expect("the machine's disk");
+    let mut cmd = command(env);
+    cmd.current_dir(home)
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("KREA_JOURNAL", journal);
+    cmd
+}
+
 /// The binary with its environment pointed at the simulator and the scratch directory.
 pub fn command(env: &Env) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("krea"));
