@@ -18,32 +18,57 @@ mod stats;
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [polling] [batch] [link] [overhead] [journal] [download] [mcp]";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The runtime a measuring child runs on: `current` (one thread, as the `krea` binary runs)
+/// or `multi` (tokio's default, the future on the main thread and a worker per core).
+fn runtime(flavour: &str) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match flavour {
+        "current" => tokio::runtime::Builder::new_current_thread(),
+        "multi" => tokio::runtime::Builder::new_multi_thread(),
+        other => anyhow::bail!("unknown runtime {other:?}: current or multi"),
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // Scenarios that measure their own process run as children of this one.
+    // Scenarios that measure their own process run as children of this one, on the runtime
+    // named fourth (`__overhead JOBS WHO RUNTIME`, `__journal LINES STORE RUNTIME`).
+    let flavour = args.get(3).map_or("multi", String::as_str);
     match args.first().map(String::as_str) {
         Some("__overhead") => {
             let jobs = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5000);
             let who = args.get(2).map_or("krea", String::as_str);
-            println!("{}", overhead::measure(jobs, who).await?);
+            println!(
+                "{}",
+                runtime(flavour)?.block_on(overhead::measure(jobs, who))?
+            );
             return Ok(());
         }
         Some("__journal") => {
             let lines = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
             let store = args.get(2).map_or("file", String::as_str);
-            println!("{}", journal::measure(lines, store).await?);
+            println!(
+                "{}",
+                runtime(flavour)?.block_on(journal::measure(lines, store))?
+            );
             return Ok(());
         }
         Some("__download") => {
             let [_, kind, base, token, id, url] = args.as_slice() else {
                 anyhow::bail!("bad __download arguments")
             };
-            println!("{}", download::measure(kind, base, token, id, url).await?);
+            println!(
+                "{}",
+                runtime("multi")?.block_on(download::measure(kind, base, token, id, url))?
+            );
             return Ok(());
         }
         _ => {}
     }
+    runtime("multi")?.block_on(scenarios(args))
+}
+
+async fn scenarios(args: Vec<String>) -> anyhow::Result<()> {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
         return Ok(());
@@ -167,43 +192,54 @@ async fn main() -> anyhow::Result<()> {
             "\n== Overhead: {jobs} zero-duration jobs through submit + wait (simulator in another process), median of 3 runs each, alternated"
         );
         // The naive script with one request at a time pays what krea pays for sending paid
-        // requests one after another's answer on a link this fast (the pacer's rule).
+        // requests one after another's answer on a link this fast (the pacer's rule). Each
+        // client runs on two runtimes: one thread (as the `krea` binary runs) and tokio's
+        // default (the future on the main thread, connections on a worker per core), where
+        // every answer crosses threads.
         const WHO: [(&str, &str); 3] = [
             ("krea", "krea"),
             ("naive", "naive, 64 at once"),
             ("naive1", "naive, 1 at a time"),
         ];
-        let mut runs: [Vec<serde_json::Value>; 3] = Default::default();
+        const RUNTIMES: [(&str, &str); 2] = [("current", "1 thread"), ("multi", "multi-thread")];
+        let mut runs: Vec<Vec<serde_json::Value>> = vec![Vec::new(); WHO.len() * RUNTIMES.len()];
         for _ in 0..3 {
-            for (who, extra) in WHO.iter().enumerate() {
-                runs[who].push(proc::run_child(&[
-                    "__overhead",
-                    &jobs.to_string(),
-                    extra.0,
-                ])?);
+            for (r, (flavour, _)) in RUNTIMES.iter().enumerate() {
+                for (w, (who, _)) in WHO.iter().enumerate() {
+                    runs[r * WHO.len() + w].push(proc::run_child(&[
+                        "__overhead",
+                        &jobs.to_string(),
+                        who,
+                        flavour,
+                    ])?);
+                }
             }
         }
         let mut rows = serde_json::Map::new();
-        for (who, (key, name)) in WHO.iter().enumerate() {
-            let r = &mut runs[who];
-            r.sort_by(|a, b| {
-                a["cpu_us_per_job"]
-                    .as_f64()
-                    .partial_cmp(&b["cpu_us_per_job"].as_f64())
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            let median = r[1].clone();
-            println!(
-                "{name:<19} client CPU {:.1} us/job (runs {}), peak RSS {:.1} MB, {:.0} jobs/s",
-                median["cpu_us_per_job"].as_f64().unwrap_or(0.0),
-                r.iter()
-                    .map(|x| format!("{:.0}", x["cpu_us_per_job"].as_f64().unwrap_or(0.0)))
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                median["peak_rss_mb"].as_f64().unwrap_or(0.0),
-                median["jobs_per_second"].as_f64().unwrap_or(0.0)
-            );
-            rows.insert((*key).into(), median);
+        for (r, (flavour, runtime)) in RUNTIMES.iter().enumerate() {
+            for (w, (key, name)) in WHO.iter().enumerate() {
+                let runs = &mut runs[r * WHO.len() + w];
+                runs.sort_by(|a, b| {
+                    a["cpu_us_per_job"]
+                        .as_f64()
+                        .partial_cmp(&b["cpu_us_per_job"].as_f64())
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+                let median = runs[1].clone();
+                println!(
+                    "{:<33} client CPU {:.1} us/job (runs {}), peak RSS {:.1} MB, {:.0} jobs/s, {:.2} requests/job",
+                    format!("{name}, {runtime}"),
+                    median["cpu_us_per_job"].as_f64().unwrap_or(0.0),
+                    runs.iter()
+                        .map(|x| format!("{:.0}", x["cpu_us_per_job"].as_f64().unwrap_or(0.0)))
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    median["peak_rss_mb"].as_f64().unwrap_or(0.0),
+                    median["jobs_per_second"].as_f64().unwrap_or(0.0),
+                    median["requests_per_job"].as_f64().unwrap_or(0.0)
+                );
+                rows.insert(format!("{key}-{flavour}"), median);
+            }
         }
         report.insert("overhead".into(), serde_json::Value::Object(rows));
     }

@@ -65,7 +65,7 @@ async fn measure_krea(jobs: usize) -> anyhow::Result<serde_json::Value> {
     let failures = done.iter().filter(|r| r.is_err()).count();
     anyhow::ensure!(failures == 0, "{failures} jobs failed");
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(figures(jobs, cpu0, wall))
+    figures(jobs, cpu0, wall, &sim).await
 }
 
 /// A script's loop: POST, then GET the job until it completed; nothing kept, nothing paced;
@@ -113,17 +113,42 @@ async fn measure_naive(jobs: usize, at_once: usize) -> anyhow::Result<serde_json
         .await;
     let failures = done.iter().filter(|r| r.is_err()).count();
     anyhow::ensure!(failures == 0, "{failures} jobs failed");
-    Ok(figures(jobs, cpu0, wall))
+    figures(jobs, cpu0, wall, &sim).await
 }
 
-fn figures(jobs: usize, cpu0: f64, wall: Instant) -> serde_json::Value {
+async fn figures(
+    jobs: usize,
+    cpu0: f64,
+    wall: Instant,
+    sim: &SimProcess,
+) -> anyhow::Result<serde_json::Value> {
     let cpu = cpu_seconds() - cpu0;
     let wall = wall.elapsed();
-    json!({
+    // What the client asked of the server, per job (the warm-up job included, counted once).
+    let counters: Value = krea_gen::net::client_builder()
+        .build()?
+        .get(format!("{}/_sim/counters", sim.base_url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let requests: u64 = counters["requests"]
+        .as_object()
+        .map(|routes| {
+            routes
+                .values()
+                .filter_map(Value::as_object)
+                .flat_map(|by_status| by_status.values().filter_map(Value::as_u64))
+                .sum()
+        })
+        .unwrap_or(0);
+    Ok(json!({
         "jobs": jobs,
         "cpu_us_per_job": cpu * 1e6 / jobs as f64,
         "peak_rss_mb": peak_rss_kb() as f64 / 1024.0,
         "wall_s": wall.as_secs_f64(),
         "jobs_per_second": jobs as f64 / wall.as_secs_f64().max(Duration::from_millis(1).as_secs_f64()),
-    })
+        "requests_per_job": requests as f64 / (jobs + 1) as f64,
+        "requests": counters["requests"],
+    }))
 }
