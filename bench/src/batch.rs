@@ -24,6 +24,7 @@ pub struct BatchRow {
     pub ideal_s: f64,
     pub ratio: f64,
     pub rate_limited: u64,
+    /// 429 answers per job, in percent (a strategy that retries blindly passes 100).
     pub rate_limited_pct: f64,
 }
 

@@ -118,7 +118,7 @@ async fn scenarios(args: Vec<String>) -> anyhow::Result<()> {
         );
         println!(
             "{:28} {:>11} {:>11} {:>7} {:>7} {:>7}",
-            "strategy", "makespan", "ideal", "ratio", "429s", "429 %"
+            "strategy", "makespan", "ideal", "ratio", "429s", "per job"
         );
         let mut rows = Vec::new();
         for s in [
