@@ -218,22 +218,12 @@ async fn scenarios(args: Vec<String>) -> anyhow::Result<()> {
         let mut rows = serde_json::Map::new();
         for (r, (flavour, runtime)) in RUNTIMES.iter().enumerate() {
             for (w, (key, name)) in WHO.iter().enumerate() {
-                let runs = &mut runs[r * WHO.len() + w];
-                runs.sort_by(|a, b| {
-                    a["cpu_us_per_job"]
-                        .as_f64()
-                        .partial_cmp(&b["cpu_us_per_job"].as_f64())
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                });
-                let median = runs[1].clone();
+                let (median, all) =
+                    stats::median_run(&mut runs[r * WHO.len() + w], "cpu_us_per_job", 0);
                 println!(
-                    "{:<33} client CPU {:.1} us/job (runs {}), peak RSS {:.1} MB, {:.0} jobs/s, {:.2} requests/job",
+                    "{:<33} client CPU {:.1} us/job (runs {all}), peak RSS {:.1} MB, {:.0} jobs/s, {:.2} requests/job",
                     format!("{name}, {runtime}"),
                     median["cpu_us_per_job"].as_f64().unwrap_or(0.0),
-                    runs.iter()
-                        .map(|x| format!("{:.0}", x["cpu_us_per_job"].as_f64().unwrap_or(0.0)))
-                        .collect::<Vec<_>>()
-                        .join("/"),
                     median["peak_rss_mb"].as_f64().unwrap_or(0.0),
                     median["jobs_per_second"].as_f64().unwrap_or(0.0),
                     median["requests_per_job"].as_f64().unwrap_or(0.0)
@@ -267,21 +257,10 @@ async fn scenarios(args: Vec<String>) -> anyhow::Result<()> {
         }
         let mut rows = serde_json::Map::new();
         for (i, store) in STORES.iter().enumerate() {
-            let r = &mut runs[i];
-            r.sort_by(|a, b| {
-                a["makespan_s"]
-                    .as_f64()
-                    .partial_cmp(&b["makespan_s"].as_f64())
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            let median = r[1].clone();
+            let (median, all) = stats::median_run(&mut runs[i], "makespan_s", 2);
             println!(
-                "{store:<10} makespan {:.2} s (runs {}), client CPU {:.0} us/job, peak RSS {:.1} MB",
+                "{store:<10} makespan {:.2} s (runs {all}), client CPU {:.0} us/job, peak RSS {:.1} MB",
                 median["makespan_s"].as_f64().unwrap_or(0.0),
-                r.iter()
-                    .map(|x| format!("{:.2}", x["makespan_s"].as_f64().unwrap_or(0.0)))
-                    .collect::<Vec<_>>()
-                    .join("/"),
                 median["cpu_us_per_job"].as_f64().unwrap_or(0.0),
                 median["peak_rss_mb"].as_f64().unwrap_or(0.0)
             );
